@@ -1,0 +1,41 @@
+//===- GraphDialect.td - the tensor-level graph dialect -----*- tablegen -*-===//
+//
+// The graph dialect holds a transformer as the ONNX importer reads it: value
+// semantics on ranked tensors, NumPy broadcasting, dynamic dims as `?`.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SP_DIALECT_GRAPH_IR_GRAPHDIALECT_TD
+#define SP_DIALECT_GRAPH_IR_GRAPHDIALECT_TD
+
+include "mlir/IR/OpBase.td"
+
+def Graph_Dialect : Dialect {
+  let name = "graph";
+  let cppNamespace = "::sp::graph";
+  let summary = "Tensor-level operations of transformer graphs";
+  let description = [{
+    Operations on ranked tensors with value semantics, one per computation
+    that ONNX exporters write for transformers. Shapes may hold dynamic dims;
+    every op infers its result type from its operands so static shapes
+    propagate once the inputs are bound. Sequence-parallel sharding,
+    autodiff and lowering start from this dialect.
+  }];
+  let hasConstantMaterializer = 1;
+  let dependentDialects = ["::mlir::ml_program::MLProgramDialect"];
+}
+
+class Graph_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Graph_Dialect, mnemonic, traits> {
+  // Result types may be more static than inference shows: folding upstream
+  // can turn a dynamic dim into a known one. Element types must still match.
+  code commonExtraClassDeclaration = [{
+    static bool isCompatibleReturnTypes(::mlir::TypeRange inferred,
+                                        ::mlir::TypeRange actual) {
+      return ::sp::graph::areCompatibleResultTypes(inferred, actual);
+    }
+  }];
+  let extraClassDeclaration = commonExtraClassDeclaration;
+}
+
+#endif // SP_DIALECT_GRAPH_IR_GRAPHDIALECT_TD

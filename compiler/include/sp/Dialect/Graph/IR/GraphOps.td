@@ -1,0 +1,398 @@
+//===- GraphOps.td - graph dialect operations ---------------*- tablegen -*-===//
+
+#ifndef SP_DIALECT_GRAPH_IR_GRAPHOPS_TD
+#define SP_DIALECT_GRAPH_IR_GRAPHOPS_TD
+
+include "sp/Dialect/Graph/IR/GraphDialect.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+//===----------------------------------------------------------------------===//
+// Constants
+//===----------------------------------------------------------------------===//
+
+def Graph_ConstantOp : Graph_Op<"constant",
+    [ConstantLike, Pure, InferTypeOpAdaptor]> {
+  let summary = "A constant tensor";
+  let description = [{
+    A compile-time tensor: an ONNX `Constant` node, or a value the folder
+    computed (shapes, ranges, masks derived from shapes). Named weights are
+    `ml_program.global` symbols instead, so that training can update them.
+  }];
+  let arguments = (ins ElementsAttr:$value);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "attr-dict $value";
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Element-wise operations (NumPy broadcasting)
+//===----------------------------------------------------------------------===//
+
+// `kind` names the sp::graph::BinaryKind that evaluates the op when folding.
+class Graph_BroadcastBinaryOp<string mnemonic, string kind>
+    : Graph_Op<mnemonic, [Pure, InferTypeOpAdaptor]> {
+  let arguments = (ins AnyRankedTensor:$lhs, AnyRankedTensor:$rhs);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` functional-type(operands, results)
+  }];
+  let hasFolder = 1;
+  let hasVerifier = 1;
+  let extraClassDeclaration = commonExtraClassDeclaration # [{
+    static constexpr ::sp::graph::BinaryKind kKind = ::sp::graph::BinaryKind::}] # kind # [{;
+  }];
+  let extraClassDefinition = [{
+    ::llvm::LogicalResult $cppClass::inferReturnTypes(
+        ::mlir::MLIRContext *, std::optional<::mlir::Location> location,
+        Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      return inferBroadcastBinaryType(kKind, location, adaptor.getLhs().getType(),
+                                      adaptor.getRhs().getType(), types);
+    }
+    ::llvm::LogicalResult $cppClass::verify() {
+      return verifyBroadcastBinary(kKind, getOperation());
+    }
+    ::mlir::OpFoldResult $cppClass::fold(FoldAdaptor adaptor) {
+      return foldBinary(kKind, adaptor.getLhs(), adaptor.getRhs(), getType());
+    }
+  }];
+}
+
+class Graph_ArithmeticOp<string mnemonic, string kind, string what>
+    : Graph_BroadcastBinaryOp<mnemonic, kind> {
+  let summary = "Element-wise " # what # " with broadcasting";
+}
+def Graph_AddOp : Graph_ArithmeticOp<"add", "Add", "sum">;
+def Graph_SubOp : Graph_ArithmeticOp<"sub", "Sub", "difference">;
+def Graph_MulOp : Graph_ArithmeticOp<"mul", "Mul", "product">;
+def Graph_DivOp : Graph_ArithmeticOp<"div", "Div", "quotient (integer division truncates)">;
+def Graph_MaxOp : Graph_ArithmeticOp<"max", "Max", "maximum">;
+def Graph_MinOp : Graph_ArithmeticOp<"min", "Min", "minimum">;
+def Graph_PowOp : Graph_ArithmeticOp<"pow", "Pow", "power; the exponent may have another element type">;
+
+class Graph_CompareOp<string mnemonic, string kind, string what>
+    : Graph_BroadcastBinaryOp<mnemonic, kind> {
+  let summary = "Element-wise comparison `" # what # "` with broadcasting, giving i1";
+}
+def Graph_EqualOp : Graph_CompareOp<"equal", "Equal", "==">;
+def Graph_LessOp : Graph_CompareOp<"less", "Less", "<">;
+def Graph_LessEqualOp : Graph_CompareOp<"less_equal", "LessEqual", "<=">;
+def Graph_GreaterOp : Graph_CompareOp<"greater", "Greater", ">">;
+def Graph_GreaterEqualOp : Graph_CompareOp<"greater_equal", "GreaterEqual", ">=">;
+
+class Graph_LogicalOp<string mnemonic, string kind, string what>
+    : Graph_BroadcastBinaryOp<mnemonic, kind> {
+  let summary = "Element-wise logical " # what # " of i1 tensors with broadcasting";
+}
+def Graph_AndOp : Graph_LogicalOp<"and", "And", "and">;
+def Graph_OrOp : Graph_LogicalOp<"or", "Or", "or">;
+def Graph_XorOp : Graph_LogicalOp<"xor", "Xor", "exclusive or">;
+
+// `kind` names the sp::graph::UnaryKind that evaluates the op when folding.
+class Graph_UnaryOp<string mnemonic, string kind, string what>
+    : Graph_Op<mnemonic, [Pure, SameOperandsAndResultType, InferTypeOpInterface]> {
+  let summary = "Element-wise " # what;
+  let arguments = (ins AnyRankedTensor:$input);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasFolder = 1;
+  let hasVerifier = 1;
+  let extraClassDeclaration = commonExtraClassDeclaration # [{
+    static constexpr ::sp::graph::UnaryKind kKind = ::sp::graph::UnaryKind::}] # kind # [{;
+  }];
+  let extraClassDefinition = [{
+    ::llvm::LogicalResult $cppClass::verify() {
+      return verifyUnary(kKind, getOperation());
+    }
+    ::mlir::OpFoldResult $cppClass::fold(FoldAdaptor adaptor) {
+      return foldUnary(kKind, adaptor.getInput(), getType());
+    }
+  }];
+}
+def Graph_NegOp : Graph_UnaryOp<"neg", "Neg", "negation">;
+def Graph_AbsOp : Graph_UnaryOp<"abs", "Abs", "absolute value">;
+def Graph_SqrtOp : Graph_UnaryOp<"sqrt", "Sqrt", "square root">;
+def Graph_ReciprocalOp : Graph_UnaryOp<"reciprocal", "Reciprocal", "reciprocal 1/x">;
+def Graph_ExpOp : Graph_UnaryOp<"exp", "Exp", "natural exponential">;
+def Graph_LogOp : Graph_UnaryOp<"log", "Log", "natural logarithm">;
+def Graph_TanhOp : Graph_UnaryOp<"tanh", "Tanh", "hyperbolic tangent">;
+def Graph_SigmoidOp : Graph_UnaryOp<"sigmoid", "Sigmoid", "logistic sigmoid 1/(1+exp(-x))">;
+def Graph_ErfOp : Graph_UnaryOp<"erf", "Erf", "Gauss error function">;
+def Graph_CosOp : Graph_UnaryOp<"cos", "Cos", "cosine">;
+def Graph_SinOp : Graph_UnaryOp<"sin", "Sin", "sine">;
+def Graph_ReluOp : Graph_UnaryOp<"relu", "Relu", "max(x, 0)">;
+def Graph_NotOp : Graph_UnaryOp<"not", "Not", "logical negation of an i1 tensor">;
+
+def Graph_GeluOp : Graph_Op<"gelu",
+    [Pure, SameOperandsAndResultType, InferTypeOpInterface]> {
+  let summary = "Gaussian error linear unit, exact (erf) or tanh approximation";
+  let arguments = (ins AnyRankedTensor:$input, DefaultValuedAttr<BoolAttr, "false">:$tanh_approximation);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def Graph_WhereOp : Graph_Op<"where", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Element-wise select `condition ? on_true : on_false` with broadcasting";
+  let arguments = (ins AnyRankedTensor:$condition, AnyRankedTensor:$on_true,
+                       AnyRankedTensor:$on_false);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $condition `,` $on_true `,` $on_false attr-dict `:` functional-type(operands, results)
+  }];
+  let hasFolder = 1;
+  let hasVerifier = 1;
+}
+
+def Graph_CastOp : Graph_Op<"cast", [Pure]> {
+  let summary = "Element-wise conversion to the result's element type";
+  let description = [{
+    Floats convert to integers by truncation toward zero, anything converts
+    to i1 as `!= 0`, i1 converts to 0 and 1.
+  }];
+  let arguments = (ins AnyRankedTensor:$input);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasFolder = 1;
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Linear algebra and normalization
+//===----------------------------------------------------------------------===//
+
+def Graph_MatMulOp : Graph_Op<"matmul", [Pure, InferTypeOpAdaptor]> {
+  let summary = "NumPy matrix product with broadcast batch dims";
+  let description = [{
+    The last two dims multiply as matrices and the leading dims broadcast.
+    A 1-D lhs is a row vector and a 1-D rhs a column vector; their unit
+    dim is dropped from the result, as in `numpy.matmul`.
+  }];
+  let arguments = (ins AnyRankedTensor:$lhs, AnyRankedTensor:$rhs);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Graph_GemmOp : Graph_Op<"gemm", [Pure, InferTypeOpAdaptor]> {
+  let summary = "alpha * op(a) * op(b) + beta * c on 2-D tensors";
+  let arguments = (ins AnyRankedTensor:$a, AnyRankedTensor:$b,
+                       Optional<AnyRankedTensor>:$c,
+                       DefaultValuedAttr<F64Attr, "1.0">:$alpha,
+                       DefaultValuedAttr<F64Attr, "1.0">:$beta,
+                       DefaultValuedAttr<BoolAttr, "false">:$transpose_a,
+                       DefaultValuedAttr<BoolAttr, "false">:$transpose_b);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $a `,` $b (`,` $c^)? attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Graph_SoftmaxOp : Graph_Op<"softmax",
+    [Pure, SameOperandsAndResultType, InferTypeOpInterface]> {
+  let summary = "Softmax along one axis";
+  let arguments = (ins AnyRankedTensor:$input, I64Attr:$axis);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Graph_LayerNormOp : Graph_Op<"layer_norm", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Layer normalization over the dims from `axis` to the last";
+  let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$scale,
+                       Optional<AnyRankedTensor>:$bias,
+                       I64Attr:$axis, F64Attr:$epsilon);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $scale (`,` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions and scans
+//===----------------------------------------------------------------------===//
+
+class Graph_ReduceOp<string mnemonic, string what>
+    : Graph_Op<mnemonic, [Pure, InferTypeOpAdaptor]> {
+  let summary = "Reduction by " # what # " over `axes` (all dims when empty)";
+  let arguments = (ins AnyRankedTensor:$input, DenseI64ArrayAttr:$axes,
+                       DefaultValuedAttr<BoolAttr, "true">:$keep_dims);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+def Graph_ReduceSumOp : Graph_ReduceOp<"reduce_sum", "sum">;
+def Graph_ReduceMeanOp : Graph_ReduceOp<"reduce_mean", "mean">;
+def Graph_ReduceMaxOp : Graph_ReduceOp<"reduce_max", "maximum">;
+
+def Graph_CumSumOp : Graph_Op<"cumsum",
+    [Pure, SameOperandsAndResultType, InferTypeOpInterface]> {
+  let summary = "Cumulative sum along one axis";
+  let arguments = (ins AnyRankedTensor:$input, I64Attr:$axis,
+                       DefaultValuedAttr<BoolAttr, "false">:$exclusive,
+                       DefaultValuedAttr<BoolAttr, "false">:$reverse);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Shapes and index computations
+//===----------------------------------------------------------------------===//
+
+def Graph_ShapeOp : Graph_Op<"shape", [Pure, InferTypeOpAdaptor]> {
+  let summary = "The dims `[start, end)` of a tensor's shape as a 1-D i64 tensor";
+  let arguments = (ins AnyRankedTensor:$input,
+                       DefaultValuedAttr<I64Attr, "0">:$start,
+                       OptionalAttr<I64Attr>:$end);
+  let results = (outs 1DTensorOf<[I64]>:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasFolder = 1;
+}
+
+def Graph_RangeOp : Graph_Op<"range", [Pure, InferTypeOpAdaptor]> {
+  let summary = "The 1-D sequence start, start+delta, ... below limit";
+  let arguments = (ins 0DTensorOf<[AnyType]>:$start, 0DTensorOf<[AnyType]>:$limit,
+                       0DTensorOf<[AnyType]>:$delta);
+  let results = (outs 1DTensorOf<[AnyType]>:$result);
+  let assemblyFormat = [{
+    $start `,` $limit `,` $delta attr-dict `:` functional-type(operands, results)
+  }];
+  let hasFolder = 1;
+  let hasVerifier = 1;
+}
+
+def Graph_ConstantOfShapeOp : Graph_Op<"constant_of_shape",
+    [Pure, InferTypeOpAdaptor]> {
+  let summary = "A tensor of the given shape filled with one value";
+  let arguments = (ins 1DTensorOf<[I64]>:$shape, ElementsAttr:$value);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$shape attr-dict `:` functional-type(operands, results)";
+  let hasFolder = 1;
+  let hasVerifier = 1;
+}
+
+def Graph_ReshapeOp : Graph_Op<"reshape", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Reshape to a shape given as a 1-D i64 tensor";
+  let description = [{
+    In `shape`, -1 stands for the one dim inferred from the element count,
+    and 0 copies the input dim at that index unless `allow_zero` is set.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, 1DTensorOf<[I64]>:$shape,
+                       DefaultValuedAttr<BoolAttr, "false">:$allow_zero);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $shape attr-dict `:` functional-type(operands, results)
+  }];
+  let hasFolder = 1;
+}
+
+def Graph_ExpandOp : Graph_Op<"expand", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Broadcast a tensor to the broadcast of its shape and `shape`";
+  let arguments = (ins AnyRankedTensor:$input, 1DTensorOf<[I64]>:$shape);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $shape attr-dict `:` functional-type(operands, results)
+  }];
+  let hasFolder = 1;
+}
+
+def Graph_TransposeOp : Graph_Op<"transpose", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Permute dims: result dim i is input dim perm[i]";
+  let arguments = (ins AnyRankedTensor:$input, DenseI64ArrayAttr:$perm);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasFolder = 1;
+  let hasVerifier = 1;
+}
+
+def Graph_UnsqueezeOp : Graph_Op<"unsqueeze", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Insert unit dims at `axes` (indices into the result)";
+  let arguments = (ins AnyRankedTensor:$input, DenseI64ArrayAttr:$axes);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasFolder = 1;
+}
+
+def Graph_SqueezeOp : Graph_Op<"squeeze", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Remove the unit dims at `axes`";
+  let arguments = (ins AnyRankedTensor:$input, DenseI64ArrayAttr:$axes);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasFolder = 1;
+}
+
+def Graph_SliceOp : Graph_Op<"slice", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Strided slice; starts, ends, axes and steps are 1-D tensors";
+  let description = [{
+    Follows ONNX `Slice`: negative starts and ends count from the end of the
+    dim, out-of-range values are clamped, negative steps walk backwards.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, 1DTensorOf<[I32, I64]>:$starts,
+                       1DTensorOf<[I32, I64]>:$ends, 1DTensorOf<[I32, I64]>:$axes,
+                       1DTensorOf<[I32, I64]>:$steps);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $starts `,` $ends `,` $axes `,` $steps attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasFolder = 1;
+}
+
+def Graph_SplitOp : Graph_Op<"split", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Split along `axis` into pieces of the given sizes";
+  let arguments = (ins AnyRankedTensor:$input, I64Attr:$axis,
+                       DenseI64ArrayAttr:$sizes);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Graph_ConcatOp : Graph_Op<"concat", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Concatenate tensors along `axis`";
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs, I64Attr:$axis);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$inputs attr-dict `:` functional-type(operands, results)";
+  let hasFolder = 1;
+}
+
+def Graph_GatherOp : Graph_Op<"gather", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Take slices of `data` along `axis` at `indices` (negative counts from the end)";
+  let arguments = (ins AnyRankedTensor:$data, TensorOf<[I32, I64]>:$indices,
+                       I64Attr:$axis);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $data `,` $indices attr-dict `:` functional-type(operands, results)
+  }];
+  let hasFolder = 1;
+}
+
+def Graph_GatherNDOp : Graph_Op<"gather_nd", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Gather slices of `data` addressed by the last dim of `indices`";
+  let arguments = (ins AnyRankedTensor:$data, TensorOf<[I64]>:$indices,
+                       DefaultValuedAttr<I64Attr, "0">:$batch_dims);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $data `,` $indices attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Graph_TriluOp : Graph_Op<"trilu",
+    [Pure, SameOperandsAndResultType, InferTypeOpInterface]> {
+  let summary = "Keep the upper or lower triangle of the last two dims, zero the rest";
+  let description = [{
+    Upper keeps elements with `col - row >= diagonal`; lower keeps
+    `col - row <= diagonal`.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, BoolAttr:$upper,
+                       DefaultValuedAttr<I64Attr, "0">:$diagonal);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasFolder = 1;
+  let hasVerifier = 1;
+}
+
+#endif // SP_DIALECT_GRAPH_IR_GRAPHOPS_TD

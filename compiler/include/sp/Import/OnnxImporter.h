@@ -1,0 +1,49 @@
+//===- OnnxImporter.h - ONNX model to graph dialect -------------*- C++ -*-===//
+//
+// Reads an ONNX model (protobuf, weights inline or in external-data files)
+// into a module: one `ml_program.global` per float initializer of rank >= 1
+// (the named weights) and `func.func @main` holding the graph in the graph
+// dialect. Values computable at compile time are folded as they are built.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SP_IMPORT_ONNXIMPORTER_H
+#define SP_IMPORT_ONNXIMPORTER_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sp {
+
+/// Opsets of the default ONNX domain that the importer understands.
+constexpr int64_t kMinOnnxOpset = 13;
+constexpr int64_t kMaxOnnxOpset = 23;
+
+struct OnnxImportOptions {
+  /// Static shapes for graph inputs, by input name. They bind the input's
+  /// symbolic dims everywhere else they appear too.
+  std::map<std::string, std::vector<int64_t>> inputShapes;
+};
+
+/// Parses `NAME=DxDx...` as given to --input-shape.
+llvm::Error parseInputShape(llvm::StringRef text, OnnxImportOptions &options);
+
+/// Imports the model at `path`. On failure the error is one line naming the
+/// file and, where it applies, the node, its op type and opset.
+llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
+importOnnxModel(mlir::MLIRContext &context, llvm::StringRef path,
+                const OnnxImportOptions &options);
+
+/// Attribute names the importer sets on @main's arguments and results.
+constexpr llvm::StringLiteral kOnnxNameAttr = "graph.onnx_name";
+/// Per dim of an argument: its ONNX symbolic name, or "" where it has none.
+constexpr llvm::StringLiteral kDimNamesAttr = "graph.dim_names";
+
+} // namespace sp
+
+#endif // SP_IMPORT_ONNXIMPORTER_H

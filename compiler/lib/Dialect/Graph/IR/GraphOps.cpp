@@ -1,0 +1,1213 @@
+//===- GraphOps.cpp - graph dialect operations -----------------------------===//
+//
+// Result-type inference, verifiers and folders. Inference never asserts: an
+// operand combination that ONNX would reject is a diagnostic, so that bad
+// models end in a clear message rather than a crash.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sp/Dialect/Graph/IR/GraphOps.h"
+
+#include "mlir/Dialect/Traits.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/STLExtras.h"
+
+#include <numeric>
+
+using namespace mlir;
+
+namespace sp::graph {
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+static RankedTensorType rankedType(Type type) {
+  return llvm::dyn_cast<RankedTensorType>(type);
+}
+
+static std::string formatShape(ArrayRef<int64_t> shape) {
+  std::string text = "[";
+  for (auto [i, dim] : llvm::enumerate(shape)) {
+    if (i)
+      text += ", ";
+    text += ShapedType::isDynamic(dim) ? "?" : std::to_string(dim);
+  }
+  return text + "]";
+}
+
+/// Maps an ONNX-style axis in [-rank, rank) to [0, rank).
+static std::optional<int64_t> normalizeAxis(int64_t axis, int64_t rank) {
+  if (axis < -rank || axis >= rank)
+    return std::nullopt;
+  return axis < 0 ? axis + rank : axis;
+}
+
+/// Two dims that must be equal: the known one wins, mismatch is an error.
+static std::optional<int64_t> mergeDims(int64_t a, int64_t b) {
+  if (ShapedType::isDynamic(a))
+    return b;
+  if (ShapedType::isDynamic(b) || a == b)
+    return a;
+  return std::nullopt;
+}
+
+bool areCompatibleResultTypes(TypeRange inferred, TypeRange actual) {
+  if (inferred.size() != actual.size())
+    return false;
+  for (auto [a, b] : llvm::zip(inferred, actual)) {
+    auto left = rankedType(a), right = rankedType(b);
+    if (!left || !right || left.getElementType() != right.getElementType() ||
+        failed(verifyCompatibleShape(left, right)))
+      return false;
+  }
+  return true;
+}
+
+std::optional<SmallVector<int64_t>> getConstantIntValues(Value value) {
+  DenseIntElementsAttr attr;
+  if (!value || !matchPattern(value, m_Constant(&attr)))
+    return std::nullopt;
+  SmallVector<int64_t> values;
+  for (const APInt &element : attr.getValues<APInt>())
+    values.push_back(element.getSExtValue());
+  return values;
+}
+
+std::optional<SmallVector<std::optional<int64_t>>>
+getPartialIntValues(Value value) {
+  auto type = rankedType(value.getType());
+  if (!type || type.getRank() != 1 || type.isDynamicDim(0))
+    return std::nullopt;
+  if (std::optional<SmallVector<int64_t>> known = getConstantIntValues(value))
+    return SmallVector<std::optional<int64_t>>(known->begin(), known->end());
+  SmallVector<std::optional<int64_t>> values;
+  if (auto concat = value.getDefiningOp<ConcatOp>()) {
+    for (Value piece : concat.getInputs()) {
+      std::optional<SmallVector<std::optional<int64_t>>> pieceValues =
+          getPartialIntValues(piece);
+      if (!pieceValues)
+        return std::nullopt;
+      values.append(pieceValues->begin(), pieceValues->end());
+    }
+    return values;
+  }
+  // A shape that was read off a tensor knows the dims that are static.
+  if (auto shape = value.getDefiningOp<ShapeOp>()) {
+    ArrayRef<int64_t> dims = shape.getInput().getType().getShape();
+    int64_t rank = dims.size();
+    int64_t first = shape.getStart() < 0 ? shape.getStart() + rank : shape.getStart();
+    first = std::clamp<int64_t>(first, 0, rank);
+    for (int64_t i = 0; i < type.getDimSize(0); ++i) {
+      int64_t dim = dims[first + i];
+      values.push_back(ShapedType::isDynamic(dim) ? std::nullopt
+                                                  : std::optional<int64_t>(dim));
+    }
+    return values;
+  }
+  values.assign(type.getDimSize(0), std::nullopt);
+  return values;
+}
+
+//===----------------------------------------------------------------------===//
+// Dialect
+//===----------------------------------------------------------------------===//
+
+Operation *GraphDialect::materializeConstant(OpBuilder &builder,
+                                             Attribute value, Type type,
+                                             Location loc) {
+  auto elements = llvm::dyn_cast<ElementsAttr>(value);
+  if (!elements || elements.getType() != type)
+    return nullptr;
+  return ConstantOp::create(builder, loc, type, elements);
+}
+
+//===----------------------------------------------------------------------===//
+// ConstantOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ConstantOp::inferReturnTypes(MLIRContext *,
+                                           std::optional<Location> location,
+                                           Adaptor adaptor,
+                                           SmallVectorImpl<Type> &types) {
+  auto type = rankedType(adaptor.getValue().getType());
+  if (!type)
+    return emitOptionalError(location, "constant value must be a ranked tensor");
+  types.push_back(type);
+  return success();
+}
+
+OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValue(); }
+
+//===----------------------------------------------------------------------===//
+// Element-wise ops
+//===----------------------------------------------------------------------===//
+
+static bool isLogical(BinaryKind kind) {
+  return kind == BinaryKind::And || kind == BinaryKind::Or ||
+         kind == BinaryKind::Xor;
+}
+static bool isComparison(BinaryKind kind) {
+  return kind == BinaryKind::Equal || kind == BinaryKind::Less ||
+         kind == BinaryKind::LessEqual || kind == BinaryKind::Greater ||
+         kind == BinaryKind::GreaterEqual;
+}
+
+/// The NumPy broadcast of `shapes`, or an error naming them.
+static FailureOr<SmallVector<int64_t>>
+broadcastShapes(std::optional<Location> location,
+                ArrayRef<ArrayRef<int64_t>> shapes) {
+  SmallVector<int64_t> result;
+  for (ArrayRef<int64_t> shape : shapes) {
+    SmallVector<int64_t> next;
+    if (!OpTrait::util::getBroadcastedShape(result, shape, next)) {
+      std::string names;
+      for (auto [i, each] : llvm::enumerate(shapes))
+        names += (i ? " and " : "") + formatShape(each);
+      return emitOptionalError(location, "shapes ", names,
+                               " do not broadcast");
+    }
+    result = std::move(next);
+  }
+  return result;
+}
+
+LogicalResult inferBroadcastBinaryType(BinaryKind kind,
+                                       std::optional<Location> location,
+                                       Type lhsType, Type rhsType,
+                                       SmallVectorImpl<Type> &types) {
+  auto lhs = rankedType(lhsType), rhs = rankedType(rhsType);
+  if (!lhs || !rhs)
+    return emitOptionalError(location, "operands must be ranked tensors");
+  FailureOr<SmallVector<int64_t>> shape =
+      broadcastShapes(location, {lhs.getShape(), rhs.getShape()});
+  if (failed(shape))
+    return failure();
+  Type elementType = lhs.getElementType();
+  if (isComparison(kind))
+    elementType = IntegerType::get(lhs.getContext(), 1);
+  types.push_back(RankedTensorType::get(*shape, elementType));
+  return success();
+}
+
+LogicalResult verifyBroadcastBinary(BinaryKind kind, Operation *op) {
+  Type lhs = llvm::cast<RankedTensorType>(op->getOperand(0).getType()).getElementType();
+  Type rhs = llvm::cast<RankedTensorType>(op->getOperand(1).getType()).getElementType();
+  if (isLogical(kind) && (!lhs.isInteger(1) || !rhs.isInteger(1)))
+    return op->emitOpError("operands must be i1 tensors, got ")
+           << lhs << " and " << rhs;
+  if (kind != BinaryKind::Pow && lhs != rhs)
+    return op->emitOpError("operand element types differ: ") << lhs << " vs " << rhs;
+  if (kind == BinaryKind::Pow && !llvm::isa<FloatType, IntegerType>(rhs))
+    return op->emitOpError("exponent must be a float or integer tensor");
+  if (!isComparison(kind) &&
+      llvm::cast<RankedTensorType>(op->getResult(0).getType()).getElementType() != lhs)
+    return op->emitOpError("result element type must be ") << lhs;
+  return success();
+}
+
+LogicalResult verifyUnary(UnaryKind kind, Operation *op) {
+  Type element =
+      llvm::cast<RankedTensorType>(op->getOperand(0).getType()).getElementType();
+  if (kind == UnaryKind::Not) {
+    if (!element.isInteger(1))
+      return op->emitOpError("operand must be an i1 tensor, got ") << element;
+    return success();
+  }
+  bool integerAllowed = kind == UnaryKind::Neg || kind == UnaryKind::Abs ||
+                        kind == UnaryKind::Relu;
+  if (!llvm::isa<FloatType>(element) &&
+      !(integerAllowed && llvm::isa<IntegerType>(element) && !element.isInteger(1)))
+    return op->emitOpError("operand must be a ")
+           << (integerAllowed ? "float or integer" : "float")
+           << " tensor, got " << element;
+  return success();
+}
+
+
+LogicalResult WhereOp::inferReturnTypes(MLIRContext *,
+                                        std::optional<Location> location,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &types) {
+  auto condition = rankedType(adaptor.getCondition().getType());
+  auto onTrue = rankedType(adaptor.getOnTrue().getType());
+  auto onFalse = rankedType(adaptor.getOnFalse().getType());
+  FailureOr<SmallVector<int64_t>> shape = broadcastShapes(
+      location, {condition.getShape(), onTrue.getShape(), onFalse.getShape()});
+  if (failed(shape))
+    return failure();
+  types.push_back(RankedTensorType::get(*shape, onTrue.getElementType()));
+  return success();
+}
+
+LogicalResult WhereOp::verify() {
+  if (!getCondition().getType().getElementType().isInteger(1))
+    return emitOpError("condition must be an i1 tensor");
+  if (getOnTrue().getType().getElementType() !=
+      getOnFalse().getType().getElementType())
+    return emitOpError("branch element types differ: ")
+           << getOnTrue().getType().getElementType() << " vs "
+           << getOnFalse().getType().getElementType();
+  return success();
+}
+
+OpFoldResult WhereOp::fold(FoldAdaptor adaptor) {
+  auto type = getType();
+  if (!type.hasStaticShape() || type.getNumElements() > kMaxFoldedElements)
+    return {};
+  std::optional<HostTensor> condition = HostTensor::fromAttr(adaptor.getCondition());
+  std::optional<HostTensor> onTrue = HostTensor::fromAttr(adaptor.getOnTrue());
+  std::optional<HostTensor> onFalse = HostTensor::fromAttr(adaptor.getOnFalse());
+  if (!condition || !onTrue || !onFalse)
+    return {};
+  HostTensor result = HostTensor::zeros(type);
+  forEachBroadcastElement(
+      type.getShape(),
+      {condition->type.getShape(), onTrue->type.getShape(),
+       onFalse->type.getShape()},
+      [&](int64_t out, ArrayRef<int64_t> in) {
+        if (condition->ints[in[0]])
+          result.copyElement(out, *onTrue, in[1]);
+        else
+          result.copyElement(out, *onFalse, in[2]);
+      });
+  return result.toAttr();
+}
+
+LogicalResult CastOp::verify() {
+  if (failed(verifyCompatibleShape(getInput().getType(), getType())))
+    return emitOpError("result shape ")
+           << formatShape(getType().getShape()) << " differs from input shape "
+           << formatShape(getInput().getType().getShape());
+  return success();
+}
+
+OpFoldResult CastOp::fold(FoldAdaptor adaptor) {
+  if (getInput().getType() == getType())
+    return getInput();
+  std::optional<HostTensor> input = HostTensor::fromAttr(adaptor.getInput());
+  if (!input || !getType().hasStaticShape())
+    return {};
+  HostTensor result = HostTensor::zeros(getType());
+  for (int64_t i = 0, e = input->numElements(); i < e; ++i)
+    result.copyElement(i, *input, i);
+  return result.toAttr();
+}
+
+//===----------------------------------------------------------------------===//
+// Linear algebra and normalization
+//===----------------------------------------------------------------------===//
+
+LogicalResult MatMulOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> location,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  auto lhs = rankedType(adaptor.getLhs().getType());
+  auto rhs = rankedType(adaptor.getRhs().getType());
+  if (lhs.getRank() == 0 || rhs.getRank() == 0)
+    return emitOptionalError(location, "matmul operands must have rank >= 1");
+  if (lhs.getElementType() != rhs.getElementType())
+    return emitOptionalError(location, "matmul element types differ: ",
+                             lhs.getElementType(), " vs ", rhs.getElementType());
+  SmallVector<int64_t> lhsShape(lhs.getShape()), rhsShape(rhs.getShape());
+  bool lhsVector = lhsShape.size() == 1, rhsVector = rhsShape.size() == 1;
+  if (lhsVector)
+    lhsShape.insert(lhsShape.begin(), 1);
+  if (rhsVector)
+    rhsShape.push_back(1);
+  int64_t lhsK = lhsShape.back(), rhsK = rhsShape[rhsShape.size() - 2];
+  if (!mergeDims(lhsK, rhsK))
+    return emitOptionalError(location, "matmul contracting dims differ: ",
+                             formatShape(lhs.getShape()), " x ",
+                             formatShape(rhs.getShape()));
+  FailureOr<SmallVector<int64_t>> batch = broadcastShapes(
+      location, {ArrayRef<int64_t>(lhsShape).drop_back(2),
+                 ArrayRef<int64_t>(rhsShape).drop_back(2)});
+  if (failed(batch))
+    return failure();
+  SmallVector<int64_t> shape = *batch;
+  if (!lhsVector)
+    shape.push_back(lhsShape[lhsShape.size() - 2]);
+  if (!rhsVector)
+    shape.push_back(rhsShape.back());
+  types.push_back(RankedTensorType::get(shape, lhs.getElementType()));
+  return success();
+}
+
+LogicalResult GemmOp::inferReturnTypes(MLIRContext *,
+                                       std::optional<Location> location,
+                                       Adaptor adaptor,
+                                       SmallVectorImpl<Type> &types) {
+  auto a = rankedType(adaptor.getA().getType());
+  auto b = rankedType(adaptor.getB().getType());
+  if (a.getRank() != 2 || b.getRank() != 2)
+    return emitOptionalError(location, "gemm operands must be 2-D, got ",
+                             formatShape(a.getShape()), " and ",
+                             formatShape(b.getShape()));
+  if (a.getElementType() != b.getElementType())
+    return emitOptionalError(location, "gemm element types differ");
+  bool transposeA = adaptor.getTransposeA(), transposeB = adaptor.getTransposeB();
+  int64_t m = a.getDimSize(transposeA ? 1 : 0), aK = a.getDimSize(transposeA ? 0 : 1);
+  int64_t bK = b.getDimSize(transposeB ? 1 : 0), n = b.getDimSize(transposeB ? 0 : 1);
+  if (!mergeDims(aK, bK))
+    return emitOptionalError(location, "gemm contracting dims differ: ",
+                             formatShape(a.getShape()), " x ",
+                             formatShape(b.getShape()));
+  SmallVector<int64_t> shape = {m, n};
+  if (Value c = adaptor.getC()) {
+    auto cType = rankedType(c.getType());
+    SmallVector<int64_t> broadcast;
+    if (cType.getRank() > 2 ||
+        !OpTrait::util::getBroadcastedShape(shape, cType.getShape(), broadcast) ||
+        failed(verifyCompatibleShape(broadcast, shape)))
+      return emitOptionalError(location, "gemm bias of shape ",
+                               formatShape(cType.getShape()),
+                               " does not broadcast to ", formatShape(shape));
+  }
+  types.push_back(RankedTensorType::get(shape, a.getElementType()));
+  return success();
+}
+
+LogicalResult SoftmaxOp::verify() {
+  if (!normalizeAxis(getAxis(), getType().getRank()))
+    return emitOpError("axis ") << getAxis() << " is out of range for rank "
+                                << getType().getRank();
+  return success();
+}
+
+LogicalResult LayerNormOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location>,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &types) {
+  types.push_back(adaptor.getInput().getType());
+  return success();
+}
+
+LogicalResult LayerNormOp::verify() {
+  auto input = getInput().getType();
+  std::optional<int64_t> axis = normalizeAxis(getAxis(), input.getRank());
+  if (!axis)
+    return emitOpError("axis ") << getAxis() << " is out of range for rank "
+                                << input.getRank();
+  ArrayRef<int64_t> normalized = input.getShape().drop_front(*axis);
+  for (Value parameter : {getScale(), getBias()}) {
+    if (!parameter)
+      continue;
+    auto type = llvm::cast<RankedTensorType>(parameter.getType());
+    SmallVector<int64_t> broadcast;
+    if (!OpTrait::util::getBroadcastedShape(normalized, type.getShape(), broadcast) ||
+        failed(verifyCompatibleShape(broadcast, normalized)))
+      return emitOpError("scale/bias of shape ")
+             << formatShape(type.getShape())
+             << " does not broadcast to the normalized shape "
+             << formatShape(normalized);
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions and scans
+//===----------------------------------------------------------------------===//
+
+/// Reduced axes must be sorted, unique and in range.
+static LogicalResult verifyAxes(Operation *op, ArrayRef<int64_t> axes,
+                                int64_t rank) {
+  for (auto [i, axis] : llvm::enumerate(axes)) {
+    if (axis < 0 || axis >= rank)
+      return op->emitOpError("axis ") << axis << " is out of range for rank " << rank;
+    if (i > 0 && axes[i - 1] >= axis)
+      return op->emitOpError("axes must be sorted and unique");
+  }
+  return success();
+}
+
+template <typename ReduceOp>
+static LogicalResult inferReduceType(std::optional<Location> location,
+                                     typename ReduceOp::Adaptor adaptor,
+                                     SmallVectorImpl<Type> &types) {
+  auto input = rankedType(adaptor.getInput().getType());
+  ArrayRef<int64_t> axes = adaptor.getAxes();
+  SmallVector<int64_t> shape;
+  for (int64_t dim = 0; dim < input.getRank(); ++dim) {
+    bool reduced = axes.empty() || llvm::is_contained(axes, dim);
+    if (!reduced)
+      shape.push_back(input.getDimSize(dim));
+    else if (adaptor.getKeepDims())
+      shape.push_back(1);
+  }
+  for (int64_t axis : axes)
+    if (axis < 0 || axis >= input.getRank())
+      return emitOptionalError(location, "reduction axis ", axis,
+                               " is out of range for rank ", input.getRank());
+  types.push_back(RankedTensorType::get(shape, input.getElementType()));
+  return success();
+}
+
+#define SP_REDUCE_OP(OpClass)                                                  \
+  LogicalResult OpClass::inferReturnTypes(MLIRContext *,                       \
+                                          std::optional<Location> location,    \
+                                          Adaptor adaptor,                     \
+                                          SmallVectorImpl<Type> &types) {      \
+    return inferReduceType<OpClass>(location, adaptor, types);                 \
+  }                                                                            \
+  LogicalResult OpClass::verify() {                                            \
+    return verifyAxes(*this, getAxes(), getInput().getType().getRank());       \
+  }
+SP_REDUCE_OP(ReduceSumOp)
+SP_REDUCE_OP(ReduceMeanOp)
+SP_REDUCE_OP(ReduceMaxOp)
+#undef SP_REDUCE_OP
+
+LogicalResult CumSumOp::verify() {
+  if (!normalizeAxis(getAxis(), getType().getRank()))
+    return emitOpError("axis ") << getAxis() << " is out of range for rank "
+                                << getType().getRank();
+  return success();
+}
+
+OpFoldResult CumSumOp::fold(FoldAdaptor adaptor) {
+  std::optional<HostTensor> input = HostTensor::fromAttr(adaptor.getInput());
+  if (!input)
+    return {};
+  ArrayRef<int64_t> shape = getType().getShape();
+  int64_t axis = *normalizeAxis(getAxis(), shape.size());
+  int64_t stride = rowMajorStrides(shape)[axis], length = shape[axis];
+  HostTensor result = HostTensor::zeros(getType());
+  int64_t total = input->numElements();
+  for (int64_t base = 0; base < total; ++base) {
+    // Visit each line along `axis` once, from its first element.
+    if ((base / stride) % length != 0)
+      continue;
+    double floatSum = 0;
+    int64_t intSum = 0;
+    for (int64_t step = 0; step < length; ++step) {
+      int64_t k = getReverse() ? length - 1 - step : step;
+      int64_t index = base + k * stride;
+      if (getExclusive()) {
+        input->isFloat ? result.set(index, floatSum) : result.setInt(index, intSum);
+      }
+      floatSum += input->isFloat ? input->floats[index] : 0.0;
+      intSum += input->isFloat ? 0 : input->ints[index];
+      if (!getExclusive()) {
+        input->isFloat ? result.set(index, floatSum) : result.setInt(index, intSum);
+      }
+    }
+  }
+  return result.toAttr();
+}
+
+//===----------------------------------------------------------------------===//
+// Shapes and index computations
+//===----------------------------------------------------------------------===//
+
+/// The [start, end) dims that graph.shape reads, clamped as ONNX Shape does.
+static std::pair<int64_t, int64_t> shapeBounds(int64_t rank, int64_t start,
+                                               std::optional<int64_t> end) {
+  int64_t first = start < 0 ? start + rank : start;
+  int64_t last = end ? (*end < 0 ? *end + rank : *end) : rank;
+  first = std::clamp<int64_t>(first, 0, rank);
+  last = std::clamp<int64_t>(last, 0, rank);
+  return {first, std::max(first, last)};
+}
+
+LogicalResult ShapeOp::inferReturnTypes(MLIRContext *context,
+                                        std::optional<Location>,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &types) {
+  auto input = rankedType(adaptor.getInput().getType());
+  auto [first, last] =
+      shapeBounds(input.getRank(), adaptor.getStart(), adaptor.getEnd());
+  types.push_back(RankedTensorType::get({last - first}, IntegerType::get(context, 64)));
+  return success();
+}
+
+OpFoldResult ShapeOp::fold(FoldAdaptor) {
+  auto input = getInput().getType();
+  auto [first, last] = shapeBounds(input.getRank(), getStart(), getEnd());
+  ArrayRef<int64_t> dims = input.getShape().slice(first, last - first);
+  if (llvm::any_of(dims, ShapedType::isDynamic))
+    return {};
+  return DenseElementsAttr::get(llvm::cast<ShapedType>(getType()), dims);
+}
+
+/// Number of elements of Range(start, limit, delta), as ONNX defines it.
+static int64_t rangeLength(double start, double limit, double delta) {
+  return std::max<int64_t>(int64_t(std::ceil((limit - start) / delta)), 0);
+}
+
+LogicalResult RangeOp::inferReturnTypes(MLIRContext *,
+                                        std::optional<Location> location,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &types) {
+  auto start = rankedType(adaptor.getStart().getType());
+  int64_t length = ShapedType::kDynamic;
+  DenseElementsAttr startAttr, limitAttr, deltaAttr;
+  if (matchPattern(adaptor.getStart(), m_Constant(&startAttr)) &&
+      matchPattern(adaptor.getLimit(), m_Constant(&limitAttr)) &&
+      matchPattern(adaptor.getDelta(), m_Constant(&deltaAttr))) {
+    auto s = HostTensor::fromAttr(startAttr), l = HostTensor::fromAttr(limitAttr),
+         d = HostTensor::fromAttr(deltaAttr);
+    if (s && l && d) {
+      if (d->getAsDouble(0) == 0)
+        return emitOptionalError(location, "range delta must not be zero");
+      length = rangeLength(s->getAsDouble(0), l->getAsDouble(0), d->getAsDouble(0));
+    }
+  }
+  types.push_back(RankedTensorType::get({length}, start.getElementType()));
+  return success();
+}
+
+LogicalResult RangeOp::verify() {
+  Type element = getStart().getType().getElementType();
+  if (getLimit().getType().getElementType() != element ||
+      getDelta().getType().getElementType() != element ||
+      getType().getElementType() != element)
+    return emitOpError("start, limit, delta and result must share one element type");
+  return success();
+}
+
+OpFoldResult RangeOp::fold(FoldAdaptor adaptor) {
+  auto start = HostTensor::fromAttr(adaptor.getStart());
+  auto limit = HostTensor::fromAttr(adaptor.getLimit());
+  auto delta = HostTensor::fromAttr(adaptor.getDelta());
+  auto type = getType();
+  if (!start || !limit || !delta || !type.hasStaticShape() ||
+      type.getNumElements() > kMaxFoldedElements)
+    return {};
+  HostTensor result = HostTensor::zeros(type);
+  for (int64_t i = 0; i < type.getNumElements(); ++i) {
+    if (result.isFloat)
+      result.set(i, start->getAsDouble(0) + double(i) * delta->getAsDouble(0));
+    else
+      result.setInt(i, start->getAsInt(0) + i * delta->getAsInt(0));
+  }
+  return result.toAttr();
+}
+
+/// The dims that a shape operand spells out: known values, `?` elsewhere.
+static FailureOr<SmallVector<std::optional<int64_t>>>
+shapeOperandValues(std::optional<Location> location, Value shape) {
+  std::optional<SmallVector<std::optional<int64_t>>> values =
+      getPartialIntValues(shape);
+  if (!values)
+    return emitOptionalError(location,
+                             "shape operand must be a 1-D tensor of static length");
+  return *values;
+}
+
+LogicalResult ConstantOfShapeOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location> location, Adaptor adaptor,
+    SmallVectorImpl<Type> &types) {
+  auto values = shapeOperandValues(location, adaptor.getShape());
+  if (failed(values))
+    return failure();
+  SmallVector<int64_t> shape;
+  for (std::optional<int64_t> dim : *values) {
+    if (dim && *dim < 0)
+      return emitOptionalError(location, "constant_of_shape dim ", *dim,
+                               " is negative");
+    shape.push_back(dim ? *dim : ShapedType::kDynamic);
+  }
+  auto value = llvm::cast<ShapedType>(adaptor.getValue().getType());
+  types.push_back(RankedTensorType::get(shape, value.getElementType()));
+  return success();
+}
+
+LogicalResult ConstantOfShapeOp::verify() {
+  if (getValue().getNumElements() != 1)
+    return emitOpError("value must hold exactly one element");
+  return success();
+}
+
+OpFoldResult ConstantOfShapeOp::fold(FoldAdaptor) {
+  auto type = llvm::cast<RankedTensorType>(getType());
+  auto value = llvm::dyn_cast<DenseElementsAttr>(getValue());
+  if (!type.hasStaticShape() || !value)
+    return {};
+  return DenseElementsAttr::get(type, value.getSplatValue<Attribute>());
+}
+
+LogicalResult ReshapeOp::inferReturnTypes(MLIRContext *,
+                                          std::optional<Location> location,
+                                          Adaptor adaptor,
+                                          SmallVectorImpl<Type> &types) {
+  auto input = rankedType(adaptor.getInput().getType());
+  auto values = shapeOperandValues(location, adaptor.getShape());
+  if (failed(values))
+    return failure();
+  SmallVector<int64_t> shape;
+  int64_t inferredIndex = -1;
+  for (auto [i, dim] : llvm::enumerate(*values)) {
+    if (!dim) {
+      shape.push_back(ShapedType::kDynamic);
+      continue;
+    }
+    if (*dim == -1) {
+      if (inferredIndex >= 0)
+        return emitOptionalError(location, "reshape target ",
+                                 "has more than one -1 dim");
+      inferredIndex = i;
+      shape.push_back(ShapedType::kDynamic);
+      continue;
+    }
+    if (*dim < -1)
+      return emitOptionalError(location, "reshape target dim ", *dim, " is invalid");
+    if (*dim == 0 && !adaptor.getAllowZero()) {
+      if (int64_t(i) >= input.getRank())
+        return emitOptionalError(location, "reshape target copies dim ", i,
+                                 " of a rank-", input.getRank(), " input");
+      shape.push_back(input.getDimSize(i));
+      continue;
+    }
+    shape.push_back(*dim);
+  }
+  if (input.hasStaticShape()) {
+    int64_t known = 1;
+    bool allKnown = true;
+    for (auto [i, dim] : llvm::enumerate(shape)) {
+      if (int64_t(i) == inferredIndex)
+        continue;
+      if (ShapedType::isDynamic(dim))
+        allKnown = false;
+      else
+        known *= dim;
+    }
+    if (allKnown) {
+      int64_t count = input.getNumElements();
+      if (inferredIndex >= 0) {
+        if (known == 0 || count % known != 0)
+          return emitOptionalError(location, "cannot reshape ",
+                                   formatShape(input.getShape()), " (", count,
+                                   " elements) to ", formatShape(shape));
+        shape[inferredIndex] = count / known;
+      } else if (known != count) {
+        return emitOptionalError(location, "cannot reshape ",
+                                 formatShape(input.getShape()), " (", count,
+                                 " elements) to ", formatShape(shape));
+      }
+    }
+  }
+  types.push_back(RankedTensorType::get(shape, input.getElementType()));
+  return success();
+}
+
+OpFoldResult ReshapeOp::fold(FoldAdaptor adaptor) {
+  auto type = getType();
+  if (getInput().getType() == type && type.hasStaticShape())
+    return getInput();
+  if (auto dense = llvm::dyn_cast_or_null<DenseElementsAttr>(adaptor.getInput()))
+    if (type.hasStaticShape())
+      return dense.reshape(type);
+  return {};
+}
+
+LogicalResult ExpandOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> location,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  auto input = rankedType(adaptor.getInput().getType());
+  auto values = shapeOperandValues(location, adaptor.getShape());
+  if (failed(values))
+    return failure();
+  size_t rank = std::max<size_t>(values->size(), input.getRank());
+  SmallVector<int64_t> shape(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    int64_t fromInput = i + input.getRank() >= rank
+                            ? input.getDimSize(i + input.getRank() - rank)
+                            : 1;
+    std::optional<int64_t> fromShape =
+        i + values->size() >= rank ? (*values)[i + values->size() - rank] : 1;
+    if (!fromShape) {
+      // Expand cannot shrink a dim, so a known non-unit input dim survives.
+      shape[i] = (!ShapedType::isDynamic(fromInput) && fromInput != 1)
+                     ? fromInput
+                     : ShapedType::kDynamic;
+      continue;
+    }
+    if (ShapedType::isDynamic(fromInput)) {
+      shape[i] = *fromShape == 1 ? ShapedType::kDynamic : *fromShape;
+      continue;
+    }
+    if (fromInput != 1 && *fromShape != 1 && fromInput != *fromShape)
+      return emitOptionalError(location, "cannot expand ",
+                               formatShape(input.getShape()), " to ",
+                               "a shape with dim ", *fromShape, " at ", i);
+    shape[i] = fromInput == 1 ? *fromShape : fromInput;
+  }
+  types.push_back(RankedTensorType::get(shape, input.getElementType()));
+  return success();
+}
+
+OpFoldResult ExpandOp::fold(FoldAdaptor adaptor) {
+  auto type = getType();
+  if (getInput().getType() == type && type.hasStaticShape())
+    return getInput();
+  auto dense = llvm::dyn_cast_or_null<DenseElementsAttr>(adaptor.getInput());
+  if (!dense || !type.hasStaticShape())
+    return {};
+  if (dense.isSplat())
+    return DenseElementsAttr::get(type, dense.getSplatValue<Attribute>());
+  std::optional<HostTensor> input = HostTensor::fromAttr(dense);
+  if (!input || type.getNumElements() > kMaxFoldedElements)
+    return {};
+  HostTensor result = HostTensor::zeros(type);
+  forEachBroadcastElement(type.getShape(), {input->type.getShape()},
+                          [&](int64_t out, ArrayRef<int64_t> in) {
+                            result.copyElement(out, *input, in[0]);
+                          });
+  return result.toAttr();
+}
+
+LogicalResult TransposeOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> location,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &types) {
+  auto input = rankedType(adaptor.getInput().getType());
+  ArrayRef<int64_t> perm = adaptor.getPerm();
+  if (int64_t(perm.size()) != input.getRank())
+    return emitOptionalError(location, "transpose permutation has ", perm.size(),
+                             " entries for a rank-", input.getRank(), " input");
+  SmallVector<int64_t> shape;
+  for (int64_t axis : perm) {
+    if (axis < 0 || axis >= input.getRank())
+      return emitOptionalError(location, "transpose permutation entry ", axis,
+                               " is out of range");
+    shape.push_back(input.getDimSize(axis));
+  }
+  types.push_back(RankedTensorType::get(shape, input.getElementType()));
+  return success();
+}
+
+LogicalResult TransposeOp::verify() {
+  SmallVector<int64_t> sorted(getPerm());
+  llvm::sort(sorted);
+  for (auto [i, axis] : llvm::enumerate(sorted))
+    if (axis != int64_t(i))
+      return emitOpError("perm is not a permutation of 0..") << sorted.size() - 1;
+  return success();
+}
+
+OpFoldResult TransposeOp::fold(FoldAdaptor adaptor) {
+  ArrayRef<int64_t> perm = getPerm();
+  bool identity = llvm::all_of(llvm::enumerate(perm), [](auto entry) {
+    return entry.value() == int64_t(entry.index());
+  });
+  if (identity)
+    return getInput();
+  std::optional<HostTensor> input = HostTensor::fromAttr(adaptor.getInput());
+  if (!input)
+    return {};
+  auto type = getType();
+  SmallVector<int64_t> inputStrides = rowMajorStrides(input->type.getShape());
+  // Result dim i walks input dim perm[i].
+  SmallVector<int64_t> permutedStrides;
+  for (int64_t axis : perm)
+    permutedStrides.push_back(inputStrides[axis]);
+  HostTensor result = HostTensor::zeros(type);
+  SmallVector<int64_t> resultStrides = rowMajorStrides(type.getShape());
+  for (int64_t out = 0; out < type.getNumElements(); ++out) {
+    int64_t in = 0, rest = out;
+    for (size_t d = 0; d < perm.size(); ++d) {
+      in += (rest / resultStrides[d]) * permutedStrides[d];
+      rest %= resultStrides[d];
+    }
+    result.copyElement(out, *input, in);
+  }
+  return result.toAttr();
+}
+
+LogicalResult UnsqueezeOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> location,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &types) {
+  auto input = rankedType(adaptor.getInput().getType());
+  ArrayRef<int64_t> axes = adaptor.getAxes();
+  int64_t rank = input.getRank() + axes.size();
+  SmallVector<int64_t> shape;
+  ArrayRef<int64_t> rest = input.getShape();
+  for (int64_t dim = 0; dim < rank; ++dim) {
+    if (llvm::is_contained(axes, dim)) {
+      shape.push_back(1);
+    } else if (!rest.empty()) {
+      shape.push_back(rest.front());
+      rest = rest.drop_front();
+    }
+  }
+  for (auto [i, axis] : llvm::enumerate(axes))
+    if (axis < 0 || axis >= rank || (i > 0 && axes[i - 1] >= axis))
+      return emitOptionalError(location, "unsqueeze axes must be sorted, ",
+                               "unique and in [0, ", rank, ")");
+  types.push_back(RankedTensorType::get(shape, input.getElementType()));
+  return success();
+}
+
+OpFoldResult UnsqueezeOp::fold(FoldAdaptor adaptor) {
+  if (auto dense = llvm::dyn_cast_or_null<DenseElementsAttr>(adaptor.getInput()))
+    return dense.reshape(getType());
+  return {};
+}
+
+LogicalResult SqueezeOp::inferReturnTypes(MLIRContext *,
+                                          std::optional<Location> location,
+                                          Adaptor adaptor,
+                                          SmallVectorImpl<Type> &types) {
+  auto input = rankedType(adaptor.getInput().getType());
+  ArrayRef<int64_t> axes = adaptor.getAxes();
+  SmallVector<int64_t> shape;
+  for (int64_t dim = 0; dim < input.getRank(); ++dim) {
+    if (!llvm::is_contained(axes, dim)) {
+      shape.push_back(input.getDimSize(dim));
+      continue;
+    }
+    int64_t size = input.getDimSize(dim);
+    if (!ShapedType::isDynamic(size) && size != 1)
+      return emitOptionalError(location, "cannot squeeze dim ", dim, " of size ",
+                               size, " in ", formatShape(input.getShape()));
+  }
+  for (int64_t axis : axes)
+    if (axis < 0 || axis >= input.getRank())
+      return emitOptionalError(location, "squeeze axis ", axis,
+                               " is out of range for rank ", input.getRank());
+  types.push_back(RankedTensorType::get(shape, input.getElementType()));
+  return success();
+}
+
+OpFoldResult SqueezeOp::fold(FoldAdaptor adaptor) {
+  if (auto dense = llvm::dyn_cast_or_null<DenseElementsAttr>(adaptor.getInput()))
+    if (getType().hasStaticShape())
+      return dense.reshape(getType());
+  return {};
+}
+
+namespace {
+/// One sliced dim: where it starts, its step and how many elements it keeps.
+struct SliceRange {
+  int64_t start = 0, step = 1, length = 0;
+};
+} // namespace
+
+/// Clamps start/end/step as ONNX Slice does for a dim of `size`.
+static SliceRange resolveSlice(int64_t start, int64_t end, int64_t step,
+                               int64_t size) {
+  SliceRange range;
+  range.step = step;
+  if (start < 0)
+    start += size;
+  if (end < 0)
+    end += size;
+  if (step > 0) {
+    start = std::clamp<int64_t>(start, 0, size);
+    end = std::clamp<int64_t>(end, 0, size);
+    range.length = std::max<int64_t>(0, (end - start + step - 1) / step);
+  } else {
+    start = std::clamp<int64_t>(start, 0, size - 1);
+    end = std::clamp<int64_t>(end, -1, size - 1);
+    range.length = std::max<int64_t>(0, (start - end + (-step) - 1) / (-step));
+  }
+  range.start = start;
+  return range;
+}
+
+namespace {
+/// The constant operands of a slice; axes normalized to [0, rank).
+struct SliceParameters {
+  SmallVector<int64_t> starts, ends, axes, steps;
+};
+} // namespace
+
+static FailureOr<std::optional<SliceParameters>>
+getSliceParameters(std::optional<Location> location, Value starts, Value ends,
+                   Value axes, Value steps, int64_t rank) {
+  auto s = getConstantIntValues(starts), e = getConstantIntValues(ends),
+       a = getConstantIntValues(axes), st = getConstantIntValues(steps);
+  if (!s || !e || !a || !st)
+    return std::optional<SliceParameters>();
+  if (s->size() != e->size() || s->size() != a->size() || s->size() != st->size())
+    return emitOptionalError(location, "slice starts, ends, axes and steps ",
+                             "must have the same length");
+  SliceParameters parameters{*s, *e, {}, *st};
+  for (int64_t axis : *a) {
+    std::optional<int64_t> normalized = normalizeAxis(axis, rank);
+    if (!normalized || llvm::is_contained(parameters.axes, *normalized))
+      return emitOptionalError(location, "slice axis ", axis,
+                               " is out of range or repeated for rank ", rank);
+    parameters.axes.push_back(*normalized);
+  }
+  if (llvm::is_contained(parameters.steps, 0))
+    return emitOptionalError(location, "slice step must not be zero");
+  return std::optional<SliceParameters>(parameters);
+}
+
+LogicalResult SliceOp::inferReturnTypes(MLIRContext *,
+                                        std::optional<Location> location,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &types) {
+  auto input = rankedType(adaptor.getInput().getType());
+  auto parameters =
+      getSliceParameters(location, adaptor.getStarts(), adaptor.getEnds(),
+                         adaptor.getAxes(), adaptor.getSteps(), input.getRank());
+  if (failed(parameters))
+    return failure();
+  SmallVector<int64_t> shape(input.getShape());
+  if (!*parameters) {
+    // Unknown axes: any dim may shrink.
+    shape.assign(input.getRank(), ShapedType::kDynamic);
+  } else {
+    const SliceParameters &p = **parameters;
+    for (size_t i = 0; i < p.axes.size(); ++i) {
+      int64_t size = input.getDimSize(p.axes[i]);
+      shape[p.axes[i]] =
+          ShapedType::isDynamic(size)
+              ? ShapedType::kDynamic
+              : resolveSlice(p.starts[i], p.ends[i], p.steps[i], size).length;
+    }
+  }
+  types.push_back(RankedTensorType::get(shape, input.getElementType()));
+  return success();
+}
+
+OpFoldResult SliceOp::fold(FoldAdaptor adaptor) {
+  auto type = getType();
+  if (getInput().getType() == type && type.hasStaticShape()) {
+    // A slice that keeps every element in order is the input itself.
+    auto parameters = getSliceParameters(std::nullopt, getStarts(), getEnds(),
+                                         getAxes(), getSteps(), type.getRank());
+    if (succeeded(parameters) && *parameters &&
+        llvm::all_of(llvm::enumerate((*parameters)->axes), [&](auto entry) {
+          SliceRange range = resolveSlice(
+              (*parameters)->starts[entry.index()], (*parameters)->ends[entry.index()],
+              (*parameters)->steps[entry.index()], type.getDimSize(entry.value()));
+          return range.start == 0 && range.step == 1;
+        }))
+      return getInput();
+  }
+  std::optional<HostTensor> input = HostTensor::fromAttr(adaptor.getInput());
+  if (!input || !type.hasStaticShape())
+    return {};
+  auto parameters = getSliceParameters(std::nullopt, getStarts(), getEnds(),
+                                       getAxes(), getSteps(), type.getRank());
+  if (failed(parameters) || !*parameters)
+    return {};
+  ArrayRef<int64_t> inputShape = input->type.getShape();
+  SmallVector<SliceRange> ranges;
+  for (int64_t dim : inputShape)
+    ranges.push_back({0, 1, dim});
+  for (size_t i = 0; i < (*parameters)->axes.size(); ++i) {
+    int64_t axis = (*parameters)->axes[i];
+    ranges[axis] = resolveSlice((*parameters)->starts[i], (*parameters)->ends[i],
+                                (*parameters)->steps[i], inputShape[axis]);
+  }
+  SmallVector<int64_t> inputStrides = rowMajorStrides(inputShape);
+  SmallVector<int64_t> resultStrides = rowMajorStrides(type.getShape());
+  HostTensor result = HostTensor::zeros(type);
+  for (int64_t out = 0; out < type.getNumElements(); ++out) {
+    int64_t in = 0, rest = out;
+    for (size_t d = 0; d < ranges.size(); ++d) {
+      int64_t index = rest / resultStrides[d];
+      rest %= resultStrides[d];
+      in += (ranges[d].start + index * ranges[d].step) * inputStrides[d];
+    }
+    result.copyElement(out, *input, in);
+  }
+  return result.toAttr();
+}
+
+LogicalResult SplitOp::inferReturnTypes(MLIRContext *,
+                                        std::optional<Location> location,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &types) {
+  auto input = rankedType(adaptor.getInput().getType());
+  std::optional<int64_t> axis = normalizeAxis(adaptor.getAxis(), input.getRank());
+  if (!axis)
+    return emitOptionalError(location, "split axis ", adaptor.getAxis(),
+                             " is out of range for rank ", input.getRank());
+  for (int64_t size : adaptor.getSizes()) {
+    SmallVector<int64_t> shape(input.getShape());
+    shape[*axis] = size;
+    types.push_back(RankedTensorType::get(shape, input.getElementType()));
+  }
+  return success();
+}
+
+LogicalResult SplitOp::verify() {
+  auto input = getInput().getType();
+  int64_t axis = *normalizeAxis(getAxis(), input.getRank());
+  int64_t total = 0;
+  for (int64_t size : getSizes()) {
+    if (size < 0)
+      return emitOpError("split size ") << size << " is negative";
+    total += size;
+  }
+  if (!input.isDynamicDim(axis) && total != input.getDimSize(axis))
+    return emitOpError("split sizes add up to ")
+           << total << " but dim " << axis << " has size " << input.getDimSize(axis);
+  if (getNumResults() != getSizes().size())
+    return emitOpError("has ") << getNumResults() << " results for "
+                               << getSizes().size() << " sizes";
+  return success();
+}
+
+LogicalResult ConcatOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> location,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  if (adaptor.getInputs().empty())
+    return emitOptionalError(location, "concat needs at least one input");
+  auto first = rankedType(adaptor.getInputs().front().getType());
+  std::optional<int64_t> axis = normalizeAxis(adaptor.getAxis(), first.getRank());
+  if (!axis)
+    return emitOptionalError(location, "concat axis ", adaptor.getAxis(),
+                             " is out of range for rank ", first.getRank());
+  SmallVector<int64_t> shape(first.getShape());
+  shape[*axis] = 0;
+  for (Value input : adaptor.getInputs()) {
+    auto type = rankedType(input.getType());
+    if (type.getRank() != first.getRank() ||
+        type.getElementType() != first.getElementType())
+      return emitOptionalError(location, "concat inputs differ in rank or ",
+                               "element type: ", first, " vs ", type);
+    for (int64_t d = 0; d < type.getRank(); ++d) {
+      int64_t dim = type.getDimSize(d);
+      if (d == *axis) {
+        shape[d] = ShapedType::isDynamic(shape[d]) || ShapedType::isDynamic(dim)
+                       ? ShapedType::kDynamic
+                       : shape[d] + dim;
+        continue;
+      }
+      std::optional<int64_t> merged = mergeDims(shape[d], dim);
+      if (!merged)
+        return emitOptionalError(location, "concat inputs disagree on dim ", d,
+                                 ": ", formatShape(first.getShape()), " vs ",
+                                 formatShape(type.getShape()));
+      shape[d] = *merged;
+    }
+  }
+  types.push_back(RankedTensorType::get(shape, first.getElementType()));
+  return success();
+}
+
+OpFoldResult ConcatOp::fold(FoldAdaptor adaptor) {
+  if (getInputs().size() == 1 && getInputs()[0].getType() == getType())
+    return getInputs()[0];
+  auto type = getType();
+  if (!type.hasStaticShape() || type.getNumElements() > kMaxFoldedElements)
+    return {};
+  SmallVector<HostTensor> inputs;
+  for (Attribute attr : adaptor.getInputs()) {
+    std::optional<HostTensor> input = HostTensor::fromAttr(attr);
+    if (!input)
+      return {};
+    inputs.push_back(std::move(*input));
+  }
+  int64_t axis = *normalizeAxis(getAxis(), type.getRank());
+  // Elements are laid out as [outer][axis][inner]; copy each input's block.
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < axis; ++d)
+    outer *= type.getDimSize(d);
+  for (int64_t d = axis + 1; d < type.getRank(); ++d)
+    inner *= type.getDimSize(d);
+  HostTensor result = HostTensor::zeros(type);
+  int64_t out = 0;
+  for (int64_t o = 0; o < outer; ++o)
+    for (const HostTensor &input : inputs) {
+      int64_t block = input.type.getDimSize(axis) * inner;
+      for (int64_t i = 0; i < block; ++i)
+        result.copyElement(out++, input, o * block + i);
+    }
+  return result.toAttr();
+}
+
+LogicalResult GatherOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> location,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  auto data = rankedType(adaptor.getData().getType());
+  auto indices = rankedType(adaptor.getIndices().getType());
+  std::optional<int64_t> axis = normalizeAxis(adaptor.getAxis(), data.getRank());
+  if (!axis)
+    return emitOptionalError(location, "gather axis ", adaptor.getAxis(),
+                             " is out of range for rank ", data.getRank());
+  SmallVector<int64_t> shape(data.getShape().take_front(*axis));
+  llvm::append_range(shape, indices.getShape());
+  llvm::append_range(shape, data.getShape().drop_front(*axis + 1));
+  types.push_back(RankedTensorType::get(shape, data.getElementType()));
+  return success();
+}
+
+OpFoldResult GatherOp::fold(FoldAdaptor adaptor) {
+  std::optional<HostTensor> data = HostTensor::fromAttr(adaptor.getData());
+  std::optional<HostTensor> indices = HostTensor::fromAttr(adaptor.getIndices());
+  auto type = getType();
+  if (!data || !indices || !type.hasStaticShape() ||
+      type.getNumElements() > kMaxFoldedElements)
+    return {};
+  ArrayRef<int64_t> dataShape = data->type.getShape();
+  int64_t axis = *normalizeAxis(getAxis(), dataShape.size());
+  int64_t outer = 1, inner = 1, axisSize = dataShape[axis];
+  for (int64_t d = 0; d < axis; ++d)
+    outer *= dataShape[d];
+  for (size_t d = axis + 1; d < dataShape.size(); ++d)
+    inner *= dataShape[d];
+  HostTensor result = HostTensor::zeros(type);
+  int64_t out = 0;
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t index : indices->ints) {
+      if (index < -axisSize || index >= axisSize)
+        return {};
+      if (index < 0)
+        index += axisSize;
+      for (int64_t i = 0; i < inner; ++i)
+        result.copyElement(out++, *data, (o * axisSize + index) * inner + i);
+    }
+  return result.toAttr();
+}
+
+LogicalResult GatherNDOp::inferReturnTypes(MLIRContext *,
+                                           std::optional<Location> location,
+                                           Adaptor adaptor,
+                                           SmallVectorImpl<Type> &types) {
+  auto data = rankedType(adaptor.getData().getType());
+  auto indices = rankedType(adaptor.getIndices().getType());
+  int64_t batchDims = adaptor.getBatchDims();
+  if (indices.getRank() < 1 || indices.isDynamicDim(indices.getRank() - 1))
+    return emitOptionalError(location, "gather_nd indices need a static last dim");
+  int64_t depth = indices.getDimSize(indices.getRank() - 1);
+  if (batchDims < 0 || batchDims + depth > data.getRank() ||
+      batchDims >= indices.getRank())
+    return emitOptionalError(location, "gather_nd with batch_dims ", batchDims,
+                             " and index depth ", depth, " does not fit data of rank ",
+                             data.getRank());
+  SmallVector<int64_t> shape(indices.getShape().drop_back());
+  llvm::append_range(shape, data.getShape().drop_front(batchDims + depth));
+  types.push_back(RankedTensorType::get(shape, data.getElementType()));
+  return success();
+}
+
+LogicalResult TriluOp::verify() {
+  if (getType().getRank() < 2)
+    return emitOpError("input must have rank >= 2, got rank ") << getType().getRank();
+  return success();
+}
+
+OpFoldResult TriluOp::fold(FoldAdaptor adaptor) {
+  std::optional<HostTensor> input = HostTensor::fromAttr(adaptor.getInput());
+  if (!input)
+    return {};
+  ArrayRef<int64_t> shape = getType().getShape();
+  int64_t rows = shape[shape.size() - 2], cols = shape.back();
+  HostTensor result = HostTensor::zeros(getType());
+  for (int64_t i = 0; i < input->numElements(); ++i) {
+    int64_t row = (i / cols) % rows, col = i % cols;
+    bool keep = getUpper() ? col - row >= getDiagonal() : col - row <= getDiagonal();
+    if (keep)
+      result.copyElement(i, *input, i);
+  }
+  return result.toAttr();
+}
+
+} // namespace sp::graph
+
+#define GET_OP_CLASSES
+#include "sp/Dialect/Graph/IR/GraphOps.cpp.inc"

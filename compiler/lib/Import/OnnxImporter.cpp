@@ -1,0 +1,1404 @@
+//===- OnnxImporter.cpp - ONNX model to graph dialect ----------------------===//
+//
+// One pass over the topologically sorted ONNX nodes. Each node becomes graph
+// ops built through `createInferred`, which infers result types, verifies the
+// op and folds it at once, so that shape computations collapse into constants
+// while later nodes are built and their result types come out static.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sp/Import/OnnxImporter.h"
+
+#include "sp/Dialect/Graph/IR/GraphOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/Verifier.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+#include <onnx/onnx_pb.h>
+
+#include <climits>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <unistd.h>
+
+using namespace mlir;
+using namespace sp::graph;
+
+namespace sp {
+
+llvm::Error parseInputShape(llvm::StringRef text, OnnxImportOptions &options) {
+  auto [name, dims] = text.split('=');
+  auto invalid = [&]() {
+    return llvm::createStringError(
+        "--input-shape '" + text.str() +
+        "' is not of the form NAME=DxDx... with positive integers D");
+  };
+  if (name.empty() || dims.empty())
+    return invalid();
+  std::vector<int64_t> shape;
+  SmallVector<StringRef> pieces;
+  dims.split(pieces, 'x');
+  for (StringRef piece : pieces) {
+    int64_t dim;
+    if (piece.getAsInteger(10, dim) || dim <= 0)
+      return invalid();
+    shape.push_back(dim);
+  }
+  options.inputShapes[name.str()] = shape;
+  return llvm::Error::success();
+}
+
+namespace {
+
+/// Where the importer is, for error messages.
+struct NodeContext {
+  const onnx::NodeProto *node = nullptr;
+  int64_t opset = 0;
+};
+
+class OnnxImporter {
+public:
+  OnnxImporter(MLIRContext &context, StringRef path,
+               const OnnxImportOptions &options)
+      : context(context), builder(&context), path(path.str()),
+        options(options) {}
+
+  llvm::Expected<OwningOpRef<ModuleOp>> run();
+
+private:
+  // --- Reading the file ---
+  LogicalResult readModel();
+  // --- Types and tensors ---
+  FailureOr<Type> convertElementType(int32_t onnxType, StringRef what);
+  FailureOr<RankedTensorType> convertValueType(const onnx::ValueInfoProto &info);
+  FailureOr<std::vector<char>> readTensorBytes(const onnx::TensorProto &tensor,
+                                               RankedTensorType type);
+  FailureOr<ElementsAttr> convertTensor(const onnx::TensorProto &tensor,
+                                        bool asResource);
+  // --- The graph ---
+  LogicalResult importGraph();
+  LogicalResult bindInputShapes();
+  LogicalResult importNode(const onnx::NodeProto &node);
+  LogicalResult importFunctionCall(const onnx::NodeProto &node,
+                                   const onnx::FunctionProto &function);
+  LogicalResult dispatch(const onnx::NodeProto &node);
+
+  // --- Building ops ---
+  FailureOr<SmallVector<Value>> createInferred(StringRef opName,
+                                               ValueRange operands,
+                                               ArrayRef<NamedAttribute> attrs,
+                                               unsigned numResults = 1);
+  FailureOr<Value> createOne(StringRef opName, ValueRange operands,
+                             ArrayRef<NamedAttribute> attrs = {});
+  FailureOr<Value> createWithType(StringRef opName, Type type,
+                                  ValueRange operands,
+                                  ArrayRef<NamedAttribute> attrs = {});
+  LogicalResult finishOp(Operation *op, SmallVector<Value> &results);
+  Value constantI64(ArrayRef<int64_t> values);
+  Value constantScalarLike(Type elementType, double value);
+
+  // --- Node helpers ---
+  Value input(unsigned index);
+  unsigned numInputs() const { return current.node->input_size(); }
+  LogicalResult define(unsigned outputIndex, Value value);
+  bool outputUsed(unsigned index) const;
+  const onnx::AttributeProto *attribute(StringRef name) const;
+  int64_t intAttr(StringRef name, int64_t defaultValue) const;
+  double floatAttr(StringRef name, double defaultValue) const;
+  std::string stringAttr(StringRef name, StringRef defaultValue) const;
+  std::optional<SmallVector<int64_t>> intsAttr(StringRef name) const;
+  FailureOr<SmallVector<int64_t>> requireConstantInts(unsigned inputIndex,
+                                                      StringRef what);
+  FailureOr<SmallVector<int64_t>> normalizeAxes(ArrayRef<int64_t> axes,
+                                                int64_t rank);
+  LogicalResult requireInputs(unsigned minimum, unsigned maximum);
+  int64_t rankOf(Value value) const {
+    return llvm::cast<RankedTensorType>(value.getType()).getRank();
+  }
+
+  // --- Errors ---
+  LogicalResult fail(const Twine &message);
+  LogicalResult failGlobal(const Twine &message);
+  Location nodeLocation() const;
+
+  // --- Op families ---
+  LogicalResult importBinary(StringRef opName);
+  LogicalResult importVariadic(StringRef opName);
+  LogicalResult importUnary(StringRef opName);
+  LogicalResult importConstant();
+  LogicalResult importCast();
+  LogicalResult importGemm();
+  LogicalResult importLayerNorm();
+  LogicalResult importReduce(StringRef opName, bool axesAsInput);
+  LogicalResult importSplit();
+  LogicalResult importSlice();
+  LogicalResult importSqueeze(bool unsqueeze);
+  LogicalResult importDropout();
+  LogicalResult importGelu();
+  LogicalResult importConstantOfShape();
+
+  MLIRContext &context;
+  OpBuilder builder;
+  std::string path;
+  const OnnxImportOptions &options;
+  onnx::ModelProto model;
+  int64_t opset = 0;
+  std::map<std::pair<std::string, std::string>, const onnx::FunctionProto *>
+      localFunctions;
+
+  ModuleOp module;
+  func::FuncOp mainFunc;
+  /// Values by ONNX name, in the scope being imported (functions nest).
+  SmallVector<llvm::StringMap<Value>, 2> scopes;
+  /// Weight initializers by name, loaded on first use.
+  llvm::StringMap<const onnx::TensorProto *> initializers;
+  llvm::StringMap<Value> loadedWeights;
+  std::map<std::string, int64_t> boundDims;
+  NodeContext current;
+  /// Attribute values of the function call being inlined, by name.
+  SmallVector<llvm::StringMap<const onnx::AttributeProto *>, 1> callAttributes;
+  /// The last error a diagnostic reported while building an op.
+  std::string lastDiagnostic;
+  std::string errorMessage;
+};
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Errors
+//===----------------------------------------------------------------------===//
+
+LogicalResult OnnxImporter::failGlobal(const Twine &message) {
+  if (errorMessage.empty())
+    errorMessage = (path + ": " + message).str();
+  return failure();
+}
+
+LogicalResult OnnxImporter::fail(const Twine &message) {
+  if (!current.node)
+    return failGlobal(message);
+  const onnx::NodeProto &node = *current.node;
+  std::string opType = node.op_type();
+  if (!node.domain().empty() && node.domain() != "ai.onnx")
+    opType = node.domain() + "." + opType;
+  std::string name = node.name().empty() ? "(unnamed)" : node.name();
+  return failGlobal("node '" + name + "' (" + opType + ", opset " +
+                    Twine(current.opset) + "): " + message);
+}
+
+Location OnnxImporter::nodeLocation() const {
+  Location file = FileLineColLoc::get(&context, path, 0, 0);
+  if (!current.node)
+    return file;
+  StringRef name = current.node->name().empty() ? StringRef(current.node->op_type())
+                                                 : StringRef(current.node->name());
+  return NameLoc::get(StringAttr::get(&context, name), file);
+}
+
+//===----------------------------------------------------------------------===//
+// Reading the model
+//===----------------------------------------------------------------------===//
+
+LogicalResult OnnxImporter::readModel() {
+  if (llvm::sys::fs::is_directory(path))
+    return failGlobal("is a directory, not an ONNX model");
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0)
+    return failGlobal(Twine("cannot open: ") + std::strerror(errno));
+  off_t size = ::lseek(fd, 0, SEEK_END);
+  ::lseek(fd, 0, SEEK_SET);
+  if (size == 0) {
+    ::close(fd);
+    return failGlobal("file is empty, not an ONNX model");
+  }
+  bool parsed;
+  {
+    google::protobuf::io::FileInputStream fileStream(fd);
+    google::protobuf::io::CodedInputStream coded(&fileStream);
+    coded.SetTotalBytesLimit(INT_MAX);
+    parsed = model.ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage();
+  }
+  ::close(fd);
+  if (!parsed)
+    return failGlobal("not a valid ONNX model (protobuf parse failed; the file "
+                      "may be truncated or of another format)");
+  // Random bytes can parse as a protobuf message; a model has a graph.
+  if (!model.has_graph() || model.ir_version() <= 0 ||
+      model.graph().output_size() == 0)
+    return failGlobal("not a valid ONNX model (no ir_version or graph outputs)");
+  for (const onnx::OperatorSetIdProto &entry : model.opset_import())
+    if (entry.domain().empty() || entry.domain() == "ai.onnx")
+      opset = entry.version();
+  if (opset == 0)
+    return failGlobal("the model imports no opset of the default ONNX domain");
+  if (opset < kMinOnnxOpset || opset > kMaxOnnxOpset)
+    return failGlobal("opset " + Twine(opset) + " is not supported (supported: " +
+                      Twine(kMinOnnxOpset) + " to " + Twine(kMaxOnnxOpset) + ")");
+  for (const onnx::FunctionProto &function : model.functions())
+    localFunctions[{function.domain(), function.name()}] = &function;
+  return success();
+}
+
+FailureOr<Type> OnnxImporter::convertElementType(int32_t onnxType, StringRef what) {
+  MLIRContext *ctx = &context;
+  switch (onnxType) {
+  case onnx::TensorProto::FLOAT: return Type(Float32Type::get(ctx));
+  case onnx::TensorProto::DOUBLE: return Type(Float64Type::get(ctx));
+  case onnx::TensorProto::FLOAT16: return Type(Float16Type::get(ctx));
+  case onnx::TensorProto::BFLOAT16: return Type(BFloat16Type::get(ctx));
+  case onnx::TensorProto::INT64: return Type(IntegerType::get(ctx, 64));
+  case onnx::TensorProto::INT32: return Type(IntegerType::get(ctx, 32));
+  case onnx::TensorProto::INT16: return Type(IntegerType::get(ctx, 16));
+  case onnx::TensorProto::INT8: return Type(IntegerType::get(ctx, 8));
+  case onnx::TensorProto::UINT8:
+    return Type(IntegerType::get(ctx, 8, IntegerType::Unsigned));
+  case onnx::TensorProto::BOOL: return Type(IntegerType::get(ctx, 1));
+  default:
+    return fail(what + " has unsupported element type " +
+                (onnx::TensorProto::DataType_IsValid(onnxType)
+                     ? onnx::TensorProto::DataType_Name(
+                           onnx::TensorProto::DataType(onnxType))
+                     : std::string("unknown")) +
+                " (" + Twine(onnxType) + ")");
+  }
+}
+
+FailureOr<RankedTensorType>
+OnnxImporter::convertValueType(const onnx::ValueInfoProto &info) {
+  if (!info.type().has_tensor_type())
+    return failGlobal("graph input '" + info.name() + "' is not a tensor");
+  const onnx::TypeProto::Tensor &tensor = info.type().tensor_type();
+  FailureOr<Type> elementType =
+      convertElementType(tensor.elem_type(), "graph input '" + info.name() + "'");
+  if (failed(elementType))
+    return failure();
+  if (!tensor.has_shape())
+    return failGlobal("graph input '" + info.name() +
+                      "' has no shape (its rank must be known)");
+  SmallVector<int64_t> shape;
+  for (const onnx::TensorShapeProto::Dimension &dim : tensor.shape().dim()) {
+    if (dim.has_dim_value() && dim.dim_value() > 0)
+      shape.push_back(dim.dim_value());
+    else if (dim.has_dim_param() && boundDims.count(dim.dim_param()))
+      shape.push_back(boundDims.at(dim.dim_param()));
+    else
+      shape.push_back(ShapedType::kDynamic);
+  }
+  return RankedTensorType::get(shape, *elementType);
+}
+
+/// Size in bytes of one element as ONNX stores it in raw_data.
+static int64_t storageBytes(Type elementType) {
+  if (elementType.isInteger(1))
+    return 1;
+  return (elementType.getIntOrFloatBitWidth() + 7) / 8;
+}
+
+FailureOr<std::vector<char>>
+OnnxImporter::readTensorBytes(const onnx::TensorProto &tensor,
+                              RankedTensorType type) {
+  const std::string &name = tensor.name();
+  int64_t expected = type.getNumElements() * storageBytes(type.getElementType());
+  std::vector<char> bytes;
+  if (tensor.data_location() == onnx::TensorProto::EXTERNAL) {
+    std::string location;
+    int64_t offset = 0, length = -1;
+    for (const onnx::StringStringEntryProto &entry : tensor.external_data()) {
+      if (entry.key() == "location")
+        location = entry.value();
+      else if (entry.key() == "offset")
+        offset = std::strtoll(entry.value().c_str(), nullptr, 10);
+      else if (entry.key() == "length")
+        length = std::strtoll(entry.value().c_str(), nullptr, 10);
+    }
+    if (location.empty())
+      return fail("initializer '" + name + "' has external data without a location");
+    SmallString<256> dataPath(llvm::sys::path::parent_path(path));
+    llvm::sys::path::append(dataPath, location);
+    if (length < 0)
+      length = expected;
+    if (length != expected)
+      return fail("initializer '" + name + "' declares " + Twine(length) +
+                  " bytes of external data but its type " +
+                  Twine(type.getNumElements()) + " elements need " +
+                  Twine(expected));
+    std::ifstream file(dataPath.str().str(), std::ios::binary);
+    if (!file)
+      return fail("initializer '" + name + "': external data file '" +
+                  dataPath.str() + "' cannot be opened");
+    file.seekg(0, std::ios::end);
+    int64_t fileSize = file.tellg();
+    if (offset < 0 || offset + length > fileSize)
+      return fail("initializer '" + name + "': external data file '" +
+                  dataPath.str() + "' has " + Twine(fileSize) +
+                  " bytes, too short for offset " + Twine(offset) + " + length " +
+                  Twine(length));
+    bytes.resize(length);
+    file.seekg(offset);
+    file.read(bytes.data(), length);
+    if (!file)
+      return fail("initializer '" + name + "': reading external data file '" +
+                  dataPath.str() + "' failed");
+    return bytes;
+  }
+  if (tensor.has_raw_data()) {
+    const std::string &raw = tensor.raw_data();
+    if (int64_t(raw.size()) != expected)
+      return fail("tensor '" + name + "' holds " + Twine(raw.size()) +
+                  " bytes but its shape and type need " + Twine(expected));
+    bytes.assign(raw.begin(), raw.end());
+    return bytes;
+  }
+  // Typed fields, unpacked to the storage layout of raw_data.
+  int64_t count = type.getNumElements();
+  bytes.resize(expected);
+  auto mismatch = [&](int64_t have) {
+    return fail("tensor '" + name + "' holds " + Twine(have) +
+                " values but its shape needs " + Twine(count));
+  };
+  Type elementType = type.getElementType();
+  int64_t width = storageBytes(elementType);
+  switch (tensor.data_type()) {
+  case onnx::TensorProto::FLOAT:
+    if (tensor.float_data_size() != count)
+      return mismatch(tensor.float_data_size());
+    std::memcpy(bytes.data(), tensor.float_data().data(), expected);
+    return bytes;
+  case onnx::TensorProto::DOUBLE:
+    if (tensor.double_data_size() != count)
+      return mismatch(tensor.double_data_size());
+    std::memcpy(bytes.data(), tensor.double_data().data(), expected);
+    return bytes;
+  case onnx::TensorProto::INT64:
+    if (tensor.int64_data_size() != count)
+      return mismatch(tensor.int64_data_size());
+    std::memcpy(bytes.data(), tensor.int64_data().data(), expected);
+    return bytes;
+  default:
+    // int32_data carries the narrower types, one value per entry.
+    if (tensor.int32_data_size() != count)
+      return mismatch(tensor.int32_data_size());
+    for (int64_t i = 0; i < count; ++i) {
+      int32_t value = tensor.int32_data(i);
+      std::memcpy(bytes.data() + i * width, &value, width);
+    }
+    return bytes;
+  }
+}
+
+FailureOr<ElementsAttr> OnnxImporter::convertTensor(const onnx::TensorProto &tensor,
+                                                    bool asResource) {
+  FailureOr<Type> elementType =
+      convertElementType(tensor.data_type(), "tensor '" + tensor.name() + "'");
+  if (failed(elementType))
+    return failure();
+  SmallVector<int64_t> shape;
+  for (int64_t dim : tensor.dims()) {
+    if (dim < 0)
+      return fail("tensor '" + tensor.name() + "' has negative dim " + Twine(dim));
+    shape.push_back(dim);
+  }
+  auto type = RankedTensorType::get(shape, *elementType);
+  FailureOr<std::vector<char>> bytes = readTensorBytes(tensor, type);
+  if (failed(bytes))
+    return failure();
+  if (asResource) {
+    AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
+        ArrayRef<char>(*bytes), alignof(double));
+    return ElementsAttr(DenseResourceElementsAttr::get(type, tensor.name(),
+                                                       std::move(blob)));
+  }
+  if (elementType->isInteger(1)) {
+    SmallVector<bool> values(bytes->begin(), bytes->end());
+    return ElementsAttr(DenseElementsAttr::get(type, ArrayRef<bool>(values)));
+  }
+  bool detectedSplat = false;
+  if (!DenseElementsAttr::isValidRawBuffer(type, *bytes, detectedSplat))
+    return fail("tensor '" + tensor.name() + "' has a malformed buffer");
+  return ElementsAttr(DenseElementsAttr::getFromRawBuffer(type, *bytes));
+}
+
+//===----------------------------------------------------------------------===//
+// Building ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult OnnxImporter::finishOp(Operation *op, SmallVector<Value> &results) {
+  if (failed(mlir::verify(op))) {
+    op->erase();
+    return fail(lastDiagnostic.empty() ? "operation failed to verify"
+                                       : lastDiagnostic);
+  }
+  // Fold now, so that later nodes see constants and infer static shapes.
+  SmallVector<OpFoldResult> folded;
+  if (succeeded(op->fold(folded)) && !folded.empty()) {
+    for (auto [result, foldResult] : llvm::zip(op->getResults(), folded)) {
+      if (auto value = llvm::dyn_cast<Value>(foldResult)) {
+        results.push_back(value);
+        continue;
+      }
+      Operation *constant = op->getDialect()->materializeConstant(
+          builder, llvm::cast<Attribute>(foldResult), result.getType(),
+          op->getLoc());
+      if (!constant) {
+        results.assign(op->result_begin(), op->result_end());
+        return success();
+      }
+      results.push_back(constant->getResult(0));
+    }
+    op->erase();
+    return success();
+  }
+  results.assign(op->result_begin(), op->result_end());
+  return success();
+}
+
+FailureOr<SmallVector<Value>>
+OnnxImporter::createInferred(StringRef opName, ValueRange operands,
+                             ArrayRef<NamedAttribute> attrs, unsigned numResults) {
+  OperationState state(nodeLocation(), opName);
+  state.addOperands(operands);
+  state.addAttributes(attrs);
+  // Placeholder result types, replaced by the inferred ones below: the
+  // generated builders would abort on a shape mismatch instead of reporting it.
+  state.addTypes(SmallVector<Type>(numResults, NoneType::get(&context)));
+  Operation *op = builder.create(state);
+  auto inference = llvm::cast<InferTypeOpInterface>(op);
+  SmallVector<Type> types;
+  lastDiagnostic.clear();
+  if (failed(inference.inferReturnTypes(&context, op->getLoc(), op->getOperands(),
+                                        op->getRawDictionaryAttrs(),
+                                        op->getPropertiesStorage(),
+                                        op->getRegions(), types))) {
+    op->erase();
+    return fail(lastDiagnostic.empty() ? "cannot infer the result type"
+                                       : lastDiagnostic);
+  }
+  if (types.size() != numResults) {
+    op->erase();
+    return fail("produces " + Twine(types.size()) + " results, not " +
+                Twine(numResults));
+  }
+  for (auto [result, type] : llvm::zip(op->getResults(), types))
+    result.setType(type);
+  SmallVector<Value> results;
+  if (failed(finishOp(op, results)))
+    return failure();
+  return results;
+}
+
+FailureOr<Value> OnnxImporter::createOne(StringRef opName, ValueRange operands,
+                                         ArrayRef<NamedAttribute> attrs) {
+  FailureOr<SmallVector<Value>> results = createInferred(opName, operands, attrs);
+  if (failed(results))
+    return failure();
+  return results->front();
+}
+
+FailureOr<Value> OnnxImporter::createWithType(StringRef opName, Type type,
+                                              ValueRange operands,
+                                              ArrayRef<NamedAttribute> attrs) {
+  OperationState state(nodeLocation(), opName);
+  state.addOperands(operands);
+  state.addAttributes(attrs);
+  state.addTypes(type);
+  lastDiagnostic.clear();
+  Operation *op = builder.create(state);
+  SmallVector<Value> results;
+  if (failed(finishOp(op, results)))
+    return failure();
+  return results.front();
+}
+
+Value OnnxImporter::constantI64(ArrayRef<int64_t> values) {
+  auto type = RankedTensorType::get({int64_t(values.size())},
+                                    IntegerType::get(&context, 64));
+  return ConstantOp::create(builder, nodeLocation(), type,
+                            DenseElementsAttr::get(type, values));
+}
+
+Value OnnxImporter::constantScalarLike(Type elementType, double value) {
+  auto type = RankedTensorType::get({}, elementType);
+  Attribute element = llvm::isa<FloatType>(elementType)
+                          ? Attribute(FloatAttr::get(elementType, value))
+                          : Attribute(IntegerAttr::get(elementType, int64_t(value)));
+  return ConstantOp::create(builder, nodeLocation(), type,
+                            DenseElementsAttr::get(type, element));
+}
+
+//===----------------------------------------------------------------------===//
+// Node helpers
+//===----------------------------------------------------------------------===//
+
+Value OnnxImporter::input(unsigned index) {
+  if (index >= unsigned(current.node->input_size()))
+    return {};
+  const std::string &name = current.node->input(index);
+  if (name.empty())
+    return {};
+  for (auto scope = scopes.rbegin(); scope != scopes.rend(); ++scope) {
+    auto found = scope->find(name);
+    if (found != scope->end())
+      return found->second;
+    // Inside an inlined function, names resolve in the function only.
+    if (scopes.size() > 1)
+      break;
+  }
+  auto weight = loadedWeights.find(name);
+  if (weight != loadedWeights.end())
+    return weight->second;
+  auto initializer = initializers.find(name);
+  if (initializer == initializers.end() || scopes.size() > 1)
+    return {};
+  // Weights are loaded at the top of @main, where every use can see them.
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToStart(&mainFunc.getBody().front());
+  auto global = module.lookupSymbol<ml_program::GlobalOp>(name);
+  Value loaded = ml_program::GlobalLoadConstOp::create(
+      builder, FileLineColLoc::get(&context, path, 0, 0), global.getType(),
+      SymbolRefAttr::get(global));
+  loadedWeights[name] = loaded;
+  return loaded;
+}
+
+LogicalResult OnnxImporter::define(unsigned outputIndex, Value value) {
+  if (outputIndex >= unsigned(current.node->output_size()))
+    return success();
+  const std::string &name = current.node->output(outputIndex);
+  if (name.empty())
+    return success();
+  scopes.back()[name] = value;
+  return success();
+}
+
+bool OnnxImporter::outputUsed(unsigned index) const {
+  return index < unsigned(current.node->output_size()) &&
+         !current.node->output(index).empty();
+}
+
+const onnx::AttributeProto *OnnxImporter::attribute(StringRef name) const {
+  for (const onnx::AttributeProto &attr : current.node->attribute()) {
+    if (attr.name() != name)
+      continue;
+    // Inside a function body an attribute may refer to the caller's.
+    if (!attr.ref_attr_name().empty()) {
+      if (callAttributes.empty())
+        return nullptr;
+      auto found = callAttributes.back().find(attr.ref_attr_name());
+      return found == callAttributes.back().end() ? nullptr : found->second;
+    }
+    return &attr;
+  }
+  return nullptr;
+}
+
+int64_t OnnxImporter::intAttr(StringRef name, int64_t defaultValue) const {
+  const onnx::AttributeProto *attr = attribute(name);
+  return attr ? attr->i() : defaultValue;
+}
+
+double OnnxImporter::floatAttr(StringRef name, double defaultValue) const {
+  const onnx::AttributeProto *attr = attribute(name);
+  return attr ? attr->f() : defaultValue;
+}
+
+std::string OnnxImporter::stringAttr(StringRef name, StringRef defaultValue) const {
+  const onnx::AttributeProto *attr = attribute(name);
+  return attr ? attr->s() : defaultValue.str();
+}
+
+std::optional<SmallVector<int64_t>> OnnxImporter::intsAttr(StringRef name) const {
+  const onnx::AttributeProto *attr = attribute(name);
+  if (!attr)
+    return std::nullopt;
+  return SmallVector<int64_t>(attr->ints().begin(), attr->ints().end());
+}
+
+FailureOr<SmallVector<int64_t>>
+OnnxImporter::requireConstantInts(unsigned inputIndex, StringRef what) {
+  std::optional<SmallVector<int64_t>> values =
+      getConstantIntValues(input(inputIndex));
+  if (!values)
+    return fail("input '" + what + "' must be a compile-time constant");
+  return *values;
+}
+
+FailureOr<SmallVector<int64_t>>
+OnnxImporter::normalizeAxes(ArrayRef<int64_t> axes, int64_t rank) {
+  SmallVector<int64_t> normalized;
+  for (int64_t axis : axes) {
+    if (axis < -rank || axis >= rank)
+      return fail("axis " + Twine(axis) + " is out of range for rank " + Twine(rank));
+    normalized.push_back(axis < 0 ? axis + rank : axis);
+  }
+  llvm::sort(normalized);
+  if (std::adjacent_find(normalized.begin(), normalized.end()) != normalized.end())
+    return fail("axes repeat a dim");
+  return normalized;
+}
+
+LogicalResult OnnxImporter::requireInputs(unsigned minimum, unsigned maximum) {
+  unsigned given = numInputs();
+  if (given < minimum || given > maximum)
+    return fail("expects " +
+                (minimum == maximum ? Twine(minimum)
+                                    : Twine(minimum) + " to " + Twine(maximum)) +
+                " inputs, got " + Twine(given));
+  for (unsigned i = 0; i < minimum; ++i)
+    if (!input(i))
+      return fail("required input " + Twine(i) + " ('" +
+                  (i < given ? current.node->input(i) : std::string()) +
+                  "') is missing or not defined");
+  for (unsigned i = minimum; i < given; ++i)
+    if (!current.node->input(i).empty() && !input(i))
+      return fail("input '" + current.node->input(i) +
+                  "' is not defined by any node, graph input or initializer");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// The graph
+//===----------------------------------------------------------------------===//
+
+LogicalResult OnnxImporter::bindInputShapes() {
+  const onnx::GraphProto &graph = model.graph();
+  llvm::StringSet<> inputNames;
+  for (const onnx::ValueInfoProto &info : graph.input())
+    if (!initializers.count(info.name()))
+      inputNames.insert(info.name());
+  for (const auto &[name, shape] : options.inputShapes) {
+    if (!inputNames.contains(name)) {
+      std::string known;
+      for (const auto &entry : inputNames)
+        known += (known.empty() ? "" : ", ") + entry.getKey().str();
+      return failGlobal("--input-shape names '" + name +
+                        "', which is not a graph input (inputs: " + known + ")");
+    }
+    for (const onnx::ValueInfoProto &info : graph.input()) {
+      if (info.name() != name)
+        continue;
+      const auto &dims = info.type().tensor_type().shape().dim();
+      if (dims.size() != int(shape.size()))
+        return failGlobal("--input-shape gives '" + name + "' rank " +
+                          Twine(shape.size()) + " but the model declares rank " +
+                          Twine(dims.size()));
+      for (int i = 0; i < dims.size(); ++i) {
+        if (dims[i].has_dim_value() && dims[i].dim_value() > 0 &&
+            dims[i].dim_value() != shape[i])
+          return failGlobal("--input-shape gives '" + name + "' dim " + Twine(i) +
+                            " = " + Twine(shape[i]) + " but the model fixes it to " +
+                            Twine(dims[i].dim_value()));
+        if (dims[i].has_dim_param()) {
+          auto [it, inserted] = boundDims.emplace(dims[i].dim_param(), shape[i]);
+          if (!inserted && it->second != shape[i])
+            return failGlobal("--input-shape binds dim '" + dims[i].dim_param() +
+                              "' to both " + Twine(it->second) + " and " +
+                              Twine(shape[i]));
+        }
+      }
+    }
+  }
+  return success();
+}
+
+LogicalResult OnnxImporter::importGraph() {
+  const onnx::GraphProto &graph = model.graph();
+  for (const onnx::TensorProto &tensor : graph.initializer()) {
+    if (tensor.name().empty())
+      return failGlobal("an initializer has no name");
+    initializers[tensor.name()] = &tensor;
+  }
+  if (failed(bindInputShapes()))
+    return failure();
+
+  module = ModuleOp::create(FileLineColLoc::get(&context, path, 0, 0));
+  builder.setInsertionPointToEnd(module.getBody());
+  scopes.emplace_back();
+
+  // Float initializers of rank >= 1 are the named weights; the rest (shape
+  // vectors, scalars, index tables) are constants that the folder can use.
+  llvm::StringMap<const onnx::TensorProto *> weights;
+  for (const onnx::TensorProto &tensor : graph.initializer()) {
+    bool isFloat = tensor.data_type() == onnx::TensorProto::FLOAT ||
+                   tensor.data_type() == onnx::TensorProto::DOUBLE ||
+                   tensor.data_type() == onnx::TensorProto::FLOAT16 ||
+                   tensor.data_type() == onnx::TensorProto::BFLOAT16;
+    FailureOr<ElementsAttr> value =
+        convertTensor(tensor, /*asResource=*/isFloat && tensor.dims_size() >= 1);
+    if (failed(value))
+      return failure();
+    if (isFloat && tensor.dims_size() >= 1) {
+      ml_program::GlobalOp::create(
+          builder, FileLineColLoc::get(&context, path, 0, 0), tensor.name(),
+          value->getType(), /*is_mutable=*/false, *value,
+          builder.getStringAttr("private"));
+      weights[tensor.name()] = &tensor;
+    }
+    // The other initializers become constants in @main once it exists.
+  }
+
+  SmallVector<Type> argTypes;
+  SmallVector<const onnx::ValueInfoProto *> argInfos;
+  for (const onnx::ValueInfoProto &info : graph.input()) {
+    if (initializers.count(info.name()))
+      continue;
+    FailureOr<RankedTensorType> type = convertValueType(info);
+    if (failed(type))
+      return failure();
+    argTypes.push_back(*type);
+    argInfos.push_back(&info);
+  }
+  mainFunc = func::FuncOp::create(builder, FileLineColLoc::get(&context, path, 0, 0),
+                                  "main", builder.getFunctionType(argTypes, {}));
+  Block *entry = mainFunc.addEntryBlock();
+  builder.setInsertionPointToEnd(entry);
+  for (auto [i, info] : llvm::enumerate(argInfos)) {
+    scopes.back()[info->name()] = entry->getArgument(i);
+    mainFunc.setArgAttr(i, kOnnxNameAttr, builder.getStringAttr(info->name()));
+    SmallVector<Attribute> dimNames;
+    bool anyNamed = false;
+    for (const auto &dim : info->type().tensor_type().shape().dim()) {
+      dimNames.push_back(builder.getStringAttr(dim.dim_param()));
+      anyNamed |= !dim.dim_param().empty();
+    }
+    if (anyNamed)
+      mainFunc.setArgAttr(i, kDimNamesAttr, builder.getArrayAttr(dimNames));
+  }
+  for (const onnx::TensorProto &tensor : graph.initializer()) {
+    if (weights.count(tensor.name()))
+      continue;
+    FailureOr<ElementsAttr> value = convertTensor(tensor, false);
+    if (failed(value))
+      return failure();
+    scopes.back()[tensor.name()] = ConstantOp::create(
+        builder, FileLineColLoc::get(&context, path, 0, 0),
+        llvm::cast<RankedTensorType>(value->getType()), *value);
+  }
+  // Remaining initializers are weights, loaded lazily by `input`.
+  initializers = std::move(weights);
+
+  for (const onnx::NodeProto &node : graph.node())
+    if (failed(importNode(node)))
+      return failure();
+  current = {};
+
+  SmallVector<Value> results;
+  for (const onnx::ValueInfoProto &output : graph.output()) {
+    Value value = scopes.back().lookup(output.name());
+    if (!value)
+      value = loadedWeights.lookup(output.name());
+    if (!value && initializers.count(output.name())) {
+      // A weight returned as-is: load it like any other use.
+      onnx::NodeProto identity;
+      identity.add_input(output.name());
+      current = {&identity, opset};
+      value = input(0);
+      current = {};
+    }
+    if (!value)
+      return failGlobal("graph output '" + output.name() +
+                        "' is not produced by any node");
+    results.push_back(value);
+  }
+  func::ReturnOp::create(builder, FileLineColLoc::get(&context, path, 0, 0), results);
+  mainFunc.setFunctionType(builder.getFunctionType(
+      argTypes, ValueRange(results).getTypes()));
+  for (auto [i, output] : llvm::enumerate(graph.output()))
+    mainFunc.setResultAttr(i, kOnnxNameAttr, builder.getStringAttr(output.name()));
+  return success();
+}
+
+LogicalResult OnnxImporter::importNode(const onnx::NodeProto &node) {
+  int64_t nodeOpset = opset;
+  bool defaultDomain = node.domain().empty() || node.domain() == "ai.onnx";
+  if (!defaultDomain) {
+    nodeOpset = 0;
+    for (const onnx::OperatorSetIdProto &entry : model.opset_import())
+      if (entry.domain() == node.domain())
+        nodeOpset = entry.version();
+  }
+  current = {&node, nodeOpset};
+  auto function = localFunctions.find({node.domain(), node.op_type()});
+  if (function != localFunctions.end())
+    return importFunctionCall(node, *function->second);
+  if (!defaultDomain)
+    return fail("operator domain '" + node.domain() + "' is not supported");
+  // Every input must already be defined: ONNX nodes are topologically sorted.
+  for (const std::string &name : node.input()) {
+    if (name.empty())
+      continue;
+    bool known = initializers.count(name) || loadedWeights.count(name);
+    for (auto &scope : scopes)
+      known |= scope.count(name) > 0;
+    if (!known)
+      return fail("input '" + name +
+                  "' is not defined by any earlier node, graph input or initializer");
+  }
+  return dispatch(node);
+}
+
+LogicalResult OnnxImporter::importFunctionCall(const onnx::NodeProto &node,
+                                               const onnx::FunctionProto &function) {
+  if (scopes.size() > 16)
+    return fail("local functions nest deeper than 16 levels (recursion?)");
+  // The function body sees its formal inputs bound to the call's values.
+  llvm::StringMap<Value> scope;
+  for (int i = 0; i < function.input_size(); ++i) {
+    Value value = i < node.input_size() ? input(i) : Value();
+    if (value)
+      scope[function.input(i)] = value;
+  }
+  llvm::StringMap<const onnx::AttributeProto *> attributes;
+  for (const onnx::AttributeProto &attr : node.attribute())
+    attributes[attr.name()] = &attr;
+  scopes.push_back(std::move(scope));
+  callAttributes.push_back(std::move(attributes));
+  for (const onnx::NodeProto &inner : function.node()) {
+    if (failed(importNode(inner)))
+      return failure();
+  }
+  llvm::StringMap<Value> inner = std::move(scopes.back());
+  scopes.pop_back();
+  callAttributes.pop_back();
+  current = {&node, opset};
+  for (int i = 0; i < node.output_size() && i < function.output_size(); ++i) {
+    Value value = inner.lookup(function.output(i));
+    if (!value && !node.output(i).empty())
+      return fail("local function '" + function.name() + "' does not produce '" +
+                  function.output(i) + "'");
+    if (value)
+      (void)define(i, value);
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Op families
+//===----------------------------------------------------------------------===//
+
+LogicalResult OnnxImporter::importBinary(StringRef opName) {
+  if (failed(requireInputs(2, 2)))
+    return failure();
+  FailureOr<Value> result = createOne(opName, {input(0), input(1)});
+  return failed(result) ? failure() : define(0, *result);
+}
+
+LogicalResult OnnxImporter::importVariadic(StringRef opName) {
+  if (numInputs() < 1)
+    return fail("expects at least one input");
+  if (failed(requireInputs(numInputs(), numInputs())))
+    return failure();
+  Value accumulated = input(0);
+  for (unsigned i = 1; i < numInputs(); ++i) {
+    FailureOr<Value> next = createOne(opName, {accumulated, input(i)});
+    if (failed(next))
+      return failure();
+    accumulated = *next;
+  }
+  return define(0, accumulated);
+}
+
+LogicalResult OnnxImporter::importUnary(StringRef opName) {
+  if (failed(requireInputs(1, 1)))
+    return failure();
+  FailureOr<Value> result = createOne(opName, {input(0)});
+  return failed(result) ? failure() : define(0, *result);
+}
+
+LogicalResult OnnxImporter::importConstant() {
+  const onnx::NodeProto &node = *current.node;
+  if (node.attribute_size() != 1)
+    return fail("expects exactly one value attribute");
+  const onnx::AttributeProto &attr = node.attribute(0);
+  MLIRContext *ctx = &context;
+  Attribute value;
+  StringRef name = attr.name();
+  if (name == "value") {
+    FailureOr<ElementsAttr> tensor = convertTensor(attr.t(), false);
+    if (failed(tensor))
+      return failure();
+    value = *tensor;
+  } else if (name == "value_float") {
+    auto type = RankedTensorType::get({}, Float32Type::get(ctx));
+    value = DenseElementsAttr::get(type, attr.f());
+  } else if (name == "value_floats") {
+    auto type = RankedTensorType::get({attr.floats_size()}, Float32Type::get(ctx));
+    value = DenseElementsAttr::get(
+        type, ArrayRef<float>(attr.floats().data(), attr.floats_size()));
+  } else if (name == "value_int") {
+    auto type = RankedTensorType::get({}, IntegerType::get(ctx, 64));
+    value = DenseElementsAttr::get(type, int64_t(attr.i()));
+  } else if (name == "value_ints") {
+    auto type = RankedTensorType::get({attr.ints_size()}, IntegerType::get(ctx, 64));
+    value = DenseElementsAttr::get(
+        type, ArrayRef<int64_t>(attr.ints().data(), attr.ints_size()));
+  } else {
+    return fail("constant attribute '" + name.str() + "' is not supported");
+  }
+  auto elements = llvm::cast<ElementsAttr>(value);
+  Value result = ConstantOp::create(
+      builder, nodeLocation(), llvm::cast<RankedTensorType>(elements.getType()),
+      elements);
+  return define(0, result);
+}
+
+LogicalResult OnnxImporter::importCast() {
+  if (failed(requireInputs(1, 2)))
+    return failure();
+  Type elementType;
+  if (current.node->op_type() == "CastLike") {
+    if (!input(1))
+      return fail("expects 2 inputs");
+    elementType = llvm::cast<RankedTensorType>(input(1).getType()).getElementType();
+  } else {
+    FailureOr<Type> converted =
+        convertElementType(intAttr("to", 0), "attribute 'to'");
+    if (failed(converted))
+      return failure();
+    elementType = *converted;
+  }
+  auto inputType = llvm::cast<RankedTensorType>(input(0).getType());
+  FailureOr<Value> result = createWithType(
+      CastOp::getOperationName(), inputType.clone(elementType), {input(0)});
+  return failed(result) ? failure() : define(0, *result);
+}
+
+LogicalResult OnnxImporter::importGemm() {
+  if (failed(requireInputs(2, 3)))
+    return failure();
+  SmallVector<Value> operands = {input(0), input(1)};
+  if (Value c = input(2))
+    operands.push_back(c);
+  SmallVector<NamedAttribute> attrs = {
+      builder.getNamedAttr("alpha", builder.getF64FloatAttr(floatAttr("alpha", 1.0))),
+      builder.getNamedAttr("beta", builder.getF64FloatAttr(floatAttr("beta", 1.0))),
+      builder.getNamedAttr("transpose_a", builder.getBoolAttr(intAttr("transA", 0))),
+      builder.getNamedAttr("transpose_b", builder.getBoolAttr(intAttr("transB", 0)))};
+  FailureOr<Value> result = createOne(GemmOp::getOperationName(), operands, attrs);
+  return failed(result) ? failure() : define(0, *result);
+}
+
+LogicalResult OnnxImporter::importLayerNorm() {
+  if (failed(requireInputs(2, 3)))
+    return failure();
+  if (outputUsed(1) || outputUsed(2))
+    return fail("outputs Mean and InvStdDev are not supported");
+  SmallVector<Value> operands = {input(0), input(1)};
+  if (Value bias = input(2))
+    operands.push_back(bias);
+  SmallVector<NamedAttribute> attrs = {
+      builder.getNamedAttr("axis", builder.getI64IntegerAttr(intAttr("axis", -1))),
+      builder.getNamedAttr("epsilon",
+                           builder.getF64FloatAttr(floatAttr("epsilon", 1e-5)))};
+  FailureOr<Value> result =
+      createOne(LayerNormOp::getOperationName(), operands, attrs);
+  return failed(result) ? failure() : define(0, *result);
+}
+
+LogicalResult OnnxImporter::importReduce(StringRef opName, bool axesAsInput) {
+  if (failed(requireInputs(1, axesAsInput ? 2 : 1)))
+    return failure();
+  Value data = input(0);
+  SmallVector<int64_t> axes;
+  if (axesAsInput) {
+    if (input(1)) {
+      FailureOr<SmallVector<int64_t>> values = requireConstantInts(1, "axes");
+      if (failed(values))
+        return failure();
+      axes = *values;
+    }
+  } else if (std::optional<SmallVector<int64_t>> values = intsAttr("axes")) {
+    axes = *values;
+  }
+  if (axes.empty() && intAttr("noop_with_empty_axes", 0))
+    return define(0, data);
+  FailureOr<SmallVector<int64_t>> normalized = normalizeAxes(axes, rankOf(data));
+  if (failed(normalized))
+    return failure();
+  SmallVector<NamedAttribute> attrs = {
+      builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr(*normalized)),
+      builder.getNamedAttr("keep_dims", builder.getBoolAttr(intAttr("keepdims", 1)))};
+  FailureOr<Value> result = createOne(opName, {data}, attrs);
+  return failed(result) ? failure() : define(0, *result);
+}
+
+LogicalResult OnnxImporter::importSplit() {
+  if (failed(requireInputs(1, 2)))
+    return failure();
+  Value data = input(0);
+  auto type = llvm::cast<RankedTensorType>(data.getType());
+  int64_t axis = intAttr("axis", 0);
+  if (axis < -type.getRank() || axis >= type.getRank())
+    return fail("axis " + Twine(axis) + " is out of range for rank " +
+                Twine(type.getRank()));
+  if (axis < 0)
+    axis += type.getRank();
+  unsigned numOutputs = current.node->output_size();
+  SmallVector<int64_t> sizes;
+  if (input(1)) {
+    FailureOr<SmallVector<int64_t>> values = requireConstantInts(1, "split");
+    if (failed(values))
+      return failure();
+    sizes = *values;
+    if (sizes.size() != numOutputs)
+      return fail("'split' has " + Twine(sizes.size()) + " sizes for " +
+                  Twine(numOutputs) + " outputs");
+  } else {
+    int64_t dim = type.getDimSize(axis);
+    if (ShapedType::isDynamic(dim))
+      return fail("splitting dynamic dim " + Twine(axis) +
+                  " needs explicit sizes; bind it with --input-shape");
+    int64_t pieces = intAttr("num_outputs", numOutputs);
+    if (pieces <= 0 || unsigned(pieces) != numOutputs)
+      return fail("num_outputs " + Twine(pieces) + " does not match the " +
+                  Twine(numOutputs) + " outputs");
+    // ONNX: pieces of ceil(dim / n), the last one smaller if needed.
+    int64_t piece = (dim + pieces - 1) / pieces;
+    for (int64_t i = 0; i < pieces; ++i)
+      sizes.push_back(std::max<int64_t>(0, std::min(piece, dim - i * piece)));
+  }
+  SmallVector<NamedAttribute> attrs = {
+      builder.getNamedAttr("axis", builder.getI64IntegerAttr(axis)),
+      builder.getNamedAttr("sizes", builder.getDenseI64ArrayAttr(sizes))};
+  FailureOr<SmallVector<Value>> results =
+      createInferred(SplitOp::getOperationName(), {data}, attrs, numOutputs);
+  if (failed(results))
+    return failure();
+  for (auto [i, value] : llvm::enumerate(*results))
+    (void)define(i, value);
+  return success();
+}
+
+LogicalResult OnnxImporter::importSlice() {
+  if (failed(requireInputs(3, 5)))
+    return failure();
+  Value data = input(0), starts = input(1), ends = input(2);
+  Value axes = input(3), steps = input(4);
+  auto startsType = llvm::cast<RankedTensorType>(starts.getType());
+  if (startsType.getRank() != 1 || startsType.isDynamicDim(0))
+    return fail("'starts' must be a 1-D tensor of static length");
+  int64_t count = startsType.getDimSize(0);
+  if (!axes) {
+    SmallVector<int64_t> all(count);
+    std::iota(all.begin(), all.end(), 0);
+    axes = constantI64(all);
+  }
+  if (!steps)
+    steps = constantI64(SmallVector<int64_t>(count, 1));
+  FailureOr<Value> result =
+      createOne(SliceOp::getOperationName(), {data, starts, ends, axes, steps});
+  return failed(result) ? failure() : define(0, *result);
+}
+
+LogicalResult OnnxImporter::importSqueeze(bool unsqueeze) {
+  if (failed(requireInputs(unsqueeze ? 2 : 1, 2)))
+    return failure();
+  Value data = input(0);
+  auto type = llvm::cast<RankedTensorType>(data.getType());
+  SmallVector<int64_t> axes;
+  if (input(1)) {
+    FailureOr<SmallVector<int64_t>> values = requireConstantInts(1, "axes");
+    if (failed(values))
+      return failure();
+    axes = *values;
+  } else {
+    for (int64_t dim = 0; dim < type.getRank(); ++dim) {
+      if (type.isDynamicDim(dim))
+        return fail("Squeeze without axes needs a static shape; dim " + Twine(dim) +
+                    " is dynamic (bind it with --input-shape)");
+      if (type.getDimSize(dim) == 1)
+        axes.push_back(dim);
+    }
+  }
+  int64_t rank = unsqueeze ? type.getRank() + int64_t(axes.size()) : type.getRank();
+  FailureOr<SmallVector<int64_t>> normalized = normalizeAxes(axes, rank);
+  if (failed(normalized))
+    return failure();
+  SmallVector<NamedAttribute> attrs = {
+      builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr(*normalized))};
+  FailureOr<Value> result = createOne(
+      unsqueeze ? UnsqueezeOp::getOperationName() : SqueezeOp::getOperationName(),
+      {data}, attrs);
+  return failed(result) ? failure() : define(0, *result);
+}
+
+LogicalResult OnnxImporter::importDropout() {
+  if (failed(requireInputs(1, 3)))
+    return failure();
+  if (Value training = input(2)) {
+    std::optional<SmallVector<int64_t>> mode = getConstantIntValues(training);
+    if (!mode || llvm::any_of(*mode, [](int64_t v) { return v != 0; }))
+      return fail("only inference-mode Dropout is supported (training_mode must "
+                  "be a constant false)");
+  }
+  Value data = input(0);
+  if (failed(define(0, data)))
+    return failure();
+  if (!outputUsed(1))
+    return success();
+  // In inference mode the mask keeps everything.
+  FailureOr<Value> shape = createOne(ShapeOp::getOperationName(), {data});
+  if (failed(shape))
+    return failure();
+  auto boolType = RankedTensorType::get({1}, builder.getI1Type());
+  FailureOr<Value> mask = createOne(
+      ConstantOfShapeOp::getOperationName(), {*shape},
+      {builder.getNamedAttr("value", DenseElementsAttr::get(boolType, true))});
+  return failed(mask) ? failure() : define(1, *mask);
+}
+
+LogicalResult OnnxImporter::importGelu() {
+  if (failed(requireInputs(1, 1)))
+    return failure();
+  std::string approximate = stringAttr("approximate", "none");
+  if (approximate != "none" && approximate != "tanh")
+    return fail("approximate='" + approximate + "' is not supported");
+  FailureOr<Value> result = createOne(
+      GeluOp::getOperationName(), {input(0)},
+      {builder.getNamedAttr("tanh_approximation",
+                            builder.getBoolAttr(approximate == "tanh"))});
+  return failed(result) ? failure() : define(0, *result);
+}
+
+LogicalResult OnnxImporter::importConstantOfShape() {
+  if (failed(requireInputs(1, 1)))
+    return failure();
+  ElementsAttr value;
+  if (const onnx::AttributeProto *attr = attribute("value")) {
+    FailureOr<ElementsAttr> tensor = convertTensor(attr->t(), false);
+    if (failed(tensor))
+      return failure();
+    value = *tensor;
+  } else {
+    auto type = RankedTensorType::get({1}, builder.getF32Type());
+    value = DenseElementsAttr::get(type, 0.0f);
+  }
+  FailureOr<Value> result =
+      createOne(ConstantOfShapeOp::getOperationName(), {input(0)},
+                {builder.getNamedAttr("value", value)});
+  return failed(result) ? failure() : define(0, *result);
+}
+
+LogicalResult OnnxImporter::dispatch(const onnx::NodeProto &node) {
+  StringRef op = node.op_type();
+  auto simple = [&](StringRef opName, unsigned minimum, unsigned maximum,
+                    ArrayRef<NamedAttribute> attrs) -> LogicalResult {
+    if (failed(requireInputs(minimum, maximum)))
+      return failure();
+    SmallVector<Value> operands;
+    for (unsigned i = 0; i < numInputs(); ++i)
+      if (Value value = input(i))
+        operands.push_back(value);
+    FailureOr<Value> result = createOne(opName, operands, attrs);
+    return failed(result) ? failure() : define(0, *result);
+  };
+  auto i64 = [&](StringRef name, int64_t value) {
+    return builder.getNamedAttr(name, builder.getI64IntegerAttr(value));
+  };
+
+  // Element-wise binary ops.
+  static const llvm::StringMap<StringRef> binary = {
+      {"Add", AddOp::getOperationName()},
+      {"Sub", SubOp::getOperationName()},
+      {"Mul", MulOp::getOperationName()},
+      {"Div", DivOp::getOperationName()},
+      {"Pow", PowOp::getOperationName()},
+      {"Equal", EqualOp::getOperationName()},
+      {"Less", LessOp::getOperationName()},
+      {"LessOrEqual", LessEqualOp::getOperationName()},
+      {"Greater", GreaterOp::getOperationName()},
+      {"GreaterOrEqual", GreaterEqualOp::getOperationName()},
+      {"And", AndOp::getOperationName()},
+      {"Or", OrOp::getOperationName()},
+      {"Xor", XorOp::getOperationName()}};
+  static const llvm::StringMap<StringRef> variadic = {
+      {"Max", MaxOp::getOperationName()},
+      {"Min", MinOp::getOperationName()},
+      {"Sum", AddOp::getOperationName()}};
+  static const llvm::StringMap<StringRef> unary = {
+      {"Neg", NegOp::getOperationName()},
+      {"Abs", AbsOp::getOperationName()},
+      {"Sqrt", SqrtOp::getOperationName()},
+      {"Reciprocal", ReciprocalOp::getOperationName()},
+      {"Exp", ExpOp::getOperationName()},
+      {"Log", LogOp::getOperationName()},
+      {"Tanh", TanhOp::getOperationName()},
+      {"Sigmoid", SigmoidOp::getOperationName()},
+      {"Erf", ErfOp::getOperationName()},
+      {"Cos", CosOp::getOperationName()},
+      {"Sin", SinOp::getOperationName()},
+      {"Relu", ReluOp::getOperationName()},
+      {"Not", NotOp::getOperationName()}};
+  if (auto it = binary.find(op); it != binary.end())
+    return importBinary(it->second);
+  if (auto it = variadic.find(op); it != variadic.end())
+    return importVariadic(it->second);
+  if (auto it = unary.find(op); it != unary.end())
+    return importUnary(it->second);
+
+  if (op == "Identity") {
+    if (failed(requireInputs(1, 1)))
+      return failure();
+    return define(0, input(0));
+  }
+  if (op == "Dropout")
+    return importDropout();
+  if (op == "Constant")
+    return importConstant();
+  if (op == "Cast" || op == "CastLike")
+    return importCast();
+  if (op == "Where")
+    return simple(WhereOp::getOperationName(), 3, 3, {});
+  if (op == "MatMul")
+    return simple(MatMulOp::getOperationName(), 2, 2, {});
+  if (op == "Gemm")
+    return importGemm();
+  if (op == "Softmax")
+    return simple(SoftmaxOp::getOperationName(), 1, 1, {i64("axis", intAttr("axis", -1))});
+  if (op == "LayerNormalization")
+    return importLayerNorm();
+  if (op == "Gelu")
+    return importGelu();
+  if (op == "ReduceSum")
+    return importReduce(ReduceSumOp::getOperationName(), /*axesAsInput=*/true);
+  if (op == "ReduceMean")
+    return importReduce(ReduceMeanOp::getOperationName(), current.opset >= 18);
+  if (op == "ReduceMax")
+    return importReduce(ReduceMaxOp::getOperationName(), current.opset >= 18);
+  if (op == "CumSum") {
+    if (failed(requireInputs(2, 2)))
+      return failure();
+    FailureOr<SmallVector<int64_t>> axis = requireConstantInts(1, "axis");
+    if (failed(axis))
+      return failure();
+    if (axis->size() != 1)
+      return fail("'axis' must hold one value");
+    FailureOr<Value> result = createOne(
+        CumSumOp::getOperationName(), {input(0)},
+        {i64("axis", axis->front()),
+         builder.getNamedAttr("exclusive", builder.getBoolAttr(intAttr("exclusive", 0))),
+         builder.getNamedAttr("reverse", builder.getBoolAttr(intAttr("reverse", 0)))});
+    return failed(result) ? failure() : define(0, *result);
+  }
+  if (op == "Range")
+    return simple(RangeOp::getOperationName(), 3, 3, {});
+  if (op == "Shape") {
+    SmallVector<NamedAttribute> attrs = {i64("start", intAttr("start", 0))};
+    if (attribute("end"))
+      attrs.push_back(i64("end", intAttr("end", 0)));
+    return simple(ShapeOp::getOperationName(), 1, 1, attrs);
+  }
+  if (op == "ConstantOfShape")
+    return importConstantOfShape();
+  if (op == "Reshape")
+    return simple(ReshapeOp::getOperationName(), 2, 2,
+                  {builder.getNamedAttr("allow_zero",
+                                        builder.getBoolAttr(intAttr("allowzero", 0)))});
+  if (op == "Expand")
+    return simple(ExpandOp::getOperationName(), 2, 2, {});
+  if (op == "Transpose") {
+    if (failed(requireInputs(1, 1)))
+      return failure();
+    SmallVector<int64_t> perm;
+    if (std::optional<SmallVector<int64_t>> given = intsAttr("perm"))
+      perm = *given;
+    else
+      for (int64_t dim = rankOf(input(0)) - 1; dim >= 0; --dim)
+        perm.push_back(dim);
+    return simple(TransposeOp::getOperationName(), 1, 1,
+                  {builder.getNamedAttr("perm", builder.getDenseI64ArrayAttr(perm))});
+  }
+  if (op == "Unsqueeze")
+    return importSqueeze(/*unsqueeze=*/true);
+  if (op == "Squeeze")
+    return importSqueeze(/*unsqueeze=*/false);
+  if (op == "Slice")
+    return importSlice();
+  if (op == "Split")
+    return importSplit();
+  if (op == "Concat") {
+    if (numInputs() < 1)
+      return fail("expects at least one input");
+    return simple(ConcatOp::getOperationName(), numInputs(), numInputs(),
+                  {i64("axis", intAttr("axis", 0))});
+  }
+  if (op == "Gather")
+    return simple(GatherOp::getOperationName(), 2, 2, {i64("axis", intAttr("axis", 0))});
+  if (op == "GatherND")
+    return simple(GatherNDOp::getOperationName(), 2, 2,
+                  {i64("batch_dims", intAttr("batch_dims", 0))});
+  if (op == "Trilu") {
+    if (failed(requireInputs(1, 2)))
+      return failure();
+    int64_t diagonal = 0;
+    if (input(1)) {
+      FailureOr<SmallVector<int64_t>> k = requireConstantInts(1, "k");
+      if (failed(k))
+        return failure();
+      if (k->size() != 1)
+        return fail("'k' must hold one value");
+      diagonal = k->front();
+    }
+    FailureOr<Value> result = createOne(
+        TriluOp::getOperationName(), {input(0)},
+        {builder.getNamedAttr("upper", builder.getBoolAttr(intAttr("upper", 1))),
+         i64("diagonal", diagonal)});
+    return failed(result) ? failure() : define(0, *result);
+  }
+  return fail("operator is not supported");
+}
+
+//===----------------------------------------------------------------------===//
+// Entry point
+//===----------------------------------------------------------------------===//
+
+llvm::Expected<OwningOpRef<ModuleOp>> OnnxImporter::run() {
+  context.loadDialect<GraphDialect, func::FuncDialect, ml_program::MLProgramDialect>();
+  // Diagnostics from type inference and verifiers become the message of the
+  // node being imported.
+  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diagnostic) {
+    if (diagnostic.getSeverity() == DiagnosticSeverity::Error &&
+        lastDiagnostic.empty())
+      lastDiagnostic = diagnostic.str();
+    return success();
+  });
+  OwningOpRef<ModuleOp> owned;
+  auto result = [&]() -> LogicalResult {
+    if (failed(readModel()))
+      return failure();
+    LogicalResult imported = importGraph();
+    owned = module;
+    return imported;
+  }();
+  if (failed(result))
+    return llvm::createStringError(errorMessage.empty()
+                                       ? path + ": import failed"
+                                       : errorMessage);
+  lastDiagnostic.clear();
+  if (failed(mlir::verify(*owned)))
+    return llvm::createStringError(path + ": the imported module does not verify: " +
+                                   lastDiagnostic);
+  return std::move(owned);
+}
+
+llvm::Expected<OwningOpRef<ModuleOp>>
+importOnnxModel(MLIRContext &context, StringRef path,
+                const OnnxImportOptions &options) {
+  OnnxImporter importer(context, path, options);
+  return importer.run();
+}
+
+} // namespace sp

@@ -1,0 +1,18 @@
+//===- sp-opt.cpp - the sp dialects and passes on MlirOptMain -------------===//
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "mlir/Transforms/Passes.h"
+#include "sp/Dialect/Graph/IR/GraphDialect.h"
+
+int main(int argc, char **argv) {
+  mlir::registerTransformsPasses();
+  mlir::DialectRegistry registry;
+  registry.insert<sp::graph::GraphDialect, mlir::func::FuncDialect,
+                  mlir::ml_program::MLProgramDialect>();
+  return mlir::asMainReturnCode(
+      mlir::MlirOptMain(argc, argv, "sp optimizer driver\n", registry));
+}
