@@ -1,0 +1,102 @@
+// RUN: sp-opt %s --canonicalize --split-input-file | FileCheck %s
+// Folding of the computations exporters write for shapes, positions and masks.
+
+// CHECK-LABEL: func.func @shape_arithmetic
+// CHECK-NEXT: %[[C:.*]] = graph.constant dense<[2, 16, 4, 8]> : tensor<4xi64>
+// CHECK-NEXT: return %[[C]]
+func.func @shape_arithmetic(%x: tensor<2x16x32xf32>) -> tensor<4xi64> {
+  %s = graph.shape %x : (tensor<2x16x32xf32>) -> tensor<3xi64>
+  %i0 = graph.constant dense<[0, 1]> : tensor<2xi64>
+  %bs = graph.gather %s, %i0 {axis = 0 : i64} : (tensor<3xi64>, tensor<2xi64>) -> tensor<2xi64>
+  %hidden = graph.constant dense<2> : tensor<1xi64>
+  %last = graph.shape %x {start = -1 : i64} : (tensor<2x16x32xf32>) -> tensor<1xi64>
+  %four = graph.constant dense<4> : tensor<1xi64>
+  %hd = graph.div %last, %four : (tensor<1xi64>, tensor<1xi64>) -> tensor<1xi64>
+  %r = graph.concat %bs, %four, %hd {axis = 0 : i64} : (tensor<2xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<4xi64>
+  return %r : tensor<4xi64>
+}
+
+// -----
+
+// A causal mask computed from positions folds to one constant.
+// CHECK-LABEL: func.func @causal_mask
+// CHECK-NEXT: %[[M:.*]] = graph.constant dense<{{\[}}[0.000000e+00, -1.000000e+09, -1.000000e+09], [0.000000e+00, 0.000000e+00, -1.000000e+09], [0.000000e+00, 0.000000e+00, 0.000000e+00]]> : tensor<3x3xf32>
+// CHECK-NEXT: return %[[M]]
+func.func @causal_mask() -> tensor<3x3xf32> {
+  %zero = graph.constant dense<0> : tensor<i64>
+  %one = graph.constant dense<1> : tensor<i64>
+  %n = graph.constant dense<3> : tensor<i64>
+  %pos = graph.range %zero, %n, %one : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<3xi64>
+  %row = graph.unsqueeze %pos {axes = array<i64: 1>} : (tensor<3xi64>) -> tensor<3x1xi64>
+  %col = graph.unsqueeze %pos {axes = array<i64: 0>} : (tensor<3xi64>) -> tensor<1x3xi64>
+  %future = graph.greater %col, %row : (tensor<1x3xi64>, tensor<3x1xi64>) -> tensor<3x3xi1>
+  %neg = graph.constant dense<-1.0e9> : tensor<f32>
+  %zf = graph.constant dense<0.0> : tensor<f32>
+  %mask = graph.where %future, %neg, %zf : (tensor<3x3xi1>, tensor<f32>, tensor<f32>) -> tensor<3x3xf32>
+  return %mask : tensor<3x3xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @trilu_of_ones
+// CHECK-NEXT: graph.constant dense<{{\[}}[0.000000e+00, 1.000000e+00], [0.000000e+00, 0.000000e+00]]> : tensor<2x2xf32>
+func.func @trilu_of_ones() -> tensor<2x2xf32> {
+  %shape = graph.constant dense<[2, 2]> : tensor<2xi64>
+  %ones = graph.constant_of_shape %shape {value = dense<1.0> : tensor<1xf32>} : (tensor<2xi64>) -> tensor<2x2xf32>
+  %upper = graph.trilu %ones {upper = true, diagonal = 1 : i64} : tensor<2x2xf32>
+  return %upper : tensor<2x2xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @slices_and_transposes
+// CHECK-NEXT: %[[C:.*]] = graph.constant dense<{{\[}}[5, 2]]> : tensor<1x2xi64>
+// CHECK-NEXT: return %[[C]]
+func.func @slices_and_transposes() -> tensor<1x2xi64> {
+  %t = graph.constant dense<[[0, 1, 2], [3, 4, 5]]> : tensor<2x3xi64>
+  %tt = graph.transpose %t {perm = array<i64: 1, 0>} : (tensor<2x3xi64>) -> tensor<3x2xi64>
+  %starts = graph.constant dense<[-1, 1]> : tensor<2xi64>
+  %ends = graph.constant dense<[9223372036854775807, -9223372036854775807]> : tensor<2xi64>
+  %axes = graph.constant dense<[0, 1]> : tensor<2xi64>
+  %steps = graph.constant dense<[1, -1]> : tensor<2xi64>
+  %s = graph.slice %tt, %starts, %ends, %axes, %steps : (tensor<3x2xi64>, tensor<2xi64>, tensor<2xi64>, tensor<2xi64>, tensor<2xi64>) -> tensor<1x2xi64>
+  return %s : tensor<1x2xi64>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @cumsum_and_cast
+// CHECK-NEXT: graph.constant dense<[0.000000e+00, 1.000000e+00, 3.000000e+00]> : tensor<3xf32>
+func.func @cumsum_and_cast() -> tensor<3xf32> {
+  %v = graph.constant dense<[1, 2, 3]> : tensor<3xi64>
+  %c = graph.cumsum %v {axis = 0 : i64, exclusive = true} : tensor<3xi64>
+  %f = graph.cast %c : tensor<3xi64> -> tensor<3xf32>
+  return %f : tensor<3xf32>
+}
+
+// -----
+
+// Identities disappear; computations on dynamic values stay.
+// CHECK-LABEL: func.func @identities
+// CHECK-NEXT: %[[S:.*]] = graph.shape
+// CHECK-NEXT: %[[R:.*]] = graph.reshape %arg0, %[[S]]
+// CHECK-NEXT: return %[[R]]
+func.func @identities(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  %t = graph.transpose %x {perm = array<i64: 0, 1>} : (tensor<?x4xf32>) -> tensor<?x4xf32>
+  %c = graph.cast %t : tensor<?x4xf32> -> tensor<?x4xf32>
+  %s = graph.shape %c : (tensor<?x4xf32>) -> tensor<2xi64>
+  %r = graph.reshape %c, %s : (tensor<?x4xf32>, tensor<2xi64>) -> tensor<?x4xf32>
+  return %r : tensor<?x4xf32>
+}
+
+// -----
+
+// Integer division by zero is left for the runtime to report.
+// CHECK-LABEL: func.func @no_fold_division_by_zero
+// CHECK: graph.div
+func.func @no_fold_division_by_zero() -> tensor<1xi64> {
+  %a = graph.constant dense<[4]> : tensor<1xi64>
+  %z = graph.constant dense<[0]> : tensor<1xi64>
+  %d = graph.div %a, %z : (tensor<1xi64>, tensor<1xi64>) -> tensor<1xi64>
+  return %d : tensor<1xi64>
+}

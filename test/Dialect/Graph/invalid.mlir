@@ -1,0 +1,161 @@
+// RUN: sp-opt %s -split-input-file -verify-diagnostics
+
+func.func @add_not_broadcastable(%a: tensor<2x3xf32>, %b: tensor<4xf32>) -> tensor<2x3xf32> {
+  // expected-error @+2 {{shapes [2, 3] and [4] do not broadcast}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = graph.add %a, %b : (tensor<2x3xf32>, tensor<4xf32>) -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @add_element_types_differ(%a: tensor<2xf32>, %b: tensor<2xf16>) -> tensor<2xf32> {
+  // expected-error @+1 {{operand element types differ: 'f32' vs 'f16'}}
+  %0 = graph.add %a, %b : (tensor<2xf32>, tensor<2xf16>) -> tensor<2xf32>
+  return %0 : tensor<2xf32>
+}
+
+// -----
+
+func.func @and_needs_i1(%a: tensor<2xi64>) -> tensor<2xi64> {
+  // expected-error @+1 {{operands must be i1 tensors}}
+  %0 = graph.and %a, %a : (tensor<2xi64>, tensor<2xi64>) -> tensor<2xi64>
+  return %0 : tensor<2xi64>
+}
+
+// -----
+
+func.func @exp_needs_float(%a: tensor<2xi64>) -> tensor<2xi64> {
+  // expected-error @+1 {{operand must be a float tensor, got 'i64'}}
+  %0 = graph.exp %a : tensor<2xi64>
+  return %0 : tensor<2xi64>
+}
+
+// -----
+
+func.func @matmul_contracting_dims(%a: tensor<2x3xf32>, %b: tensor<4x5xf32>) -> tensor<2x5xf32> {
+  // expected-error @+2 {{matmul contracting dims differ: [2, 3] x [4, 5]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = graph.matmul %a, %b : (tensor<2x3xf32>, tensor<4x5xf32>) -> tensor<2x5xf32>
+  return %0 : tensor<2x5xf32>
+}
+
+// -----
+
+func.func @matmul_wrong_result(%a: tensor<2x3xf32>, %b: tensor<3x5xf32>) -> tensor<2x6xf32> {
+  // expected-error @+2 {{inferred type(s) 'tensor<2x5xf32>' are incompatible with return type(s) of operation 'tensor<2x6xf32>'}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = graph.matmul %a, %b : (tensor<2x3xf32>, tensor<3x5xf32>) -> tensor<2x6xf32>
+  return %0 : tensor<2x6xf32>
+}
+
+// -----
+
+func.func @transpose_not_permutation(%a: tensor<2x3xf32>) -> tensor<2x2xf32> {
+  // expected-error @+1 {{perm is not a permutation of 0..1}}
+  %0 = graph.transpose %a {perm = array<i64: 0, 0>} : (tensor<2x3xf32>) -> tensor<2x2xf32>
+  return %0 : tensor<2x2xf32>
+}
+
+// -----
+
+func.func @softmax_axis(%a: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{axis 2 is out of range for rank 2}}
+  %0 = graph.softmax %a {axis = 2 : i64} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @layer_norm_scale(%a: tensor<2x8xf32>, %s: tensor<4xf32>) -> tensor<2x8xf32> {
+  // expected-error @+1 {{scale/bias of shape [4] does not broadcast to the normalized shape [8]}}
+  %0 = graph.layer_norm %a, %s {axis = -1 : i64, epsilon = 1.0e-5 : f64} : (tensor<2x8xf32>, tensor<4xf32>) -> tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @reduce_axes_unsorted(%a: tensor<2x3xf32>) -> tensor<1x1xf32> {
+  // expected-error @+1 {{axes must be sorted and unique}}
+  %0 = graph.reduce_sum %a {axes = array<i64: 1, 0>} : (tensor<2x3xf32>) -> tensor<1x1xf32>
+  return %0 : tensor<1x1xf32>
+}
+
+// -----
+
+func.func @reshape_count(%a: tensor<2x3xf32>) -> tensor<4x2xf32> {
+  %shape = graph.constant dense<[4, 2]> : tensor<2xi64>
+  // expected-error @+2 {{cannot reshape [2, 3] (6 elements) to [4, 2]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = graph.reshape %a, %shape : (tensor<2x3xf32>, tensor<2xi64>) -> tensor<4x2xf32>
+  return %0 : tensor<4x2xf32>
+}
+
+// -----
+
+func.func @split_sizes(%a: tensor<6xf32>) -> tensor<2xf32> {
+  // expected-error @+1 {{split sizes add up to 5 but dim 0 has size 6}}
+  %0:2 = graph.split %a {axis = 0 : i64, sizes = array<i64: 2, 3>} : (tensor<6xf32>) -> (tensor<2xf32>, tensor<3xf32>)
+  return %0#0 : tensor<2xf32>
+}
+
+// -----
+
+func.func @concat_dims(%a: tensor<2x3xf32>, %b: tensor<2x4xf32>) -> tensor<4x3xf32> {
+  // expected-error @+2 {{concat inputs disagree on dim 1: [2, 3] vs [2, 4]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = graph.concat %a, %b {axis = 0 : i64} : (tensor<2x3xf32>, tensor<2x4xf32>) -> tensor<4x3xf32>
+  return %0 : tensor<4x3xf32>
+}
+
+// -----
+
+func.func @squeeze_non_unit(%a: tensor<2x3xf32>) -> tensor<3xf32> {
+  // expected-error @+2 {{cannot squeeze dim 0 of size 2 in [2, 3]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = graph.squeeze %a {axes = array<i64: 0>} : (tensor<2x3xf32>) -> tensor<3xf32>
+  return %0 : tensor<3xf32>
+}
+
+// -----
+
+func.func @where_condition(%c: tensor<2xf32>, %a: tensor<2xf32>) -> tensor<2xf32> {
+  // expected-error @+1 {{condition must be an i1 tensor}}
+  %0 = graph.where %c, %a, %a : (tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+  return %0 : tensor<2xf32>
+}
+
+// -----
+
+func.func @cast_shape(%a: tensor<2xf32>) -> tensor<3xi64> {
+  // expected-error @+1 {{result shape [3] differs from input shape [2]}}
+  %0 = graph.cast %a : tensor<2xf32> -> tensor<3xi64>
+  return %0 : tensor<3xi64>
+}
+
+// -----
+
+func.func @trilu_rank(%a: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{input must have rank >= 2, got rank 1}}
+  %0 = graph.trilu %a {upper = true} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @range_zero_delta() -> tensor<?xi64> {
+  %z = graph.constant dense<0> : tensor<i64>
+  %l = graph.constant dense<4> : tensor<i64>
+  // expected-error @+2 {{range delta must not be zero}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = graph.range %z, %l, %z : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<?xi64>
+  return %0 : tensor<?xi64>
+}
+
+// -----
+
+func.func @constant_of_shape_value(%s: tensor<2xi64>) -> tensor<?x?xf32> {
+  // expected-error @+1 {{value must hold exactly one element}}
+  %0 = graph.constant_of_shape %s {value = dense<0.0> : tensor<2xf32>} : (tensor<2xi64>) -> tensor<?x?xf32>
+  return %0 : tensor<?x?xf32>
+}
