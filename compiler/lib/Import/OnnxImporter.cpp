@@ -150,6 +150,8 @@ private:
   LogicalResult importDropout();
   LogicalResult importGelu();
   LogicalResult importConstantOfShape();
+  LogicalResult importFlatten();
+  FailureOr<Value> dimProduct(Value data, int64_t begin, int64_t end);
 
   MLIRContext &context;
   OpBuilder builder;
@@ -291,7 +293,7 @@ OnnxImporter::convertValueType(const onnx::ValueInfoProto &info) {
                       "' has no shape (its rank must be known)");
   SmallVector<int64_t> shape;
   for (const onnx::TensorShapeProto::Dimension &dim : tensor.shape().dim()) {
-    if (dim.has_dim_value() && dim.dim_value() > 0)
+    if (dim.has_dim_value() && dim.dim_value() >= 0)
       shape.push_back(dim.dim_value());
     else if (dim.has_dim_param() && boundDims.count(dim.dim_param()))
       shape.push_back(boundDims.at(dim.dim_param()));
@@ -299,6 +301,31 @@ OnnxImporter::convertValueType(const onnx::ValueInfoProto &info) {
       shape.push_back(ShapedType::kDynamic);
   }
   return RankedTensorType::get(shape, *elementType);
+}
+
+/// Tensors past this many elements cannot be real: the product of such dims
+/// also risks overflowing the byte counts computed from it.
+constexpr int64_t kMaxElements = int64_t(1) << 48;
+
+/// Whether a static shape has at most kMaxElements elements.
+static bool fitsInMemory(ArrayRef<int64_t> shape) {
+  int64_t count = 1;
+  for (int64_t dim : shape) {
+    if (ShapedType::isDynamic(dim))
+      continue;
+    if (dim != 0 && count > kMaxElements / dim)
+      return false;
+    count *= dim;
+  }
+  return true;
+}
+
+static std::string formatDims(ArrayRef<int64_t> shape) {
+  std::string text = "[";
+  for (auto [i, dim] : llvm::enumerate(shape))
+    text += (i ? ", " : "") +
+            (ShapedType::isDynamic(dim) ? std::string("?") : std::to_string(dim));
+  return text + "]";
 }
 
 /// Size in bytes of one element as ONNX stores it in raw_data.
@@ -412,6 +439,9 @@ FailureOr<ElementsAttr> OnnxImporter::convertTensor(const onnx::TensorProto &ten
       return fail("tensor '" + tensor.name() + "' has negative dim " + Twine(dim));
     shape.push_back(dim);
   }
+  if (!fitsInMemory(shape))
+    return fail("tensor '" + tensor.name() + "' of shape " + formatDims(shape) +
+                " is too large");
   auto type = RankedTensorType::get(shape, *elementType);
   FailureOr<std::vector<char>> bytes = readTensorBytes(tensor, type);
   if (failed(bytes))
@@ -492,8 +522,15 @@ OnnxImporter::createInferred(StringRef opName, ValueRange operands,
     return fail("produces " + Twine(types.size()) + " results, not " +
                 Twine(numResults));
   }
-  for (auto [result, type] : llvm::zip(op->getResults(), types))
+  for (auto [result, type] : llvm::zip(op->getResults(), types)) {
+    auto shaped = llvm::cast<RankedTensorType>(type);
+    if (!fitsInMemory(shaped.getShape())) {
+      op->erase();
+      return fail("result of shape " + formatDims(shaped.getShape()) +
+                  " is too large");
+    }
     result.setType(type);
+  }
   SmallVector<Value> results;
   if (failed(finishOp(op, results)))
     return failure();
@@ -847,6 +884,15 @@ LogicalResult OnnxImporter::importNode(const onnx::NodeProto &node) {
       return fail("input '" + name +
                   "' is not defined by any earlier node, graph input or initializer");
   }
+  // SSA form: a value name is defined once. A later definition would
+  // silently replace the earlier one.
+  for (const std::string &name : node.output()) {
+    if (name.empty())
+      continue;
+    if (scopes.back().count(name) || (scopes.size() == 1 && initializers.count(name)))
+      return fail("output '" + name + "' is already defined by an earlier node, "
+                  "graph input or initializer");
+  }
   return dispatch(node);
 }
 
@@ -1192,6 +1238,57 @@ LogicalResult OnnxImporter::importConstantOfShape() {
   return failed(result) ? failure() : define(0, *result);
 }
 
+/// The product of dims [begin, end) of `data` as a 1-element i64 tensor,
+/// built from `graph.shape` pieces so that it folds where the dims are static.
+FailureOr<Value> OnnxImporter::dimProduct(Value data, int64_t begin, int64_t end) {
+  // A single dim stays a bare `graph.shape`, which inference can trace back.
+  Value product;
+  for (int64_t dim = begin; dim < end; ++dim) {
+    FailureOr<Value> size =
+        createOne(ShapeOp::getOperationName(), {data},
+                  {builder.getNamedAttr("start", builder.getI64IntegerAttr(dim)),
+                   builder.getNamedAttr("end", builder.getI64IntegerAttr(dim + 1))});
+    if (failed(size))
+      return failure();
+    if (!product) {
+      product = *size;
+      continue;
+    }
+    FailureOr<Value> next = createOne(MulOp::getOperationName(), {product, *size});
+    if (failed(next))
+      return failure();
+    product = *next;
+  }
+  return product ? product : constantI64({1});
+}
+
+LogicalResult OnnxImporter::importFlatten() {
+  if (failed(requireInputs(1, 1)))
+    return failure();
+  Value data = input(0);
+  int64_t rank = rankOf(data);
+  int64_t axis = intAttr("axis", 1);
+  if (axis < -rank || axis > rank)
+    return fail("axis " + Twine(axis) + " is out of range for rank " + Twine(rank));
+  if (axis < 0)
+    axis += rank;
+  // [d0 * ... * d(axis-1), d(axis) * ... * d(rank-1)], as a reshape.
+  FailureOr<Value> outer = dimProduct(data, 0, axis);
+  if (failed(outer))
+    return failure();
+  FailureOr<Value> inner = dimProduct(data, axis, rank);
+  if (failed(inner))
+    return failure();
+  FailureOr<Value> shape = createOne(ConcatOp::getOperationName(), {*outer, *inner},
+                                     {builder.getNamedAttr("axis", builder.getI64IntegerAttr(0))});
+  if (failed(shape))
+    return failure();
+  FailureOr<Value> result = createOne(
+      ReshapeOp::getOperationName(), {data, *shape},
+      {builder.getNamedAttr("allow_zero", builder.getBoolAttr(true))});
+  return failed(result) ? failure() : define(0, *result);
+}
+
 LogicalResult OnnxImporter::dispatch(const onnx::NodeProto &node) {
   StringRef op = node.op_type();
   auto simple = [&](StringRef opName, unsigned minimum, unsigned maximum,
@@ -1241,7 +1338,10 @@ LogicalResult OnnxImporter::dispatch(const onnx::NodeProto &node) {
       {"Cos", CosOp::getOperationName()},
       {"Sin", SinOp::getOperationName()},
       {"Relu", ReluOp::getOperationName()},
-      {"Not", NotOp::getOperationName()}};
+      {"Not", NotOp::getOperationName()},
+      {"Floor", FloorOp::getOperationName()},
+      {"Ceil", CeilOp::getOperationName()},
+      {"IsNaN", IsNaNOp::getOperationName()}};
   if (auto it = binary.find(op); it != binary.end())
     return importBinary(it->second);
   if (auto it = variadic.find(op); it != variadic.end())
@@ -1249,6 +1349,17 @@ LogicalResult OnnxImporter::dispatch(const onnx::NodeProto &node) {
   if (auto it = unary.find(op); it != unary.end())
     return importUnary(it->second);
 
+  if (op == "Mod")
+    return importBinary(intAttr("fmod", 0) ? FModOp::getOperationName()
+                                           : ModOp::getOperationName());
+  if (op == "IsInf")
+    return simple(IsInfOp::getOperationName(), 1, 1,
+                  {builder.getNamedAttr("detect_negative",
+                                        builder.getBoolAttr(intAttr("detect_negative", 1))),
+                   builder.getNamedAttr("detect_positive",
+                                        builder.getBoolAttr(intAttr("detect_positive", 1)))});
+  if (op == "Flatten")
+    return importFlatten();
   if (op == "Identity") {
     if (failed(requireInputs(1, 1)))
       return failure();

@@ -90,7 +90,12 @@ int main(int argc, char **argv) {
         (*module)->print(os);
         return llvm::Error::success();
       }))
-    return reportError("cannot write '" + outputPath + "': " +
-                       llvm::toString(std::move(error)));
+  {
+    // Some write errors start with the quoted path; say it once.
+    std::string why = llvm::toString(std::move(error));
+    llvm::StringRef reason(why);
+    reason.consume_front("'" + outputPath + "': ");
+    return reportError("cannot write '" + outputPath + "': " + reason);
+  }
   return 0;
 }

@@ -172,6 +172,12 @@ static double evaluateFloat(BinaryKind kind, double a, double b) {
   case BinaryKind::Max: return std::max(a, b);
   case BinaryKind::Min: return std::min(a, b);
   case BinaryKind::Pow: return std::pow(a, b);
+  case BinaryKind::Mod: {
+    // The remainder takes the sign of the divisor, as Python's `%`.
+    double r = std::fmod(a, b);
+    return r != 0 && (r < 0) != (b < 0) ? r + b : r;
+  }
+  case BinaryKind::FMod: return std::fmod(a, b);
   case BinaryKind::Equal: return a == b;
   case BinaryKind::Less: return a < b;
   case BinaryKind::LessEqual: return a <= b;
@@ -198,6 +204,15 @@ static std::optional<int64_t> evaluateInt(BinaryKind kind, int64_t a, int64_t b)
     for (int64_t i = 0; i < b && i < 64; ++i)
       result *= a;
     return result;
+  }
+  case BinaryKind::Mod:
+  case BinaryKind::FMod: {
+    if (b == 0)
+      return std::nullopt;
+    int64_t r = b == -1 ? 0 : a % b;
+    if (kind == BinaryKind::Mod && r != 0 && (r < 0) != (b < 0))
+      r += b;
+    return r;
   }
   case BinaryKind::Add: return int64_t(uint64_t(a) + uint64_t(b));
   case BinaryKind::Sub: return int64_t(uint64_t(a) - uint64_t(b));
@@ -264,6 +279,8 @@ static double evaluate(UnaryKind kind, double x) {
   case UnaryKind::Sin: return std::sin(x);
   case UnaryKind::Relu: return x > 0 ? x : 0.0;
   case UnaryKind::Not: return x == 0.0;
+  case UnaryKind::Floor: return std::floor(x);
+  case UnaryKind::Ceil: return std::ceil(x);
   }
   llvm_unreachable("unknown unary kind");
 }

@@ -12,8 +12,10 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "llvm/ADT/STLExtras.h"
 
+#include <cmath>
 #include <numeric>
 
 using namespace mlir;
@@ -76,39 +78,357 @@ std::optional<SmallVector<int64_t>> getConstantIntValues(Value value) {
   return values;
 }
 
-std::optional<SmallVector<std::optional<int64_t>>>
-getPartialIntValues(Value value) {
+namespace {
+/// One sliced dim: where it starts, its step and how many elements it keeps.
+struct SliceRange {
+  int64_t start = 0, step = 1, length = 0;
+};
+} // namespace
+
+/// Clamps start/end/step as ONNX Slice does for a dim of `size`.
+static SliceRange resolveSlice(int64_t start, int64_t end, int64_t step,
+                               int64_t size) {
+  SliceRange range;
+  range.step = step;
+  if (start < 0)
+    start += size;
+  if (end < 0)
+    end += size;
+  if (step > 0) {
+    start = std::clamp<int64_t>(start, 0, size);
+    end = std::clamp<int64_t>(end, 0, size);
+    range.length = std::max<int64_t>(0, (end - start + step - 1) / step);
+  } else {
+    start = std::clamp<int64_t>(start, 0, size - 1);
+    end = std::clamp<int64_t>(end, -1, size - 1);
+    range.length = std::max<int64_t>(0, (start - end + (-step) - 1) / (-step));
+  }
+  range.start = start;
+  return range;
+}
+
+namespace {
+/// The constant operands of a slice; axes normalized to [0, rank).
+struct SliceParameters {
+  SmallVector<int64_t> starts, ends, axes, steps;
+};
+} // namespace
+
+static FailureOr<std::optional<SliceParameters>>
+getSliceParameters(std::optional<Location> location, Value starts, Value ends,
+                   Value axes, Value steps, int64_t rank) {
+  auto s = getConstantIntValues(starts), e = getConstantIntValues(ends),
+       a = getConstantIntValues(axes), st = getConstantIntValues(steps);
+  if (!s || !e || !a || !st)
+    return std::optional<SliceParameters>();
+  if (s->size() != e->size() || s->size() != a->size() || s->size() != st->size())
+    return emitOptionalError(location, "slice starts, ends, axes and steps ",
+                             "must have the same length");
+  SliceParameters parameters{*s, *e, {}, *st};
+  for (int64_t axis : *a) {
+    std::optional<int64_t> normalized = normalizeAxis(axis, rank);
+    if (!normalized || llvm::is_contained(parameters.axes, *normalized))
+      return emitOptionalError(location, "slice axis ", axis,
+                               " is out of range or repeated for rank ", rank);
+    parameters.axes.push_back(*normalized);
+  }
+  if (llvm::is_contained(parameters.steps, 0))
+    return emitOptionalError(location, "slice step must not be zero");
+  return std::optional<SliceParameters>(parameters);
+}
+
+/// One value of a shape computation: known, or else maybe known to be dim
+/// `dim` of `source`, which lets a reshape match it against its input's dims.
+struct ShapeElement {
+  std::optional<int64_t> value;
+  Value source;
+  int64_t dim = -1;
+};
+using PartialValues = SmallVector<ShapeElement>;
+
+/// The values of a 0-D or 1-D integer tensor of static shape, each known where
+/// the shape computation that produced it can tell: dims read off a tensor
+/// with `graph.shape` are known where that tensor's dims are static, and they
+/// stay known through the ops that move shape values around.
+static std::optional<PartialValues> shapeElements(Value value, int depth = 0) {
   auto type = rankedType(value.getType());
-  if (!type || type.getRank() != 1 || type.isDynamicDim(0))
+  if (!type || type.getRank() > 1 || !type.hasStaticShape() ||
+      !llvm::isa<IntegerType>(type.getElementType()))
     return std::nullopt;
-  if (std::optional<SmallVector<int64_t>> known = getConstantIntValues(value))
-    return SmallVector<std::optional<int64_t>>(known->begin(), known->end());
-  SmallVector<std::optional<int64_t>> values;
-  if (auto concat = value.getDefiningOp<ConcatOp>()) {
-    for (Value piece : concat.getInputs()) {
-      std::optional<SmallVector<std::optional<int64_t>>> pieceValues =
-          getPartialIntValues(piece);
-      if (!pieceValues)
-        return std::nullopt;
-      values.append(pieceValues->begin(), pieceValues->end());
-    }
+  int64_t count = type.getNumElements();
+  if (std::optional<SmallVector<int64_t>> known = getConstantIntValues(value)) {
+    PartialValues values;
+    for (int64_t v : *known)
+      values.push_back({v, {}, -1});
     return values;
   }
+  PartialValues unknown(count);
+  // Shape computations are short; a deep chain is not one.
+  if (depth > 32)
+    return unknown;
+  auto operandValues = [&](Value operand) -> std::optional<PartialValues> {
+    return shapeElements(operand, depth + 1);
+  };
+  Operation *op = value.getDefiningOp();
+  if (!op)
+    return unknown;
+  if (auto concat = llvm::dyn_cast<ConcatOp>(op)) {
+    PartialValues values;
+    for (Value piece : concat.getInputs()) {
+      std::optional<PartialValues> pieceValues = operandValues(piece);
+      if (!pieceValues)
+        return unknown;
+      values.append(pieceValues->begin(), pieceValues->end());
+    }
+    return values.size() == size_t(count) ? values : unknown;
+  }
   // A shape that was read off a tensor knows the dims that are static.
-  if (auto shape = value.getDefiningOp<ShapeOp>()) {
+  if (auto shape = llvm::dyn_cast<ShapeOp>(op)) {
     ArrayRef<int64_t> dims = shape.getInput().getType().getShape();
     int64_t rank = dims.size();
     int64_t first = shape.getStart() < 0 ? shape.getStart() + rank : shape.getStart();
     first = std::clamp<int64_t>(first, 0, rank);
-    for (int64_t i = 0; i < type.getDimSize(0); ++i) {
+    if (first + count > rank)
+      return unknown;
+    PartialValues values;
+    for (int64_t i = 0; i < count; ++i) {
       int64_t dim = dims[first + i];
-      values.push_back(ShapedType::isDynamic(dim) ? std::nullopt
-                                                  : std::optional<int64_t>(dim));
+      if (ShapedType::isDynamic(dim))
+        values.push_back({std::nullopt, shape.getInput(), first + i});
+      else
+        values.push_back({dim, {}, -1});
     }
     return values;
   }
-  values.assign(type.getDimSize(0), std::nullopt);
+  // Same values, another rank (0-D <-> 1-D of one element) or integer type.
+  if (llvm::isa<SqueezeOp, UnsqueezeOp, CastOp, ReshapeOp>(op)) {
+    auto inputType = rankedType(op->getOperand(0).getType());
+    if (llvm::isa<CastOp>(op) &&
+        (!llvm::isa<IntegerType>(inputType.getElementType()) ||
+         type.getElementType().getIntOrFloatBitWidth() <
+             inputType.getElementType().getIntOrFloatBitWidth()))
+      return unknown;
+    std::optional<PartialValues> values = operandValues(op->getOperand(0));
+    return values && values->size() == size_t(count) ? *values : unknown;
+  }
+  if (auto slice = llvm::dyn_cast<SliceOp>(op)) {
+    std::optional<PartialValues> input = operandValues(slice.getInput());
+    auto parameters = getSliceParameters(std::nullopt, slice.getStarts(),
+                                         slice.getEnds(), slice.getAxes(),
+                                         slice.getSteps(), 1);
+    if (!input || failed(parameters) || !*parameters ||
+        rankedType(slice.getInput().getType()).getRank() != 1)
+      return unknown;
+    SliceRange range{0, 1, int64_t(input->size())};
+    if (!(*parameters)->axes.empty())
+      range = resolveSlice((*parameters)->starts[0], (*parameters)->ends[0],
+                           (*parameters)->steps[0], input->size());
+    if (range.length != count)
+      return unknown;
+    PartialValues values;
+    for (int64_t i = 0; i < count; ++i)
+      values.push_back((*input)[range.start + i * range.step]);
+    return values;
+  }
+  if (auto gather = llvm::dyn_cast<GatherOp>(op)) {
+    std::optional<PartialValues> data = operandValues(gather.getData());
+    std::optional<SmallVector<int64_t>> indices =
+        getConstantIntValues(gather.getIndices());
+    if (!data || !indices || indices->size() != size_t(count) ||
+        rankedType(gather.getData().getType()).getRank() != 1)
+      return unknown;
+    PartialValues values;
+    int64_t size = data->size();
+    for (int64_t index : *indices) {
+      if (index < -size || index >= size)
+        return unknown;
+      values.push_back((*data)[index < 0 ? index + size : index]);
+    }
+    return values;
+  }
+  return unknown;
+}
+
+/// The values of a 1-D shape operand with where they come from.
+static std::optional<PartialValues> shapeOperandElements(Value value) {
+  auto type = rankedType(value.getType());
+  if (!type || type.getRank() != 1)
+    return std::nullopt;
+  return shapeElements(value);
+}
+
+std::optional<SmallVector<std::optional<int64_t>>>
+getPartialIntValues(Value value) {
+  std::optional<PartialValues> elements = shapeOperandElements(value);
+  if (!elements)
+    return std::nullopt;
+  SmallVector<std::optional<int64_t>> values;
+  for (const ShapeElement &element : *elements)
+    values.push_back(element.value);
   return values;
+}
+
+/// Function arguments name their symbolic dims in this attribute (ONNX
+/// `dim_param`); dims of one name are equal at run time, as ONNX specifies.
+static constexpr llvm::StringLiteral kDimNamesAttr = "graph.dim_names";
+
+/// The first (argument, dim) of the function whose dim has the same symbolic
+/// name as dim `dim` of `argument`; the argument itself when it has no name.
+static std::pair<Value, int64_t> symbolicArgumentDim(BlockArgument argument,
+                                                     int64_t dim) {
+  auto function = llvm::dyn_cast_or_null<FunctionOpInterface>(
+      argument.getOwner()->getParentOp());
+  if (!function || !argument.getOwner()->isEntryBlock())
+    return {argument, dim};
+  auto nameOf = [&](unsigned index, int64_t d) -> StringRef {
+    auto names = function.getArgAttrOfType<ArrayAttr>(index, kDimNamesAttr);
+    if (!names || d < 0 || d >= int64_t(names.size()))
+      return {};
+    auto name = llvm::dyn_cast<StringAttr>(names[d]);
+    return name ? name.getValue() : StringRef();
+  };
+  StringRef name = nameOf(argument.getArgNumber(), dim);
+  if (name.empty())
+    return {argument, dim};
+  Block *entry = argument.getOwner();
+  for (BlockArgument other : entry->getArguments()) {
+    auto type = rankedType(other.getType());
+    for (int64_t d = 0; type && d < type.getRank(); ++d)
+      if (type.isDynamicDim(d) && nameOf(other.getArgNumber(), d) == name)
+        return {other, d};
+  }
+  return {argument, dim};
+}
+
+/// The (value, dim) that dynamic dim `dim` of `value` was carried over from,
+/// following ops that pass a dim through unchanged. Two dims with the same
+/// origin are equal at run time, which lets inference cancel them.
+static std::pair<Value, int64_t> dimOrigin(Value value, int64_t dim,
+                                           int64_t &budget) {
+  while (budget-- > 0) {
+    if (auto argument = llvm::dyn_cast<BlockArgument>(value))
+      return symbolicArgumentDim(argument, dim);
+    Operation *op = value.getDefiningOp();
+    auto type = rankedType(value.getType());
+    if (!op || !type || dim < 0 || dim >= type.getRank() ||
+        !type.isDynamicDim(dim))
+      break;
+    // Among broadcast operands, those that have this dim dynamic decide it.
+    // Two of them may differ at run time (one of them 1), unless they have
+    // the same origin.
+    auto fromBroadcast = [&](ValueRange operands, int64_t resultRank,
+                             int64_t droppedTrailing)
+        -> std::optional<std::pair<Value, int64_t>> {
+      SmallVector<std::pair<Value, int64_t>> candidates;
+      for (Value operand : operands) {
+        auto operandType = rankedType(operand.getType());
+        int64_t rank = operandType.getRank() - droppedTrailing;
+        int64_t index = dim - (resultRank - droppedTrailing - rank);
+        if (index >= 0 && index < rank && operandType.isDynamicDim(index))
+          candidates.push_back({operand, index});
+      }
+      if (candidates.size() <= 1)
+        return candidates.empty() ? std::nullopt
+                                  : std::optional(candidates.front());
+      std::pair<Value, int64_t> origin =
+          dimOrigin(candidates.front().first, candidates.front().second, budget);
+      for (auto [operand, index] : ArrayRef(candidates).drop_front())
+        if (dimOrigin(operand, index, budget) != origin)
+          return std::nullopt;
+      return origin;
+    };
+    std::optional<std::pair<Value, int64_t>> next;
+    if (op->hasTrait<OpTrait::SameOperandsAndResultType>() ||
+        llvm::isa<CastOp, IsNaNOp, IsInfOp, LayerNormOp>(op)) {
+      next = {op->getOperand(0), dim};
+    } else if (llvm::isa<AddOp, SubOp, MulOp, DivOp, MaxOp, MinOp, PowOp, ModOp,
+                         FModOp, EqualOp, LessOp, LessEqualOp, GreaterOp,
+                         GreaterEqualOp, AndOp, OrOp, XorOp, WhereOp>(op)) {
+      next = fromBroadcast(op->getOperands(), type.getRank(), 0);
+    } else if (auto matmul = llvm::dyn_cast<MatMulOp>(op)) {
+      int64_t lhsRank = matmul.getLhs().getType().getRank();
+      int64_t rhsRank = matmul.getRhs().getType().getRank();
+      int64_t rank = type.getRank();
+      if (lhsRank < 2 || rhsRank < 2)
+        break;
+      if (dim == rank - 2)
+        next = {matmul.getLhs(), lhsRank - 2};
+      else if (dim == rank - 1)
+        next = {matmul.getRhs(), rhsRank - 1};
+      else
+        next = fromBroadcast(op->getOperands(), rank, 2);
+    } else if (llvm::isa<ReduceSumOp, ReduceMeanOp, ReduceMaxOp>(op)) {
+      auto axes = op->getAttrOfType<DenseI64ArrayAttr>("axes");
+      auto keepDims = op->getAttrOfType<BoolAttr>("keep_dims");
+      if (axes && !axes.empty() && (!keepDims || keepDims.getValue()) &&
+          !llvm::is_contained(axes.asArrayRef(), dim))
+        next = {op->getOperand(0), dim};
+    } else if (auto transpose = llvm::dyn_cast<TransposeOp>(op)) {
+      next = {transpose.getInput(), transpose.getPerm()[dim]};
+    } else if (auto split = llvm::dyn_cast<SplitOp>(op)) {
+      if (dim != split.getAxis())
+        next = {split.getInput(), dim};
+    } else if (auto slice = llvm::dyn_cast<SliceOp>(op)) {
+      auto parameters = getSliceParameters(std::nullopt, slice.getStarts(),
+                                           slice.getEnds(), slice.getAxes(),
+                                           slice.getSteps(), type.getRank());
+      if (succeeded(parameters) && *parameters &&
+          !llvm::is_contained((*parameters)->axes, dim))
+        next = {slice.getInput(), dim};
+    } else if (auto unsqueeze = llvm::dyn_cast<UnsqueezeOp>(op)) {
+      ArrayRef<int64_t> axes = unsqueeze.getAxes();
+      if (!llvm::is_contained(axes, dim))
+        next = {unsqueeze.getInput(),
+                dim - llvm::count_if(axes, [&](int64_t a) { return a < dim; })};
+    } else if (auto squeeze = llvm::dyn_cast<SqueezeOp>(op)) {
+      int64_t index = dim;
+      for (int64_t axis : squeeze.getAxes()) // sorted
+        if (axis <= index)
+          ++index;
+      next = {squeeze.getInput(), index};
+    } else if (auto gather = llvm::dyn_cast<GatherOp>(op)) {
+      int64_t axis = gather.getAxis();
+      int64_t indicesRank = gather.getIndices().getType().getRank();
+      if (axis < 0)
+        axis += gather.getData().getType().getRank();
+      if (dim < axis)
+        next = {gather.getData(), dim};
+      else if (dim < axis + indicesRank)
+        next = {gather.getIndices(), dim - axis};
+      else
+        next = {gather.getData(), dim - indicesRank + 1};
+    } else if (auto reshape = llvm::dyn_cast<ReshapeOp>(op)) {
+      std::optional<PartialValues> elements = shapeElements(reshape.getShape());
+      if (elements && dim < int64_t(elements->size())) {
+        const ShapeElement &element = (*elements)[dim];
+        if (!element.value && element.source)
+          next = {element.source, element.dim};
+        else if (element.value && *element.value == 0 && !reshape.getAllowZero())
+          next = {reshape.getInput(), dim};
+      }
+    }
+    if (!next)
+      break;
+    value = next->first;
+    dim = next->second;
+  }
+  return {value, dim};
+}
+
+/// A small integer result whose every value the shape computation knows,
+/// as a constant; null otherwise.
+static Attribute foldKnownIntValues(Value result) {
+  std::optional<PartialValues> values = shapeElements(result);
+  if (!values || llvm::any_of(*values, [](const ShapeElement &e) {
+        return !e.value.has_value();
+      }))
+    return {};
+  auto type = llvm::cast<RankedTensorType>(result.getType());
+  SmallVector<APInt> elements;
+  for (const ShapeElement &e : *values)
+    elements.push_back(APInt(type.getElementType().getIntOrFloatBitWidth(), *e.value,
+                             /*isSigned=*/true, /*implicitTrunc=*/true));
+  return DenseElementsAttr::get(type, elements);
 }
 
 //===----------------------------------------------------------------------===//
@@ -276,6 +596,71 @@ OpFoldResult WhereOp::fold(FoldAdaptor adaptor) {
   return result.toAttr();
 }
 
+//===----------------------------------------------------------------------===//
+// IsNaNOp, IsInfOp
+//===----------------------------------------------------------------------===//
+
+static LogicalResult inferFloatClassType(std::optional<Location> location,
+                                         Type inputType,
+                                         SmallVectorImpl<Type> &types) {
+  auto input = rankedType(inputType);
+  if (!input)
+    return emitOptionalError(location, "operand must be a ranked tensor");
+  types.push_back(input.clone(IntegerType::get(input.getContext(), 1)));
+  return success();
+}
+
+static LogicalResult verifyFloatClass(Operation *op) {
+  Type element =
+      llvm::cast<RankedTensorType>(op->getOperand(0).getType()).getElementType();
+  if (!llvm::isa<FloatType>(element))
+    return op->emitOpError("operand must be a float tensor, got ") << element;
+  return success();
+}
+
+/// Evaluates `test` on every element of a constant float operand.
+static Attribute foldFloatClass(Attribute inputAttr, Type resultType,
+                                llvm::function_ref<bool(double)> test) {
+  std::optional<HostTensor> input = HostTensor::fromAttr(inputAttr);
+  auto type = rankedType(resultType);
+  if (!input || !input->isFloat || !type || !type.hasStaticShape())
+    return {};
+  HostTensor result = HostTensor::zeros(type);
+  for (int64_t i = 0, e = input->numElements(); i < e; ++i)
+    result.setInt(i, test(input->floats[i]));
+  return result.toAttr();
+}
+
+LogicalResult IsNaNOp::inferReturnTypes(MLIRContext *,
+                                        std::optional<Location> location,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &types) {
+  return inferFloatClassType(location, adaptor.getInput().getType(), types);
+}
+
+LogicalResult IsNaNOp::verify() { return verifyFloatClass(getOperation()); }
+
+OpFoldResult IsNaNOp::fold(FoldAdaptor adaptor) {
+  return foldFloatClass(adaptor.getInput(), getType(),
+                        [](double x) { return std::isnan(x); });
+}
+
+LogicalResult IsInfOp::inferReturnTypes(MLIRContext *,
+                                        std::optional<Location> location,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &types) {
+  return inferFloatClassType(location, adaptor.getInput().getType(), types);
+}
+
+LogicalResult IsInfOp::verify() { return verifyFloatClass(getOperation()); }
+
+OpFoldResult IsInfOp::fold(FoldAdaptor adaptor) {
+  bool negative = getDetectNegative(), positive = getDetectPositive();
+  return foldFloatClass(adaptor.getInput(), getType(), [&](double x) {
+    return std::isinf(x) && (x < 0 ? negative : positive);
+  });
+}
+
 LogicalResult CastOp::verify() {
   if (failed(verifyCompatibleShape(getInput().getType(), getType())))
     return emitOpError("result shape ")
@@ -285,6 +670,8 @@ LogicalResult CastOp::verify() {
 }
 
 OpFoldResult CastOp::fold(FoldAdaptor adaptor) {
+  if (Attribute known = foldKnownIntValues(getResult()))
+    return known;
   if (getInput().getType() == getType())
     return getInput();
   std::optional<HostTensor> input = HostTensor::fromAttr(adaptor.getInput());
@@ -663,6 +1050,60 @@ LogicalResult ReshapeOp::inferReturnTypes(MLIRContext *,
     }
     shape.push_back(*dim);
   }
+  if (inferredIndex >= 0 && !input.hasStaticShape()) {
+    // Target dims read off the input itself (x.view(x.size(0), -1, 16)) cancel
+    // against the input's dims; what is left of both must be static.
+    std::optional<PartialValues> elements =
+        shapeOperandElements(adaptor.getShape());
+    SmallVector<bool> matched(input.getRank(), false);
+    std::pair<Value, int64_t> noOrigin{Value(), -1};
+    SmallVector<std::pair<Value, int64_t>> inputOrigins;
+    // Bounds the walk through long residual chains.
+    int64_t budget = 4096;
+    for (int64_t d = 0; d < input.getRank(); ++d)
+      inputOrigins.push_back(input.isDynamicDim(d)
+                                 ? dimOrigin(adaptor.getInput(), d, budget)
+                                 : noOrigin);
+    auto matchingInputDim = [&](const ShapeElement &element,
+                                ArrayRef<bool> taken) -> int64_t {
+      std::pair<Value, int64_t> origin =
+          dimOrigin(element.source, element.dim, budget);
+      for (int64_t d = 0; d < input.getRank(); ++d)
+        if (!taken[d] && inputOrigins[d].first && inputOrigins[d] == origin)
+          return d;
+      return -1;
+    };
+    bool resolvable = elements.has_value() && elements->size() == shape.size();
+    int64_t targetKnown = 1, inputKnown = 1;
+    for (int64_t i = 0, e = shape.size(); resolvable && i < e; ++i) {
+      if (i == inferredIndex)
+        continue;
+      const ShapeElement &element = (*elements)[i];
+      int64_t copied = -1;
+      if (element.value && *element.value == 0 && !adaptor.getAllowZero())
+        copied = i;
+      else if (!element.value && element.source)
+        copied = matchingInputDim(element, matched);
+      if (copied >= 0 && copied < input.getRank() && !matched[copied]) {
+        matched[copied] = true;
+        continue;
+      }
+      if (ShapedType::isDynamic(shape[i]))
+        resolvable = false;
+      else
+        targetKnown *= shape[i];
+    }
+    for (int64_t d = 0; resolvable && d < input.getRank(); ++d) {
+      if (matched[d])
+        continue;
+      if (input.isDynamicDim(d))
+        resolvable = false;
+      else
+        inputKnown *= input.getDimSize(d);
+    }
+    if (resolvable && targetKnown > 0 && inputKnown % targetKnown == 0)
+      shape[inferredIndex] = inputKnown / targetKnown;
+  }
   if (input.hasStaticShape()) {
     int64_t known = 1;
     bool allKnown = true;
@@ -694,6 +1135,8 @@ LogicalResult ReshapeOp::inferReturnTypes(MLIRContext *,
 }
 
 OpFoldResult ReshapeOp::fold(FoldAdaptor adaptor) {
+  if (Attribute known = foldKnownIntValues(getResult()))
+    return known;
   auto type = getType();
   if (getInput().getType() == type && type.hasStaticShape())
     return getInput();
@@ -844,6 +1287,8 @@ LogicalResult UnsqueezeOp::inferReturnTypes(MLIRContext *,
 }
 
 OpFoldResult UnsqueezeOp::fold(FoldAdaptor adaptor) {
+  if (Attribute known = foldKnownIntValues(getResult()))
+    return known;
   if (auto dense = llvm::dyn_cast_or_null<DenseElementsAttr>(adaptor.getInput()))
     return dense.reshape(getType());
   return {};
@@ -875,69 +1320,12 @@ LogicalResult SqueezeOp::inferReturnTypes(MLIRContext *,
 }
 
 OpFoldResult SqueezeOp::fold(FoldAdaptor adaptor) {
+  if (Attribute known = foldKnownIntValues(getResult()))
+    return known;
   if (auto dense = llvm::dyn_cast_or_null<DenseElementsAttr>(adaptor.getInput()))
     if (getType().hasStaticShape())
       return dense.reshape(getType());
   return {};
-}
-
-namespace {
-/// One sliced dim: where it starts, its step and how many elements it keeps.
-struct SliceRange {
-  int64_t start = 0, step = 1, length = 0;
-};
-} // namespace
-
-/// Clamps start/end/step as ONNX Slice does for a dim of `size`.
-static SliceRange resolveSlice(int64_t start, int64_t end, int64_t step,
-                               int64_t size) {
-  SliceRange range;
-  range.step = step;
-  if (start < 0)
-    start += size;
-  if (end < 0)
-    end += size;
-  if (step > 0) {
-    start = std::clamp<int64_t>(start, 0, size);
-    end = std::clamp<int64_t>(end, 0, size);
-    range.length = std::max<int64_t>(0, (end - start + step - 1) / step);
-  } else {
-    start = std::clamp<int64_t>(start, 0, size - 1);
-    end = std::clamp<int64_t>(end, -1, size - 1);
-    range.length = std::max<int64_t>(0, (start - end + (-step) - 1) / (-step));
-  }
-  range.start = start;
-  return range;
-}
-
-namespace {
-/// The constant operands of a slice; axes normalized to [0, rank).
-struct SliceParameters {
-  SmallVector<int64_t> starts, ends, axes, steps;
-};
-} // namespace
-
-static FailureOr<std::optional<SliceParameters>>
-getSliceParameters(std::optional<Location> location, Value starts, Value ends,
-                   Value axes, Value steps, int64_t rank) {
-  auto s = getConstantIntValues(starts), e = getConstantIntValues(ends),
-       a = getConstantIntValues(axes), st = getConstantIntValues(steps);
-  if (!s || !e || !a || !st)
-    return std::optional<SliceParameters>();
-  if (s->size() != e->size() || s->size() != a->size() || s->size() != st->size())
-    return emitOptionalError(location, "slice starts, ends, axes and steps ",
-                             "must have the same length");
-  SliceParameters parameters{*s, *e, {}, *st};
-  for (int64_t axis : *a) {
-    std::optional<int64_t> normalized = normalizeAxis(axis, rank);
-    if (!normalized || llvm::is_contained(parameters.axes, *normalized))
-      return emitOptionalError(location, "slice axis ", axis,
-                               " is out of range or repeated for rank ", rank);
-    parameters.axes.push_back(*normalized);
-  }
-  if (llvm::is_contained(parameters.steps, 0))
-    return emitOptionalError(location, "slice step must not be zero");
-  return std::optional<SliceParameters>(parameters);
 }
 
 LogicalResult SliceOp::inferReturnTypes(MLIRContext *,
@@ -969,6 +1357,8 @@ LogicalResult SliceOp::inferReturnTypes(MLIRContext *,
 }
 
 OpFoldResult SliceOp::fold(FoldAdaptor adaptor) {
+  if (Attribute known = foldKnownIntValues(getResult()))
+    return known;
   auto type = getType();
   if (getInput().getType() == type && type.hasStaticShape()) {
     // A slice that keeps every element in order is the input itself.
@@ -1089,6 +1479,8 @@ LogicalResult ConcatOp::inferReturnTypes(MLIRContext *,
 }
 
 OpFoldResult ConcatOp::fold(FoldAdaptor adaptor) {
+  if (Attribute known = foldKnownIntValues(getResult()))
+    return known;
   if (getInputs().size() == 1 && getInputs()[0].getType() == getType())
     return getInputs()[0];
   auto type = getType();
@@ -1129,6 +1521,15 @@ LogicalResult GatherOp::inferReturnTypes(MLIRContext *,
   if (!axis)
     return emitOptionalError(location, "gather axis ", adaptor.getAxis(),
                              " is out of range for rank ", data.getRank());
+  int64_t axisSize = data.getDimSize(*axis);
+  if (!ShapedType::isDynamic(axisSize))
+    if (std::optional<SmallVector<int64_t>> known =
+            getConstantIntValues(adaptor.getIndices()))
+      for (int64_t index : *known)
+        if (index < -axisSize || index >= axisSize)
+          return emitOptionalError(location, "gather index ", index,
+                                   " is out of range for axis ", *axis,
+                                   " of size ", axisSize);
   SmallVector<int64_t> shape(data.getShape().take_front(*axis));
   llvm::append_range(shape, indices.getShape());
   llvm::append_range(shape, data.getShape().drop_front(*axis + 1));
@@ -1137,6 +1538,8 @@ LogicalResult GatherOp::inferReturnTypes(MLIRContext *,
 }
 
 OpFoldResult GatherOp::fold(FoldAdaptor adaptor) {
+  if (Attribute known = foldKnownIntValues(getResult()))
+    return known;
   std::optional<HostTensor> data = HostTensor::fromAttr(adaptor.getData());
   std::optional<HostTensor> indices = HostTensor::fromAttr(adaptor.getIndices());
   auto type = getType();

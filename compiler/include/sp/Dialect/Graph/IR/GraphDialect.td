@@ -25,6 +25,13 @@ def Graph_Dialect : Dialect {
   let dependentDialects = ["::mlir::ml_program::MLProgramDialect"];
 }
 
+// Axes and offsets are signed: upstream I64Attr hands them out as uint64_t,
+// which turns -1 into a huge value in comparisons.
+def Graph_I64Attr : TypedSignlessIntegerAttrBase<
+    I64, "int64_t", "64-bit signless integer attribute read as signed"> {
+  let convertFromStorage = "$_self.getValue().getSExtValue()";
+}
+
 class Graph_Op<string mnemonic, list<Trait> traits = []>
     : Op<Graph_Dialect, mnemonic, traits> {
   // Result types may be more static than inference shows: folding upstream

@@ -47,11 +47,13 @@ struct HostTensor {
 
 enum class BinaryKind {
   Add, Sub, Mul, Div, Max, Min, Pow,
+  Mod, FMod,
   Equal, Less, LessEqual, Greater, GreaterEqual,
   And, Or, Xor
 };
 enum class UnaryKind {
-  Neg, Abs, Sqrt, Reciprocal, Exp, Log, Tanh, Sigmoid, Erf, Cos, Sin, Relu, Not
+  Neg, Abs, Sqrt, Reciprocal, Exp, Log, Tanh, Sigmoid, Erf, Cos, Sin, Relu, Not,
+  Floor, Ceil
 };
 
 /// Calls `visit(resultIndex, operandIndices)` for every element of a NumPy

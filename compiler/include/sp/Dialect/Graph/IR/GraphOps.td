@@ -70,6 +70,10 @@ def Graph_DivOp : Graph_ArithmeticOp<"div", "Div", "quotient (integer division t
 def Graph_MaxOp : Graph_ArithmeticOp<"max", "Max", "maximum">;
 def Graph_MinOp : Graph_ArithmeticOp<"min", "Min", "minimum">;
 def Graph_PowOp : Graph_ArithmeticOp<"pow", "Pow", "power; the exponent may have another element type">;
+def Graph_ModOp : Graph_ArithmeticOp<"mod", "Mod",
+    "remainder with the sign of the divisor (Python `%`, ONNX `Mod` with fmod=0)">;
+def Graph_FModOp : Graph_ArithmeticOp<"fmod", "FMod",
+    "remainder with the sign of the dividend (C `fmod`, ONNX `Mod` with fmod=1)">;
 
 class Graph_CompareOp<string mnemonic, string kind, string what>
     : Graph_BroadcastBinaryOp<mnemonic, kind> {
@@ -123,6 +127,24 @@ def Graph_CosOp : Graph_UnaryOp<"cos", "Cos", "cosine">;
 def Graph_SinOp : Graph_UnaryOp<"sin", "Sin", "sine">;
 def Graph_ReluOp : Graph_UnaryOp<"relu", "Relu", "max(x, 0)">;
 def Graph_NotOp : Graph_UnaryOp<"not", "Not", "logical negation of an i1 tensor">;
+def Graph_FloorOp : Graph_UnaryOp<"floor", "Floor", "rounding down">;
+def Graph_CeilOp : Graph_UnaryOp<"ceil", "Ceil", "rounding up">;
+
+class Graph_FloatClassOp<string mnemonic, string what>
+    : Graph_Op<mnemonic, [Pure, InferTypeOpAdaptor]> {
+  let summary = "Element-wise test whether a float is " # what # ", giving i1";
+  let arguments = (ins AnyRankedTensor:$input);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasFolder = 1;
+  let hasVerifier = 1;
+}
+def Graph_IsNaNOp : Graph_FloatClassOp<"is_nan", "NaN">;
+def Graph_IsInfOp : Graph_FloatClassOp<"is_inf", "infinite"> {
+  let arguments = (ins AnyRankedTensor:$input,
+                       DefaultValuedAttr<BoolAttr, "true">:$detect_negative,
+                       DefaultValuedAttr<BoolAttr, "true">:$detect_positive);
+}
 
 def Graph_GeluOp : Graph_Op<"gelu",
     [Pure, SameOperandsAndResultType, InferTypeOpInterface]> {
@@ -192,7 +214,7 @@ def Graph_GemmOp : Graph_Op<"gemm", [Pure, InferTypeOpAdaptor]> {
 def Graph_SoftmaxOp : Graph_Op<"softmax",
     [Pure, SameOperandsAndResultType, InferTypeOpInterface]> {
   let summary = "Softmax along one axis";
-  let arguments = (ins AnyRankedTensor:$input, I64Attr:$axis);
+  let arguments = (ins AnyRankedTensor:$input, Graph_I64Attr:$axis);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
   let hasVerifier = 1;
@@ -202,7 +224,7 @@ def Graph_LayerNormOp : Graph_Op<"layer_norm", [Pure, InferTypeOpAdaptor]> {
   let summary = "Layer normalization over the dims from `axis` to the last";
   let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$scale,
                        Optional<AnyRankedTensor>:$bias,
-                       I64Attr:$axis, F64Attr:$epsilon);
+                       Graph_I64Attr:$axis, F64Attr:$epsilon);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
     $input `,` $scale (`,` $bias^)? attr-dict `:` functional-type(operands, results)
@@ -230,7 +252,7 @@ def Graph_ReduceMaxOp : Graph_ReduceOp<"reduce_max", "maximum">;
 def Graph_CumSumOp : Graph_Op<"cumsum",
     [Pure, SameOperandsAndResultType, InferTypeOpInterface]> {
   let summary = "Cumulative sum along one axis";
-  let arguments = (ins AnyRankedTensor:$input, I64Attr:$axis,
+  let arguments = (ins AnyRankedTensor:$input, Graph_I64Attr:$axis,
                        DefaultValuedAttr<BoolAttr, "false">:$exclusive,
                        DefaultValuedAttr<BoolAttr, "false">:$reverse);
   let results = (outs AnyRankedTensor:$result);
@@ -246,8 +268,8 @@ def Graph_CumSumOp : Graph_Op<"cumsum",
 def Graph_ShapeOp : Graph_Op<"shape", [Pure, InferTypeOpAdaptor]> {
   let summary = "The dims `[start, end)` of a tensor's shape as a 1-D i64 tensor";
   let arguments = (ins AnyRankedTensor:$input,
-                       DefaultValuedAttr<I64Attr, "0">:$start,
-                       OptionalAttr<I64Attr>:$end);
+                       DefaultValuedAttr<Graph_I64Attr, "0">:$start,
+                       OptionalAttr<Graph_I64Attr>:$end);
   let results = (outs 1DTensorOf<[I64]>:$result);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
   let hasFolder = 1;
@@ -344,7 +366,7 @@ def Graph_SliceOp : Graph_Op<"slice", [Pure, InferTypeOpAdaptor]> {
 
 def Graph_SplitOp : Graph_Op<"split", [Pure, InferTypeOpAdaptor]> {
   let summary = "Split along `axis` into pieces of the given sizes";
-  let arguments = (ins AnyRankedTensor:$input, I64Attr:$axis,
+  let arguments = (ins AnyRankedTensor:$input, Graph_I64Attr:$axis,
                        DenseI64ArrayAttr:$sizes);
   let results = (outs Variadic<AnyRankedTensor>:$results);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
@@ -353,7 +375,7 @@ def Graph_SplitOp : Graph_Op<"split", [Pure, InferTypeOpAdaptor]> {
 
 def Graph_ConcatOp : Graph_Op<"concat", [Pure, InferTypeOpAdaptor]> {
   let summary = "Concatenate tensors along `axis`";
-  let arguments = (ins Variadic<AnyRankedTensor>:$inputs, I64Attr:$axis);
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs, Graph_I64Attr:$axis);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "$inputs attr-dict `:` functional-type(operands, results)";
   let hasFolder = 1;
@@ -362,7 +384,7 @@ def Graph_ConcatOp : Graph_Op<"concat", [Pure, InferTypeOpAdaptor]> {
 def Graph_GatherOp : Graph_Op<"gather", [Pure, InferTypeOpAdaptor]> {
   let summary = "Take slices of `data` along `axis` at `indices` (negative counts from the end)";
   let arguments = (ins AnyRankedTensor:$data, TensorOf<[I32, I64]>:$indices,
-                       I64Attr:$axis);
+                       Graph_I64Attr:$axis);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
     $data `,` $indices attr-dict `:` functional-type(operands, results)
@@ -373,7 +395,7 @@ def Graph_GatherOp : Graph_Op<"gather", [Pure, InferTypeOpAdaptor]> {
 def Graph_GatherNDOp : Graph_Op<"gather_nd", [Pure, InferTypeOpAdaptor]> {
   let summary = "Gather slices of `data` addressed by the last dim of `indices`";
   let arguments = (ins AnyRankedTensor:$data, TensorOf<[I64]>:$indices,
-                       DefaultValuedAttr<I64Attr, "0">:$batch_dims);
+                       DefaultValuedAttr<Graph_I64Attr, "0">:$batch_dims);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
     $data `,` $indices attr-dict `:` functional-type(operands, results)
@@ -388,7 +410,7 @@ def Graph_TriluOp : Graph_Op<"trilu",
     `col - row <= diagonal`.
   }];
   let arguments = (ins AnyRankedTensor:$input, BoolAttr:$upper,
-                       DefaultValuedAttr<I64Attr, "0">:$diagonal);
+                       DefaultValuedAttr<Graph_I64Attr, "0">:$diagonal);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
   let hasFolder = 1;
