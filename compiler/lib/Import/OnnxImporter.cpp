@@ -320,14 +320,6 @@ static bool fitsInMemory(ArrayRef<int64_t> shape) {
   return true;
 }
 
-static std::string formatDims(ArrayRef<int64_t> shape) {
-  std::string text = "[";
-  for (auto [i, dim] : llvm::enumerate(shape))
-    text += (i ? ", " : "") +
-            (ShapedType::isDynamic(dim) ? std::string("?") : std::to_string(dim));
-  return text + "]";
-}
-
 /// Size in bytes of one element as ONNX stores it in raw_data.
 static int64_t storageBytes(Type elementType) {
   if (elementType.isInteger(1))
@@ -440,7 +432,7 @@ FailureOr<ElementsAttr> OnnxImporter::convertTensor(const onnx::TensorProto &ten
     shape.push_back(dim);
   }
   if (!fitsInMemory(shape))
-    return fail("tensor '" + tensor.name() + "' of shape " + formatDims(shape) +
+    return fail("tensor '" + tensor.name() + "' of shape " + formatShape(shape) +
                 " is too large");
   auto type = RankedTensorType::get(shape, *elementType);
   FailureOr<std::vector<char>> bytes = readTensorBytes(tensor, type);
@@ -526,7 +518,7 @@ OnnxImporter::createInferred(StringRef opName, ValueRange operands,
     auto shaped = llvm::cast<RankedTensorType>(type);
     if (!fitsInMemory(shaped.getShape())) {
       op->erase();
-      return fail("result of shape " + formatDims(shaped.getShape()) +
+      return fail("result of shape " + formatShape(shaped.getShape()) +
                   " is too large");
     }
     result.setType(type);

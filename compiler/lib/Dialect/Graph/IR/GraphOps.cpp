@@ -30,7 +30,7 @@ static RankedTensorType rankedType(Type type) {
   return llvm::dyn_cast<RankedTensorType>(type);
 }
 
-static std::string formatShape(ArrayRef<int64_t> shape) {
+std::string formatShape(ArrayRef<int64_t> shape) {
   std::string text = "[";
   for (auto [i, dim] : llvm::enumerate(shape)) {
     if (i)

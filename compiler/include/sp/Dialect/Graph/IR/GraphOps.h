@@ -11,6 +11,9 @@
 
 namespace sp::graph {
 
+/// A shape as "[2, ?, 4]", for messages.
+std::string formatShape(llvm::ArrayRef<int64_t> shape);
+
 /// Same count, same element types, and shapes that agree where both are known.
 bool areCompatibleResultTypes(mlir::TypeRange inferred, mlir::TypeRange actual);
 
