@@ -7,9 +7,11 @@
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
 #include "sp/Dialect/Graph/IR/GraphDialect.h"
+#include "sp/Training/Passes.h"
 
 int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
+  sp::training::registerTrainingPasses();
   mlir::DialectRegistry registry;
   registry.insert<sp::graph::GraphDialect, mlir::func::FuncDialect,
                   mlir::ml_program::MLProgramDialect>();

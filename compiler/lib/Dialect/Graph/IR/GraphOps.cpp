@@ -1610,6 +1610,130 @@ OpFoldResult TriluOp::fold(FoldAdaptor adaptor) {
   return result.toAttr();
 }
 
+//===----------------------------------------------------------------------===//
+// Gradient ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult SoftmaxGradOp::verify() {
+  if (!normalizeAxis(getAxis(), getType().getRank()))
+    return emitOpError("axis ") << getAxis() << " is out of range for rank "
+                                << getType().getRank();
+  return success();
+}
+
+LogicalResult LayerNormGradOp::inferReturnTypes(MLIRContext *,
+                                                std::optional<Location> location,
+                                                Adaptor adaptor,
+                                                SmallVectorImpl<Type> &types) {
+  auto input = llvm::cast<RankedTensorType>(adaptor.getInput().getType());
+  std::optional<int64_t> axis = normalizeAxis(adaptor.getAxis(), input.getRank());
+  if (!axis)
+    return emitOptionalError(location, "axis ", adaptor.getAxis(),
+                             " is out of range for rank ", input.getRank());
+  auto normalized = RankedTensorType::get(input.getShape().drop_front(*axis),
+                                          input.getElementType());
+  types.append({input, normalized, normalized});
+  return success();
+}
+
+LogicalResult LayerNormGradOp::verify() {
+  auto input = getInput().getType();
+  ArrayRef<int64_t> normalized = getScaleGrad().getType().getShape();
+  if (failed(verifyCompatibleShape(getScale().getType().getShape(), normalized)))
+    return emitOpError("scale of shape ")
+           << formatShape(getScale().getType().getShape())
+           << " is not the normalized shape " << formatShape(normalized);
+  if (getResultGrad().getType() != input)
+    return emitOpError("result gradient type ") << getResultGrad().getType()
+                                                << " differs from the input type " << input;
+  return success();
+}
+
+LogicalResult GatherGradOp::verify() {
+  auto data = getDataGrad().getType();
+  if (!normalizeAxis(getAxis(), data.getRank()))
+    return emitOpError("axis ") << getAxis() << " is out of range for rank "
+                                << data.getRank();
+  int64_t expectedRank = data.getRank() - 1 + getIndices().getType().getRank();
+  if (getResultGrad().getType().getRank() != expectedRank)
+    return emitOpError("result gradient has rank ")
+           << getResultGrad().getType().getRank() << "; gathering from rank "
+           << data.getRank() << " with rank " << getIndices().getType().getRank()
+           << " indices gives rank " << expectedRank;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Loss and optimizer updates
+//===----------------------------------------------------------------------===//
+
+static LogicalResult verifyLabelsMatchLogits(Operation *op, RankedTensorType logits,
+                                             RankedTensorType labels) {
+  if (logits.getRank() < 1 || !llvm::isa<FloatType>(logits.getElementType()))
+    return op->emitOpError("logits must be a float tensor of rank >= 1, got ")
+           << logits;
+  if (failed(verifyCompatibleShape(logits.getShape().drop_back(), labels.getShape())))
+    return op->emitOpError("labels of shape ")
+           << formatShape(labels.getShape()) << " do not match logits of shape "
+           << formatShape(logits.getShape()) << " less the class dim";
+  return success();
+}
+
+LogicalResult CrossEntropySumOp::inferReturnTypes(MLIRContext *,
+                                                  std::optional<Location>,
+                                                  Adaptor adaptor,
+                                                  SmallVectorImpl<Type> &types) {
+  auto logits = llvm::cast<RankedTensorType>(adaptor.getLogits().getType());
+  types.push_back(RankedTensorType::get({}, logits.getElementType()));
+  return success();
+}
+
+LogicalResult CrossEntropySumOp::verify() {
+  return verifyLabelsMatchLogits(*this, getLogits().getType(),
+                                 llvm::cast<RankedTensorType>(getLabels().getType()));
+}
+
+LogicalResult CrossEntropySumGradOp::inferReturnTypes(MLIRContext *,
+                                                      std::optional<Location>,
+                                                      Adaptor adaptor,
+                                                      SmallVectorImpl<Type> &types) {
+  types.push_back(adaptor.getLogits().getType());
+  return success();
+}
+
+static LogicalResult verifyUpdateOperands(Operation *op, ValueRange sameType) {
+  Type expected = sameType.front().getType();
+  if (!llvm::isa<FloatType>(llvm::cast<RankedTensorType>(expected).getElementType()))
+    return op->emitOpError("parameter must be a float tensor, got ") << expected;
+  for (Value operand : sameType.drop_front())
+    if (operand.getType() != expected)
+      return op->emitOpError("operand type ")
+             << operand.getType() << " differs from the parameter type " << expected;
+  return success();
+}
+
+LogicalResult AdamWUpdateOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                              Adaptor adaptor,
+                                              SmallVectorImpl<Type> &types) {
+  types.append({adaptor.getParam().getType(), adaptor.getM().getType(),
+                adaptor.getV().getType()});
+  return success();
+}
+
+LogicalResult AdamWUpdateOp::verify() {
+  return verifyUpdateOperands(*this, {getParam(), getGrad(), getM(), getV()});
+}
+
+LogicalResult SGDUpdateOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                            Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  types.push_back(adaptor.getParam().getType());
+  return success();
+}
+
+LogicalResult SGDUpdateOp::verify() {
+  return verifyUpdateOperands(*this, {getParam(), getGrad()});
+}
+
 } // namespace sp::graph
 
 #define GET_OP_CLASSES

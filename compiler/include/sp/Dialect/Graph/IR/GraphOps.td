@@ -417,4 +417,146 @@ def Graph_TriluOp : Graph_Op<"trilu",
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Gradients: ops that the backward pass emits where composing forward ops
+// would cost memory or accuracy
+//===----------------------------------------------------------------------===//
+
+def Graph_SoftmaxGradOp : Graph_Op<"softmax_grad",
+    [Pure, SameOperandsAndResultType, InferTypeOpInterface]> {
+  let summary = "Gradient of softmax from its result: y * (dy - sum(dy * y, axis))";
+  let arguments = (ins AnyRankedTensor:$result, AnyRankedTensor:$result_grad,
+                       Graph_I64Attr:$axis);
+  let results = (outs AnyRankedTensor:$input_grad);
+  let assemblyFormat = "$result `,` $result_grad attr-dict `:` type($input_grad)";
+  let hasVerifier = 1;
+}
+
+def Graph_LayerNormGradOp : Graph_Op<"layer_norm_grad", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Gradients of layer_norm with respect to its input, scale and bias";
+  let description = [{
+    Recomputes the mean and inverse standard deviation of `input` over the
+    dims from `axis` on. `scale` has exactly the normalized shape; the scale
+    and bias gradients have it too (sums over the leading dims).
+  }];
+  let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$scale,
+                       AnyRankedTensor:$result_grad, Graph_I64Attr:$axis,
+                       F64Attr:$epsilon);
+  let results = (outs AnyRankedTensor:$input_grad, AnyRankedTensor:$scale_grad,
+                      AnyRankedTensor:$bias_grad);
+  let assemblyFormat = [{
+    $input `,` $scale `,` $result_grad attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Graph_GeluGradOp : Graph_Op<"gelu_grad",
+    [Pure, SameOperandsAndResultType, InferTypeOpInterface]> {
+  let summary = "Gradient of gelu (exact or tanh approximation) with respect to its input";
+  let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$result_grad,
+                       DefaultValuedAttr<BoolAttr, "false">:$tanh_approximation);
+  let results = (outs AnyRankedTensor:$input_grad);
+  let assemblyFormat = "$input `,` $result_grad attr-dict `:` type($input_grad)";
+}
+
+def Graph_GatherGradOp : Graph_Op<"gather_grad", [Pure]> {
+  let summary = "Scatter-add of gather's result gradient into zeros of the data's shape";
+  let description = [{
+    Repeated indices accumulate; negative indices count from the end of the
+    dim. The result type, the gathered data's type, is given explicitly.
+  }];
+  let arguments = (ins AnyRankedTensor:$result_grad, TensorOf<[I32, I64]>:$indices,
+                       Graph_I64Attr:$axis);
+  let results = (outs AnyRankedTensor:$data_grad);
+  let assemblyFormat = [{
+    $result_grad `,` $indices attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Graph_GatherNDGradOp : Graph_Op<"gather_nd_grad", [Pure]> {
+  let summary = "Scatter-add of gather_nd's result gradient into zeros of the data's shape";
+  let arguments = (ins AnyRankedTensor:$result_grad, TensorOf<[I64]>:$indices,
+                       DefaultValuedAttr<Graph_I64Attr, "0">:$batch_dims);
+  let results = (outs AnyRankedTensor:$data_grad);
+  let assemblyFormat = [{
+    $result_grad `,` $indices attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Graph_SliceGradOp : Graph_Op<"slice_grad", [Pure]> {
+  let summary = "Zeros of the sliced input's shape with the slice's gradient written back";
+  let arguments = (ins AnyRankedTensor:$result_grad, 1DTensorOf<[I32, I64]>:$starts,
+                       1DTensorOf<[I32, I64]>:$ends, 1DTensorOf<[I32, I64]>:$axes,
+                       1DTensorOf<[I32, I64]>:$steps);
+  let results = (outs AnyRankedTensor:$input_grad);
+  let assemblyFormat = [{
+    $result_grad `,` $starts `,` $ends `,` $axes `,` $steps attr-dict `:`
+    functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Loss and optimizer updates
+//===----------------------------------------------------------------------===//
+
+def Graph_CrossEntropySumOp : Graph_Op<"cross_entropy_sum", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Summed softmax cross-entropy of logits [..., V] against integer labels [...]";
+  let description = [{
+    Sums `logsumexp(logits[p]) - logits[p, labels[p]]` over the positions `p`
+    whose label is not `ignore_index`. The result is a scalar of the logits'
+    element type; the loss insertion divides it by the number of counted
+    positions, which under sequence parallelism spans all ranks.
+  }];
+  let arguments = (ins AnyRankedTensor:$logits, TensorOf<[I32, I64]>:$labels,
+                       DefaultValuedAttr<Graph_I64Attr, "-100">:$ignore_index);
+  let results = (outs AnyRankedTensor:$loss);
+  let assemblyFormat = [{
+    $logits `,` $labels attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Graph_CrossEntropySumGradOp : Graph_Op<"cross_entropy_sum_grad",
+    [Pure, InferTypeOpAdaptor]> {
+  let summary = "Gradient of cross_entropy_sum: (softmax - one_hot) * loss_grad";
+  let arguments = (ins AnyRankedTensor:$logits, TensorOf<[I32, I64]>:$labels,
+                       0DTensorOf<[AnyFloat]>:$loss_grad,
+                       DefaultValuedAttr<Graph_I64Attr, "-100">:$ignore_index);
+  let results = (outs AnyRankedTensor:$logits_grad);
+  let assemblyFormat = [{
+    $logits `,` $labels `,` $loss_grad attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Graph_AdamWUpdateOp : Graph_Op<"adamw_update", [Pure, InferTypeOpAdaptor]> {
+  let summary = "One AdamW step (PyTorch's torch.optim.AdamW) of a parameter";
+  let description = [{
+    `step` is the i64 scalar count of updates including this one (1 first),
+    for the bias corrections. The plan runs it in place on the parameter and
+    its moments.
+  }];
+  let arguments = (ins AnyRankedTensor:$param, AnyRankedTensor:$grad,
+                       AnyRankedTensor:$m, AnyRankedTensor:$v, 0DTensorOf<[I64]>:$step,
+                       F64Attr:$learning_rate, F64Attr:$beta1, F64Attr:$beta2,
+                       F64Attr:$epsilon, F64Attr:$weight_decay);
+  let results = (outs AnyRankedTensor:$new_param, AnyRankedTensor:$new_m,
+                      AnyRankedTensor:$new_v);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $m `,` $v `,` $step attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Graph_SGDUpdateOp : Graph_Op<"sgd_update", [Pure, InferTypeOpAdaptor]> {
+  let summary = "One SGD step (PyTorch's torch.optim.SGD without momentum)";
+  let arguments = (ins AnyRankedTensor:$param, AnyRankedTensor:$grad,
+                       F64Attr:$learning_rate, F64Attr:$weight_decay);
+  let results = (outs AnyRankedTensor:$new_param);
+  let assemblyFormat = [{
+    $param `,` $grad attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // SP_DIALECT_GRAPH_IR_GRAPHOPS_TD

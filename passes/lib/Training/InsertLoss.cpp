@@ -1,0 +1,172 @@
+//===- InsertLoss.cpp - append the training loss to @main ------------------===//
+
+#include "sp/Dialect/Graph/IR/GraphDialect.h"
+#include "sp/Dialect/Graph/IR/GraphOps.h"
+#include "sp/Import/OnnxImporter.h"
+#include "sp/Training/MainFunction.h"
+#include "sp/Training/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+
+namespace sp::training {
+#define GEN_PASS_DEF_INSERTLOSS
+#include "sp/Training/Passes.h.inc"
+} // namespace sp::training
+
+using namespace mlir;
+namespace graph = sp::graph;
+
+namespace {
+
+/// Labels the loss ignores: the last position has no next token.
+constexpr int64_t kIgnoreIndex = -100;
+
+StringRef argumentName(func::FuncOp main, unsigned index) {
+  auto name = main.getArgAttrOfType<StringAttr>(index, sp::kOnnxNameAttr);
+  return name ? name.getValue() : StringRef();
+}
+
+StringRef resultName(func::FuncOp main, unsigned index) {
+  auto name = main.getResultAttrOfType<StringAttr>(index, sp::kOnnxNameAttr);
+  return name ? name.getValue() : StringRef();
+}
+
+/// Among `candidates` (index, name), the one named `preferred`, else the only
+/// one; -1 with `ambiguous` set when neither exists.
+int pick(ArrayRef<std::pair<unsigned, StringRef>> candidates, StringRef preferred,
+         bool &ambiguous) {
+  ambiguous = candidates.size() > 1;
+  for (auto [index, name] : candidates)
+    if (name == preferred)
+      return index;
+  return candidates.size() == 1 ? int(candidates.front().first) : -1;
+}
+
+Value createI64Vector(OpBuilder &builder, Location loc, ArrayRef<int64_t> values) {
+  auto type = RankedTensorType::get({int64_t(values.size())}, builder.getI64Type());
+  return graph::ConstantOp::create(builder, loc, DenseElementsAttr::get(type, values));
+}
+
+struct InsertLossPass : public sp::training::impl::InsertLossBase<InsertLossPass> {
+  using InsertLossBase::InsertLossBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    func::FuncOp main = sp::training::getMainFunction(module);
+    if (!main)
+      return signalPassFailure();
+    for (unsigned i = 0; i < main.getNumResults(); ++i)
+      if (main.getResultAttr(i, sp::training::kLossAttr)) {
+        main.emitError("@main already returns a loss");
+        return signalPassFailure();
+      }
+    LogicalResult result = failure();
+    if (kind == "causal-lm")
+      result = insertCausalLmLoss(module, main);
+    else if (kind == "output")
+      result = markOutputLoss(main);
+    else
+      main.emitError() << "unknown loss '" << kind << "'; expected causal-lm or output";
+    if (failed(result))
+      signalPassFailure();
+  }
+
+  LogicalResult insertCausalLmLoss(ModuleOp module, func::FuncOp main) {
+    SmallVector<std::pair<unsigned, StringRef>> tokenInputs, logitsOutputs;
+    for (unsigned i = 0; i < main.getNumArguments(); ++i) {
+      auto type = llvm::dyn_cast<RankedTensorType>(main.getArgument(i).getType());
+      if (type && type.getRank() == 2 && llvm::isa<IntegerType>(type.getElementType()) &&
+          type.getElementType().getIntOrFloatBitWidth() >= 32)
+        tokenInputs.push_back({i, argumentName(main, i)});
+    }
+    bool ambiguous = false;
+    int tokenIndex = pick(tokenInputs, "input_ids", ambiguous);
+    if (tokenIndex < 0)
+      return main.emitError()
+             << (ambiguous ? "causal-lm loss: several rank-2 integer inputs and none is "
+                             "named 'input_ids'"
+                           : "causal-lm loss: the model has no rank-2 integer input "
+                             "(token ids [batch, sequence])");
+    Value tokens = main.getArgument(tokenIndex);
+    auto tokenType = llvm::cast<RankedTensorType>(tokens.getType());
+    if (!tokenType.hasStaticShape())
+      return main.emitError() << "causal-lm loss: token input has dynamic shape "
+                              << graph::formatShape(tokenType.getShape())
+                              << "; bind it with --input-shape";
+    int64_t batch = tokenType.getDimSize(0), sequence = tokenType.getDimSize(1);
+    if (sequence < 2)
+      return main.emitError() << "causal-lm loss: sequence length " << sequence
+                              << " leaves no next token to predict; it must be >= 2";
+
+    auto returnOp = llvm::cast<func::ReturnOp>(main.getBody().front().getTerminator());
+    for (unsigned i = 0; i < main.getNumResults(); ++i) {
+      auto type = llvm::dyn_cast<RankedTensorType>(main.getResultTypes()[i]);
+      if (type && type.getRank() == 3 && llvm::isa<FloatType>(type.getElementType()) &&
+          type.getDimSize(0) == batch && type.getDimSize(1) == sequence)
+        logitsOutputs.push_back({i, resultName(main, i)});
+    }
+    int logitsIndex = pick(logitsOutputs, "logits", ambiguous);
+    if (logitsIndex < 0) {
+      if (ambiguous)
+        return main.emitError() << "causal-lm loss: several float outputs of shape [batch, "
+                                   "sequence, vocab] and none is named 'logits'";
+      return main.emitError() << "causal-lm loss: no float output of shape [batch, sequence, "
+                                 "vocab] matches the token input of shape "
+                              << graph::formatShape(tokenType.getShape());
+    }
+    Value logits = returnOp.getOperand(logitsIndex);
+    auto logitsType = llvm::cast<RankedTensorType>(logits.getType());
+
+    // labels[b, s] = tokens[b, s + 1]; the last position is ignored.
+    OpBuilder builder(returnOp);
+    Location loc = NameLoc::get(builder.getStringAttr("causal-lm loss"), main.getLoc());
+    Type tokenElement = tokenType.getElementType();
+    Value one = createI64Vector(builder, loc, {1});
+    Value shifted = graph::SliceOp::create(
+        builder, loc, RankedTensorType::get({batch, sequence - 1}, tokenElement), tokens,
+        one, createI64Vector(builder, loc, {sequence}), one, one);
+    auto padType = RankedTensorType::get({batch, 1}, tokenElement);
+    Value pad = graph::ConstantOp::create(
+        builder, loc,
+        DenseElementsAttr::get(padType, builder.getIntegerAttr(tokenElement, kIgnoreIndex)));
+    Value labels = graph::ConcatOp::create(builder, loc, tokenType,
+                                           ValueRange{shifted, pad}, int64_t(1));
+    Type floatType = logitsType.getElementType();
+    auto scalarType = RankedTensorType::get({}, floatType);
+    Value sum = graph::CrossEntropySumOp::create(builder, loc, scalarType, logits, labels,
+                                                 kIgnoreIndex);
+    Value count = graph::ConstantOp::create(
+        builder, loc,
+        DenseElementsAttr::get(scalarType,
+                               builder.getFloatAttr(floatType, double(batch * (sequence - 1)))));
+    Value loss = graph::DivOp::create(builder, loc, scalarType, sum, count);
+    sp::training::appendMainResult(
+        main, loss,
+        {builder.getNamedAttr(sp::training::kLossAttr, builder.getUnitAttr())});
+
+    StringRef tokenName = argumentName(main, tokenIndex);
+    module->setAttr(sp::training::kTokenInputAttr, builder.getStringAttr(tokenName));
+    module->setAttr(sp::training::kVocabSizeAttr,
+                    builder.getI64IntegerAttr(logitsType.getDimSize(2)));
+    return success();
+  }
+
+  LogicalResult markOutputLoss(func::FuncOp main) {
+    SmallVector<unsigned> scalars;
+    for (unsigned i = 0; i < main.getNumResults(); ++i) {
+      auto type = llvm::dyn_cast<RankedTensorType>(main.getResultTypes()[i]);
+      if (type && llvm::isa<FloatType>(type.getElementType()) && type.getNumElements() == 1)
+        scalars.push_back(i);
+    }
+    if (scalars.size() != 1)
+      return main.emitError() << "--loss=output needs exactly one scalar float output, "
+                                 "the model has "
+                              << scalars.size();
+    main.setResultAttr(scalars.front(), sp::training::kLossAttr,
+                       UnitAttr::get(main.getContext()));
+    return success();
+  }
+};
+
+} // namespace

@@ -1,0 +1,68 @@
+// RUN: sp-opt %s --sp-insert-loss --split-input-file -verify-diagnostics | FileCheck %s
+
+// The labels are the tokens shifted left with the last position ignored; the
+// summed cross-entropy is divided by B x (S - 1) = 2 x 3.
+// CHECK-LABEL: module attributes {graph.token_input = "input_ids", graph.vocab_size = 5 : i64}
+// CHECK-LABEL: func.func @main
+// CHECK-SAME: -> (tensor<2x4x5xf32> {graph.onnx_name = "logits"}, tensor<f32> {graph.loss})
+// CHECK-DAG: %[[ONE:.*]] = graph.constant dense<1> : tensor<1xi64>
+// CHECK-DAG: %[[END:.*]] = graph.constant dense<4> : tensor<1xi64>
+// CHECK: %[[NEXT:.*]] = graph.slice %arg0, %[[ONE]], %[[END]], %[[ONE]], %[[ONE]] {{.*}} -> tensor<2x3xi64>
+// CHECK: %[[PAD:.*]] = graph.constant dense<-100> : tensor<2x1xi64>
+// CHECK: %[[LABELS:.*]] = graph.concat %[[NEXT]], %[[PAD]] {axis = 1 : i64}
+// CHECK: %[[SUM:.*]] = graph.cross_entropy_sum %[[LOGITS:.*]], %[[LABELS]]
+// CHECK: %[[COUNT:.*]] = graph.constant dense<6.000000e+00> : tensor<f32>
+// CHECK: %[[LOSS:.*]] = graph.div %[[SUM]], %[[COUNT]]
+// CHECK: return %[[LOGITS]], %[[LOSS]]
+module {
+  func.func @main(%ids: tensor<2x4xi64> {graph.onnx_name = "input_ids"},
+                  %mask: tensor<2x4xi64> {graph.onnx_name = "attention_mask"})
+      -> (tensor<2x4x5xf32> {graph.onnx_name = "logits"}) {
+    %e = graph.constant dense<1.0> : tensor<7x5xf32>
+    %x = graph.gather %e, %ids {axis = 0 : i64} : (tensor<7x5xf32>, tensor<2x4xi64>) -> tensor<2x4x5xf32>
+    return %x : tensor<2x4x5xf32>
+  }
+}
+
+// -----
+
+module {
+  // expected-error @below {{causal-lm loss: token input has dynamic shape [?, ?]; bind it with --input-shape}}
+  func.func @main(%ids: tensor<?x?xi64>) -> (tensor<?x?x5xf32>) {
+    %e = graph.constant dense<1.0> : tensor<7x5xf32>
+    %x = graph.gather %e, %ids {axis = 0 : i64} : (tensor<7x5xf32>, tensor<?x?xi64>) -> tensor<?x?x5xf32>
+    return %x : tensor<?x?x5xf32>
+  }
+}
+
+// -----
+
+module {
+  // expected-error @below {{causal-lm loss: sequence length 1 leaves no next token to predict; it must be >= 2}}
+  func.func @main(%ids: tensor<2x1xi64>) -> (tensor<2x1x5xf32>) {
+    %e = graph.constant dense<1.0> : tensor<7x5xf32>
+    %x = graph.gather %e, %ids {axis = 0 : i64} : (tensor<7x5xf32>, tensor<2x1xi64>) -> tensor<2x1x5xf32>
+    return %x : tensor<2x1x5xf32>
+  }
+}
+
+// -----
+
+module {
+  // expected-error @below {{causal-lm loss: several rank-2 integer inputs and none is named 'input_ids'}}
+  func.func @main(%a: tensor<2x4xi64>, %b: tensor<2x4xi64>) -> (tensor<2x4x5xf32>) {
+    %e = graph.constant dense<1.0> : tensor<7x5xf32>
+    %x = graph.gather %e, %a {axis = 0 : i64} : (tensor<7x5xf32>, tensor<2x4xi64>) -> tensor<2x4x5xf32>
+    return %x : tensor<2x4x5xf32>
+  }
+}
+
+// -----
+
+module {
+  // expected-error @below {{causal-lm loss: no float output of shape [batch, sequence, vocab] matches the token input of shape [2, 4]}}
+  func.func @main(%ids: tensor<2x4xi64>) -> (tensor<2x4xf32>) {
+    %x = graph.cast %ids : tensor<2x4xi64> -> tensor<2x4xf32>
+    return %x : tensor<2x4xf32>
+  }
+}
