@@ -151,6 +151,10 @@ private:
   LogicalResult importGelu();
   LogicalResult importConstantOfShape();
   LogicalResult importFlatten();
+  LogicalResult importSequenceOp(StringRef op);
+  /// The tensors of the sequence named by input `index`, or null.
+  const SmallVector<Value> *sequenceInput(unsigned index) const;
+  LogicalResult defineSequence(unsigned outputIndex, SmallVector<Value> values);
   FailureOr<Value> dimProduct(Value data, int64_t begin, int64_t end);
 
   MLIRContext &context;
@@ -169,6 +173,9 @@ private:
   /// Weight initializers by name, loaded on first use.
   llvm::StringMap<const onnx::TensorProto *> initializers;
   llvm::StringMap<Value> loadedWeights;
+  /// ONNX sequences, as the tensors they hold, by scope depth and name. They
+  /// exist only while importing: every use must resolve to a known element.
+  std::map<std::pair<size_t, std::string>, SmallVector<Value>> sequences;
   std::map<std::string, int64_t> boundDims;
   NodeContext current;
   /// Attribute values of the function call being inlined, by name.
@@ -869,7 +876,8 @@ LogicalResult OnnxImporter::importNode(const onnx::NodeProto &node) {
   for (const std::string &name : node.input()) {
     if (name.empty())
       continue;
-    bool known = initializers.count(name) || loadedWeights.count(name);
+    bool known = initializers.count(name) || loadedWeights.count(name) ||
+                 sequences.count({scopes.size(), name});
     for (auto &scope : scopes)
       known |= scope.count(name) > 0;
     if (!known)
@@ -898,6 +906,8 @@ LogicalResult OnnxImporter::importFunctionCall(const onnx::NodeProto &node,
     Value value = i < node.input_size() ? input(i) : Value();
     if (value)
       scope[function.input(i)] = value;
+    else if (const SmallVector<Value> *sequence = sequenceInput(i))
+      sequences[{scopes.size() + 1, function.input(i)}] = *sequence;
   }
   llvm::StringMap<const onnx::AttributeProto *> attributes;
   for (const onnx::AttributeProto &attr : node.attribute())
@@ -909,11 +919,25 @@ LogicalResult OnnxImporter::importFunctionCall(const onnx::NodeProto &node,
       return failure();
   }
   llvm::StringMap<Value> inner = std::move(scopes.back());
+  std::map<std::pair<size_t, std::string>, SmallVector<Value>> innerSequences;
+  for (auto it = sequences.begin(); it != sequences.end();) {
+    if (it->first.first == scopes.size()) {
+      innerSequences.insert(*it);
+      it = sequences.erase(it);
+    } else {
+      ++it;
+    }
+  }
   scopes.pop_back();
   callAttributes.pop_back();
   current = {&node, opset};
   for (int i = 0; i < node.output_size() && i < function.output_size(); ++i) {
     Value value = inner.lookup(function.output(i));
+    auto innerSequence = innerSequences.find({scopes.size() + 1, function.output(i)});
+    if (!value && innerSequence != innerSequences.end()) {
+      (void)defineSequence(i, innerSequence->second);
+      continue;
+    }
     if (!value && !node.output(i).empty())
       return fail("local function '" + function.name() + "' does not produce '" +
                   function.output(i) + "'");
@@ -1171,6 +1195,143 @@ LogicalResult OnnxImporter::importSqueeze(bool unsqueeze) {
       unsqueeze ? UnsqueezeOp::getOperationName() : SqueezeOp::getOperationName(),
       {data}, attrs);
   return failed(result) ? failure() : define(0, *result);
+}
+
+const SmallVector<Value> *OnnxImporter::sequenceInput(unsigned index) const {
+  if (index >= unsigned(current.node->input_size()))
+    return nullptr;
+  auto found = sequences.find({scopes.size(), current.node->input(index)});
+  return found == sequences.end() ? nullptr : &found->second;
+}
+
+LogicalResult OnnxImporter::defineSequence(unsigned outputIndex, SmallVector<Value> values) {
+  if (outputIndex < unsigned(current.node->output_size()) &&
+      !current.node->output(outputIndex).empty())
+    sequences[{scopes.size(), current.node->output(outputIndex)}] = std::move(values);
+  return success();
+}
+
+// Sequences appear where exporters split a tensor into a Python list
+// (torch.split, chunk, unbind) and index it; they are resolved at import
+// time into the tensors they hold.
+LogicalResult OnnxImporter::importSequenceOp(StringRef op) {
+  if (op == "SequenceConstruct") {
+    if (failed(requireInputs(numInputs(), numInputs())))
+      return failure();
+    SmallVector<Value> values;
+    for (unsigned i = 0; i < numInputs(); ++i)
+      values.push_back(input(i));
+    return defineSequence(0, std::move(values));
+  }
+  if (op == "SequenceEmpty")
+    return defineSequence(0, {});
+  if (op == "SplitToSequence") {
+    if (failed(requireInputs(1, 2)))
+      return failure();
+    Value data = input(0);
+    auto type = llvm::cast<RankedTensorType>(data.getType());
+    int64_t axis = intAttr("axis", 0);
+    if (axis < -type.getRank() || axis >= type.getRank())
+      return fail("axis " + Twine(axis) + " is out of range for rank " +
+                  Twine(type.getRank()));
+    if (axis < 0)
+      axis += type.getRank();
+    int64_t dim = type.getDimSize(axis);
+    SmallVector<int64_t> sizes;
+    bool squeeze = false;
+    if (input(1)) {
+      FailureOr<SmallVector<int64_t>> split = requireConstantInts(1, "split");
+      if (failed(split))
+        return failure();
+      if (rankOf(input(1)) == 0) {
+        // One size: equal pieces, the last one smaller if needed.
+        int64_t piece = split->front();
+        if (ShapedType::isDynamic(dim))
+          return fail("splitting dynamic dim " + Twine(axis) +
+                      " into pieces of " + Twine(piece) + " needs its size; bind it "
+                      "with --input-shape");
+        if (piece <= 0)
+          return fail("split size " + Twine(piece) + " must be positive");
+        for (int64_t start = 0; start < dim; start += piece)
+          sizes.push_back(std::min(piece, dim - start));
+      } else {
+        sizes = *split;
+      }
+    } else {
+      if (ShapedType::isDynamic(dim))
+        return fail("splitting dynamic dim " + Twine(axis) +
+                    " into single elements needs its size; bind it with --input-shape");
+      sizes.assign(dim, 1);
+      squeeze = intAttr("keepdims", 1) == 0;
+    }
+    SmallVector<NamedAttribute> attrs = {
+        builder.getNamedAttr("axis", builder.getI64IntegerAttr(axis)),
+        builder.getNamedAttr("sizes", builder.getDenseI64ArrayAttr(sizes))};
+    FailureOr<SmallVector<Value>> pieces =
+        createInferred(SplitOp::getOperationName(), {data}, attrs, sizes.size());
+    if (failed(pieces))
+      return failure();
+    if (squeeze)
+      for (Value &piece : *pieces) {
+        FailureOr<Value> squeezed =
+            createOne(SqueezeOp::getOperationName(), {piece},
+                      {builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr({axis}))});
+        if (failed(squeezed))
+          return failure();
+        piece = *squeezed;
+      }
+    return defineSequence(0, std::move(*pieces));
+  }
+
+  const SmallVector<Value> *sequence = sequenceInput(0);
+  if (!sequence)
+    return fail("input '" +
+                (numInputs() ? current.node->input(0) : std::string()) +
+                "' is not a sequence this importer knows (sequences must come from "
+                "SequenceConstruct, SequenceEmpty or SplitToSequence)");
+  if (op == "SequenceLength") {
+    auto scalar = RankedTensorType::get({}, builder.getI64Type());
+    return define(0, ConstantOp::create(builder, nodeLocation(), scalar,
+                                        DenseElementsAttr::get(
+                                            scalar, int64_t(sequence->size()))));
+  }
+  if (op == "SequenceAt") {
+    FailureOr<SmallVector<int64_t>> position = requireConstantInts(1, "position");
+    if (failed(position))
+      return failure();
+    int64_t index = position->empty() ? 0 : position->front();
+    int64_t length = sequence->size();
+    if (position->size() != 1 || index < -length || index >= length)
+      return fail("position " + Twine(index) + " is out of range for a sequence of " +
+                  Twine(length) + " tensors");
+    return define(0, (*sequence)[index < 0 ? index + length : index]);
+  }
+  if (op == "ConcatFromSequence") {
+    if (sequence->empty())
+      return fail("cannot concatenate an empty sequence");
+    int64_t axis = intAttr("axis", 0);
+    SmallVector<Value> parts(sequence->begin(), sequence->end());
+    if (intAttr("new_axis", 0)) {
+      int64_t rank = rankOf(parts.front()) + 1;
+      if (axis < -rank || axis >= rank)
+        return fail("axis " + Twine(axis) + " is out of range for rank " + Twine(rank));
+      if (axis < 0)
+        axis += rank;
+      for (Value &part : parts) {
+        FailureOr<Value> expanded =
+            createOne(UnsqueezeOp::getOperationName(), {part},
+                      {builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr({axis}))});
+        if (failed(expanded))
+          return failure();
+        part = *expanded;
+      }
+    }
+    FailureOr<Value> result =
+        createOne(ConcatOp::getOperationName(), parts,
+                  {builder.getNamedAttr("axis", builder.getI64IntegerAttr(axis))});
+    return failed(result) ? failure() : define(0, *result);
+  }
+  return fail("operator is not supported");
 }
 
 LogicalResult OnnxImporter::importDropout() {
@@ -1432,6 +1593,9 @@ LogicalResult OnnxImporter::dispatch(const onnx::NodeProto &node) {
     return importSlice();
   if (op == "Split")
     return importSplit();
+  if (op == "SplitToSequence" || op == "SequenceAt" || op == "SequenceConstruct" ||
+      op == "SequenceEmpty" || op == "SequenceLength" || op == "ConcatFromSequence")
+    return importSequenceOp(op);
   if (op == "Concat") {
     if (numInputs() < 1)
       return fail("expects at least one input");
