@@ -9,7 +9,7 @@ DEBIAN_PACKAGES=(
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   libonnx-dev libprotobuf-dev protobuf-compiler
   libopenmpi-dev openmpi-bin
-  libopenblas-dev
+  libopenblas-dev libopenblas-openmp-dev
   libgtest-dev
 )
 # onnx/onnxruntime/numpy build and check test models; torch, transformers and

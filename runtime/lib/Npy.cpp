@@ -1,14 +1,15 @@
 //===- Npy.cpp - NumPy .npy files -----------------------------------------===//
 
 #include "sp/runtime/Npy.h"
+#include "sp/runtime/Files.h"
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
-#include <unistd.h>
 
 namespace sp::runtime {
 
@@ -41,12 +42,14 @@ int64_t dtypeSize(DType dtype) { return info(dtype).size; }
 const char *dtypeDescr(DType dtype) { return info(dtype).descr; }
 const char *dtypeName(DType dtype) { return info(dtype).name; }
 
-int64_t NpyArray::numElements() const {
+int64_t numElements(const std::vector<int64_t> &shape) {
   int64_t count = 1;
   for (int64_t dim : shape)
     count *= dim;
   return count;
 }
+
+int64_t NpyArray::numElements() const { return sp::runtime::numElements(shape); }
 
 std::string formatShape(const std::vector<int64_t> &shape) {
   if (shape.empty())
@@ -102,6 +105,9 @@ bool readNpy(const std::string &path, NpyArray &array, std::string &error) {
     error = path + ": " + why;
     return false;
   };
+  std::error_code code;
+  if (std::filesystem::is_directory(path, code))
+    return fail("is a directory, not a .npy file");
   std::ifstream file(path, std::ios::binary);
   if (!file)
     return fail(std::string("cannot open: ") + std::strerror(errno));
@@ -200,36 +206,21 @@ bool writeNpy(const std::string &path, const NpyArray &array, std::string &error
     return false;
   }
 
-  std::string temporary = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
-    if (!file) {
-      error = path + ": cannot write: " + std::strerror(errno);
-      return false;
-    }
-    char preamble[10];
-    std::memcpy(preamble, kMagic, 6);
-    preamble[6] = 1;
-    preamble[7] = 0;
-    preamble[8] = char(header.size() & 0xff);
-    preamble[9] = char((header.size() >> 8) & 0xff);
-    file.write(preamble, 10);
-    file.write(header.data(), header.size());
-    file.write(array.data.data(), array.data.size());
-    file.flush();
-    if (!file) {
-      error = path + ": write failed: " + std::strerror(errno);
-      file.close();
-      std::remove(temporary.c_str());
-      return false;
-    }
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    error = path + ": cannot replace: " + std::strerror(errno);
-    std::remove(temporary.c_str());
-    return false;
-  }
-  return true;
+  return writeFileAtomically(
+      path,
+      [&](std::ostream &file) {
+        char preamble[10];
+        std::memcpy(preamble, kMagic, 6);
+        preamble[6] = 1;
+        preamble[7] = 0;
+        preamble[8] = char(header.size() & 0xff);
+        preamble[9] = char((header.size() >> 8) & 0xff);
+        file.write(preamble, 10);
+        file.write(header.data(), header.size());
+        file.write(array.data.data(), array.data.size());
+        return true;
+      },
+      error);
 }
 
 } // namespace sp::runtime

@@ -40,6 +40,10 @@ bool readNpy(const std::string &path, NpyArray &array, std::string &error);
 /// and leaves any existing file at `path` untouched.
 bool writeNpy(const std::string &path, const NpyArray &array, std::string &error);
 
+/// The number of elements of `shape` (1 for a scalar). The caller makes
+/// sure that the product fits in int64_t.
+int64_t numElements(const std::vector<int64_t> &shape);
+
 /// Formats a shape as "2x128" ("scalar" for rank 0), for messages.
 std::string formatShape(const std::vector<int64_t> &shape);
 

@@ -1,0 +1,88 @@
+//===- Kernel.h - the interface between the executor and kernels --*- C++ -*-===//
+//
+// A kernel implements one graph dialect op (by the op's name without the
+// "graph." prefix) for one device. The executor checks every instruction once,
+// when the plan loads, through Kernel::check, so a plan that asks a kernel for
+// something it cannot do fails with a message before the first step; `run`
+// then trusts its arguments.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SP_RUNTIME_KERNEL_H
+#define SP_RUNTIME_KERNEL_H
+
+#include "sp/runtime/Npy.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace sp::runtime {
+
+/// A tensor argument: element type, shape and (at run time) its bytes.
+/// `data` is null while checking, and for an absent optional operand
+/// (`present` false).
+struct TensorArg {
+  DType dtype = DType::Float32;
+  std::vector<int64_t> shape;
+  void *data = nullptr;
+  bool present = true;
+
+  int64_t numElements() const;
+  template <typename T> T *as() const { return static_cast<T *>(data); }
+};
+
+using AttributeValue = std::variant<int64_t, double, std::string,
+                                    std::vector<int64_t>, std::vector<double>, bool>;
+
+/// The attributes of one instruction. Getters return the default when the
+/// attribute is absent; check functions use `has` and the typed getters to
+/// reject ill-typed plans.
+class Attributes {
+public:
+  void set(const std::string &name, AttributeValue value);
+  bool has(std::string_view name) const;
+  int64_t getInt(std::string_view name, int64_t defaultValue = 0) const;
+  double getFloat(std::string_view name, double defaultValue = 0.0) const;
+  bool getBool(std::string_view name, bool defaultValue = false) const;
+  std::string getString(std::string_view name, std::string defaultValue = {}) const;
+  std::vector<int64_t> getInts(std::string_view name) const;
+  std::vector<double> getFloats(std::string_view name) const;
+  /// Whether `name` is present and holds a value of type T.
+  template <typename T> bool holds(std::string_view name) const {
+    auto it = values_.find(std::string(name));
+    return it != values_.end() && std::holds_alternative<T>(it->second);
+  }
+
+private:
+  std::map<std::string, AttributeValue> values_;
+};
+
+struct KernelArgs {
+  std::vector<TensorArg> inputs;
+  std::vector<TensorArg> outputs;
+  const Attributes *attributes = nullptr;
+};
+
+struct Kernel {
+  /// The op name, e.g. "matmul".
+  const char *name;
+  /// Returns an empty string when the kernel can run `args` (dtypes, shapes,
+  /// attributes, operand counts), else one line saying what is wrong.
+  std::string (*check)(const KernelArgs &args);
+  /// Computes the outputs and returns an empty string, or one line about the
+  /// data when it cannot (an index out of range). Outputs never alias inputs,
+  /// except for the optimizer updates, which the planner runs in place.
+  std::string (*run)(const KernelArgs &args);
+};
+
+/// The CPU kernel implementing `name`, or null.
+const Kernel *findCpuKernel(std::string_view name);
+/// The names of all CPU kernels, sorted (for `sp-run --version` and tests).
+std::vector<std::string> cpuKernelNames();
+
+} // namespace sp::runtime
+
+#endif // SP_RUNTIME_KERNEL_H

@@ -1,0 +1,116 @@
+//===- Session.h - loading and running a plan ---------------------*- C++ -*-===//
+//
+// The C++ embedding API. A Session owns one loaded plan: it validates the
+// plan and its weights sidecar completely on load (so a bad plan fails before
+// anything runs, with one line naming the file and the problem), allocates
+// the arena, the state and the constant regions, and then runs training or
+// inference steps on the CPU kernels.
+//
+// Every fallible call returns a std::string: empty on success, otherwise one
+// line describing the failure (no exceptions, no asserts).
+//
+//===----------------------------------------------------------------------===//
+#ifndef SP_RUNTIME_SESSION_H
+#define SP_RUNTIME_SESSION_H
+
+#include "sp/runtime/Npy.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sp::plan {
+class Plan;
+} // namespace sp::plan
+
+namespace sp::runtime {
+
+/// A graph input or output, or a trainable parameter, as a host sees it.
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::Float32;
+  std::vector<int64_t> shape;
+
+  int64_t numElements() const;
+  /// E.g. "int64 2x128", for messages.
+  std::string describe() const;
+};
+
+/// One kernel launch of the last step (collected when profiling is on).
+struct KernelTiming {
+  int instruction = 0;
+  std::string kernel;
+  std::string location;
+  double startMicroseconds = 0; // since the step began
+  double durationMicroseconds = 0;
+};
+
+class Session {
+public:
+  /// Reads, validates and prepares the plan at `planPath` and its sidecar.
+  /// On failure returns null and sets `error` to one line.
+  static std::unique_ptr<Session> load(const std::string &planPath, std::string &error);
+  ~Session();
+  Session(const Session &) = delete;
+  Session &operator=(const Session &) = delete;
+
+  const sp::plan::Plan &plan() const;
+  const std::string &planPath() const;
+  /// Whether the plan computes a loss (and so trains).
+  bool isTraining() const;
+  const std::vector<TensorInfo> &inputs() const;
+  const std::vector<TensorInfo> &outputs() const;
+  const std::vector<TensorInfo> &parameters() const;
+  /// The [batch, sequence] integer input that token data feeds, or null.
+  const TensorInfo *tokenInput() const;
+  /// Token ids the model accepts, [0, vocabSize()); 0 when the plan does not say.
+  int64_t vocabSize() const;
+  /// batch * sequence of the token input; 0 without one.
+  int64_t tokensPerStep() const;
+  /// Steps completed, counting those of a checkpoint restored by loadState.
+  int64_t stepsCompleted() const;
+  /// Whether a step has run since the plan loaded (outputs, the loss and
+  /// gradients exist only then).
+  bool hasRun() const;
+
+  /// Sets input `name` for the following steps. The dtype and shape must be
+  /// exactly the plan's.
+  std::string setInput(const std::string &name, const NpyArray &array);
+  std::string setInput(const std::string &name, DType dtype, const std::vector<int64_t> &shape,
+                       const void *data, size_t size);
+
+  /// Runs the plan's instructions once: one training step, or one inference.
+  std::string runStep();
+
+  /// The loss of the last step; NaN before the first step or without a loss.
+  double loss() const;
+  /// Copies an output, the last step's gradient of a parameter, or a
+  /// parameter's current value.
+  std::string output(const std::string &name, NpyArray &array) const;
+  std::string gradient(const std::string &parameter, NpyArray &array) const;
+  std::string parameter(const std::string &name, NpyArray &array) const;
+  std::string setParameter(const std::string &name, const NpyArray &array);
+
+  /// Writes every STATE tensor under `directory`: parameters as
+  /// param/<name>.npy, the rest (optimizer state, step counters) as
+  /// state/<name>.npy, names percent-encoded (encodeFileName), and the step
+  /// count as steps.txt. loadState reads such a folder back; it checks every
+  /// file before it changes anything.
+  std::string saveState(const std::string &directory) const;
+  std::string loadState(const std::string &directory);
+
+  /// Collect per-kernel timings of each step (for traces); off by default.
+  void setProfiling(bool enabled);
+  const std::vector<KernelTiming> &lastStepTimings() const;
+
+private:
+  struct Impl;
+  explicit Session(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace sp::runtime
+
+#endif // SP_RUNTIME_SESSION_H

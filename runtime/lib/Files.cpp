@@ -1,0 +1,67 @@
+//===- Files.cpp - file helpers shared by the runtime and its tools -------===//
+
+#include "sp/runtime/Files.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <unistd.h>
+
+namespace sp::runtime {
+
+bool writeFileAtomically(const std::string &path, const std::function<bool(std::ostream &)> &write,
+                         std::string &error) {
+  // Same folder as the target, so that the rename never crosses file systems.
+  std::string temporary = path + ".tmp." + std::to_string(::getpid());
+  std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
+  if (!file) {
+    error = path + ": cannot write: " + std::strerror(errno);
+    return false;
+  }
+  bool written = write(file);
+  if (written) {
+    file.flush();
+    if (!file) {
+      error = path + ": write failed: " + std::strerror(errno);
+      written = false;
+    }
+  }
+  file.close();
+  if (written && file.fail()) {
+    error = path + ": write failed: " + std::strerror(errno);
+    written = false;
+  }
+  if (!written) {
+    std::remove(temporary.c_str());
+    return false;
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    error = path + ": cannot replace: " + std::strerror(errno);
+    std::remove(temporary.c_str());
+    return false;
+  }
+  return true;
+}
+
+std::string encodeFileName(const std::string &name) {
+  auto isSafe = [](unsigned char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  };
+  static const char kHex[] = "0123456789ABCDEF";
+  bool onlyDots = name.find_first_not_of('.') == std::string::npos && name.size() <= 2;
+  std::string encoded;
+  for (unsigned char c : name) {
+    if (isSafe(c) && !onlyDots) {
+      encoded.push_back(char(c));
+    } else {
+      encoded.push_back('%');
+      encoded.push_back(kHex[c >> 4]);
+      encoded.push_back(kHex[c & 15]);
+    }
+  }
+  return encoded;
+}
+
+} // namespace sp::runtime

@@ -1,0 +1,75 @@
+//===- CpuKernels.cpp - the table of CPU kernels --------------------------===//
+
+#include "CpuKernelSupport.h"
+
+namespace sp::runtime {
+
+namespace {
+
+#ifdef SP_CPU_KERNELS_ARCH
+// This file is compiled for the x86-64 baseline; the kernels are compiled for
+// SP_CPU_KERNELS_ARCH and must not run on a CPU below it.
+bool cpuRunsKernels() {
+  static const bool supported = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports(SP_CPU_KERNELS_ARCH) != 0;
+  }();
+  return supported;
+}
+
+std::string unsupportedCpu(const KernelArgs &) {
+  return "the CPU kernels were built for " SP_CPU_KERNELS_ARCH
+         ", which this CPU does not support; rebuild with -DSP_CPU_ARCH=x86-64";
+}
+
+/// What findCpuKernel gives for every name on such a CPU.
+const Kernel kUnsupportedCpuKernel = {"unsupported_cpu", unsupportedCpu, unsupportedCpu};
+#else
+bool cpuRunsKernels() { return true; }
+#endif
+
+/// Every CPU kernel, sorted by name; built once, on first use.
+const std::vector<Kernel> &kernelTable() {
+  static const std::vector<Kernel> table = [] {
+    std::vector<Kernel> kernels;
+    cpu::addElementwiseKernels(kernels);
+    cpu::addLinalgKernels(kernels);
+    cpu::addNormalizationKernels(kernels);
+    cpu::addReductionKernels(kernels);
+    cpu::addDataMovementKernels(kernels);
+    cpu::addIndexingKernels(kernels);
+    cpu::addTrainingKernels(kernels);
+    std::sort(kernels.begin(), kernels.end(), [](const Kernel &a, const Kernel &b) {
+      return std::string_view(a.name) < std::string_view(b.name);
+    });
+    return kernels;
+  }();
+  return table;
+}
+} // namespace
+
+const Kernel *findCpuKernel(std::string_view name) {
+#ifdef SP_CPU_KERNELS_ARCH
+  if (!cpuRunsKernels())
+    return &kUnsupportedCpuKernel;
+#endif
+  const std::vector<Kernel> &table = kernelTable();
+  auto it = std::lower_bound(table.begin(), table.end(), name,
+                             [](const Kernel &kernel, std::string_view key) {
+                               return std::string_view(kernel.name) < key;
+                             });
+  if (it == table.end() || std::string_view(it->name) != name)
+    return nullptr;
+  return &*it;
+}
+
+std::vector<std::string> cpuKernelNames() {
+  std::vector<std::string> names;
+  if (!cpuRunsKernels())
+    return names;
+  for (const Kernel &kernel : kernelTable())
+    names.emplace_back(kernel.name);
+  return names;
+}
+
+} // namespace sp::runtime

@@ -1,0 +1,329 @@
+//===- LinalgKernels.cpp - matmul and gemm ------------------------------===//
+//
+// Float products go to BLAS (cblas_sgemm/dgemm). A batched matmul whose rhs
+// has no batch is one tall GEMM over all lhs rows; otherwise it is a loop of
+// GEMMs with batch strides, run one per thread when there are enough small
+// ones (OpenBLAS then stays single-threaded inside the parallel region) and
+// one after the other with BLAS's own threads when they are large. Integer
+// products, which only shape arithmetic produces, use a plain loop.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuKernelSupport.h"
+
+#include <cblas.h>
+#include <climits>
+#include <type_traits>
+
+namespace sp::runtime::cpu {
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// GEMM on one matrix triple
+//===----------------------------------------------------------------------===//
+
+/// The dims and layout of C = alpha * op(A) op(B) + beta * C, row-major.
+struct GemmShape {
+  int64_t m = 0, n = 0, k = 0;
+  bool transposeA = false, transposeB = false;
+  int64_t lda() const { return std::max<int64_t>(1, transposeA ? m : k); }
+  int64_t ldb() const { return std::max<int64_t>(1, transposeB ? k : n); }
+  int64_t ldc() const { return std::max<int64_t>(1, n); }
+};
+
+void blasGemm(const GemmShape &s, float alpha, const float *a, const float *b,
+              float beta, float *c) {
+  cblas_sgemm(CblasRowMajor, s.transposeA ? CblasTrans : CblasNoTrans,
+              s.transposeB ? CblasTrans : CblasNoTrans, blasint(s.m), blasint(s.n),
+              blasint(s.k), alpha, a, blasint(s.lda()), b, blasint(s.ldb()), beta, c,
+              blasint(s.ldc()));
+}
+void blasGemm(const GemmShape &s, double alpha, const double *a, const double *b,
+              double beta, double *c) {
+  cblas_dgemm(CblasRowMajor, s.transposeA ? CblasTrans : CblasNoTrans,
+              s.transposeB ? CblasTrans : CblasNoTrans, blasint(s.m), blasint(s.n),
+              blasint(s.k), alpha, a, blasint(s.lda()), b, blasint(s.ldb()), beta, c,
+              blasint(s.ldc()));
+}
+
+/// Integer GEMM, wrapping like the element-wise integer ops.
+template <typename T>
+void loopGemm(const GemmShape &s, T alpha, const T *a, const T *b, T beta, T *c) {
+  using U = std::make_unsigned_t<T>;
+  for (int64_t i = 0; i < s.m; ++i)
+    for (int64_t j = 0; j < s.n; ++j) {
+      U sum = 0;
+      for (int64_t p = 0; p < s.k; ++p) {
+        T x = s.transposeA ? a[p * s.lda() + i] : a[i * s.lda() + p];
+        T y = s.transposeB ? b[j * s.ldb() + p] : b[p * s.ldb() + j];
+        sum += U(x) * U(y);
+      }
+      U scaled = U(alpha) * sum;
+      if (beta != 0)
+        scaled += U(beta) * U(c[i * s.ldc() + j]);
+      c[i * s.ldc() + j] = T(scaled);
+    }
+}
+
+/// C = alpha * op(A) op(B) + beta * C for any supported element type.
+template <typename T>
+void gemm(const GemmShape &s, T alpha, const T *a, const T *b, T beta, T *c) {
+  if (s.m == 0 || s.n == 0)
+    return;
+  if (s.k == 0) {
+    // BLAS may skip an empty product without touching C; scale it here.
+    for (int64_t i = 0; i < s.m * s.n; ++i)
+      c[i] = beta == 0 ? T(0) : T(beta * c[i]);
+    return;
+  }
+  if constexpr (std::is_floating_point_v<T>)
+    blasGemm(s, alpha, a, b, beta, c);
+  else
+    loopGemm(s, alpha, a, b, beta, c);
+}
+
+std::string checkBlasDims(std::initializer_list<int64_t> dims) {
+  for (int64_t dim : dims)
+    if (dim > INT_MAX)
+      return "matrix dim " + std::to_string(dim) + " exceeds what BLAS can index";
+  return {};
+}
+
+//===----------------------------------------------------------------------===//
+// matmul
+//===----------------------------------------------------------------------===//
+
+/// The NumPy view of a matmul: operands as batches of matrices, with a 1-D
+/// lhs a row and a 1-D rhs a column.
+struct MatmulLayout {
+  Shape lhsBatch, rhsBatch, batch;
+  int64_t m = 1, n = 1, k = 1;
+  Shape resultShape;
+};
+
+std::optional<MatmulLayout> matmulLayout(const Shape &lhs, const Shape &rhs,
+                                         std::string &error) {
+  if (lhs.empty() || rhs.empty()) {
+    error = "operands must have rank >= 1, got " + formatShape(lhs) + " and " +
+            formatShape(rhs);
+    return std::nullopt;
+  }
+  MatmulLayout layout;
+  Shape left = lhs, right = rhs;
+  bool lhsVector = left.size() == 1, rhsVector = right.size() == 1;
+  if (lhsVector)
+    left.insert(left.begin(), 1);
+  if (rhsVector)
+    right.push_back(1);
+  layout.m = left[left.size() - 2];
+  layout.k = left.back();
+  layout.n = right.back();
+  if (right[right.size() - 2] != layout.k) {
+    error = "contracting dims differ: " + formatShape(lhs) + " x " + formatShape(rhs);
+    return std::nullopt;
+  }
+  layout.lhsBatch.assign(left.begin(), left.end() - 2);
+  layout.rhsBatch.assign(right.begin(), right.end() - 2);
+  std::optional<Shape> batch = broadcastShapes({&layout.lhsBatch, &layout.rhsBatch});
+  if (!batch) {
+    error = "batch dims of " + formatShape(lhs) + " and " + formatShape(rhs) +
+            " do not broadcast";
+    return std::nullopt;
+  }
+  layout.batch = *batch;
+  layout.resultShape = layout.batch;
+  if (!lhsVector)
+    layout.resultShape.push_back(layout.m);
+  if (!rhsVector)
+    layout.resultShape.push_back(layout.n);
+  return layout;
+}
+
+std::string checkMatmul(const KernelArgs &args) {
+  if (std::string error = firstError({checkArity(args, 2, 1), checkPresent(args, 0, "lhs"),
+                                      checkPresent(args, 1, "rhs")});
+      !error.empty())
+    return error;
+  const TensorArg &lhs = args.inputs[0], &rhs = args.inputs[1], &out = args.outputs[0];
+  if (std::string error = checkNumeric(lhs, "lhs"); !error.empty())
+    return error;
+  if (rhs.dtype != lhs.dtype || out.dtype != lhs.dtype)
+    return "operands and result must share one element type, got " + describe(lhs) +
+           ", " + describe(rhs) + " and " + describe(out);
+  std::string error;
+  std::optional<MatmulLayout> layout = matmulLayout(lhs.shape, rhs.shape, error);
+  if (!layout)
+    return error;
+  return firstError({checkShape(out, layout->resultShape, "result"),
+                     checkBlasDims({layout->m, layout->n, layout->k,
+                                    product(layout->batch) * layout->m})});
+}
+
+/// Element offsets of each batch's matrix in a row-major operand whose batch
+/// dims broadcast against `batch`.
+std::vector<int64_t> batchOffsets(const Shape &operandBatch, const Shape &batch,
+                                  int64_t matrixSize) {
+  Shape padded(batch.size() - operandBatch.size(), 1);
+  padded.insert(padded.end(), operandBatch.begin(), operandBatch.end());
+  Shape strides = rowMajorStrides(padded);
+  int64_t count = product(batch);
+  std::vector<int64_t> offsets(count);
+  Shape index(batch.size(), 0);
+  for (int64_t b = 0; b < count; ++b) {
+    int64_t offset = 0;
+    for (size_t d = 0; d < batch.size(); ++d)
+      if (padded[d] != 1)
+        offset += index[d] * strides[d];
+    offsets[b] = offset * matrixSize;
+    for (size_t d = batch.size(); d-- > 0;) {
+      if (++index[d] < batch[d])
+        break;
+      index[d] = 0;
+    }
+  }
+  return offsets;
+}
+
+/// Below this many multiply-adds, BLAS's threads cannot split a product
+/// profitably.
+constexpr int64_t kSmallProduct = int64_t(1) << 18;
+
+template <typename T> void runMatmulOf(const KernelArgs &args) {
+  const TensorArg &lhs = args.inputs[0], &rhs = args.inputs[1], &out = args.outputs[0];
+  std::string unused;
+  MatmulLayout layout = *matmulLayout(lhs.shape, rhs.shape, unused);
+  const T *a = lhs.as<T>();
+  const T *b = rhs.as<T>();
+  T *c = out.as<T>();
+  int64_t batches = product(layout.batch);
+  GemmShape shape{layout.m, layout.n, layout.k};
+  // x @ W with a row-major x: all batches are rows of one tall matrix.
+  if (product(layout.rhsBatch) == 1 && product(layout.lhsBatch) == batches) {
+    shape.m *= batches;
+    gemm<T>(shape, T(1), a, b, T(0), c);
+    return;
+  }
+  std::vector<int64_t> lhsOffsets =
+      batchOffsets(layout.lhsBatch, layout.batch, layout.m * layout.k);
+  std::vector<int64_t> rhsOffsets =
+      batchOffsets(layout.rhsBatch, layout.batch, layout.k * layout.n);
+  int64_t resultSize = layout.m * layout.n;
+  auto one = [&](int64_t batch) {
+    gemm<T>(shape, T(1), a + lhsOffsets[batch], b + rhsOffsets[batch], T(0),
+            c + batch * resultSize);
+  };
+  // Whole products per thread when the batches share out evenly (attention's
+  // batch x heads) or are too small to split; else BLAS threads each one.
+  int64_t work = layout.m * layout.n * layout.k;
+  int64_t threads = maxParallelChunks();
+  bool balanced = batches >= threads && (batches % threads == 0 || batches >= 4 * threads);
+  if (balanced || work < kSmallProduct) {
+    parallelFor(batches, work, [&](int64_t begin, int64_t end) {
+      for (int64_t batch = begin; batch < end; ++batch)
+        one(batch);
+    });
+  } else {
+    for (int64_t batch = 0; batch < batches; ++batch)
+      one(batch);
+  }
+}
+
+std::string runMatmul(const KernelArgs &args) {
+  visitNumeric(args.inputs[0].dtype, [&](auto tag) { runMatmulOf<decltype(tag)>(args); });
+  return {};
+}
+
+//===----------------------------------------------------------------------===//
+// gemm
+//===----------------------------------------------------------------------===//
+
+std::string checkGemm(const KernelArgs &args) {
+  if (args.inputs.size() == 2) {
+    // The optional bias may be left out entirely as well as marked absent.
+  } else if (std::string error = checkArity(args, 3, 1); !error.empty()) {
+    return error;
+  }
+  if (args.outputs.size() != 1)
+    return "expects 1 output, got " + std::to_string(args.outputs.size());
+  if (std::string error = firstError({checkPresent(args, 0, "a"), checkPresent(args, 1, "b")});
+      !error.empty())
+    return error;
+  const Attributes &attributes = attributesOf(args);
+  if (std::string error = firstError({checkFloatAttribute(attributes, "alpha"),
+                                      checkFloatAttribute(attributes, "beta"),
+                                      checkBoolAttribute(attributes, "transpose_a"),
+                                      checkBoolAttribute(attributes, "transpose_b")});
+      !error.empty())
+    return error;
+  const TensorArg &a = args.inputs[0], &b = args.inputs[1], &out = args.outputs[0];
+  if (std::string error = checkNumeric(a, "a"); !error.empty())
+    return error;
+  if (b.dtype != a.dtype || out.dtype != a.dtype)
+    return "operands and result must share one element type, got " + describe(a) +
+           ", " + describe(b) + " and " + describe(out);
+  if (a.shape.size() != 2 || b.shape.size() != 2)
+    return "operands must be 2-D, got " + formatShape(a.shape) + " and " +
+           formatShape(b.shape);
+  bool transposeA = boolAttribute(attributes, "transpose_a", false);
+  bool transposeB = boolAttribute(attributes, "transpose_b", false);
+  int64_t m = a.shape[transposeA ? 1 : 0], k = a.shape[transposeA ? 0 : 1];
+  int64_t bk = b.shape[transposeB ? 1 : 0], n = b.shape[transposeB ? 0 : 1];
+  if (k != bk)
+    return "contracting dims differ: " + formatShape(a.shape) + " x " +
+           formatShape(b.shape);
+  Shape shape = {m, n};
+  if (std::string error = firstError({checkShape(out, shape, "result"),
+                                      checkBlasDims({m, n, k})});
+      !error.empty())
+    return error;
+  if (args.inputs.size() == 3 && args.inputs[2].present) {
+    const TensorArg &c = args.inputs[2];
+    if (c.dtype != a.dtype)
+      return "bias must be " + std::string(dtypeName(a.dtype)) + ", got " + describe(c);
+    if (c.shape.size() > 2 || !broadcastsTo(c.shape, shape))
+      return "bias " + describe(c) + " does not broadcast to " + formatShape(shape);
+  }
+  return {};
+}
+
+template <typename T> void runGemmOf(const KernelArgs &args) {
+  const Attributes &attributes = attributesOf(args);
+  const TensorArg &a = args.inputs[0], &b = args.inputs[1], &out = args.outputs[0];
+  GemmShape shape;
+  shape.transposeA = boolAttribute(attributes, "transpose_a", false);
+  shape.transposeB = boolAttribute(attributes, "transpose_b", false);
+  shape.m = out.shape[0];
+  shape.n = out.shape[1];
+  shape.k = a.shape[shape.transposeA ? 0 : 1];
+  T alpha = T(floatAttribute(attributes, "alpha", 1.0));
+  T beta = T(floatAttribute(attributes, "beta", 1.0));
+  T *c = out.as<T>();
+  bool hasBias = args.inputs.size() == 3 && args.inputs[2].present && beta != T(0);
+  if (hasBias) {
+    // Broadcast the bias into the result, which GEMM then accumulates into.
+    const TensorArg &bias = args.inputs[2];
+    const T *values = bias.as<T>();
+    BroadcastLoop loop(out.shape, {&bias.shape});
+    loop.run(1, [&](int64_t at, const BroadcastLoop::Offsets &from, int64_t n,
+                    const BroadcastLoop::Offsets &step) {
+      for (int64_t i = 0; i < n; ++i)
+        c[at + i] = values[from[0] + (step[0] ? i : 0)];
+    });
+  }
+  gemm<T>(shape, alpha, a.as<T>(), b.as<T>(), hasBias ? beta : T(0), c);
+}
+
+std::string runGemm(const KernelArgs &args) {
+  visitNumeric(args.inputs[0].dtype, [&](auto tag) { runGemmOf<decltype(tag)>(args); });
+  return {};
+}
+
+} // namespace
+
+void addLinalgKernels(std::vector<Kernel> &kernels) {
+  kernels.push_back({"matmul", checkMatmul, runMatmul});
+  kernels.push_back({"gemm", checkGemm, runGemm});
+}
+
+} // namespace sp::runtime::cpu

@@ -1,0 +1,682 @@
+//===- sp-run.cpp - run a plan's training or inference steps --------------===//
+//
+// The user-facing runtime driver (DESIGN.md, "sp-run"). Every failure is one
+// line on stderr beginning "sp-run: error: " and exit code 1; progress goes
+// to stdout.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sp/runtime/Files.h"
+#include "sp/runtime/Kernel.h"
+#include "sp/runtime/Npy.h"
+#include "sp/runtime/PlanFile.h"
+#include "sp/runtime/Session.h"
+
+#include "sp/plan/plan.pb.h"
+
+#include <google/protobuf/text_format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace sp::runtime;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char *kUsage =
+    R"(sp-run: run the training steps (or the inference) of a plan from sp-compile
+
+usage: [mpirun -np N] sp-run PLAN [options]
+
+  --input NAME=FILE.npy   feed graph input NAME from FILE.npy (repeatable); the
+                          dtype and shape must be the plan's exactly
+  --data FILE[:uint32]    feed the plan's token input ([batch, sequence] ids)
+                          from FILE: raw little-endian token ids, uint16 unless
+                          written FILE:uint32. Step k reads the batch*sequence
+                          tokens starting at token k*batch*sequence, wrapping
+                          at the end of the file. Every id must be below the
+                          plan's vocabulary size.
+  --data synthetic:copy   generated tokens: in each sequence the first half is
+                          uniform random in [0, vocab) (from --seed, fresh each
+                          step) and the second half repeats it
+  --steps K               training steps to run (default 1); an inference plan
+                          runs once
+  --dump DIR              after the last step write every graph output as
+                          DIR/NAME.npy and, for training plans, DIR/loss.npy,
+                          DIR/grad/NAME.npy (the last step's gradients) and
+                          DIR/param/NAME.npy (the parameters after it); names
+                          percent-encode bytes outside [A-Za-z0-9._-]
+  --trace FILE.json       write the last step's kernel launches as a Chrome
+                          trace (chrome://tracing, Perfetto)
+  --save DIR              write parameters and optimizer state to DIR at the end
+  --save-every K          also write them every K steps (needs --save)
+  --resume DIR            start from the state in DIR (written by --save); step
+                          numbers and --data positions continue from it
+  --device=cpu|cuda       where to run (default cpu)
+  --comm=mpi|nccl         collectives between ranks (plans for one rank need none)
+  --seed S                seed of synthetic data (default 0)
+  --print-plan            print the plan (protobuf text format) and exit
+  --version               print the version, devices and collectives built in
+  --help                  print this help
+
+Every problem (a missing, truncated or foreign file, a plan from another
+version, an .npy of the wrong dtype or shape, a bad flag) ends with one line on
+stderr, "sp-run: error: ...", and exit code 1.
+)";
+
+/// One line: names from a corrupt plan must not split the message.
+std::string oneLine(std::string text) {
+  for (char &c : text)
+    if (c == '\n' || c == '\r')
+      c = ' ';
+  return text;
+}
+
+int reportError(const std::string &message) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "sp-run: error: %s\n", oneLine(message).c_str());
+  return 1;
+}
+
+struct Options {
+  std::string plan;
+  std::vector<std::pair<std::string, std::string>> inputs; // name, .npy file
+  std::string data;
+  std::optional<int64_t> steps;
+  std::string dump, trace, save, resume;
+  int64_t saveEvery = 0;
+  std::string device = "cpu";
+  std::string comm;
+  uint64_t seed = 0;
+  bool printPlan = false, help = false, version = false;
+};
+
+bool parseCount(const std::string &text, uint64_t maximum, uint64_t &value) {
+  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  value = std::strtoull(text.c_str(), nullptr, 10);
+  return value <= maximum;
+}
+
+/// Parses the command line; returns an error line, or empty.
+std::string parseOptions(int argc, char **argv, Options &options) {
+  const std::vector<std::string> valued = {"--input",  "--data", "--steps",      "--dump",
+                                           "--trace",  "--save", "--save-every", "--resume",
+                                           "--device", "--comm", "--seed"};
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.size() < 2 || arg[0] != '-') {
+      if (!options.plan.empty())
+        return "unexpected argument '" + arg + "' (one PLAN only; see sp-run --help)";
+      options.plan = arg;
+      continue;
+    }
+    if (arg == "--help" || arg == "-h") {
+      options.help = true;
+      continue;
+    }
+    if (arg == "--version") {
+      options.version = true;
+      continue;
+    }
+    if (arg == "--print-plan") {
+      options.printPlan = true;
+      continue;
+    }
+    std::string flag = arg, value;
+    bool hasValue = false;
+    if (size_t equals = arg.find('='); equals != std::string::npos) {
+      flag = arg.substr(0, equals);
+      value = arg.substr(equals + 1);
+      hasValue = true;
+    }
+    if (std::find(valued.begin(), valued.end(), flag) == valued.end())
+      return "unknown option '" + flag + "' (see sp-run --help)";
+    if (!hasValue) {
+      if (i + 1 >= argc)
+        return flag + " needs a value (see sp-run --help)";
+      value = argv[++i];
+    }
+    uint64_t count;
+    if (flag == "--input") {
+      size_t equals = value.find('=');
+      if (equals == std::string::npos || equals == 0 || equals + 1 == value.size())
+        return "--input '" + value + "': expected NAME=FILE.npy";
+      options.inputs.emplace_back(value.substr(0, equals), value.substr(equals + 1));
+    } else if (flag == "--data") {
+      options.data = value;
+    } else if (flag == "--steps") {
+      if (!parseCount(value, 1ull << 40, count) || count == 0)
+        return "--steps '" + value + "': expected a positive integer";
+      options.steps = int64_t(count);
+    } else if (flag == "--save-every") {
+      if (!parseCount(value, 1ull << 40, count) || count == 0)
+        return "--save-every '" + value + "': expected a positive integer";
+      options.saveEvery = int64_t(count);
+    } else if (flag == "--seed") {
+      if (!parseCount(value, UINT64_MAX, count))
+        return "--seed '" + value + "': expected a non-negative integer";
+      options.seed = count;
+    } else if (value.empty()) {
+      return flag + " needs a non-empty value";
+    } else if (flag == "--dump") {
+      options.dump = value;
+    } else if (flag == "--trace") {
+      options.trace = value;
+    } else if (flag == "--save") {
+      options.save = value;
+    } else if (flag == "--resume") {
+      options.resume = value;
+    } else if (flag == "--device") {
+      options.device = value;
+    } else if (flag == "--comm") {
+      options.comm = value;
+    }
+  }
+  return "";
+}
+
+void printVersion() {
+  std::printf("sp-run %s\n", SP_VERSION);
+  std::printf("plan format version %u\n", unsigned(kPlanFormatVersion));
+  std::printf("devices: cpu (%zu kernels)\n", cpuKernelNames().size());
+  std::printf("collectives: none (plans for one rank)\n");
+}
+
+/// Checks what this build can do against --device, --comm and the launcher.
+std::string checkBackends(const Options &options) {
+  if (options.device == "cuda")
+    return "--device=cuda: this sp-run has no CUDA backend (built in: cpu)";
+  if (options.device != "cpu")
+    return "--device '" + options.device + "': expected cpu or cuda";
+  if (options.comm == "mpi" || options.comm == "nccl")
+    return "--comm=" + options.comm + ": this sp-run has no " +
+           (options.comm == "mpi" ? "MPI" : "NCCL") +
+           " collectives (built in: none; plans for one rank need none)";
+  if (!options.comm.empty())
+    return "--comm '" + options.comm + "': expected mpi or nccl";
+  for (const char *variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"}) {
+    const char *size = std::getenv(variable);
+    if (size && std::atoll(size) > 1)
+      return std::string("launched as one of ") + size +
+             " ranks, but this sp-run has no MPI collectives; run it without mpirun";
+  }
+  return "";
+}
+
+//===----------------------------------------------------------------------===//
+// Token data for --data
+//===----------------------------------------------------------------------===//
+
+class TokenSource {
+public:
+  virtual ~TokenSource() = default;
+  /// Checks, before the first step, what steps [firstStep, firstStep + steps)
+  /// will feed.
+  virtual std::string prepare(int64_t /*firstStep*/, int64_t /*steps*/, int64_t /*perStep*/) {
+    return "";
+  }
+  /// Fills `tokens` (batch * sequence ids, row-major) for step `step`.
+  virtual std::string fill(int64_t step, std::vector<int64_t> &tokens) = 0;
+};
+
+/// Raw little-endian uint16 or uint32 ids, read window by window.
+class FileTokens : public TokenSource {
+public:
+  std::string open(const std::string &spec, int64_t perStep, int64_t vocab) {
+    path_ = spec;
+    width_ = 2;
+    for (auto [suffix, width] : {std::pair<const char *, int>{":uint16", 2}, {":uint32", 4}}) {
+      size_t length = std::strlen(suffix);
+      if (spec.size() > length && spec.compare(spec.size() - length, length, suffix) == 0) {
+        path_ = spec.substr(0, spec.size() - length);
+        width_ = width;
+      }
+    }
+    vocab_ = vocab;
+    std::error_code code;
+    if (fs::is_directory(path_, code))
+      return path_ + ": is a directory, not a token file";
+    file_.open(path_, std::ios::binary);
+    if (!file_)
+      return path_ + ": cannot open: " + std::strerror(errno);
+    file_.seekg(0, std::ios::end);
+    std::streamoff size = file_.tellg();
+    if (size <= 0)
+      return path_ + ": file is empty, not a token file";
+    if (size % width_ != 0)
+      return path_ + ": " + std::to_string(size) + " bytes is not a whole number of uint" +
+             std::to_string(8 * width_) + " tokens";
+    count_ = size / width_;
+    if (count_ < perStep)
+      return path_ + ": holds " + std::to_string(count_) + " tokens; one step needs " +
+             std::to_string(perStep);
+    return "";
+  }
+
+  /// Checks every id that steps [firstStep, firstStep + steps) will read, so
+  /// that a bad token stops the run before its first step, not hours in.
+  std::string prepare(int64_t firstStep, int64_t steps, int64_t perStep) override {
+    int64_t total =
+        (unsigned __int128)steps * uint64_t(perStep) >= uint64_t(count_) ? count_ : steps * perStep;
+    int64_t position = start(firstStep, perStep);
+    std::vector<int64_t> chunk;
+    for (int64_t done = 0; done < total;) {
+      chunk.resize(size_t(std::min<int64_t>(total - done, int64_t(1) << 20)));
+      if (std::string error = read(position, chunk); !error.empty())
+        return error;
+      done += int64_t(chunk.size());
+      position = (position + int64_t(chunk.size())) % count_;
+    }
+    return "";
+  }
+
+  std::string fill(int64_t step, std::vector<int64_t> &tokens) override {
+    return read(start(step, int64_t(tokens.size())), tokens);
+  }
+
+private:
+  /// The first token of `step`: (step * perStep) mod count, without overflow.
+  int64_t start(int64_t step, int64_t perStep) const {
+    return int64_t((unsigned __int128)step * uint64_t(perStep) % uint64_t(count_));
+  }
+
+  /// Reads tokens.size() ids from `position` on, wrapping at the end.
+  std::string read(int64_t position, std::vector<int64_t> &tokens) {
+    int64_t wanted = int64_t(tokens.size());
+    std::vector<unsigned char> bytes(size_t(wanted) * width_);
+    for (int64_t filled = 0; filled < wanted; position = 0) {
+      int64_t run = std::min(wanted - filled, count_ - position);
+      file_.clear();
+      file_.seekg(std::streamoff(position) * width_);
+      if (!file_.read(reinterpret_cast<char *>(bytes.data()) + filled * width_,
+                      std::streamsize(run * width_)))
+        return path_ + ": read failed at token " + std::to_string(position);
+      for (int64_t i = 0; i < run; ++i) {
+        const unsigned char *token = bytes.data() + (filled + i) * width_;
+        int64_t id = token[0] | (int64_t(token[1]) << 8);
+        if (width_ == 4)
+          id |= (int64_t(token[2]) << 16) | (int64_t(token[3]) << 24);
+        if (vocab_ > 0 && id >= vocab_)
+          return path_ + ": token " + std::to_string(id) + " at position " +
+                 std::to_string(position + i) + " is outside the vocabulary [0, " +
+                 std::to_string(vocab_) + ")";
+        tokens[filled + i] = id;
+      }
+      filled += run;
+    }
+    return "";
+  }
+
+  std::string path_;
+  std::ifstream file_;
+  int width_ = 2;
+  int64_t count_ = 0, vocab_ = 0;
+};
+
+uint64_t splitMix64(uint64_t &state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/// The copy task: the second half of each sequence repeats the first, so a
+/// model that learns to attend back drives the loss of that half to zero.
+class CopyTaskTokens : public TokenSource {
+public:
+  CopyTaskTokens(int64_t sequence, int64_t vocab, uint64_t seed)
+      : sequence_(sequence), vocab_(vocab), seed_(seed) {}
+
+  std::string fill(int64_t step, std::vector<int64_t> &tokens) override {
+    // Seeded by (seed, step), so a resumed run sees the same tokens.
+    uint64_t mixer = seed_;
+    uint64_t state = splitMix64(mixer) ^ uint64_t(step) * 0xd1b54a32d192ed03ull;
+    int64_t half = sequence_ / 2;
+    for (size_t row = 0; row < tokens.size() / size_t(sequence_); ++row) {
+      int64_t *sequence = tokens.data() + row * sequence_;
+      for (int64_t i = 0; i < sequence_; ++i)
+        sequence[i] = i < half
+                          ? int64_t((unsigned __int128)splitMix64(state) * uint64_t(vocab_) >> 64)
+                          : sequence[i - half];
+    }
+    return "";
+  }
+
+private:
+  int64_t sequence_, vocab_;
+  uint64_t seed_;
+};
+
+//===----------------------------------------------------------------------===//
+// Outputs: dumps and traces
+//===----------------------------------------------------------------------===//
+
+std::string jsonString(const std::string &text) {
+  std::string quoted = "\"";
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      quoted += '\\';
+      quoted += char(c);
+    } else if (c < 0x20) {
+      char escape[8];
+      std::snprintf(escape, sizeof escape, "\\u%04x", c);
+      quoted += escape;
+    } else {
+      quoted += char(c);
+    }
+  }
+  return quoted + "\"";
+}
+
+std::string writeTrace(const std::string &path, const Session &session) {
+  std::string error;
+  bool written = writeFileAtomically(
+      path,
+      [&](std::ostream &out) {
+        out << "{\"displayTimeUnit\": \"ms\",\n \"otherData\": {\"plan\": "
+            << jsonString(session.planPath()) << ", \"step\": " << session.stepsCompleted()
+            << "},\n \"traceEvents\": [";
+        char number[64];
+        bool first = true;
+        for (const KernelTiming &timing : session.lastStepTimings()) {
+          out << (first ? "\n  " : ",\n  ");
+          first = false;
+          out << "{\"name\": " << jsonString(timing.kernel)
+              << ", \"cat\": \"kernel\", \"ph\": \"X\", \"pid\": 1, \"tid\": 1";
+          std::snprintf(number, sizeof number, "%.3f", timing.startMicroseconds);
+          out << ", \"ts\": " << number;
+          std::snprintf(number, sizeof number, "%.3f", timing.durationMicroseconds);
+          out << ", \"dur\": " << number << ", \"args\": {\"instruction\": " << timing.instruction
+              << ", \"location\": " << jsonString(timing.location) << "}}";
+        }
+        out << "\n ]}\n";
+        return true;
+      },
+      error);
+  return written ? "" : error;
+}
+
+std::string makeDirectory(const fs::path &path) {
+  std::error_code code;
+  fs::create_directories(path, code);
+  if (code || !fs::is_directory(path))
+    return path.string() + ": cannot create the folder" +
+           (code ? ": " + code.message() : std::string());
+  return "";
+}
+
+std::string writeDump(const fs::path &directory, const Session &session) {
+  std::string error;
+  if (!(error = makeDirectory(directory)).empty())
+    return error;
+  auto write = [&](const fs::path &path, const NpyArray &array) {
+    return writeNpy(path.string(), array, error) ? "" : error;
+  };
+  for (const TensorInfo &output : session.outputs()) {
+    NpyArray array;
+    if (!(error = session.output(output.name, array)).empty() ||
+        !(error = write(directory / (encodeFileName(output.name) + ".npy"), array)).empty())
+      return error;
+  }
+  if (!session.isTraining())
+    return "";
+  NpyArray loss;
+  const sp::plan::Plan &plan = session.plan();
+  if (plan.tensors(plan.loss()).dtype() == sp::plan::F64) {
+    double value = session.loss();
+    loss.dtype = DType::Float64;
+    loss.data.resize(sizeof value);
+    std::memcpy(loss.data.data(), &value, sizeof value);
+  } else {
+    float value = float(session.loss());
+    loss.dtype = DType::Float32;
+    loss.data.resize(sizeof value);
+    std::memcpy(loss.data.data(), &value, sizeof value);
+  }
+  if (!(error = write(directory / "loss.npy", loss)).empty())
+    return error;
+  if (!(error = makeDirectory(directory / "grad")).empty() ||
+      !(error = makeDirectory(directory / "param")).empty())
+    return error;
+  for (const TensorInfo &parameter : session.parameters()) {
+    NpyArray gradient, value;
+    std::string file = encodeFileName(parameter.name) + ".npy";
+    if (!(error = session.gradient(parameter.name, gradient)).empty() ||
+        !(error = write(directory / "grad" / file, gradient)).empty() ||
+        !(error = session.parameter(parameter.name, value)).empty() ||
+        !(error = write(directory / "param" / file, value)).empty())
+      return error;
+  }
+  return "";
+}
+
+//===----------------------------------------------------------------------===//
+// The driver
+//===----------------------------------------------------------------------===//
+
+int printPlan(const std::string &path) {
+  sp::plan::Plan plan;
+  std::string error, text;
+  if (!readPlanFile(path, plan, error))
+    return reportError(error);
+  if (!google::protobuf::TextFormat::PrintToString(plan, &text))
+    return reportError(path + ": cannot print the plan");
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  return 0;
+}
+
+std::string formatRate(double tokens, double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.0f", seconds > 0 ? tokens / seconds : 0.0);
+  return text;
+}
+
+int run(const Options &options) {
+  if (std::string error = checkBackends(options); !error.empty())
+    return reportError(error);
+  if (options.saveEvery && options.save.empty())
+    return reportError("--save-every needs --save DIR");
+
+  std::string error;
+  std::unique_ptr<Session> session = Session::load(options.plan, error);
+  if (!session)
+    return reportError(error);
+  bool training = session->isTraining();
+  if (!training) {
+    if (options.steps && *options.steps != 1)
+      return reportError("--steps " + std::to_string(*options.steps) +
+                         ": an inference plan runs once");
+    for (const std::string *flag : {&options.save, &options.resume})
+      if (!flag->empty())
+        return reportError(std::string(flag == &options.save ? "--save" : "--resume") +
+                           ": an inference plan has no training state");
+  }
+  int64_t steps = options.steps.value_or(1);
+
+  // Inputs from .npy files.
+  const TensorInfo *tokens = session->tokenInput();
+  std::vector<bool> fed(session->inputs().size(), false);
+  auto inputIndex = [&](const std::string &name) -> int {
+    for (size_t i = 0; i < session->inputs().size(); ++i)
+      if (session->inputs()[i].name == name)
+        return int(i);
+    return -1;
+  };
+  for (const auto &[name, file] : options.inputs) {
+    int index = inputIndex(name);
+    if (index < 0) {
+      std::string known;
+      for (const TensorInfo &input : session->inputs())
+        known += (known.empty() ? "" : ", ") + input.name;
+      return reportError("--input " + name + ": the plan has no input '" + name +
+                         "' (its inputs: " + (known.empty() ? "none" : known) + ")");
+    }
+    if (fed[index])
+      return reportError("--input " + name + ": given twice");
+    if (!options.data.empty() && tokens && tokens->name == name)
+      return reportError("--input " + name + ": this input is fed by --data; drop one of them");
+    NpyArray array;
+    if (!readNpy(file, array, error))
+      return reportError(error);
+    if (!(error = session->setInput(name, array)).empty())
+      return reportError(file + ": " + error);
+    fed[index] = true;
+  }
+
+  // Token data.
+  std::unique_ptr<TokenSource> source;
+  if (!options.data.empty()) {
+    if (!tokens)
+      return reportError("--data: the plan has no token input (plan.token_input is empty)");
+    fed[inputIndex(tokens->name)] = true;
+    if (options.data.rfind("synthetic:", 0) == 0) {
+      if (options.data != "synthetic:copy")
+        return reportError("--data " + options.data +
+                           ": unknown synthetic data (known: "
+                           "synthetic:copy)");
+      if (session->vocabSize() <= 0)
+        return reportError("--data synthetic:copy: the plan does not record its vocabulary "
+                           "size");
+      source =
+          std::make_unique<CopyTaskTokens>(tokens->shape[1], session->vocabSize(), options.seed);
+    } else {
+      auto file = std::make_unique<FileTokens>();
+      if (!(error = file->open(options.data, session->tokensPerStep(), session->vocabSize()))
+               .empty())
+        return reportError(error);
+      source = std::move(file);
+    }
+  }
+  for (size_t i = 0; i < fed.size(); ++i) {
+    if (fed[i])
+      continue;
+    const TensorInfo &input = session->inputs()[i];
+    return reportError("missing input '" + input.name + "' (" + input.describe() +
+                       "); pass --input " + input.name + "=FILE.npy" +
+                       (tokens && tokens->name == input.name ? " or --data FILE" : ""));
+  }
+
+  if (!options.resume.empty() && !(error = session->loadState(options.resume)).empty())
+    return reportError(error);
+  if (source &&
+      !(error = source->prepare(session->stepsCompleted(), steps, session->tokensPerStep()))
+           .empty())
+    return reportError(error);
+  session->setProfiling(!options.trace.empty());
+
+  using Clock = std::chrono::steady_clock;
+  int64_t firstStep = session->stepsCompleted();
+  int64_t lastStep = firstStep + steps;
+  double firstLoss = 0, lastLoss = 0, computeSeconds = 0;
+  std::vector<int64_t> tokenIds(size_t(session->tokensPerStep()));
+  Clock::time_point runStart = Clock::now();
+  for (int64_t step = firstStep; step < lastStep; ++step) {
+    Clock::time_point stepStart = Clock::now();
+    if (source) {
+      if (!(error = source->fill(step, tokenIds)).empty())
+        return reportError(error);
+      NpyArray array;
+      array.dtype = tokens->dtype;
+      array.shape = tokens->shape;
+      if (tokens->dtype == DType::Int64) {
+        array.data.resize(tokenIds.size() * sizeof(int64_t));
+        std::memcpy(array.data.data(), tokenIds.data(), array.data.size());
+      } else {
+        std::vector<int32_t> narrow(tokenIds.begin(), tokenIds.end());
+        array.data.resize(narrow.size() * sizeof(int32_t));
+        std::memcpy(array.data.data(), narrow.data(), array.data.size());
+      }
+      if (!(error = session->setInput(tokens->name, array)).empty())
+        return reportError(error);
+    }
+    if (!(error = session->runStep()).empty())
+      return reportError(error);
+    double seconds = std::chrono::duration<double>(Clock::now() - stepStart).count();
+    computeSeconds += seconds;
+
+    std::string line = "step " + std::to_string(step + 1) + "/" + std::to_string(lastStep);
+    if (training) {
+      lastLoss = session->loss();
+      if (step == firstStep)
+        firstLoss = lastLoss;
+      char loss[32];
+      std::snprintf(loss, sizeof loss, "%.4f", lastLoss);
+      line += std::string("  loss ") + loss;
+    }
+    if (session->tokensPerStep())
+      line += "  tokens/s " + formatRate(double(session->tokensPerStep()), seconds);
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+
+    if (options.saveEvery && (step + 1) % options.saveEvery == 0 && step + 1 != lastStep &&
+        !(error = session->saveState(options.save)).empty())
+      return reportError(error);
+  }
+  double wallSeconds = std::chrono::duration<double>(Clock::now() - runStart).count();
+
+  if (!options.save.empty() && !(error = session->saveState(options.save)).empty())
+    return reportError(error);
+  if (!options.dump.empty() && !(error = writeDump(options.dump, *session)).empty())
+    return reportError(error);
+  if (!options.trace.empty() && !(error = writeTrace(options.trace, *session)).empty())
+    return reportError(error);
+
+  std::string summary = training
+                            ? "done: " + std::to_string(steps) + (steps == 1 ? " step" : " steps")
+                            : std::string("done: 1 run");
+  if (training) {
+    char losses[64];
+    std::snprintf(losses, sizeof losses, "  loss %.4f -> %.4f", firstLoss, lastLoss);
+    summary += losses;
+  }
+  if (session->tokensPerStep())
+    summary += "  tokens/s " +
+               formatRate(double(session->tokensPerStep()) * double(steps), computeSeconds);
+  char wall[32];
+  std::snprintf(wall, sizeof wall, "  wall %.2f s", wallSeconds);
+  std::printf("%s%s\n", summary.c_str(), wall);
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  try {
+    Options options;
+    if (std::string error = parseOptions(argc, argv, options); !error.empty())
+      return reportError(error);
+    if (options.help) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (options.version) {
+      printVersion();
+      return 0;
+    }
+    if (options.plan.empty())
+      return reportError("no plan given (usage: sp-run PLAN [options]; see sp-run --help)");
+    if (options.printPlan)
+      return printPlan(options.plan);
+    return run(options);
+  } catch (const std::bad_alloc &) {
+    return reportError("out of memory");
+  } catch (const std::exception &exception) {
+    return reportError(std::string("internal error: ") + exception.what());
+  }
+}
