@@ -1,0 +1,615 @@
+//===- GradientCheckTest.cpp - gradient rules against finite differences --===//
+//
+// Each rule is checked end to end in float64: a small module whose
+// parameters are mutable globals computes y = op(...), the loss is
+// sum(y * c) for a fixed random cotangent c, sp-autodiff differentiates it,
+// the plan emitter writes it, and the runtime runs it. The analytic
+// gradients the plan returns must match central finite differences of the
+// loss that the same plan computes with each parameter element nudged
+// through the Session API.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sp/Autodiff/GradientOpInterface.h"
+#include "sp/Autodiff/Passes.h"
+#include "sp/Dialect/Graph/IR/GraphDialect.h"
+#include "sp/Dialect/Graph/IR/GraphOps.h"
+#include "sp/Plan/PlanEmitter.h"
+#include "sp/runtime/Session.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <numeric>
+#include <random>
+
+using namespace mlir;
+namespace graph = sp::graph;
+namespace runtime = sp::runtime;
+
+namespace {
+
+/// One rule family: a module whose @main returns the value y to check.
+/// Parameters are drawn uniformly from [low, high] (a domain where the op is
+/// smooth, e.g. positive for log).
+struct GradientCase {
+  const char *name;
+  const char *module;
+  double low = -1.0;
+  double high = 1.0;
+};
+
+void PrintTo(const GradientCase &gradientCase, std::ostream *os) {
+  *os << gradientCase.name;
+}
+
+// Central differences with this step in float64 have a truncation error of
+// about h^2 and a rounding error of about 1e-16 / h relative to the loss.
+constexpr double kStep = 1e-6;
+constexpr double kRelativeTolerance = 1e-6;
+constexpr double kAbsoluteTolerance = 1e-8;
+
+std::vector<double> valuesOf(const runtime::NpyArray &array) {
+  std::vector<double> values(array.data.size() / sizeof(double));
+  std::memcpy(values.data(), array.data.data(), array.data.size());
+  return values;
+}
+
+runtime::NpyArray arrayOf(const runtime::TensorInfo &info,
+                          const std::vector<double> &values) {
+  runtime::NpyArray array;
+  array.dtype = runtime::DType::Float64;
+  array.shape = info.shape;
+  array.data.resize(values.size() * sizeof(double));
+  std::memcpy(array.data.data(), values.data(), array.data.size());
+  return array;
+}
+
+class GradientCheck : public ::testing::TestWithParam<GradientCase> {
+protected:
+  GradientCheck()
+      : diagnostics(&context, [this](Diagnostic &diagnostic) {
+          messages += diagnostic.str() + "\n";
+          return success();
+        }) {
+    DialectRegistry registry;
+    registry
+        .insert<graph::GraphDialect, func::FuncDialect, ml_program::MLProgramDialect>();
+    sp::autodiff::registerGradientOpInterfaceExternalModels(registry);
+    context.appendDialectRegistry(registry);
+    context.loadAllAvailableDialects();
+  }
+
+  void TearDown() override {
+    if (!directory.empty())
+      llvm::sys::fs::remove_directories(directory);
+  }
+
+  /// Replaces @main's one result y by the loss sum(y * c), marked graph.loss.
+  LogicalResult appendLoss(ModuleOp module, std::mt19937_64 &random) {
+    auto main = module.lookupSymbol<func::FuncOp>("main");
+    if (!main || main.getNumResults() != 1)
+      return failure();
+    auto returnOp = llvm::cast<func::ReturnOp>(main.getBody().front().getTerminator());
+    Value y = returnOp.getOperand(0);
+    auto type = llvm::cast<RankedTensorType>(y.getType());
+    std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+    SmallVector<double> cotangent(type.getNumElements());
+    for (double &value : cotangent)
+      value = uniform(random);
+    OpBuilder builder(returnOp);
+    Location loc = builder.getUnknownLoc();
+    Value c = graph::ConstantOp::create(
+        builder, loc, type, DenseElementsAttr::get(type, ArrayRef<double>(cotangent)));
+    Value weighted = graph::MulOp::create(builder, loc, type, y, c);
+    auto scalarType = RankedTensorType::get({}, type.getElementType());
+    // The axes are spelled out: a plan's attribute cannot hold an empty list.
+    SmallVector<int64_t> allDims(type.getRank());
+    std::iota(allDims.begin(), allDims.end(), 0);
+    Value loss = type.getRank() == 0
+                     ? weighted
+                     : graph::ReduceSumOp::create(builder, loc, scalarType, weighted,
+                                                  builder.getDenseI64ArrayAttr(allDims),
+                                                  builder.getBoolAttr(false))
+                           .getResult();
+    returnOp->setOperand(0, loss);
+    main.setFunctionType(builder.getFunctionType(main.getArgumentTypes(), {scalarType}));
+    main.setResultAttr(0, "graph.loss", builder.getUnitAttr());
+    return success();
+  }
+
+  MLIRContext context;
+  ScopedDiagnosticHandler diagnostics;
+  std::string messages;
+  llvm::SmallString<128> directory;
+};
+
+TEST_P(GradientCheck, MatchesFiniteDifferences) {
+  const GradientCase &gradientCase = GetParam();
+  std::mt19937_64 random(std::hash<std::string>()(gradientCase.name));
+
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>(gradientCase.module, ParserConfig(&context));
+  ASSERT_TRUE(module) << messages;
+  ASSERT_TRUE(succeeded(appendLoss(*module, random))) << "@main must return one value";
+  PassManager passes(&context);
+  passes.addPass(sp::autodiff::createAutodiff());
+  ASSERT_TRUE(succeeded(passes.run(*module))) << messages;
+
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("sp-gradient-check", directory));
+  llvm::SmallString<128> planPath(directory);
+  llvm::sys::path::append(planPath, std::string(gradientCase.name) + ".spplan");
+  sp::planning::PlanEmitOptions options;
+  options.producer = "GradientCheckTest";
+  ASSERT_TRUE(succeeded(sp::planning::emitPlan(*module, options, planPath))) << messages;
+
+  std::string error;
+  std::unique_ptr<runtime::Session> session =
+      runtime::Session::load(std::string(planPath), error);
+  ASSERT_TRUE(session) << error;
+  ASSERT_FALSE(session->parameters().empty());
+
+  std::uniform_real_distribution<double> uniform(gradientCase.low, gradientCase.high);
+  std::map<std::string, std::vector<double>> parameters;
+  for (const runtime::TensorInfo &info : session->parameters()) {
+    ASSERT_EQ(info.dtype, runtime::DType::Float64) << info.name;
+    std::vector<double> values(info.numElements());
+    for (double &value : values)
+      value = uniform(random);
+    ASSERT_EQ(session->setParameter(info.name, arrayOf(info, values)), "") << info.name;
+    parameters[info.name] = std::move(values);
+  }
+  ASSERT_EQ(session->runStep(), "");
+  std::map<std::string, std::vector<double>> analytic;
+  for (const runtime::TensorInfo &info : session->parameters()) {
+    runtime::NpyArray gradient;
+    ASSERT_EQ(session->gradient(info.name, gradient), "") << info.name;
+    analytic[info.name] = valuesOf(gradient);
+    ASSERT_EQ(analytic[info.name].size(), size_t(info.numElements())) << info.name;
+  }
+
+  auto lossWith = [&](const runtime::TensorInfo &info, std::vector<double> &values,
+                      size_t index, double value) {
+    double saved = values[index];
+    values[index] = value;
+    std::string failure = session->setParameter(info.name, arrayOf(info, values));
+    if (failure.empty())
+      failure = session->runStep();
+    values[index] = saved;
+    EXPECT_EQ(failure, "") << info.name;
+    return session->loss();
+  };
+  for (const runtime::TensorInfo &info : session->parameters()) {
+    std::vector<double> &values = parameters[info.name];
+    for (size_t i = 0; i < values.size(); ++i) {
+      double x = values[i];
+      double numeric =
+          (lossWith(info, values, i, x + kStep) - lossWith(info, values, i, x - kStep)) /
+          (2 * kStep);
+      double expected = analytic[info.name][i];
+      double tolerance =
+          kRelativeTolerance * std::max(std::abs(expected), std::abs(numeric)) +
+          kAbsoluteTolerance;
+      EXPECT_NEAR(expected, numeric, tolerance)
+          << "d loss / d " << info.name << "[" << i << "] at " << x;
+    }
+    ASSERT_EQ(session->setParameter(info.name, arrayOf(info, values)), "");
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// The cases: one per rule family, float64, static shapes
+//===----------------------------------------------------------------------===//
+
+const GradientCase kCases[] = {
+    {"add_sub_broadcast", R"mlir(
+      ml_program.global private mutable @a(dense<0.0> : tensor<2x3xf64>) : tensor<2x3xf64>
+      ml_program.global private mutable @b(dense<0.0> : tensor<3xf64>) : tensor<3xf64>
+      ml_program.global private mutable @c(dense<0.0> : tensor<2x1xf64>) : tensor<2x1xf64>
+      func.func @main() -> tensor<2x3xf64> {
+        %a = ml_program.global_load @a : tensor<2x3xf64>
+        %b = ml_program.global_load @b : tensor<3xf64>
+        %c = ml_program.global_load @c : tensor<2x1xf64>
+        %0 = graph.sub %a, %b : (tensor<2x3xf64>, tensor<3xf64>) -> tensor<2x3xf64>
+        %1 = graph.add %c, %0 : (tensor<2x1xf64>, tensor<2x3xf64>) -> tensor<2x3xf64>
+        %2 = graph.mul %1, %1 : (tensor<2x3xf64>, tensor<2x3xf64>) -> tensor<2x3xf64>
+        return %2 : tensor<2x3xf64>
+      })mlir"},
+    {"mul_div_fan_in", R"mlir(
+      ml_program.global private mutable @a(dense<0.0> : tensor<2x3xf64>) : tensor<2x3xf64>
+      ml_program.global private mutable @b(dense<0.0> : tensor<3xf64>) : tensor<3xf64>
+      func.func @main() -> tensor<2x3xf64> {
+        %a = ml_program.global_load @a : tensor<2x3xf64>
+        %b = ml_program.global_load @b : tensor<3xf64>
+        %b2 = ml_program.global_load @b : tensor<3xf64>
+        %0 = graph.mul %a, %b : (tensor<2x3xf64>, tensor<3xf64>) -> tensor<2x3xf64>
+        %1 = graph.div %0, %b2 : (tensor<2x3xf64>, tensor<3xf64>) -> tensor<2x3xf64>
+        %2 = graph.div %a, %1 : (tensor<2x3xf64>, tensor<2x3xf64>) -> tensor<2x3xf64>
+        %3 = graph.mul %2, %0 : (tensor<2x3xf64>, tensor<2x3xf64>) -> tensor<2x3xf64>
+        return %3 : tensor<2x3xf64>
+      })mlir",
+     0.5, 1.5},
+    {"pow", R"mlir(
+      ml_program.global private mutable @base(dense<0.0> : tensor<2x3xf64>) : tensor<2x3xf64>
+      ml_program.global private mutable @exponent(dense<0.0> : tensor<3xf64>) : tensor<3xf64>
+      func.func @main() -> tensor<2x3xf64> {
+        %x = ml_program.global_load @base : tensor<2x3xf64>
+        %p = ml_program.global_load @exponent : tensor<3xf64>
+        %three = graph.constant dense<3> : tensor<i64>
+        %0 = graph.pow %x, %p : (tensor<2x3xf64>, tensor<3xf64>) -> tensor<2x3xf64>
+        %1 = graph.pow %x, %three : (tensor<2x3xf64>, tensor<i64>) -> tensor<2x3xf64>
+        %2 = graph.add %0, %1 : (tensor<2x3xf64>, tensor<2x3xf64>) -> tensor<2x3xf64>
+        return %2 : tensor<2x3xf64>
+      })mlir",
+     0.5, 1.5},
+    {"max_min", R"mlir(
+      ml_program.global private mutable @a(dense<0.0> : tensor<2x3xf64>) : tensor<2x3xf64>
+      ml_program.global private mutable @b(dense<0.0> : tensor<3xf64>) : tensor<3xf64>
+      func.func @main() -> tensor<2x3xf64> {
+        %a = ml_program.global_load @a : tensor<2x3xf64>
+        %b = ml_program.global_load @b : tensor<3xf64>
+        %0 = graph.max %a, %b : (tensor<2x3xf64>, tensor<3xf64>) -> tensor<2x3xf64>
+        %1 = graph.min %b, %a : (tensor<3xf64>, tensor<2x3xf64>) -> tensor<2x3xf64>
+        %2 = graph.mul %0, %1 : (tensor<2x3xf64>, tensor<2x3xf64>) -> tensor<2x3xf64>
+        return %2 : tensor<2x3xf64>
+      })mlir"},
+    {"mod_fmod", R"mlir(
+      ml_program.global private mutable @a(dense<0.0> : tensor<2x3xf64>) : tensor<2x3xf64>
+      ml_program.global private mutable @b(dense<0.0> : tensor<3xf64>) : tensor<3xf64>
+      func.func @main() -> tensor<2x3xf64> {
+        %a = ml_program.global_load @a : tensor<2x3xf64>
+        %b = ml_program.global_load @b : tensor<3xf64>
+        %scale = graph.constant dense<[[7.0, -5.0, 3.0], [-9.0, 4.0, -6.0]]> : tensor<2x3xf64>
+        %big = graph.mul %a, %scale : (tensor<2x3xf64>, tensor<2x3xf64>) -> tensor<2x3xf64>
+        %0 = graph.mod %big, %b : (tensor<2x3xf64>, tensor<3xf64>) -> tensor<2x3xf64>
+        %1 = graph.fmod %big, %b : (tensor<2x3xf64>, tensor<3xf64>) -> tensor<2x3xf64>
+        %2 = graph.mul %0, %1 : (tensor<2x3xf64>, tensor<2x3xf64>) -> tensor<2x3xf64>
+        return %2 : tensor<2x3xf64>
+      })mlir",
+     0.5, 1.5},
+    {"neg_abs_relu", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<6xf64>) : tensor<6xf64>
+      func.func @main() -> tensor<6xf64> {
+        %x = ml_program.global_load @x : tensor<6xf64>
+        %0 = graph.neg %x : tensor<6xf64>
+        %1 = graph.abs %x : tensor<6xf64>
+        %2 = graph.relu %x : tensor<6xf64>
+        %3 = graph.mul %0, %1 : (tensor<6xf64>, tensor<6xf64>) -> tensor<6xf64>
+        %4 = graph.add %3, %2 : (tensor<6xf64>, tensor<6xf64>) -> tensor<6xf64>
+        return %4 : tensor<6xf64>
+      })mlir"},
+    {"sqrt_reciprocal_log", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<5xf64>) : tensor<5xf64>
+      func.func @main() -> tensor<5xf64> {
+        %x = ml_program.global_load @x : tensor<5xf64>
+        %0 = graph.sqrt %x : tensor<5xf64>
+        %1 = graph.reciprocal %x : tensor<5xf64>
+        %2 = graph.log %x : tensor<5xf64>
+        %3 = graph.add %0, %1 : (tensor<5xf64>, tensor<5xf64>) -> tensor<5xf64>
+        %4 = graph.mul %3, %2 : (tensor<5xf64>, tensor<5xf64>) -> tensor<5xf64>
+        return %4 : tensor<5xf64>
+      })mlir",
+     0.5, 2.0},
+    {"exp_tanh_sigmoid", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<5xf64>) : tensor<5xf64>
+      func.func @main() -> tensor<5xf64> {
+        %x = ml_program.global_load @x : tensor<5xf64>
+        %0 = graph.exp %x : tensor<5xf64>
+        %1 = graph.tanh %x : tensor<5xf64>
+        %2 = graph.sigmoid %x : tensor<5xf64>
+        %3 = graph.add %0, %1 : (tensor<5xf64>, tensor<5xf64>) -> tensor<5xf64>
+        %4 = graph.mul %3, %2 : (tensor<5xf64>, tensor<5xf64>) -> tensor<5xf64>
+        return %4 : tensor<5xf64>
+      })mlir",
+     -2.0, 2.0},
+    {"erf_cos_sin", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<5xf64>) : tensor<5xf64>
+      func.func @main() -> tensor<5xf64> {
+        %x = ml_program.global_load @x : tensor<5xf64>
+        %0 = graph.erf %x : tensor<5xf64>
+        %1 = graph.cos %x : tensor<5xf64>
+        %2 = graph.sin %x : tensor<5xf64>
+        %3 = graph.add %0, %1 : (tensor<5xf64>, tensor<5xf64>) -> tensor<5xf64>
+        %4 = graph.mul %3, %2 : (tensor<5xf64>, tensor<5xf64>) -> tensor<5xf64>
+        return %4 : tensor<5xf64>
+      })mlir",
+     -2.0, 2.0},
+    {"floor_ceil", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<4xf64>) : tensor<4xf64>
+      func.func @main() -> tensor<4xf64> {
+        %x = ml_program.global_load @x : tensor<4xf64>
+        %0 = graph.floor %x : tensor<4xf64>
+        %1 = graph.ceil %x : tensor<4xf64>
+        %2 = graph.add %0, %1 : (tensor<4xf64>, tensor<4xf64>) -> tensor<4xf64>
+        %3 = graph.mul %2, %x : (tensor<4xf64>, tensor<4xf64>) -> tensor<4xf64>
+        return %3 : tensor<4xf64>
+      })mlir",
+     -3.0, 3.0},
+    {"gelu", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<6xf64>) : tensor<6xf64>
+      func.func @main() -> tensor<6xf64> {
+        %x = ml_program.global_load @x : tensor<6xf64>
+        %0 = graph.gelu %x : tensor<6xf64>
+        %1 = graph.gelu %x {tanh_approximation = true} : tensor<6xf64>
+        %2 = graph.add %0, %1 : (tensor<6xf64>, tensor<6xf64>) -> tensor<6xf64>
+        return %2 : tensor<6xf64>
+      })mlir",
+     -3.0, 3.0},
+    {"where", R"mlir(
+      ml_program.global private mutable @a(dense<0.0> : tensor<2x3xf64>) : tensor<2x3xf64>
+      ml_program.global private mutable @b(dense<0.0> : tensor<3xf64>) : tensor<3xf64>
+      func.func @main() -> tensor<2x3xf64> {
+        %a = ml_program.global_load @a : tensor<2x3xf64>
+        %b = ml_program.global_load @b : tensor<3xf64>
+        %zero = graph.constant dense<0.0> : tensor<f64>
+        %c = graph.greater %a, %zero : (tensor<2x3xf64>, tensor<f64>) -> tensor<2x3xi1>
+        %0 = graph.where %c, %a, %b : (tensor<2x3xi1>, tensor<2x3xf64>, tensor<3xf64>) -> tensor<2x3xf64>
+        %1 = graph.mul %0, %a : (tensor<2x3xf64>, tensor<2x3xf64>) -> tensor<2x3xf64>
+        return %1 : tensor<2x3xf64>
+      })mlir"},
+    {"matmul_batch_broadcast", R"mlir(
+      ml_program.global private mutable @a(dense<0.0> : tensor<2x1x3x4xf64>) : tensor<2x1x3x4xf64>
+      ml_program.global private mutable @b(dense<0.0> : tensor<2x4x2xf64>) : tensor<2x4x2xf64>
+      func.func @main() -> tensor<2x2x3x2xf64> {
+        %a = ml_program.global_load @a : tensor<2x1x3x4xf64>
+        %b = ml_program.global_load @b : tensor<2x4x2xf64>
+        %0 = graph.matmul %a, %b : (tensor<2x1x3x4xf64>, tensor<2x4x2xf64>) -> tensor<2x2x3x2xf64>
+        return %0 : tensor<2x2x3x2xf64>
+      })mlir"},
+    {"matmul_weight", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<2x3x4xf64>) : tensor<2x3x4xf64>
+      ml_program.global private mutable @w(dense<0.0> : tensor<4x5xf64>) : tensor<4x5xf64>
+      func.func @main() -> tensor<2x3x5xf64> {
+        %x = ml_program.global_load @x : tensor<2x3x4xf64>
+        %w = ml_program.global_load @w : tensor<4x5xf64>
+        %0 = graph.matmul %x, %w : (tensor<2x3x4xf64>, tensor<4x5xf64>) -> tensor<2x3x5xf64>
+        %1 = graph.tanh %0 : tensor<2x3x5xf64>
+        return %1 : tensor<2x3x5xf64>
+      })mlir"},
+    {"matmul_vectors", R"mlir(
+      ml_program.global private mutable @m(dense<0.0> : tensor<2x3x4xf64>) : tensor<2x3x4xf64>
+      ml_program.global private mutable @u(dense<0.0> : tensor<3xf64>) : tensor<3xf64>
+      ml_program.global private mutable @v(dense<0.0> : tensor<4xf64>) : tensor<4xf64>
+      func.func @main() -> tensor<2xf64> {
+        %m = ml_program.global_load @m : tensor<2x3x4xf64>
+        %u = ml_program.global_load @u : tensor<3xf64>
+        %v = ml_program.global_load @v : tensor<4xf64>
+        %0 = graph.matmul %m, %v : (tensor<2x3x4xf64>, tensor<4xf64>) -> tensor<2x3xf64>
+        %1 = graph.matmul %u, %u : (tensor<3xf64>, tensor<3xf64>) -> tensor<f64>
+        %2 = graph.mul %0, %1 : (tensor<2x3xf64>, tensor<f64>) -> tensor<2x3xf64>
+        %3 = graph.matmul %2, %u : (tensor<2x3xf64>, tensor<3xf64>) -> tensor<2xf64>
+        return %3 : tensor<2xf64>
+      })mlir"},
+    {"gemm_transposed", R"mlir(
+      ml_program.global private mutable @a(dense<0.0> : tensor<4x3xf64>) : tensor<4x3xf64>
+      ml_program.global private mutable @b(dense<0.0> : tensor<5x4xf64>) : tensor<5x4xf64>
+      ml_program.global private mutable @c(dense<0.0> : tensor<5xf64>) : tensor<5xf64>
+      func.func @main() -> tensor<3x5xf64> {
+        %a = ml_program.global_load @a : tensor<4x3xf64>
+        %b = ml_program.global_load @b : tensor<5x4xf64>
+        %c = ml_program.global_load @c : tensor<5xf64>
+        %0 = graph.gemm %a, %b, %c {alpha = 0.5 : f64, beta = 2.0 : f64, transpose_a = true, transpose_b = true} : (tensor<4x3xf64>, tensor<5x4xf64>, tensor<5xf64>) -> tensor<3x5xf64>
+        return %0 : tensor<3x5xf64>
+      })mlir"},
+    {"gemm_plain", R"mlir(
+      ml_program.global private mutable @a(dense<0.0> : tensor<3x4xf64>) : tensor<3x4xf64>
+      ml_program.global private mutable @b(dense<0.0> : tensor<4x5xf64>) : tensor<4x5xf64>
+      ml_program.global private mutable @c(dense<0.0> : tensor<3x1xf64>) : tensor<3x1xf64>
+      func.func @main() -> tensor<3x5xf64> {
+        %a = ml_program.global_load @a : tensor<3x4xf64>
+        %b = ml_program.global_load @b : tensor<4x5xf64>
+        %c = ml_program.global_load @c : tensor<3x1xf64>
+        %0 = graph.gemm %a, %b, %c : (tensor<3x4xf64>, tensor<4x5xf64>, tensor<3x1xf64>) -> tensor<3x5xf64>
+        return %0 : tensor<3x5xf64>
+      })mlir"},
+    {"softmax", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<2x3x4xf64>) : tensor<2x3x4xf64>
+      func.func @main() -> tensor<2x3x4xf64> {
+        %x = ml_program.global_load @x : tensor<2x3x4xf64>
+        %0 = graph.softmax %x {axis = 1 : i64} : tensor<2x3x4xf64>
+        return %0 : tensor<2x3x4xf64>
+      })mlir",
+     -2.0, 2.0},
+    {"layer_norm", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<2x3x4xf64>) : tensor<2x3x4xf64>
+      ml_program.global private mutable @scale(dense<0.0> : tensor<1x4xf64>) : tensor<1x4xf64>
+      ml_program.global private mutable @bias(dense<0.0> : tensor<4xf64>) : tensor<4xf64>
+      func.func @main() -> tensor<2x3x4xf64> {
+        %x = ml_program.global_load @x : tensor<2x3x4xf64>
+        %g = ml_program.global_load @scale : tensor<1x4xf64>
+        %b = ml_program.global_load @bias : tensor<4xf64>
+        %0 = graph.layer_norm %x, %g, %b {axis = -2 : i64, epsilon = 1.0e-5 : f64} : (tensor<2x3x4xf64>, tensor<1x4xf64>, tensor<4xf64>) -> tensor<2x3x4xf64>
+        return %0 : tensor<2x3x4xf64>
+      })mlir"},
+    {"layer_norm_last_axis", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<3x4xf64>) : tensor<3x4xf64>
+      ml_program.global private mutable @scale(dense<0.0> : tensor<4xf64>) : tensor<4xf64>
+      func.func @main() -> tensor<3x4xf64> {
+        %x = ml_program.global_load @x : tensor<3x4xf64>
+        %g = ml_program.global_load @scale : tensor<4xf64>
+        %0 = graph.layer_norm %x, %g {axis = 1 : i64, epsilon = 1.0e-5 : f64} : (tensor<3x4xf64>, tensor<4xf64>) -> tensor<3x4xf64>
+        return %0 : tensor<3x4xf64>
+      })mlir"},
+    {"reduce_sum_mean", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<2x3x4xf64>) : tensor<2x3x4xf64>
+      func.func @main() -> tensor<3xf64> {
+        %x = ml_program.global_load @x : tensor<2x3x4xf64>
+        %0 = graph.reduce_sum %x {axes = array<i64: 0, 2>, keep_dims = false} : (tensor<2x3x4xf64>) -> tensor<3xf64>
+        %1 = graph.reduce_mean %x {axes = array<i64: 1>} : (tensor<2x3x4xf64>) -> tensor<2x1x4xf64>
+        %2 = graph.reduce_mean %1 {axes = array<i64: 0, 1, 2>, keep_dims = false} : (tensor<2x1x4xf64>) -> tensor<f64>
+        %3 = graph.mul %0, %2 : (tensor<3xf64>, tensor<f64>) -> tensor<3xf64>
+        return %3 : tensor<3xf64>
+      })mlir"},
+    {"reduce_max", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<2x3x4xf64>) : tensor<2x3x4xf64>
+      func.func @main() -> tensor<2x1x4xf64> {
+        %x = ml_program.global_load @x : tensor<2x3x4xf64>
+        %0 = graph.reduce_max %x {axes = array<i64: 1>} : (tensor<2x3x4xf64>) -> tensor<2x1x4xf64>
+        return %0 : tensor<2x1x4xf64>
+      })mlir"},
+    {"cumsum", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<2x4xf64>) : tensor<2x4xf64>
+      func.func @main() -> tensor<2x4xf64> {
+        %x = ml_program.global_load @x : tensor<2x4xf64>
+        %0 = graph.cumsum %x {axis = 1 : i64} : tensor<2x4xf64>
+        %1 = graph.cumsum %x {axis = -1 : i64, exclusive = true, reverse = true} : tensor<2x4xf64>
+        %2 = graph.mul %0, %1 : (tensor<2x4xf64>, tensor<2x4xf64>) -> tensor<2x4xf64>
+        return %2 : tensor<2x4xf64>
+      })mlir"},
+    {"reshape_squeeze_unsqueeze_transpose", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<2x6xf64>) : tensor<2x6xf64>
+      func.func @main() -> tensor<4x1x3xf64> {
+        %x = ml_program.global_load @x : tensor<2x6xf64>
+        %shape = graph.constant dense<[3, 4, 1]> : tensor<3xi64>
+        %0 = graph.reshape %x, %shape : (tensor<2x6xf64>, tensor<3xi64>) -> tensor<3x4x1xf64>
+        %1 = graph.squeeze %0 {axes = array<i64: 2>} : (tensor<3x4x1xf64>) -> tensor<3x4xf64>
+        %2 = graph.transpose %1 {perm = array<i64: 1, 0>} : (tensor<3x4xf64>) -> tensor<4x3xf64>
+        %3 = graph.unsqueeze %2 {axes = array<i64: 1>} : (tensor<4x3xf64>) -> tensor<4x1x3xf64>
+        %4 = graph.mul %3, %3 : (tensor<4x1x3xf64>, tensor<4x1x3xf64>) -> tensor<4x1x3xf64>
+        return %4 : tensor<4x1x3xf64>
+      })mlir"},
+    {"expand", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<3x1xf64>) : tensor<3x1xf64>
+      func.func @main() -> tensor<2x3x4xf64> {
+        %x = ml_program.global_load @x : tensor<3x1xf64>
+        %shape = graph.constant dense<[2, 1, 4]> : tensor<3xi64>
+        %0 = graph.expand %x, %shape : (tensor<3x1xf64>, tensor<3xi64>) -> tensor<2x3x4xf64>
+        %1 = graph.mul %0, %0 : (tensor<2x3x4xf64>, tensor<2x3x4xf64>) -> tensor<2x3x4xf64>
+        return %1 : tensor<2x3x4xf64>
+      })mlir"},
+    {"transpose_3d", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<2x3x4xf64>) : tensor<2x3x4xf64>
+      func.func @main() -> tensor<4x2x3xf64> {
+        %x = ml_program.global_load @x : tensor<2x3x4xf64>
+        %0 = graph.transpose %x {perm = array<i64: 2, 0, 1>} : (tensor<2x3x4xf64>) -> tensor<4x2x3xf64>
+        %1 = graph.exp %0 : tensor<4x2x3xf64>
+        return %1 : tensor<4x2x3xf64>
+      })mlir"},
+    {"slice", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<3x5xf64>) : tensor<3x5xf64>
+      func.func @main() -> tensor<2x2xf64> {
+        %x = ml_program.global_load @x : tensor<3x5xf64>
+        %starts = graph.constant dense<[-1, 1]> : tensor<2xi64>
+        %ends = graph.constant dense<[-100, 5]> : tensor<2xi64>
+        %axes = graph.constant dense<[0, 1]> : tensor<2xi64>
+        %steps = graph.constant dense<[-2, 2]> : tensor<2xi64>
+        %0 = graph.slice %x, %starts, %ends, %axes, %steps : (tensor<3x5xf64>, tensor<2xi64>, tensor<2xi64>, tensor<2xi64>, tensor<2xi64>) -> tensor<2x2xf64>
+        %1 = graph.mul %0, %0 : (tensor<2x2xf64>, tensor<2x2xf64>) -> tensor<2x2xf64>
+        return %1 : tensor<2x2xf64>
+      })mlir"},
+    {"split_concat", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<2x5xf64>) : tensor<2x5xf64>
+      ml_program.global private mutable @y(dense<0.0> : tensor<2x2xf64>) : tensor<2x2xf64>
+      func.func @main() -> tensor<2x6xf64> {
+        %x = ml_program.global_load @x : tensor<2x5xf64>
+        %y = ml_program.global_load @y : tensor<2x2xf64>
+        %0:3 = graph.split %x {axis = 1 : i64, sizes = array<i64: 2, 1, 2>} : (tensor<2x5xf64>) -> (tensor<2x2xf64>, tensor<2x1xf64>, tensor<2x2xf64>)
+        %1 = graph.concat %0#2, %y, %0#0 {axis = -1 : i64} : (tensor<2x2xf64>, tensor<2x2xf64>, tensor<2x2xf64>) -> tensor<2x6xf64>
+        %2 = graph.mul %1, %1 : (tensor<2x6xf64>, tensor<2x6xf64>) -> tensor<2x6xf64>
+        return %2 : tensor<2x6xf64>
+      })mlir"},
+    {"gather", R"mlir(
+      ml_program.global private mutable @table(dense<0.0> : tensor<4x3xf64>) : tensor<4x3xf64>
+      func.func @main() -> tensor<3x2x2xf64> {
+        %t = ml_program.global_load @table : tensor<4x3xf64>
+        %rows = graph.constant dense<[[0, -1], [2, 0]]> : tensor<2x2xi64>
+        %0 = graph.gather %t, %rows {axis = 1 : i64} : (tensor<4x3xf64>, tensor<2x2xi64>) -> tensor<4x2x2xf64>
+        %cols = graph.constant dense<[3, 1, 3]> : tensor<3xi64>
+        %1 = graph.gather %0, %cols {axis = 0 : i64} : (tensor<4x2x2xf64>, tensor<3xi64>) -> tensor<3x2x2xf64>
+        %2 = graph.mul %1, %1 : (tensor<3x2x2xf64>, tensor<3x2x2xf64>) -> tensor<3x2x2xf64>
+        return %2 : tensor<3x2x2xf64>
+      })mlir"},
+    {"gather_nd", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<2x3x4xf64>) : tensor<2x3x4xf64>
+      func.func @main() -> tensor<2x2x4xf64> {
+        %x = ml_program.global_load @x : tensor<2x3x4xf64>
+        %indices = graph.constant dense<[[[1], [1]], [[0], [2]]]> : tensor<2x2x1xi64>
+        %0 = graph.gather_nd %x, %indices {batch_dims = 1 : i64} : (tensor<2x3x4xf64>, tensor<2x2x1xi64>) -> tensor<2x2x4xf64>
+        %1 = graph.mul %0, %0 : (tensor<2x2x4xf64>, tensor<2x2x4xf64>) -> tensor<2x2x4xf64>
+        return %1 : tensor<2x2x4xf64>
+      })mlir"},
+    {"trilu", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<2x3x3xf64>) : tensor<2x3x3xf64>
+      func.func @main() -> tensor<2x3x3xf64> {
+        %x = ml_program.global_load @x : tensor<2x3x3xf64>
+        %0 = graph.trilu %x {upper = false, diagonal = 1 : i64} : tensor<2x3x3xf64>
+        %1 = graph.mul %0, %x : (tensor<2x3x3xf64>, tensor<2x3x3xf64>) -> tensor<2x3x3xf64>
+        return %1 : tensor<2x3x3xf64>
+      })mlir"},
+    {"cross_entropy_sum", R"mlir(
+      ml_program.global private mutable @logits(dense<0.0> : tensor<2x3x5xf64>) : tensor<2x3x5xf64>
+      func.func @main() -> tensor<f64> {
+        %logits = ml_program.global_load @logits : tensor<2x3x5xf64>
+        %labels = graph.constant dense<[[4, 0, -100], [2, 2, 1]]> : tensor<2x3xi64>
+        %0 = graph.cross_entropy_sum %logits, %labels : (tensor<2x3x5xf64>, tensor<2x3xi64>) -> tensor<f64>
+        return %0 : tensor<f64>
+      })mlir",
+     -2.0, 2.0},
+};
+
+INSTANTIATE_TEST_SUITE_P(Rules, GradientCheck, ::testing::ValuesIn(kCases),
+                         [](const ::testing::TestParamInfo<GradientCase> &info) {
+                           return std::string(info.param.name);
+                         });
+
+/// Every graph op the importer or the loss can produce has a model: a rule,
+/// or an explicit statement that its operands get no gradient. Ops that only
+/// the backward pass or the optimizer emit are exempt.
+TEST(GradientRules, EveryForwardOpHasAModel) {
+  DialectRegistry registry;
+  registry.insert<graph::GraphDialect>();
+  sp::autodiff::registerGradientOpInterfaceExternalModels(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  int checked = 0;
+  for (RegisteredOperationName name : context.getRegisteredOperations()) {
+    if (name.getDialectNamespace() != "graph")
+      continue;
+    StringRef op = name.getStringRef();
+    if (op.ends_with("_grad") || op.ends_with("_update"))
+      continue;
+    ++checked;
+    EXPECT_TRUE(name.hasInterface<sp::autodiff::GradientOpInterface>()) << op.str();
+  }
+  EXPECT_GT(checked, 50);
+}
+
+/// Drivers need not register the rules themselves: the pass brings them, so
+/// a context that only loaded the dialects (as sp-compile's) can run it.
+TEST(GradientRules, PassRegistersItsRules) {
+  MLIRContext context;
+  context.loadDialect<graph::GraphDialect, func::FuncDialect,
+                      ml_program::MLProgramDialect>();
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(R"mlir(
+    ml_program.global private mutable @w(dense<1.0> : tensor<3xf32>) : tensor<3xf32>
+    func.func @main() -> (tensor<f32> {graph.loss}) {
+      %w = ml_program.global_load @w : tensor<3xf32>
+      %0 = graph.exp %w : tensor<3xf32>
+      %1 = graph.reduce_sum %0 {axes = array<i64: 0>, keep_dims = false} : (tensor<3xf32>) -> tensor<f32>
+      return %1 : tensor<f32>
+    })mlir",
+                                                             ParserConfig(&context));
+  ASSERT_TRUE(module);
+  PassManager passes(&context);
+  passes.addPass(sp::autodiff::createAutodiff());
+  ASSERT_TRUE(succeeded(passes.run(*module)));
+  auto main = module->lookupSymbol<func::FuncOp>("main");
+  ASSERT_EQ(main.getNumResults(), 2u);
+  auto parameter = main.getResultAttrOfType<FlatSymbolRefAttr>(1, "graph.gradient_of");
+  ASSERT_TRUE(parameter);
+  EXPECT_EQ(parameter.getValue(), "w");
+}
+
+} // namespace
