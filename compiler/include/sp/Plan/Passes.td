@@ -1,0 +1,41 @@
+//===- Passes.td - lowering a compiled module to a plan -----*- tablegen -*-===//
+
+#ifndef SP_PLAN_PASSES_TD
+#define SP_PLAN_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def PlanMemory : Pass<"sp-plan-memory", "mlir::ModuleOp"> {
+  let summary = "Give every scratch tensor of @main a byte offset in one arena";
+  let description = [{
+    Liveness over @main's op order decides which tensors exist at the same
+    time; tensors whose lifetimes do not overlap share bytes. Offsets are
+    multiples of 64 and placed greedily by size, largest first, each in the
+    tightest gap left by the tensors live alongside it (the "greedy by size"
+    planner of TFLite and ONNX Runtime).
+
+    Arena tensors are @main's arguments and the results of graph ops. Views
+    (graph.reshape, graph.squeeze, graph.unsqueeze) share their input's bytes,
+    which then stay live until the last use of any view. Constants
+    (graph.constant, ml_program.global_load_const) live in the plan's sidecar
+    and mutable globals in the state region, except splat constants over 4 KiB,
+    which a `fill` instruction writes into the arena just before their first
+    use. Optimizer updates whose results are stored back into the globals they
+    read update the state in place. Values @main returns stay live to the end.
+
+    Records `plan.offsets = array<i64: ...>` on every op with results (one per
+    result, -1 where the result is not in the arena), `plan.offset` on each of
+    @main's arguments, and `plan.arena_bytes` on the module. Dynamic shapes,
+    element types a plan cannot hold (f32, f64, f16, bf16, i64, i32, i1 are
+    supported) and ops outside the graph dialect and ml_program's loads and
+    stores are errors.
+  }];
+  let options = [
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Emit a remark with the arena's size, the most bytes live at once "
+           "(a lower bound on the arena) and the bytes without reuse">,
+  ];
+  let dependentDialects = ["mlir::ml_program::MLProgramDialect"];
+}
+
+#endif // SP_PLAN_PASSES_TD
