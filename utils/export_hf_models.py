@@ -110,10 +110,15 @@ def count_external(path):
                if t.data_location == onnx.TensorProto.EXTERNAL)
 
 
-def export_one(model, path, exporter, dynamic, external):
+def export_one(model, path, exporter, dynamic, external, inputs=None,
+               fold_constants=True):
+    """Exports `model` to `path`. `fold_constants=False` keeps both exporters
+    from folding weight transposes into new, renamed initializers, so that
+    every parameter stays an initializer of its own name (training needs it)."""
     import torch
 
-    inputs = make_inputs()
+    if inputs is None:
+        inputs = make_inputs()
     names = ["input_ids", "attention_mask"]
     sink = io.StringIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(sink):
@@ -128,7 +133,7 @@ def export_one(model, path, exporter, dynamic, external):
             torch.onnx.export(model, inputs, path, dynamo=True, opset_version=18,
                               input_names=names, output_names=["logits"],
                               dynamic_shapes=dynamic_shapes,
-                              external_data=external, optimize=True,
+                              external_data=external, optimize=fold_constants,
                               verbose=False)
         else:
             dynamic_axes = None
@@ -138,7 +143,7 @@ def export_one(model, path, exporter, dynamic, external):
                                 "logits": axes}
             torch.onnx.export(model, inputs, path, dynamo=False, opset_version=17,
                               input_names=names, output_names=["logits"],
-                              dynamic_axes=dynamic_axes, do_constant_folding=True)
+                              dynamic_axes=dynamic_axes, do_constant_folding=fold_constants)
     if external and count_external(path) == 0:
         # Small models stay below the exporters' size threshold: force it.
         externalize(path)

@@ -1,12 +1,15 @@
-//===- sp-compile.cpp - ONNX model to sp IR ---------------------------------===//
+//===- sp-compile.cpp - ONNX model to training or inference plan ------------===//
 //
 // The user-facing compiler driver. Every failure is one line on stderr and
 // exit code 1.
 //
 //===----------------------------------------------------------------------===//
 
+#include "sp/Autodiff/Passes.h"
 #include "sp/Dialect/Graph/IR/GraphDialect.h"
 #include "sp/Import/OnnxImporter.h"
+#include "sp/Plan/PlanEmitter.h"
+#include "sp/Training/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
@@ -15,22 +18,28 @@
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace mlir;
 namespace cl = llvm::cl;
 
 static cl::OptionCategory category("sp-compile options");
+static cl::OptionCategory trainingCategory("Training (with --train)");
 
 static cl::opt<std::string> modelPath(cl::Positional, cl::desc("MODEL.onnx"),
                                       cl::Required, cl::cat(category));
-static cl::opt<std::string> outputPath("o", cl::desc("Output file (default: stdout)"),
-                                       cl::value_desc("OUT"), cl::init("-"),
-                                       cl::cat(category));
-enum class EmitKind { Mlir };
+static cl::opt<std::string> outputPath(
+    "o", cl::desc("Output file (default: MODEL's name with .spplan in the current "
+                  "folder for plans, stdout for MLIR)"),
+    cl::value_desc("OUT"), cl::cat(category));
+enum class EmitKind { Mlir, Plan };
 static cl::opt<EmitKind> emit(
-    "emit", cl::desc("What to write"), cl::init(EmitKind::Mlir),
-    cl::values(clEnumValN(EmitKind::Mlir, "mlir",
+    "emit", cl::desc("What to write"), cl::init(EmitKind::Plan),
+    cl::values(clEnumValN(EmitKind::Plan, "plan",
+                          "the execution plan for sp-run, and its weights in OUT.weights"),
+               clEnumValN(EmitKind::Mlir, "mlir",
                           "the module in the sp dialects, after the last stage asked for")),
     cl::cat(category));
 static cl::list<std::string> inputShapes(
@@ -39,25 +48,129 @@ static cl::list<std::string> inputShapes(
              "(repeatable)"),
     cl::value_desc("NAME=DxDx..."), cl::cat(category));
 
+static cl::opt<bool> train("train", cl::desc("Compile a training step: loss, backward "
+                                             "pass and optimizer update"),
+                           cl::cat(trainingCategory));
+static cl::opt<std::string> loss(
+    "loss",
+    cl::desc("causal-lm: mean next-token cross-entropy of the logits against the token "
+             "input; output: the model's one scalar float output is the loss"),
+    cl::init("causal-lm"), cl::value_desc("causal-lm|output"), cl::cat(trainingCategory));
+static cl::list<std::string> params(
+    "params",
+    cl::desc("Trainable initializers: globs, or @FILE with one name per line "
+             "(default: every float initializer of rank >= 1)"),
+    cl::value_desc("GLOB,...|@FILE"), cl::CommaSeparated, cl::cat(trainingCategory));
+static cl::list<std::string> frozen("frozen",
+                                    cl::desc("Initializers that stay constant (globs)"),
+                                    cl::value_desc("GLOB,..."), cl::CommaSeparated,
+                                    cl::cat(trainingCategory));
+static cl::opt<std::string> optimizer("optimizer", cl::desc("Parameter update rule"),
+                                      cl::init("adamw"), cl::value_desc("adamw|sgd"),
+                                      cl::cat(trainingCategory));
+static cl::opt<double> learningRate("lr", cl::desc("Learning rate (default 1e-3)"),
+                                    cl::init(1e-3), cl::cat(trainingCategory));
+static cl::opt<double> weightDecay(
+    "weight-decay", cl::desc("Weight decay (default: 0.01 for adamw, 0 for sgd)"),
+    cl::init(-1), cl::cat(trainingCategory));
+static cl::opt<double> beta1("beta1", cl::desc("AdamW beta1 (default 0.9)"), cl::init(0.9),
+                             cl::cat(trainingCategory));
+static cl::opt<double> beta2("beta2", cl::desc("AdamW beta2 (default 0.999)"),
+                             cl::init(0.999), cl::cat(trainingCategory));
+static cl::opt<double> epsilon("eps", cl::desc("AdamW epsilon (default 1e-8)"),
+                               cl::init(1e-8), cl::cat(trainingCategory));
+
 static int reportError(const llvm::Twine &message) {
   llvm::errs() << "sp-compile: error: " << message << "\n";
   return 1;
+}
+
+/// Reads the names `--params @FILE` lists, one per line, as one
+/// comma-separated value.
+static llvm::Expected<std::string> readParamFile(llvm::StringRef file) {
+  auto buffer = llvm::MemoryBuffer::getFile(file);
+  if (!buffer)
+    return llvm::createStringError("cannot read --params file '" + file +
+                                   "': " + buffer.getError().message());
+  llvm::SmallVector<llvm::StringRef> lines;
+  (*buffer)->getBuffer().split(lines, '\n');
+  std::string names;
+  for (llvm::StringRef line : lines) {
+    line = line.trim();
+    if (line.empty())
+      continue;
+    if (line.contains(','))
+      return llvm::createStringError("--params file '" + file + "': name '" + line +
+                                     "' holds a comma");
+    names += (names.empty() ? "" : ",") + line.str();
+  }
+  if (names.empty())
+    return llvm::createStringError("--params file '" + file + "' names no parameter");
+  return names;
+}
+
+/// Rewrites `--params @FILE` and `--params=@FILE` into the names FILE lists,
+/// before llvm::cl would read @FILE as a response file of more options.
+static llvm::Error expandParamFiles(std::vector<std::string> &arguments) {
+  for (size_t i = 0; i < arguments.size(); ++i) {
+    llvm::StringRef argument = arguments[i];
+    bool separate = argument == "--params" || argument == "-params";
+    llvm::StringRef value;
+    if (separate && i + 1 < arguments.size())
+      value = arguments[i + 1];
+    else if (argument.starts_with("--params=") || argument.starts_with("-params="))
+      value = argument.split('=').second;
+    if (!value.starts_with("@"))
+      continue;
+    llvm::Expected<std::string> names = readParamFile(value.drop_front());
+    if (!names)
+      return names.takeError();
+    if (separate)
+      arguments.erase(arguments.begin() + i + 1);
+    arguments[i] = "--params=" + *names;
+  }
+  return llvm::Error::success();
+}
+
+/// Where the plan goes when -o is not given: MODEL's stem + .spplan, here.
+static std::string defaultPlanPath() {
+  return (llvm::sys::path::stem(modelPath) + ".spplan").str();
 }
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
-  cl::HideUnrelatedOptions(category);
+  cl::HideUnrelatedOptions({&category, &trainingCategory});
   cl::SetVersionPrinter([](llvm::raw_ostream &os) {
     os << "sp-compile " SP_VERSION "\n";
   });
+  std::vector<std::string> arguments(argv, argv + argc);
+  if (llvm::Error error = expandParamFiles(arguments))
+    return reportError(llvm::toString(std::move(error)));
+  std::vector<const char *> argumentPointers;
+  for (const std::string &argument : arguments)
+    argumentPointers.push_back(argument.c_str());
   cl::ParseCommandLineOptions(
-      argc, argv,
-      "sp-compile: import an ONNX transformer into the sp dialects\n\n"
-      "  sp-compile MODEL.onnx --emit=mlir [-o OUT] [--input-shape NAME=DxD]\n\n"
-      "Weights print as dense_resource blobs; MLIR's printer flags such as\n"
-      "--mlir-elide-resource-strings-if-larger=N are accepted.\n");
+      int(argumentPointers.size()), argumentPointers.data(),
+      "sp-compile: compile an ONNX transformer into a plan for sp-run\n\n"
+      "  sp-compile MODEL.onnx [-o OUT] [--emit=plan|mlir] [--input-shape NAME=DxD]\n"
+      "             [--train [--loss=causal-lm|output] [--params GLOB,...|@FILE]\n"
+      "              [--frozen GLOB,...] [--optimizer=adamw|sgd] [--lr X] [--weight-decay X]\n"
+      "              [--beta1 X] [--beta2 X] [--eps X]]\n\n"
+      "Without --train the plan runs inference. Training needs static shapes:\n"
+      "bind dynamic dims with --input-shape, e.g. --input-shape input_ids=2x128.\n"
+      "With --emit=mlir, weights print as dense_resource blobs; MLIR's printer\n"
+      "flags such as --mlir-elide-resource-strings-if-larger=N are accepted.\n");
+
+  bool trainingOptionGiven = !params.empty() || !frozen.empty() ||
+                             loss.getNumOccurrences() || optimizer.getNumOccurrences() ||
+                             learningRate.getNumOccurrences() ||
+                             weightDecay.getNumOccurrences() || beta1.getNumOccurrences() ||
+                             beta2.getNumOccurrences() || epsilon.getNumOccurrences();
+  if (trainingOptionGiven && !train)
+    return reportError("training options (--loss, --params, --frozen, --optimizer, --lr, "
+                       "...) need --train");
 
   sp::OnnxImportOptions options;
   for (const std::string &shape : inputShapes)
@@ -71,31 +184,64 @@ int main(int argc, char **argv) {
   if (!module)
     return reportError(llvm::toString(module.takeError()));
 
+  // The first diagnostic of a failing stage becomes the one error line.
+  std::string stageError;
+  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diagnostic) {
+    if (diagnostic.getSeverity() == DiagnosticSeverity::Error && stageError.empty())
+      stageError = diagnostic.str();
+    if (diagnostic.getSeverity() == DiagnosticSeverity::Warning)
+      llvm::errs() << "sp-compile: warning: " << diagnostic.str() << "\n";
+    return success();
+  });
+  auto fail = [&]() { return reportError(modelPath + ": " + stageError); };
+
+  PassManager pm(&context);
   // Fold what the importer left and drop computations nothing uses.
-  std::string passError;
-  {
-    ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diagnostic) {
-      if (passError.empty())
-        passError = diagnostic.str();
-      return success();
-    });
-    PassManager pm(&context);
+  pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
+  pm.addNestedPass<func::FuncOp>(createCSEPass());
+  if (train) {
+    sp::training::SelectParamsOptions select;
+    select.params.assign(params.begin(), params.end());
+    select.frozen.assign(frozen.begin(), frozen.end());
+    pm.addPass(sp::training::createSelectParams(select));
+    pm.addPass(sp::training::createInsertLoss({loss}));
+    pm.addPass(sp::autodiff::createAutodiff());
     pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
     pm.addNestedPass<func::FuncOp>(createCSEPass());
-    if (failed(pm.run(**module)))
-      return reportError(modelPath + ": " + passError);
+    sp::training::InsertOptimizerOptions update;
+    update.kind = optimizer;
+    update.learningRate = learningRate;
+    update.weightDecay = weightDecay;
+    update.beta1 = beta1;
+    update.beta2 = beta2;
+    update.epsilon = epsilon;
+    pm.addPass(sp::training::createInsertOptimizer(update));
+  }
+  if (failed(pm.run(**module)))
+    return fail();
+
+  if (emit == EmitKind::Plan) {
+    sp::planning::PlanEmitOptions planOptions;
+    planOptions.producer = "sp-compile " SP_VERSION;
+    planOptions.sourcePath = modelPath;
+    std::string path = outputPath.empty() ? defaultPlanPath() : std::string(outputPath);
+    if (path == "-")
+      return reportError("a plan is a file and its weights sidecar; give -o PATH, not stdout");
+    if (failed(sp::planning::emitPlan(**module, planOptions, path)))
+      return reportError(stageError);
+    return 0;
   }
 
-  if (llvm::Error error = llvm::writeToOutput(outputPath, [&](llvm::raw_ostream &os) {
+  std::string path = outputPath.empty() ? std::string("-") : std::string(outputPath);
+  if (llvm::Error error = llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {
         (*module)->print(os);
         return llvm::Error::success();
-      }))
-  {
+      })) {
     // Some write errors start with the quoted path; say it once.
     std::string why = llvm::toString(std::move(error));
     llvm::StringRef reason(why);
-    reason.consume_front("'" + outputPath + "': ");
-    return reportError("cannot write '" + outputPath + "': " + reason);
+    reason.consume_front("'" + path + "': ");
+    return reportError("cannot write '" + path + "': " + reason);
   }
   return 0;
 }

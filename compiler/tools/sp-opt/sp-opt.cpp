@@ -6,15 +6,21 @@
 #include "mlir/InitAllPasses.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
+#include "sp/Autodiff/GradientOpInterface.h"
+#include "sp/Autodiff/Passes.h"
 #include "sp/Dialect/Graph/IR/GraphDialect.h"
+#include "sp/Plan/Passes.h"
 #include "sp/Training/Passes.h"
 
 int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
   sp::training::registerTrainingPasses();
+  sp::autodiff::registerAutodiffPasses();
+  sp::planning::registerPlanPasses();
   mlir::DialectRegistry registry;
   registry.insert<sp::graph::GraphDialect, mlir::func::FuncDialect,
                   mlir::ml_program::MLProgramDialect>();
+  sp::autodiff::registerGradientOpInterfaceExternalModels(registry);
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "sp optimizer driver\n", registry));
 }

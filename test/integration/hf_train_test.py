@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""One training step of torch.onnx exports of Hugging Face causal LMs, against PyTorch.
+
+Usage: hf_train_test.py TOOLS_DIR [--families gpt2,...] [--variants ...] [--keep DIR]
+
+For GPT-2, Llama, Qwen2 (8 heads, 2 KV heads) and GPT-NeoX (tiny random-weight
+configs from utils/export_hf_models.py, in float64), exports each model with
+torch.onnx, compiles it with
+
+  sp-compile MODEL --train --input-shape input_ids=2x128 --params @NAMES
+             --optimizer sgd --lr 0.1
+
+and runs one step with `sp-run --steps 1 --dump DIR`. The loss, the logits,
+the gradient of every parameter and every parameter after the SGD update must
+match PyTorch's float64 results within 1e-4 relative error (norm of the
+difference over norm of the reference, per tensor). `NAMES` lists the model's
+`named_parameters()`, so buffers such as rotary inverse frequencies stay
+constant, as in PyTorch.
+
+Variants: dynamo-static, dynamo-dynamic (sequence length symbolic until
+--input-shape binds it), torchscript-dynamic.
+
+Prints `PASS name` or `FAIL name: reason` per model and exits 1 on any failure;
+`SKIP: ...` and exit 0 when torch or transformers cannot be imported.
+"""
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "utils"))
+
+BATCH, SEQ = 2, 128
+LEARNING_RATE = 0.1
+TOLERANCE = 1e-4
+VARIANTS = ("dynamo-static", "dynamo-dynamic", "torchscript-dynamic")
+
+
+def percent_encode(name):
+    safe = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+    return "".join(c if c in safe else "".join(f"%{b:02X}" for b in c.encode())
+                   for c in name)
+
+
+def relative_error(actual, expected):
+    import numpy as np
+
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    if actual.shape != expected.shape:
+        return float("inf")
+    scale = np.linalg.norm(expected)
+    difference = np.linalg.norm(actual - expected)
+    return difference / scale if scale > 0 else difference
+
+
+def first_line(text):
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return "(no message)"
+
+
+def onnx_parameter_names(model, initializers):
+    """{ONNX initializer name: parameter} for every parameter of `model`. A tied
+    parameter (GPT-2's embedding and LM head) has several names; the exporter
+    keeps one of them. Returns (mapping, names of parameters it cannot find)."""
+    aliases = {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        aliases.setdefault(id(param), (param, []))[1].append(name)
+    mapping, missing = {}, []
+    for param, names in aliases.values():
+        found = [n for n in names if n in initializers]
+        if found:
+            mapping[found[0]] = param
+        else:
+            missing.append(names[0])
+    return mapping, missing
+
+
+def reference_step(model, params, input_ids, attention_mask):
+    """PyTorch float64: logits, causal-LM loss, gradients, SGD-updated params,
+    the last three by ONNX name (`params`)."""
+    import torch
+    import torch.nn.functional as F
+
+    model.zero_grad()
+    logits = model(input_ids, attention_mask)
+    vocab = logits.shape[-1]
+    loss = F.cross_entropy(logits[:, :-1].reshape(-1, vocab), input_ids[:, 1:].reshape(-1))
+    loss.backward()
+    grads = {name: p.grad.detach().numpy().copy() for name, p in params.items()}
+    updated = {name: (p.detach() - LEARNING_RATE * p.grad).numpy() for name, p in params.items()}
+    return logits.detach().numpy(), loss.item(), grads, updated
+
+
+def run_one(tools, family, variant, workdir):
+    import numpy as np
+    import onnx
+    import torch
+
+    import export_hf_models as hf
+
+    exporter, shape_kind = variant.split("-")
+    model = hf.make_model(family, "eager").double()
+    # Freshly initialized LayerNorm weights are all ones, and the TorchScript
+    # exporter merges identical initializers; trained weights differ.
+    noise = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.02 * torch.randn(param.shape, generator=noise, dtype=param.dtype))
+    generator = torch.Generator().manual_seed(1)
+    input_ids = torch.randint(0, hf.VOCAB, (BATCH, SEQ), generator=generator)
+    attention_mask = torch.ones(BATCH, SEQ, dtype=torch.int64)
+
+    name = f"{family}-{variant}"
+    path = os.path.join(workdir, name + ".onnx")
+    hf.export_one(model, path, exporter, shape_kind == "dynamic", False,
+                  inputs=(input_ids, attention_mask), fold_constants=False)
+
+    initializers = {t.name for t in onnx.load(path, load_external_data=False).graph.initializer}
+    params, missing = onnx_parameter_names(model, initializers)
+    param_names = sorted(params)
+    if missing:
+        return f"parameters not among the ONNX initializers: {', '.join(missing[:3])}"
+    names_file = os.path.join(workdir, name + ".params")
+    with open(names_file, "w") as f:
+        f.write("\n".join(param_names) + "\n")
+
+    plan = os.path.join(workdir, name + ".spplan")
+    compile_cmd = [os.path.join(tools, "sp-compile"), path, "--train",
+                   f"--input-shape=input_ids={BATCH}x{SEQ}", "--params", "@" + names_file,
+                   "--optimizer=sgd", f"--lr={LEARNING_RATE}", "-o", plan]
+    compiled = subprocess.run(compile_cmd, capture_output=True, text=True, timeout=600)
+    if compiled.returncode != 0:
+        return f"sp-compile exited {compiled.returncode}: {first_line(compiled.stderr)}"
+
+    ids_file = os.path.join(workdir, name + ".input_ids.npy")
+    mask_file = os.path.join(workdir, name + ".attention_mask.npy")
+    np.save(ids_file, input_ids.numpy())
+    np.save(mask_file, attention_mask.numpy())
+    dump = os.path.join(workdir, name + ".dump")
+    run_cmd = [os.path.join(tools, "sp-run"), plan, "--input", f"input_ids={ids_file}",
+               "--input", f"attention_mask={mask_file}", "--steps", "1", "--dump", dump]
+    ran = subprocess.run(run_cmd, capture_output=True, text=True, timeout=600)
+    if ran.returncode != 0:
+        return f"sp-run exited {ran.returncode}: {first_line(ran.stderr)}"
+
+    logits, loss, grads, updated = reference_step(model, params, input_ids, attention_mask)
+    checks = [("loss", np.load(os.path.join(dump, "loss.npy")), np.float64(loss)),
+              ("logits", np.load(os.path.join(dump, "logits.npy")), logits)]
+    for param in param_names:
+        encoded = percent_encode(param) + ".npy"
+        checks.append((f"grad/{param}", np.load(os.path.join(dump, "grad", encoded)),
+                       grads[param]))
+        checks.append((f"param/{param}", np.load(os.path.join(dump, "param", encoded)),
+                       updated[param]))
+    worst = max(checks, key=lambda c: relative_error(c[1], c[2]))
+    error = relative_error(worst[1], worst[2])
+    if error > TOLERANCE:
+        return (f"{worst[0]} differs from PyTorch float64 by {error:.3g} relative "
+                f"(shape {np.shape(worst[1])} vs {np.shape(worst[2])})")
+    print(f"  {name}: {len(checks)} tensors, worst {worst[0]} at {error:.2e} relative",
+          flush=True)
+    return None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("tools")
+    parser.add_argument("--families", default="gpt2,llama,qwen2,gptneox")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--keep", help="keep the exports, plans and dumps in DIR")
+    args = parser.parse_args()
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as error:
+        print(f"SKIP: torch not installed ({error})")
+        return 0
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+
+    failures = 0
+    with tempfile.TemporaryDirectory() as scratch:
+        workdir = args.keep or scratch
+        os.makedirs(workdir, exist_ok=True)
+        for family in args.families.split(","):
+            for variant in args.variants.split(","):
+                if variant not in VARIANTS:
+                    parser.error(f"unknown variant '{variant}'")
+                try:
+                    reason = run_one(args.tools, family, variant, workdir)
+                except Exception as error:  # one failing model must not hide the rest
+                    reason = f"{type(error).__name__}: {first_line(str(error))}"
+                if reason:
+                    failures += 1
+                    print(f"FAIL {family}-{variant}: {reason}", flush=True)
+                else:
+                    print(f"PASS {family}-{variant}", flush=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
