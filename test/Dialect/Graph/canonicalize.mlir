@@ -100,3 +100,35 @@ func.func @no_fold_division_by_zero() -> tensor<1xi64> {
   %d = graph.div %a, %z : (tensor<1xi64>, tensor<1xi64>) -> tensor<1xi64>
   return %d : tensor<1xi64>
 }
+
+// -----
+
+// A linear layer written as x @ transpose(W) reads W transposed in a gemm; x's
+// leading dims flatten into rows and come back after.
+// CHECK-LABEL: func.func @matmul_of_transposed_weight
+// CHECK-SAME: (%[[X:.*]]: tensor<2x3x4xf32>, %[[W:.*]]: tensor<5x4xf32>, %[[V:.*]]: tensor<3x4xf32>)
+// CHECK-DAG: %[[ROWS:.*]] = graph.constant dense<[6, 4]> : tensor<2xi64>
+// CHECK-DAG: %[[BACK:.*]] = graph.constant dense<[2, 3, 5]> : tensor<3xi64>
+// CHECK: %[[FLAT:.*]] = graph.reshape %[[X]], %[[ROWS]] : (tensor<2x3x4xf32>, tensor<2xi64>) -> tensor<6x4xf32>
+// CHECK: %[[G:.*]] = graph.gemm %[[FLAT]], %[[W]] {{{.*}}transpose_b = true} : (tensor<6x4xf32>, tensor<5x4xf32>) -> tensor<6x5xf32>
+// CHECK: %[[Y:.*]] = graph.reshape %[[G]], %[[BACK]] : (tensor<6x5xf32>, tensor<3xi64>) -> tensor<2x3x5xf32>
+// CHECK: %[[Z:.*]] = graph.gemm %[[V]], %[[W]] {{{.*}}transpose_b = true} : (tensor<3x4xf32>, tensor<5x4xf32>) -> tensor<3x5xf32>
+// CHECK-NOT: graph.transpose
+// CHECK: return %[[Y]], %[[Z]]
+func.func @matmul_of_transposed_weight(%x: tensor<2x3x4xf32>, %w: tensor<5x4xf32>, %v: tensor<3x4xf32>)
+    -> (tensor<2x3x5xf32>, tensor<3x5xf32>) {
+  %t = graph.transpose %w {perm = array<i64: 1, 0>} : (tensor<5x4xf32>) -> tensor<4x5xf32>
+  %y = graph.matmul %x, %t : (tensor<2x3x4xf32>, tensor<4x5xf32>) -> tensor<2x3x5xf32>
+  %z = graph.matmul %v, %t : (tensor<3x4xf32>, tensor<4x5xf32>) -> tensor<3x5xf32>
+  return %y, %z : tensor<2x3x5xf32>, tensor<3x5xf32>
+}
+
+// A 3-D batch of transposed matrices is attention's K^T, not a weight: kept.
+// CHECK-LABEL: func.func @batched_transpose_kept
+// CHECK: graph.transpose
+// CHECK: graph.matmul
+func.func @batched_transpose_kept(%q: tensor<2x3x4xf32>, %k: tensor<2x3x4xf32>) -> tensor<2x3x3xf32> {
+  %t = graph.transpose %k {perm = array<i64: 0, 2, 1>} : (tensor<2x3x4xf32>) -> tensor<2x4x3xf32>
+  %s = graph.matmul %q, %t : (tensor<2x3x4xf32>, tensor<2x4x3xf32>) -> tensor<2x3x3xf32>
+  return %s : tensor<2x3x3xf32>
+}

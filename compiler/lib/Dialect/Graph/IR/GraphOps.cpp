@@ -12,6 +12,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "llvm/ADT/STLExtras.h"
 
@@ -721,6 +722,58 @@ LogicalResult MatMulOp::inferReturnTypes(MLIRContext *,
     shape.push_back(rhsShape.back());
   types.push_back(RankedTensorType::get(shape, lhs.getElementType()));
   return success();
+}
+
+namespace {
+/// `x @ transpose(W)` with a 2-D W, as exporters write nn.Linear, becomes a
+/// gemm reading W transposed in place: x's leading dims flatten into rows
+/// (a view), so no transposed copy of the weight exists in any step.
+struct MatMulOfTransposedWeight : public OpRewritePattern<MatMulOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(MatMulOp op, PatternRewriter &rewriter) const override {
+    auto transpose = op.getRhs().getDefiningOp<TransposeOp>();
+    if (!transpose)
+      return failure();
+    Value weight = transpose.getInput();
+    auto weightType = llvm::cast<RankedTensorType>(weight.getType());
+    auto lhsType = llvm::cast<RankedTensorType>(op.getLhs().getType());
+    auto resultType = op.getType();
+    if (weightType.getRank() != 2 || transpose.getPerm() != ArrayRef<int64_t>{1, 0} ||
+        lhsType.getRank() < 2 || !lhsType.hasStaticShape() ||
+        !weightType.hasStaticShape() || !resultType.hasStaticShape())
+      return failure();
+    int64_t inner = lhsType.getShape().back();
+    int64_t rows = lhsType.getNumElements() / std::max<int64_t>(inner, 1);
+    int64_t columns = weightType.getDimSize(0);
+    Type element = resultType.getElementType();
+    Location loc = op.getLoc();
+    auto reshapeTo = [&](Value value, ArrayRef<int64_t> shape) -> Value {
+      auto shapeType = RankedTensorType::get({int64_t(shape.size())}, rewriter.getI64Type());
+      Value shapeValue = ConstantOp::create(rewriter, loc, shapeType,
+                                            DenseElementsAttr::get(shapeType, shape));
+      auto type = RankedTensorType::get(shape, element);
+      return ReshapeOp::create(rewriter, loc, type, value, shapeValue,
+                               rewriter.getBoolAttr(false));
+    };
+    Value lhs = op.getLhs();
+    if (lhsType.getRank() != 2)
+      lhs = reshapeTo(lhs, {rows, inner});
+    Value product = GemmOp::create(
+        rewriter, loc, RankedTensorType::get({rows, columns}, element), lhs, weight,
+        /*c=*/Value(), rewriter.getF64FloatAttr(1.0), rewriter.getF64FloatAttr(1.0),
+        rewriter.getBoolAttr(false), rewriter.getBoolAttr(true));
+    if (resultType.getRank() != 2)
+      product = reshapeTo(product, resultType.getShape());
+    rewriter.replaceOp(op, product);
+    return success();
+  }
+};
+} // namespace
+
+void MatMulOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
+                                           MLIRContext *context) {
+  patterns.add<MatMulOfTransposedWeight>(context);
 }
 
 LogicalResult GemmOp::inferReturnTypes(MLIRContext *,

@@ -194,7 +194,9 @@ def Graph_MatMulOp : Graph_Op<"matmul", [Pure, InferTypeOpAdaptor]> {
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
     $lhs `,` $rhs attr-dict `:` functional-type(operands, results)
-  }];
+  }];  // x @ transpose(W) -> gemm with transpose_b, so a linear layer never
+  // materializes its transposed weight.
+  let hasCanonicalizer = 1;
 }
 
 def Graph_GemmOp : Graph_Op<"gemm", [Pure, InferTypeOpAdaptor]> {
