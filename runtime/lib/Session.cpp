@@ -405,8 +405,8 @@ std::string Session::Impl::validateBindings() {
       return fail(what + ": its gradient is tensor " + std::to_string(parameter.gradient()) +
                   ", out of range");
     const TensorSlot &gradient = tensors[parameter.gradient()];
-    if (gradient.placement == sp::plan::CONSTANT)
-      return fail(what + ": its gradient " + describeTensor(parameter.gradient()) + " is CONSTANT");
+    // A CONSTANT gradient is fine: the loss is linear in the parameter, or
+    // does not depend on it (zero).
     if (gradient.dtype != value.dtype || gradient.shape != value.shape)
       return fail(what + " is " + dtypeName(value.dtype) + " " + formatShape(value.shape) +
                   " but its gradient " + describeTensor(parameter.gradient()) + " is " +

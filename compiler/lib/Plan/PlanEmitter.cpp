@@ -326,11 +326,15 @@ LogicalResult PlanBuilder::emitFill(Value root) {
 
 LogicalResult PlanBuilder::convertAttribute(Operation *op, StringRef name, Attribute attribute,
                                             proto::Attribute &converted) {
+  // mutable_*() selects the list even when it stays empty (reductions over
+  // all dims have no axes).
   auto setInts = [&](auto values) {
+    converted.mutable_ints();
     for (auto value : values)
       converted.mutable_ints()->add_values(int64_t(value));
   };
   auto setFloats = [&](auto values) {
+    converted.mutable_floats();
     for (auto value : values)
       converted.mutable_floats()->add_values(double(value));
   };

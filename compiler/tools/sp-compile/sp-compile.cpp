@@ -228,7 +228,7 @@ int main(int argc, char **argv) {
     if (path == "-")
       return reportError("a plan is a file and its weights sidecar; give -o PATH, not stdout");
     if (failed(sp::planning::emitPlan(**module, planOptions, path)))
-      return reportError(stageError);
+      return fail();
     return 0;
   }
 
