@@ -2,6 +2,7 @@
 
 #include "sp/Plan/MemoryPlan.h"
 #include "sp/Plan/Passes.h"
+#include "sp/Training/Passes.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/MapVector.h"
@@ -137,6 +138,31 @@ MemoryPlan planMemory(const StepAnalysis &analysis) {
     plan.peakLiveBytes = std::max(plan.peakLiveBytes, uint64_t(live));
   }
   return plan;
+}
+
+FailureOr<StepMemory> measureStepMemory(ModuleOp module) {
+  FailureOr<StepAnalysis> analysis = StepAnalysis::analyze(module);
+  if (failed(analysis))
+    return failure();
+  MemoryPlan plan = planMemory(*analysis);
+  StepMemory memory;
+  memory.arenaBytes = plan.arenaBytes;
+  memory.peakLiveBytes = plan.peakLiveBytes;
+  for (auto global : module.getOps<ml_program::GlobalOp>()) {
+    uint64_t bytes = getPlanTensorBytes(global.getType()).value_or(0);
+    if (!global.getIsMutable())
+      memory.constantBytes += bytes;
+    else if (global->hasAttr(training::kStateOfAttr) ||
+             global->hasAttr(training::kStepCounterAttr))
+      memory.optimizerStateBytes += bytes;
+    else
+      memory.parameterBytes += bytes;
+  }
+  func::FuncOp main = analysis->getMain();
+  for (unsigned i = 0; i < main.getNumResults(); ++i)
+    if (main.getResultAttr(i, training::kGradientOfAttr))
+      memory.gradientBytes += getPlanTensorBytes(main.getResultTypes()[i]).value_or(0);
+  return memory;
 }
 
 FailureOr<MemoryPlan> planAndRecordMemory(ModuleOp module) {

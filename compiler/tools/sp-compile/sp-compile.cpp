@@ -8,6 +8,7 @@
 #include "sp/Autodiff/Passes.h"
 #include "sp/Dialect/Graph/IR/GraphDialect.h"
 #include "sp/Import/OnnxImporter.h"
+#include "sp/Plan/MemoryPlan.h"
 #include "sp/Plan/PlanEmitter.h"
 #include "sp/Training/Passes.h"
 
@@ -17,6 +18,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -48,6 +50,11 @@ static cl::list<std::string> inputShapes(
              "(repeatable)"),
     cl::value_desc("NAME=DxDx..."), cl::cat(category));
 
+static cl::opt<bool> report(
+    "report",
+    cl::desc("Print where each rank's bytes go: parameters, constants, gradients, "
+             "optimizer state, peak activations"),
+    cl::cat(category));
 static cl::opt<bool> train("train", cl::desc("Compile a training step: loss, backward "
                                              "pass and optimizer update"),
                            cl::cat(trainingCategory));
@@ -132,6 +139,39 @@ static llvm::Error expandParamFiles(std::vector<std::string> &arguments) {
   return llvm::Error::success();
 }
 
+static std::string formatBytes(uint64_t bytes) {
+  char text[32];
+  if (bytes >= (1ull << 30))
+    snprintf(text, sizeof text, "%.2f GiB", double(bytes) / double(1ull << 30));
+  else if (bytes >= (1ull << 20))
+    snprintf(text, sizeof text, "%.2f MiB", double(bytes) / double(1ull << 20));
+  else if (bytes >= (1ull << 10))
+    snprintf(text, sizeof text, "%.1f KiB", double(bytes) / double(1ull << 10));
+  else
+    snprintf(text, sizeof text, "%llu B", (unsigned long long)bytes);
+  return text;
+}
+
+/// The --report table, one rank's memory in a step.
+static void printReport(llvm::raw_ostream &os, const sp::planning::StepMemory &memory) {
+  auto line = [&](llvm::StringRef what, uint64_t bytes, llvm::StringRef note = {}) {
+    os << llvm::formatv("  {0,-22} {1,14}  {2,10}", what, bytes, formatBytes(bytes));
+    if (!note.empty())
+      os << "  " << note;
+    os << "\n";
+  };
+  os << "memory per rank (1 rank):\n";
+  line("parameters", memory.parameterBytes, "trainable, kept across steps");
+  line("constants", memory.constantBytes, "frozen weights, tables");
+  line("gradients", memory.gradientBytes, "in the arena, live to the step's end");
+  line("optimizer state", memory.optimizerStateBytes, "kept across steps");
+  line("peak activations", memory.arenaBytes,
+       "the step's arena: activations and gradients (" + formatBytes(memory.peakLiveBytes) +
+           " live at the peak)");
+  line("total", memory.parameterBytes + memory.constantBytes +
+                    memory.optimizerStateBytes + memory.arenaBytes);
+}
+
 /// Where the plan goes when -o is not given: MODEL's stem + .spplan, here.
 static std::string defaultPlanPath() {
   return (llvm::sys::path::stem(modelPath) + ".spplan").str();
@@ -154,7 +194,7 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       int(argumentPointers.size()), argumentPointers.data(),
       "sp-compile: compile an ONNX transformer into a plan for sp-run\n\n"
-      "  sp-compile MODEL.onnx [-o OUT] [--emit=plan|mlir] [--input-shape NAME=DxD]\n"
+      "  sp-compile MODEL.onnx [-o OUT] [--emit=plan|mlir] [--input-shape NAME=DxD] [--report]\n"
       "             [--train [--loss=causal-lm|output] [--params GLOB,...|@FILE]\n"
       "              [--frozen GLOB,...] [--optimizer=adamw|sgd] [--lr X] [--weight-decay X]\n"
       "              [--beta1 X] [--beta2 X] [--eps X]]\n\n"
@@ -219,6 +259,15 @@ int main(int argc, char **argv) {
   }
   if (failed(pm.run(**module)))
     return fail();
+
+  if (report) {
+    FailureOr<sp::planning::StepMemory> memory = sp::planning::measureStepMemory(**module);
+    if (failed(memory))
+      return fail();
+    // Beside a module printed to stdout, the report goes to stderr.
+    bool moduleOnStdout = emit == EmitKind::Mlir && (outputPath.empty() || outputPath == "-");
+    printReport(moduleOnStdout ? llvm::errs() : llvm::outs(), *memory);
+  }
 
   if (emit == EmitKind::Plan) {
     sp::planning::PlanEmitOptions planOptions;

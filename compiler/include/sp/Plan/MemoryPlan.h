@@ -144,6 +144,23 @@ MemoryPlan planMemory(const StepAnalysis &analysis);
 /// cannot hold.
 mlir::FailureOr<MemoryPlan> planAndRecordMemory(mlir::ModuleOp module);
 
+/// Where one rank's bytes go in a step, for `sp-compile --report`.
+struct StepMemory {
+  uint64_t parameterBytes = 0;      // trainable parameters (STATE)
+  uint64_t constantBytes = 0;       // frozen weights and other constants
+  uint64_t gradientBytes = 0;       // one gradient per parameter, in the arena
+  uint64_t optimizerStateBytes = 0; // moments and step counters (STATE)
+  /// The arena: activations, gradients and every other step-scratch value.
+  uint64_t arenaBytes = 0;
+  /// The most arena bytes live at once (a lower bound on arenaBytes).
+  uint64_t peakLiveBytes = 0;
+};
+
+/// Measures `module` (a module sp-compile would write as a plan) after
+/// planning its memory, without recording offsets on it. Fails with the same
+/// diagnostics as planning.
+mlir::FailureOr<StepMemory> measureStepMemory(mlir::ModuleOp module);
+
 } // namespace sp::planning
 
 #endif // SP_PLAN_MEMORYPLAN_H
