@@ -347,9 +347,11 @@ TEST_F(SessionTest, RefusesBrokenBindings) {
                       [](sp::plan::Plan &plan) { plan.mutable_parameters(0)->set_gradient(2); }),
             prefix + "parameter 'p' is float32 4 but its gradient tensor 2 ('step') is int64 "
                      "scalar");
+  // A CONSTANT gradient is allowed (a loss linear in the parameter), but it
+  // must still have the parameter's type.
   EXPECT_EQ(loadError(trainingPlan(),
                       [](sp::plan::Plan &plan) { plan.mutable_parameters(0)->set_gradient(3); }),
-            prefix + "parameter 'p': its gradient tensor 3 is CONSTANT");
+            prefix + "parameter 'p' is float32 4 but its gradient tensor 3 is int64 scalar");
   EXPECT_EQ(
       loadError(trainingPlan(),
                 [](sp::plan::Plan &plan) { plan.mutable_parameters(0)->add_optimizer_state(0); }),
