@@ -557,6 +557,57 @@ const GradientCase kCases[] = {
         return %0 : tensor<f64>
       })mlir",
      -2.0, 2.0},
+    // Grouped-query heads (4 query heads on 2 key/value heads), a bias
+    // broadcast over batch and heads, a bottom-right causal mask and Sq != Sk.
+    {"attention_gqa_causal_bias", R"mlir(
+      ml_program.global private mutable @q(dense<0.0> : tensor<2x4x3x2xf64>) : tensor<2x4x3x2xf64>
+      ml_program.global private mutable @k(dense<0.0> : tensor<2x2x5x2xf64>) : tensor<2x2x5x2xf64>
+      ml_program.global private mutable @v(dense<0.0> : tensor<2x2x5x3xf64>) : tensor<2x2x5x3xf64>
+      func.func @main() -> tensor<2x4x3x3xf64> {
+        %q = ml_program.global_load @q : tensor<2x4x3x2xf64>
+        %k = ml_program.global_load @k : tensor<2x2x5x2xf64>
+        %v = ml_program.global_load @v : tensor<2x2x5x3xf64>
+        %bias = graph.constant dense<[[0.5, -0.25, 0.0, 1.0, -1.0], [0.0, 0.75, -0.5, 0.25, 0.0], [-1.5, 0.0, 0.5, 0.0, 2.0]]> : tensor<3x5xf64>
+        %0:2 = graph.attention %q, %k, %v, %bias {scale = 0.7 : f64, causal = true} : (tensor<2x4x3x2xf64>, tensor<2x2x5x2xf64>, tensor<2x2x5x3xf64>, tensor<3x5xf64>) -> (tensor<2x4x3x3xf64>, tensor<2x4x3xf64>)
+        return %0#0 : tensor<2x4x3x3xf64>
+      })mlir",
+     -2.0, 2.0},
+    // More queries than keys: under the causal mask the first query sees no
+    // key and its output is zero.
+    {"attention_more_queries_than_keys", R"mlir(
+      ml_program.global private mutable @q(dense<0.0> : tensor<2x4x3xf64>) : tensor<2x4x3xf64>
+      ml_program.global private mutable @k(dense<0.0> : tensor<2x3x3xf64>) : tensor<2x3x3xf64>
+      ml_program.global private mutable @v(dense<0.0> : tensor<2x3x2xf64>) : tensor<2x3x2xf64>
+      func.func @main() -> tensor<2x4x2xf64> {
+        %q = ml_program.global_load @q : tensor<2x4x3xf64>
+        %k = ml_program.global_load @k : tensor<2x3x3xf64>
+        %v = ml_program.global_load @v : tensor<2x3x2xf64>
+        %0:2 = graph.attention %q, %k, %v {scale = 1.3 : f64, causal = true} : (tensor<2x4x3xf64>, tensor<2x3x3xf64>, tensor<2x3x2xf64>) -> (tensor<2x4x2xf64>, tensor<2x4xf64>)
+        return %0#0 : tensor<2x4x2xf64>
+      })mlir",
+     -2.0, 2.0},
+    // Attention on computed values: the gradient flows on through q, k, v.
+    {"attention_of_products", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<1x2x4x3xf64>) : tensor<1x2x4x3xf64>
+      ml_program.global private mutable @w(dense<0.0> : tensor<3x3xf64>) : tensor<3x3xf64>
+      func.func @main() -> tensor<1x2x4x3xf64> {
+        %x = ml_program.global_load @x : tensor<1x2x4x3xf64>
+        %w = ml_program.global_load @w : tensor<3x3xf64>
+        %k = graph.matmul %x, %w : (tensor<1x2x4x3xf64>, tensor<3x3xf64>) -> tensor<1x2x4x3xf64>
+        %v = graph.tanh %x : tensor<1x2x4x3xf64>
+        %0:2 = graph.attention %x, %k, %v {scale = 0.5 : f64} : (tensor<1x2x4x3xf64>, tensor<1x2x4x3xf64>, tensor<1x2x4x3xf64>) -> (tensor<1x2x4x3xf64>, tensor<1x2x4xf64>)
+        return %0#0 : tensor<1x2x4x3xf64>
+      })mlir",
+     -1.0, 1.0},
+    {"rms_norm", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<2x3x4xf64>) : tensor<2x3x4xf64>
+      ml_program.global private mutable @scale(dense<0.0> : tensor<3x4xf64>) : tensor<3x4xf64>
+      func.func @main() -> tensor<2x3x4xf64> {
+        %x = ml_program.global_load @x : tensor<2x3x4xf64>
+        %g = ml_program.global_load @scale : tensor<3x4xf64>
+        %0 = graph.rms_norm %x, %g {axis = 1 : i64, epsilon = 1.0e-5 : f64} : (tensor<2x3x4xf64>, tensor<3x4xf64>) -> tensor<2x3x4xf64>
+        return %0 : tensor<2x3x4xf64>
+      })mlir"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Rules, GradientCheck, ::testing::ValuesIn(kCases),

@@ -159,3 +159,38 @@ func.func @constant_of_shape_value(%s: tensor<2xi64>) -> tensor<?x?xf32> {
   %0 = graph.constant_of_shape %s {value = dense<0.0> : tensor<2xf32>} : (tensor<2xi64>) -> tensor<?x?xf32>
   return %0 : tensor<?x?xf32>
 }
+
+// -----
+
+func.func @attention_heads_not_grouped(%q: tensor<1x3x4x8xf32>, %kv: tensor<1x2x4x8xf32>) -> tensor<1x3x4x8xf32> {
+  // expected-error @+2 {{attention head counts (query heads must be a multiple of key/value heads) differ}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0:2 = graph.attention %q, %kv, %kv {scale = 1.0 : f64} : (tensor<1x3x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>) -> (tensor<1x3x4x8xf32>, tensor<1x3x4xf32>)
+  return %0#0 : tensor<1x3x4x8xf32>
+}
+
+// -----
+
+func.func @attention_bias_too_big(%q: tensor<1x2x4x8xf32>, %bias: tensor<2x2x4x4xf32>) -> tensor<1x2x4x8xf32> {
+  // expected-error @+2 {{attention bias 'tensor<2x2x4x4xf32>' does not broadcast to the scores [1, 2, 4, 4]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0:2 = graph.attention %q, %q, %q, %bias {scale = 1.0 : f64} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<2x2x4x4xf32>) -> (tensor<1x2x4x8xf32>, tensor<1x2x4xf32>)
+  return %0#0 : tensor<1x2x4x8xf32>
+}
+
+// -----
+
+func.func @attention_grad_output_type(%q: tensor<1x2x4x8xf32>, %lse: tensor<1x2x4xf32>, %o: tensor<1x2x4x6xf32>) -> tensor<1x2x4x8xf32> {
+  // expected-error @+2 {{attention_grad output has type 'tensor<1x2x4x6xf32>', the forward op's is 'tensor<1x2x4x8xf32>'}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0:3 = graph.attention_grad %q, %q, %q, %o, %lse, %o {scale = 1.0 : f64} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x6xf32>, tensor<1x2x4xf32>, tensor<1x2x4x6xf32>) -> (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>)
+  return %0#0 : tensor<1x2x4x8xf32>
+}
+
+// -----
+
+func.func @rms_norm_scale_shape(%x: tensor<2x3x8xf32>, %g: tensor<3x8xf32>) -> tensor<2x3x8xf32> {
+  // expected-error @+1 {{scale of shape [3, 8] is not the normalized shape [8]}}
+  %0 = graph.rms_norm %x, %g {axis = -1 : i64, epsilon = 1.0e-6 : f64} : (tensor<2x3x8xf32>, tensor<3x8xf32>) -> tensor<2x3x8xf32>
+  return %0 : tensor<2x3x8xf32>
+}

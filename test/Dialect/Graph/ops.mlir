@@ -82,3 +82,18 @@ func.func @shapes(%x: tensor<?x?x64xf32>, %ids: tensor<?x?xi64>, %table: tensor<
   %nd = graph.gather_nd %table, %idx {batch_dims = 0 : i64} : (tensor<128x64xf32>, tensor<1x2xi64>) -> tensor<1xf32>
   return %r : tensor<?x?x4x16xf32>
 }
+
+// CHECK-LABEL: func.func @fused
+func.func @fused(%q: tensor<2x4x3x8xf32>, %k: tensor<2x2x5x8xf32>, %v: tensor<2x2x5x6xf32>, %bias: tensor<3x5xf32>, %x: tensor<2x3x8xf32>, %g: tensor<8xf32>) -> tensor<2x3x8xf32> {
+  // CHECK: graph.attention %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {causal = true, scale = 5.000000e-01 : f64}
+  %o:2 = graph.attention %q, %k, %v, %bias {causal = true, scale = 0.5 : f64} : (tensor<2x4x3x8xf32>, tensor<2x2x5x8xf32>, tensor<2x2x5x6xf32>, tensor<3x5xf32>) -> (tensor<2x4x3x6xf32>, tensor<2x4x3xf32>)
+  // CHECK: graph.attention_grad {{.*}} -> (tensor<2x4x3x8xf32>, tensor<2x2x5x8xf32>, tensor<2x2x5x6xf32>)
+  %d:3 = graph.attention_grad %q, %k, %v, %o#0, %o#1, %o#0, %bias {causal = true, scale = 0.5 : f64} : (tensor<2x4x3x8xf32>, tensor<2x2x5x8xf32>, tensor<2x2x5x6xf32>, tensor<2x4x3x6xf32>, tensor<2x4x3xf32>, tensor<2x4x3x6xf32>, tensor<3x5xf32>) -> (tensor<2x4x3x8xf32>, tensor<2x2x5x8xf32>, tensor<2x2x5x6xf32>)
+  // CHECK: graph.attention %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}} {scale = 1.000000e+00 : f64}
+  %u:2 = graph.attention %q, %k, %v {scale = 1.0 : f64} : (tensor<2x4x3x8xf32>, tensor<2x2x5x8xf32>, tensor<2x2x5x6xf32>) -> (tensor<2x4x3x6xf32>, tensor<2x4x3xf32>)
+  // CHECK: graph.rms_norm {{.*}} {axis = 2 : i64, epsilon = 9.9999999999999995E-7 : f64}
+  %y = graph.rms_norm %x, %g {axis = 2 : i64, epsilon = 1.0e-6 : f64} : (tensor<2x3x8xf32>, tensor<8xf32>) -> tensor<2x3x8xf32>
+  // CHECK: graph.rms_norm_grad {{.*}} -> (tensor<2x3x8xf32>, tensor<8xf32>)
+  %dx:2 = graph.rms_norm_grad %x, %g, %y {axis = -1 : i64, epsilon = 1.0e-6 : f64} : (tensor<2x3x8xf32>, tensor<8xf32>, tensor<2x3x8xf32>) -> (tensor<2x3x8xf32>, tensor<8xf32>)
+  return %dx#0 : tensor<2x3x8xf32>
+}

@@ -1,0 +1,585 @@
+//===- AttentionFusion.cpp - decomposed attention into graph.attention ----===//
+//
+// The pattern, anchored at the softmax:
+//
+//   S = matmul(Q, K^T)                       (batch dims equal on both sides)
+//   X = chain(S): * c, / c, + bias, where(m, S, fill), max(S, finfo.min), casts
+//   P = [where(isnan(P), 0, P)] [casts] softmax(X, axis = -1)
+//   O = matmul(P, V)
+//
+// Q, K^T and V are read through reshapes of their batch dims and swaps of
+// their last two dims, Q and K through scalar factors, K and V through the
+// head repetition of grouped-query attention. The chain is rewritten as
+// X = scale * S + bias with one bias, which is exact up to rounding:
+// where(m, S, fill) becomes S + where(m, 0, fill), equal to it wherever
+// fill absorbs S (fill = -inf, or |fill| >= 1e30, so S + fill rounds to
+// fill for any score below 1e14) or wherever the row keeps a visible key
+// (a constant mask with one in every row, and fill <= -1e4, whose
+// probability underflows to 0); max(S + b, finfo.min) becomes
+// S + max(b, finfo.min) by the same absorption. Anything else stays
+// unfused.
+//
+//===----------------------------------------------------------------------===//
+
+#include "FusionSupport.h"
+
+#include "sp/Autodiff/GradientBuilder.h"
+
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Matchers.h"
+#include "llvm/ADT/DenseSet.h"
+
+#include <cmath>
+#include <numeric>
+
+using namespace mlir;
+using namespace sp::graph;
+
+namespace sp::fusion {
+namespace {
+
+/// A fill value this negative absorbs any score below 1e14 in f32 and f64:
+/// S + fill rounds to fill.
+constexpr double kAbsorbingFill = -1e30;
+/// A fill value this negative gives probability 0 next to any visible key.
+constexpr double kMaskingFill = -1e4;
+
+RankedTensorType typeOf(Value value) { return llvm::cast<RankedTensorType>(value.getType()); }
+
+int64_t product(ArrayRef<int64_t> dims) {
+  return std::accumulate(dims.begin(), dims.end(), int64_t(1), std::multiplies<int64_t>());
+}
+
+//===----------------------------------------------------------------------===//
+// The score chain between S and the softmax
+//===----------------------------------------------------------------------===//
+
+/// One op between S and the softmax.
+struct ScoreStep {
+  enum class Kind { Scale, AddBias, Mask, Clamp, Cast } kind;
+  Operation *op;
+  double value = 0;          // Scale: the factor; Mask: the fill; Clamp: the bound
+  Value operand;             // AddBias: the term; Mask: the condition
+  bool keepWhereTrue = true; // Mask: where(m, S, fill) rather than where(m, fill, S)
+};
+
+/// The chain from the softmax's input down to S.
+struct ScoreChain {
+  MatMulOp scores;
+  SmallVector<ScoreStep> steps; // softmax side first
+};
+
+/// Whether `value` reads a weight (a float global), so that a bias built
+/// from it could need a gradient that attention_grad does not give.
+bool dependsOnWeights(Value value) {
+  SmallVector<Value> worklist = {value};
+  llvm::DenseSet<Operation *> visited;
+  while (!worklist.empty()) {
+    Operation *op = worklist.pop_back_val().getDefiningOp();
+    if (!op || !visited.insert(op).second)
+      continue;
+    if (llvm::isa<ml_program::GlobalLoadOp, ml_program::GlobalLoadConstOp>(op))
+      return true;
+    for (Value operand : op->getOperands())
+      worklist.push_back(operand);
+  }
+  return false;
+}
+
+/// Whether every row of the constant i1 `condition` (along its last dim)
+/// holds `keepWhereTrue` somewhere, so that each query keeps a visible key.
+bool everyRowKeepsAKey(Value condition, bool keepWhereTrue) {
+  Attribute attr;
+  if (!matchPattern(condition, m_Constant(&attr)))
+    return false;
+  std::optional<HostTensor> host = HostTensor::fromAttr(attr);
+  if (!host || host->isFloat)
+    return false;
+  ArrayRef<int64_t> shape = host->type.getShape();
+  int64_t length = shape.empty() ? 1 : shape.back();
+  if (length == 0)
+    return false;
+  for (int64_t row = 0; row < host->numElements() / length; ++row) {
+    bool kept = false;
+    for (int64_t j = 0; j < length && !kept; ++j)
+      kept = (host->ints[row * length + j] != 0) == keepWhereTrue;
+    if (!kept)
+      return false;
+  }
+  return true;
+}
+
+bool matchScores(Value x, ScoreChain &chain, int depth);
+
+/// Tries `path` as the continuation of the chain after pushing `step`.
+bool tryStep(ScoreChain &chain, ScoreStep step, Value path, int depth) {
+  chain.steps.push_back(step);
+  if (matchScores(path, chain, depth + 1))
+    return true;
+  chain.steps.pop_back();
+  return false;
+}
+
+/// Matches `x` (used once, by the op above it) as S or a step of the chain.
+bool matchScores(Value x, ScoreChain &chain, int depth) {
+  Operation *op = x.getDefiningOp();
+  if (depth > 32 || !op || !x.hasOneUse())
+    return false;
+  if (auto matmul = llvm::dyn_cast<MatMulOp>(op)) {
+    chain.scores = matmul;
+    return true;
+  }
+  Value result = op->getResult(0);
+  if (isFloatCast(op))
+    return tryStep(chain, {ScoreStep::Kind::Cast, op}, op->getOperand(0), depth);
+  if (auto mul = llvm::dyn_cast<MulOp>(op)) {
+    for (auto [path, other] :
+         {std::pair(mul.getLhs(), mul.getRhs()), std::pair(mul.getRhs(), mul.getLhs())}) {
+      std::optional<double> factor = getScalarOperand(other, path, result);
+      if (factor && std::isfinite(*factor) && *factor != 0 &&
+          tryStep(chain, {ScoreStep::Kind::Scale, op, *factor}, path, depth))
+        return true;
+    }
+    return false;
+  }
+  if (auto div = llvm::dyn_cast<DivOp>(op)) {
+    std::optional<double> divisor = getScalarOperand(div.getRhs(), div.getLhs(), result);
+    return divisor && std::isfinite(*divisor) && *divisor != 0 &&
+           tryStep(chain, {ScoreStep::Kind::Scale, op, 1.0 / *divisor}, div.getLhs(), depth);
+  }
+  if (auto add = llvm::dyn_cast<AddOp>(op)) {
+    // The bias side is the one that neither leads to S nor reads a weight;
+    // the weight check runs only once the other side has matched, since a
+    // wrong guess would walk the whole model.
+    for (auto [path, term] :
+         {std::pair(add.getLhs(), add.getRhs()), std::pair(add.getRhs(), add.getLhs())}) {
+      if (path.getType() != result.getType())
+        continue;
+      ScoreStep step{ScoreStep::Kind::AddBias, op};
+      step.operand = term;
+      if (!tryStep(chain, step, path, depth))
+        continue;
+      if (!dependsOnWeights(term))
+        return true;
+      // Undo the match below this step and this step itself.
+      while (chain.steps.back().op != op)
+        chain.steps.pop_back();
+      chain.steps.pop_back();
+    }
+    return false;
+  }
+  if (auto where = llvm::dyn_cast<WhereOp>(op)) {
+    for (bool keepWhereTrue : {true, false}) {
+      Value path = keepWhereTrue ? where.getOnTrue() : where.getOnFalse();
+      Value fillValue = keepWhereTrue ? where.getOnFalse() : where.getOnTrue();
+      std::optional<double> fill = getScalarOperand(fillValue, path, result);
+      if (!fill || *fill > kMaskingFill ||
+          (*fill > kAbsorbingFill && !std::isinf(*fill) &&
+           !everyRowKeepsAKey(where.getCondition(), keepWhereTrue)) ||
+          dependsOnWeights(where.getCondition()))
+        continue;
+      ScoreStep step{ScoreStep::Kind::Mask, op, *fill, where.getCondition(), keepWhereTrue};
+      if (tryStep(chain, step, path, depth))
+        return true;
+    }
+    return false;
+  }
+  if (auto max = llvm::dyn_cast<MaxOp>(op)) {
+    for (auto [path, other] :
+         {std::pair(max.getLhs(), max.getRhs()), std::pair(max.getRhs(), max.getLhs())}) {
+      std::optional<double> bound = getScalarOperand(other, path, result);
+      if (bound && *bound <= kAbsorbingFill &&
+          tryStep(chain, {ScoreStep::Kind::Clamp, op, *bound}, path, depth))
+        return true;
+    }
+  }
+  return false;
+}
+
+//===----------------------------------------------------------------------===//
+// The probabilities between the softmax and O
+//===----------------------------------------------------------------------===//
+
+/// The ops from the softmax to the product with V, and that product.
+struct ProbabilityChain {
+  SmallVector<Operation *> ops;
+  MatMulOp output;
+};
+
+bool matchProbabilities(SoftmaxOp softmax, ProbabilityChain &chain) {
+  Value p = softmax.getResult();
+  for (int depth = 0; depth < 8; ++depth) {
+    SmallVector<Operation *> users(p.getUsers());
+    if (users.size() == 1 && p.hasOneUse()) {
+      Operation *user = users.front();
+      if (auto matmul = llvm::dyn_cast<MatMulOp>(user)) {
+        if (matmul.getLhs() != p || matmul.getRhs() == p)
+          return false;
+        chain.output = matmul;
+        return true;
+      }
+      if (!isFloatCast(user))
+        return false;
+      chain.ops.push_back(user);
+      p = user->getResult(0);
+      continue;
+    }
+    // where(isnan(P), 0, P): the SDPA decomposition's guard for rows that
+    // see no key, whose softmax is NaN; attention gives them zeros.
+    if (users.size() != 2)
+      return false;
+    auto isNaN = llvm::dyn_cast<IsNaNOp>(users[0]);
+    auto where = llvm::dyn_cast<WhereOp>(users[1]);
+    if (!isNaN || !where) {
+      isNaN = llvm::dyn_cast<IsNaNOp>(users[1]);
+      where = llvm::dyn_cast<WhereOp>(users[0]);
+    }
+    if (!isNaN || !where || !isNaN.getResult().hasOneUse() ||
+        where.getCondition() != isNaN.getResult() || where.getOnFalse() != p ||
+        where.getType() != p.getType() ||
+        getScalarOperand(where.getOnTrue(), p, where.getResult()) != 0.0)
+      return false;
+    chain.ops.append({isNaN, where});
+    p = where.getResult();
+  }
+  return false;
+}
+
+//===----------------------------------------------------------------------===//
+// Q, K and V
+//===----------------------------------------------------------------------===//
+
+/// A matmul operand read through views: `base` reshaped in its batch dims,
+/// with its last two dims swapped when `transposed`, times `factor`.
+struct Operand {
+  Value base;
+  bool transposed = false;
+  double factor = 1;
+};
+
+bool isLastTwoSwap(ArrayRef<int64_t> perm) {
+  int64_t rank = perm.size();
+  if (rank < 2 || perm[rank - 2] != rank - 1 || perm[rank - 1] != rank - 2)
+    return false;
+  for (int64_t d = 0; d < rank - 2; ++d)
+    if (perm[d] != d)
+      return false;
+  return true;
+}
+
+Operand peel(Value value, bool withFactors) {
+  Operand operand{value};
+  for (int depth = 0; depth < 16; ++depth) {
+    Operation *op = operand.base.getDefiningOp();
+    auto type = typeOf(operand.base);
+    if (auto reshape = llvm::dyn_cast_or_null<ReshapeOp>(op)) {
+      auto input = reshape.getInput().getType();
+      if (input.getRank() >= 2 && input.hasStaticShape() && type.hasStaticShape() &&
+          input.getShape().take_back(2) == type.getShape().take_back(2)) {
+        operand.base = reshape.getInput();
+        continue;
+      }
+    }
+    if (auto transpose = llvm::dyn_cast_or_null<TransposeOp>(op);
+        transpose && isLastTwoSwap(transpose.getPerm())) {
+      operand.transposed = !operand.transposed;
+      operand.base = transpose.getInput();
+      continue;
+    }
+    if (withFactors) {
+      if (auto mul = llvm::dyn_cast_or_null<MulOp>(op)) {
+        auto factor = [&](Value path, Value other) -> bool {
+          std::optional<double> c = getScalarOperand(other, path, mul.getResult());
+          if (!c || !std::isfinite(*c))
+            return false;
+          operand.factor *= *c;
+          operand.base = path;
+          return true;
+        };
+        if (factor(mul.getLhs(), mul.getRhs()) || factor(mul.getRhs(), mul.getLhs()))
+          continue;
+      }
+      if (auto div = llvm::dyn_cast_or_null<DivOp>(op)) {
+        std::optional<double> c = getScalarOperand(div.getRhs(), div.getLhs(), div.getResult());
+        if (c && std::isfinite(*c) && *c != 0) {
+          operand.factor /= *c;
+          operand.base = div.getLhs();
+          continue;
+        }
+      }
+    }
+    break;
+  }
+  return operand;
+}
+
+/// K or V as repeat_kv leaves it: `expand(unsqueeze(kv, [r - 2]))` with
+/// kv [..., Hkv, S, D] gives [..., Hkv, group, S, D], each kv head repeated
+/// `group` times. `kv` is null when `base` is not such a repetition.
+struct Repetition {
+  Value kv;
+  int64_t group = 1;
+};
+
+Repetition repetitionOf(Value base) {
+  auto expand = base.getDefiningOp<ExpandOp>();
+  auto unsqueeze = expand ? expand.getInput().getDefiningOp<UnsqueezeOp>() : UnsqueezeOp();
+  if (!unsqueeze || unsqueeze.getAxes().size() != 1)
+    return {};
+  auto kvType = unsqueeze.getInput().getType();
+  int64_t rank = kvType.getRank() + 1;
+  int64_t axis = unsqueeze.getAxes()[0];
+  if (axis < 0)
+    axis += rank;
+  auto expanded = expand.getType();
+  if (kvType.getRank() < 3 || axis != rank - 3 || !expanded.hasStaticShape() ||
+      expanded.getRank() != rank)
+    return {};
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != axis && expanded.getDimSize(d) != unsqueeze.getType().getDimSize(d))
+      return {};
+  return {unsqueeze.getInput(), expanded.getDimSize(axis)};
+}
+
+//===----------------------------------------------------------------------===//
+// The causal pattern
+//===----------------------------------------------------------------------===//
+
+enum class ConstantMask { Other, Zero, Causal };
+
+/// The value of a constant that broadcasts to [..., Sq, Sk] at plane
+/// `plane` (over its own leading dims), row i, column j.
+double planeValue(const HostTensor &host, int64_t plane, int64_t i, int64_t j) {
+  ArrayRef<int64_t> shape = host.type.getShape();
+  int64_t rank = shape.size();
+  int64_t rows = rank >= 2 ? shape[rank - 2] : 1, columns = rank >= 1 ? shape[rank - 1] : 1;
+  return host.getAsDouble((plane * rows + (rows == 1 ? 0 : i)) * columns +
+                          (columns == 1 ? 0 : j));
+}
+
+/// What a constant bias that broadcasts to [..., Sq, Sk] is in every one of
+/// its planes: all zeros, the bottom-right causal mask (0 where key
+/// j <= i + Sk - Sq, at most -1e4 elsewhere), or something else.
+ConstantMask classifyBias(Value bias, int64_t sq, int64_t sk) {
+  Attribute attr;
+  if (!matchPattern(bias, m_Constant(&attr)))
+    return ConstantMask::Other;
+  std::optional<HostTensor> host = HostTensor::fromAttr(attr);
+  if (!host || !host->isFloat)
+    return ConstantMask::Other;
+  ArrayRef<int64_t> shape = host->type.getShape();
+  int64_t planes = product(shape.drop_back(std::min<size_t>(2, shape.size())));
+  bool zero = true, causal = true;
+  for (int64_t plane = 0; plane < planes; ++plane)
+    for (int64_t i = 0; i < sq && (zero || causal); ++i)
+      for (int64_t j = 0; j < sk; ++j) {
+        double v = planeValue(*host, plane, i, j);
+        zero &= v == 0;
+        causal &= j <= i + sk - sq ? v == 0 : v <= kMaskingFill;
+      }
+  return zero ? ConstantMask::Zero : causal ? ConstantMask::Causal : ConstantMask::Other;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// The rewrite
+//===----------------------------------------------------------------------===//
+
+bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
+  auto scoresType = softmax.getType();
+  int64_t rank = scoresType.getRank();
+  if (rank < 3 || (softmax.getAxis() != -1 && softmax.getAxis() != rank - 1))
+    return false;
+  ScoreChain scoreChain;
+  ProbabilityChain probabilityChain;
+  if (!matchScores(softmax.getInput(), scoreChain, 0) ||
+      !matchProbabilities(softmax, probabilityChain))
+    return false;
+  MatMulOp scores = scoreChain.scores, output = probabilityChain.output;
+
+  // S and O multiply batches of matrices with equal batch dims on both sides.
+  auto sameBatch = [](MatMulOp matmul) {
+    auto lhs = matmul.getLhs().getType(), rhs = matmul.getRhs().getType();
+    return lhs.getRank() >= 3 && lhs.getRank() == rhs.getRank() &&
+           lhs.getShape().drop_back(2) == rhs.getShape().drop_back(2);
+  };
+  Type element = output.getType().getElementType();
+  if (!sameBatch(scores) || !sameBatch(output) || !isFusibleType(scores.getType()) ||
+      !isFusibleType(output.getType()) || scores.getType().getElementType() != element ||
+      scores.getType().getShape() != scoresType.getShape() ||
+      scores.getType().getShape().drop_back(2) != output.getType().getShape().drop_back(2))
+    return false;
+
+  // Q, K and V behind their views; K and V unrepeated when both are repeated
+  // alike (grouped-query attention).
+  Operand query = peel(scores.getLhs(), /*withFactors=*/true);
+  Operand keyT = peel(scores.getRhs(), /*withFactors=*/true);
+  Operand value = peel(output.getRhs(), /*withFactors=*/false);
+  if (query.transposed || value.transposed)
+    return false;
+  Repetition keyRepetition, valueRepetition;
+  if (keyT.transposed) {
+    keyRepetition = repetitionOf(keyT.base);
+    valueRepetition = repetitionOf(value.base);
+  }
+  int64_t group = 1;
+  Value key = keyT.base, valueBase = value.base;
+  if (keyRepetition.kv && valueRepetition.kv && keyRepetition.group == valueRepetition.group &&
+      typeOf(keyRepetition.kv).getShape().drop_back(2) ==
+          typeOf(valueRepetition.kv).getShape().drop_back(2)) {
+    key = keyRepetition.kv;
+    valueBase = valueRepetition.kv;
+    group = keyRepetition.group;
+  }
+  for (Value operand : {query.base, key, valueBase})
+    if (!isFusibleType(operand.getType()) || typeOf(operand).getElementType() != element)
+      return false;
+
+  // The canonical layout [lead..., H, S, D]: the query's batch dims, or with
+  // repeated heads the key's [lead..., Hkv] with Hq = Hkv * group.
+  auto sDims = scores.getType().getShape();
+  int64_t sq = sDims[rank - 2], sk = sDims[rank - 1];
+  auto queryDims = typeOf(query.base).getShape();
+  auto keyDims = typeOf(key).getShape();
+  auto valueDims = typeOf(valueBase).getShape();
+  int64_t d = queryDims.back(), dv = valueDims.back();
+  int64_t batchCount = product(sDims.drop_back(2));
+  SmallVector<int64_t> lead;
+  int64_t queryHeads, kvHeads;
+  if (group > 1) {
+    ArrayRef<int64_t> keyBatch = keyDims.drop_back(2);
+    if (keyBatch.empty())
+      return false;
+    lead.assign(keyBatch.begin(), keyBatch.end() - 1);
+    kvHeads = keyBatch.back();
+    queryHeads = kvHeads * group;
+  } else {
+    ArrayRef<int64_t> queryBatch = queryDims.drop_back(2);
+    if (queryBatch.empty()) {
+      queryHeads = kvHeads = 1;
+    } else {
+      lead.assign(queryBatch.begin(), queryBatch.end() - 1);
+      queryHeads = kvHeads = queryBatch.back();
+    }
+  }
+  if (product(lead) * queryHeads != batchCount ||
+      product(keyDims.drop_back(2)) * group != batchCount ||
+      product(valueDims.drop_back(2)) * group != batchCount)
+    return false;
+  auto shapeOf = [&](std::initializer_list<int64_t> tail) {
+    SmallVector<int64_t> shape(lead);
+    shape.append(tail);
+    return shape;
+  };
+
+  // Everything matched: build. The bias first, from S up to the softmax.
+  Location loc =
+      FusedLoc::get(softmax.getContext(), {scores.getLoc(), softmax.getLoc(), output.getLoc()});
+  autodiff::GradientBuilder b(output);
+  b.setLoc(loc);
+  double scale = query.factor * keyT.factor;
+  Value bias;
+  auto inElement = [&](Value term) {
+    return typeOf(term).getElementType() == element ? term : b.cast(term, element);
+  };
+  for (const ScoreStep &step : llvm::reverse(scoreChain.steps)) {
+    switch (step.kind) {
+    case ScoreStep::Kind::Scale:
+      scale *= step.value;
+      if (bias)
+        bias = b.scale(bias, step.value);
+      break;
+    case ScoreStep::Kind::AddBias:
+      bias = bias ? b.add(bias, inElement(step.operand)) : inElement(step.operand);
+      break;
+    case ScoreStep::Kind::Mask: {
+      Value kept = bias ? bias : b.scalar(element, 0.0);
+      Value fill = b.scalar(element, step.value);
+      bias = step.keepWhereTrue ? b.where(step.operand, kept, fill)
+                                : b.where(step.operand, fill, kept);
+      break;
+    }
+    case ScoreStep::Kind::Clamp:
+      if (bias)
+        bias = b.build<MaxOp>({bias, b.scalar(element, step.value)});
+      break;
+    case ScoreStep::Kind::Cast:
+      break;
+    }
+  }
+
+  // The bias in the canonical layout: it broadcasts against S, whose batch
+  // dims may be laid out differently.
+  SmallVector<int64_t> canonicalScores = shapeOf({queryHeads, sq, sk});
+  bool causal = false;
+  if (bias) {
+    auto biasType = typeOf(bias);
+    ArrayRef<int64_t> biasBatch =
+        biasType.getShape().drop_back(std::min<int64_t>(2, biasType.getRank()));
+    if (sDims.drop_back(2) != ArrayRef<int64_t>(canonicalScores).drop_back(2)) {
+      if (llvm::all_of(biasBatch, [](int64_t dim) { return dim == 1; }))
+        bias =
+            b.reshape(bias, biasType.clone(biasType.getShape().drop_front(biasBatch.size())));
+      else
+        bias = b.reshape(b.expand(bias, scores.getType()),
+                         scores.getType().clone(canonicalScores));
+    }
+    ConstantMask mask = bias ? classifyBias(bias, sq, sk) : ConstantMask::Other;
+    if (mask == ConstantMask::Zero || (mask == ConstantMask::Causal && sq <= sk)) {
+      causal = mask == ConstantMask::Causal;
+      bias = Value();
+    }
+  }
+
+  // Q, K and V in the canonical layout.
+  Value q = b.reshape(query.base, typeOf(query.base).clone(shapeOf({queryHeads, sq, d})));
+  Value k = key;
+  if (!keyT.transposed) {
+    // K^T itself was computed: transpose it back, folding into the
+    // transpose that produced it when there is one.
+    if (auto transpose = k.getDefiningOp<TransposeOp>()) {
+      SmallVector<int64_t> perm(transpose.getPerm());
+      std::swap(perm[perm.size() - 2], perm[perm.size() - 1]);
+      k = b.transpose(transpose.getInput(), perm);
+    } else {
+      k = b.transposeLastTwo(k);
+    }
+  }
+  k = b.reshape(k, typeOf(query.base).clone(shapeOf({kvHeads, sk, d})));
+  Value v = b.reshape(valueBase, typeOf(valueBase).clone(shapeOf({kvHeads, sk, dv})));
+  SmallVector<Value> operands = {q, k, v};
+  if (bias)
+    operands.push_back(bias);
+  SmallVector<Value> results =
+      b.buildInferred(AttentionOp::getOperationName(), operands,
+                      {b.getNamedAttr("scale", b.getF64FloatAttr(scale)),
+                       b.getNamedAttr("causal", b.getBoolAttr(causal))},
+                      2);
+  if (results.empty())
+    return false;
+  Operation *attention = results[0].getDefiningOp();
+  Value fused = b.reshape(results[0], output.getType());
+  if (b.hasFailed())
+    return false;
+  output.getResult().replaceAllUsesWith(fused);
+  if (options.remarks) {
+    InFlightDiagnostic remark = attention->emitRemark()
+                                << "fused attention: " << queryHeads << " query heads on "
+                                << kvHeads << " key/value heads, scale " << scale;
+    remark << (causal ? ", causal" : bias ? ", bias" : ", no mask");
+  }
+
+  SmallVector<Operation *> dead = {output};
+  dead.append(probabilityChain.ops.rbegin(), probabilityChain.ops.rend());
+  dead.push_back(softmax);
+  for (const ScoreStep &step : scoreChain.steps)
+    dead.push_back(step.op);
+  dead.push_back(scores);
+  eraseDeadOps(dead);
+  return true;
+}
+
+} // namespace sp::fusion

@@ -1,0 +1,107 @@
+//===- Fuse.cpp - the sp-fuse pass ----------------------------------------===//
+//
+// Collects the anchors of the two patterns (each softmax, each mean) first
+// and rewrites them afterwards, so that a rewrite never invalidates the walk.
+//
+//===----------------------------------------------------------------------===//
+
+#include "FusionSupport.h"
+
+#include "sp/Fusion/Passes.h"
+
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+namespace sp::fusion {
+#define GEN_PASS_DEF_FUSE
+#include "sp/Fusion/Passes.h.inc"
+} // namespace sp::fusion
+
+using namespace mlir;
+using namespace sp::graph;
+
+namespace sp::fusion {
+
+std::optional<double> getSplatValue(Value value) {
+  Attribute attribute;
+  if (!value || !matchPattern(value, m_Constant(&attribute)))
+    return std::nullopt;
+  auto elements = llvm::dyn_cast<DenseElementsAttr>(attribute);
+  if (!elements || !elements.isSplat())
+    return std::nullopt;
+  Type element = elements.getElementType();
+  if (llvm::isa<FloatType>(element))
+    return elements.getSplatValue<APFloat>().convertToDouble();
+  if (element.isSignlessInteger() && element.getIntOrFloatBitWidth() > 1)
+    return double(elements.getSplatValue<APInt>().getSExtValue());
+  return std::nullopt;
+}
+
+std::optional<double> getScalarOperand(Value constant, Value operand, Value result) {
+  if (operand.getType() != result.getType())
+    return std::nullopt;
+  return getSplatValue(constant);
+}
+
+bool isFloatCast(Operation *op) {
+  auto cast = llvm::dyn_cast_or_null<CastOp>(op);
+  return cast && llvm::isa<FloatType>(cast.getInput().getType().getElementType()) &&
+         llvm::isa<FloatType>(cast.getType().getElementType());
+}
+
+bool isFusibleType(Type type) {
+  auto tensor = llvm::dyn_cast<RankedTensorType>(type);
+  return tensor && tensor.hasStaticShape() &&
+         (tensor.getElementType().isF32() || tensor.getElementType().isF64());
+}
+
+void eraseDeadOps(ArrayRef<Operation *> ops) {
+  // The ops form chains in any order: sweep until nothing more goes.
+  SmallVector<Operation *> pending(ops.begin(), ops.end());
+  bool erased = true;
+  while (erased) {
+    erased = false;
+    for (Operation *&op : pending) {
+      if (op && op->use_empty()) {
+        op->erase();
+        op = nullptr;
+        erased = true;
+      }
+    }
+  }
+}
+
+namespace {
+
+struct FusePass : public impl::FuseBase<FusePass> {
+  using FuseBase::FuseBase;
+
+  void runOnOperation() override {
+    FusionOptions options;
+    options.remarks = remarks;
+    SmallVector<SoftmaxOp> softmaxes;
+    SmallVector<ReduceMeanOp> means;
+    getOperation().walk([&](Operation *op) {
+      if (auto softmax = llvm::dyn_cast<SoftmaxOp>(op); softmax && attention)
+        softmaxes.push_back(softmax);
+      if (auto mean = llvm::dyn_cast<ReduceMeanOp>(op); mean && rmsNorm)
+        means.push_back(mean);
+    });
+    bool fused = false;
+    for (SoftmaxOp softmax : softmaxes)
+      fused |= fuseAttention(softmax, options);
+    for (ReduceMeanOp mean : means)
+      fused |= fuseRmsNorm(mean, options);
+    // What only the fused chains used (masks shared by all layers, the
+    // transposes and repetitions of K and V) would otherwise still run.
+    if (fused)
+      for (Block &block : getOperation().getBody())
+        for (Operation &op : llvm::make_early_inc_range(llvm::reverse(block)))
+          if (isOpTriviallyDead(&op))
+            op.erase();
+  }
+};
+
+} // namespace
+} // namespace sp::fusion

@@ -1,0 +1,373 @@
+//===- CpuKernelAttentionTest.cpp - fused attention and RMS norm kernels --===//
+//
+// attention and attention_grad against a naive float64 reference that
+// materializes every score matrix (grouped-query heads, bias broadcasting,
+// bottom-right causal masks, rows that see no key), over shapes that cross
+// the kernels' tile boundaries; small cases also against finite differences.
+// rms_norm and rms_norm_grad against a reference and finite differences.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuKernelTesting.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace sp::runtime;
+using namespace sp::runtime::testing;
+
+namespace {
+
+/// One attention problem: query [lead..., Hq, Sq, D], key/value [lead...,
+/// Hkv, Sk, D/Dv], and an optional bias of shape `biasShape`.
+struct AttentionCase {
+  Shape lead;
+  int64_t queryHeads, kvHeads, sq, sk, d, dv;
+  bool causal = false;
+  Shape biasShape; // empty: no bias
+  double scale = 0.37;
+
+  Shape with(std::initializer_list<int64_t> tail) const {
+    Shape shape = lead;
+    shape.insert(shape.end(), tail);
+    return shape;
+  }
+  Shape queryShape() const { return with({queryHeads, sq, d}); }
+  Shape keyShape() const { return with({kvHeads, sk, d}); }
+  Shape valueShape() const { return with({kvHeads, sk, dv}); }
+  Shape outputShape() const { return with({queryHeads, sq, dv}); }
+  Shape logsumexpShape() const { return with({queryHeads, sq}); }
+  int64_t batch() const {
+    int64_t count = 1;
+    for (int64_t dim : lead)
+      count *= dim;
+    return count;
+  }
+  Attributes attributes() const { return attrs({{"scale", scale}, {"causal", causal}}); }
+};
+
+/// The bias element for (flat batch b, head h, row i, key j), broadcasting
+/// `bias` (of `c.biasShape`) against [lead..., Hq, Sq, Sk].
+double biasAt(const AttentionCase &c, const std::vector<double> &bias, int64_t b, int64_t h,
+              int64_t i, int64_t j) {
+  Shape full = c.with({c.queryHeads, c.sq, c.sk});
+  Shape index(full.size());
+  int64_t rest = b;
+  for (size_t d = c.lead.size(); d-- > 0;) {
+    index[d] = rest % c.lead[d];
+    rest /= c.lead[d];
+  }
+  index[full.size() - 3] = h;
+  index[full.size() - 2] = i;
+  index[full.size() - 1] = j;
+  size_t offset = full.size() - c.biasShape.size();
+  int64_t at = 0;
+  for (size_t d = 0; d < c.biasShape.size(); ++d)
+    at = at * c.biasShape[d] + (c.biasShape[d] == 1 ? 0 : index[offset + d]);
+  return bias[at];
+}
+
+/// Naive attention in float64: the scores of every (batch, head), their
+/// softmax (zero for rows that see no key), and the backward pass from them.
+struct Reference {
+  std::vector<double> output, logsumexp, queryGrad, keyGrad, valueGrad;
+};
+
+Reference reference(const AttentionCase &c, const std::vector<double> &q,
+                    const std::vector<double> &k, const std::vector<double> &v,
+                    const std::vector<double> &bias, const std::vector<double> *outputGrad) {
+  Reference r;
+  int64_t heads = c.batch() * c.queryHeads, group = c.queryHeads / c.kvHeads;
+  r.output.assign(heads * c.sq * c.dv, 0.0);
+  r.logsumexp.assign(heads * c.sq, 0.0);
+  r.queryGrad.assign(q.size(), 0.0);
+  r.keyGrad.assign(k.size(), 0.0);
+  r.valueGrad.assign(v.size(), 0.0);
+  constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+  for (int64_t bh = 0; bh < heads; ++bh) {
+    int64_t b = bh / c.queryHeads, h = bh % c.queryHeads;
+    int64_t kv = b * c.kvHeads + h / group;
+    for (int64_t i = 0; i < c.sq; ++i) {
+      std::vector<double> s(c.sk), p(c.sk, 0.0);
+      double max = kNegInf;
+      for (int64_t j = 0; j < c.sk; ++j) {
+        double dotQK = 0;
+        for (int64_t e = 0; e < c.d; ++e)
+          dotQK += q[(bh * c.sq + i) * c.d + e] * k[(kv * c.sk + j) * c.d + e];
+        s[j] = c.scale * dotQK;
+        if (!c.biasShape.empty())
+          s[j] += biasAt(c, bias, b, h, i, j);
+        if (c.causal && j > i + c.sk - c.sq)
+          s[j] = kNegInf;
+        max = std::max(max, s[j]);
+      }
+      double sum = 0;
+      if (max != kNegInf)
+        for (int64_t j = 0; j < c.sk; ++j)
+          sum += (p[j] = std::exp(s[j] - max));
+      for (int64_t j = 0; j < c.sk && sum > 0; ++j)
+        p[j] /= sum;
+      r.logsumexp[bh * c.sq + i] = sum > 0 ? max + std::log(sum) : kNegInf;
+      for (int64_t j = 0; j < c.sk; ++j)
+        for (int64_t e = 0; e < c.dv; ++e)
+          r.output[(bh * c.sq + i) * c.dv + e] += p[j] * v[(kv * c.sk + j) * c.dv + e];
+      if (!outputGrad)
+        continue;
+      // dP = dO V^T, dS = P (dP - sum(dP P)), dQ = scale dS K, dK = scale dS^T Q, dV = P^T dO.
+      const double *dO = outputGrad->data() + (bh * c.sq + i) * c.dv;
+      std::vector<double> dp(c.sk, 0.0);
+      double weighted = 0;
+      for (int64_t j = 0; j < c.sk; ++j) {
+        for (int64_t e = 0; e < c.dv; ++e)
+          dp[j] += dO[e] * v[(kv * c.sk + j) * c.dv + e];
+        weighted += dp[j] * p[j];
+      }
+      for (int64_t j = 0; j < c.sk; ++j) {
+        double ds = p[j] * (dp[j] - weighted);
+        for (int64_t e = 0; e < c.d; ++e) {
+          r.queryGrad[(bh * c.sq + i) * c.d + e] += c.scale * ds * k[(kv * c.sk + j) * c.d + e];
+          r.keyGrad[(kv * c.sk + j) * c.d + e] += c.scale * ds * q[(bh * c.sq + i) * c.d + e];
+        }
+        for (int64_t e = 0; e < c.dv; ++e)
+          r.valueGrad[(kv * c.sk + j) * c.dv + e] += p[j] * dO[e];
+      }
+    }
+  }
+  return r;
+}
+
+int64_t elementCount(const Shape &shape) {
+  int64_t count = 1;
+  for (int64_t dim : shape)
+    count *= dim;
+  return count;
+}
+
+/// Inputs of one case, deterministic per seed. With `maskSome`, every third
+/// bias element is -inf (a padding mask).
+template <typename T> struct AttentionInputs {
+  Tensor query, key, value, bias, outputGrad;
+  bool hasBias = false;
+
+  AttentionInputs(const AttentionCase &c, uint64_t seed, bool maskSome = false) {
+    auto random = [&](const Shape &shape, uint64_t offset) {
+      return tensor<T>(shape, sequence<T>(elementCount(shape), -1, 1, seed + offset));
+    };
+    query = random(c.queryShape(), 0);
+    key = random(c.keyShape(), 1);
+    value = random(c.valueShape(), 2);
+    outputGrad = random(c.outputShape(), 3);
+    hasBias = !c.biasShape.empty();
+    if (hasBias) {
+      std::vector<T> values = sequence<T>(elementCount(c.biasShape), -2, 2, seed + 4);
+      if (maskSome)
+        for (size_t i = 0; i < values.size(); i += 3)
+          values[i] = -std::numeric_limits<T>::infinity();
+      bias = tensor<T>(c.biasShape, values);
+    }
+  }
+  std::vector<Tensor *> forwardInputs() {
+    std::vector<Tensor *> inputs = {&query, &key, &value};
+    if (hasBias)
+      inputs.push_back(&bias);
+    return inputs;
+  }
+  std::vector<double> biasValues() const {
+    return hasBias ? asDoubles(bias) : std::vector<double>();
+  }
+  static std::vector<double> asDoubles(const Tensor &tensor) {
+    std::vector<T> values = tensor.values<T>();
+    return std::vector<double>(values.begin(), values.end());
+  }
+};
+
+/// The outputs of attention and attention_grad for one case.
+struct KernelResults {
+  Tensor output, logsumexp, queryGrad, keyGrad, valueGrad;
+};
+
+template <typename T> KernelResults runKernels(const AttentionCase &c, AttentionInputs<T> &in) {
+  constexpr DType dtype = dtypeOf<T>();
+  KernelResults out{Tensor(dtype, c.outputShape()), Tensor(dtype, c.logsumexpShape()),
+                    Tensor(dtype, c.queryShape()), Tensor(dtype, c.keyShape()),
+                    Tensor(dtype, c.valueShape())};
+  EXPECT_EQ(call("attention", in.forwardInputs(), {&out.output, &out.logsumexp}, c.attributes())
+                .run(),
+            "");
+  std::vector<Tensor *> inputs = {&in.query,   &in.key,        &in.value,
+                                  &out.output, &out.logsumexp, &in.outputGrad};
+  if (in.hasBias)
+    inputs.push_back(&in.bias);
+  EXPECT_EQ(call("attention_grad", inputs, {&out.queryGrad, &out.keyGrad, &out.valueGrad},
+                 c.attributes())
+                .run(),
+            "");
+  return out;
+}
+
+/// Runs both kernels in T and compares every output with the reference.
+template <typename T>
+void expectMatchesReference(const AttentionCase &c, double tolerance, bool maskSome = false) {
+  AttentionInputs<T> in(c, 7, maskSome);
+  KernelResults out = runKernels(c, in);
+  std::vector<double> outputGrad = in.asDoubles(in.outputGrad);
+  Reference expected = reference(c, in.asDoubles(in.query), in.asDoubles(in.key),
+                                 in.asDoubles(in.value), in.biasValues(), &outputGrad);
+  expectNear(in.asDoubles(out.output), expected.output, tolerance, "output");
+  std::vector<double> logsumexp = in.asDoubles(out.logsumexp);
+  ASSERT_EQ(logsumexp.size(), expected.logsumexp.size());
+  for (size_t i = 0; i < logsumexp.size(); ++i) {
+    if (std::isinf(expected.logsumexp[i]))
+      EXPECT_EQ(logsumexp[i], expected.logsumexp[i]) << "logsumexp element " << i;
+    else
+      EXPECT_NEAR(logsumexp[i], expected.logsumexp[i], tolerance) << "logsumexp element " << i;
+  }
+  expectNear(in.asDoubles(out.queryGrad), expected.queryGrad, tolerance, "query_grad");
+  expectNear(in.asDoubles(out.keyGrad), expected.keyGrad, tolerance, "key_grad");
+  expectNear(in.asDoubles(out.valueGrad), expected.valueGrad, tolerance, "value_grad");
+}
+
+//===----------------------------------------------------------------------===//
+// attention against the reference
+//===----------------------------------------------------------------------===//
+
+TEST(CpuKernelAttentionTest, GroupedQueryWithBroadcastBias) {
+  AttentionCase c{{2}, 4, 2, 5, 7, 3, 2};
+  c.biasShape = {2, 1, 5, 7};
+  expectMatchesReference<double>(c, 1e-12);
+  expectMatchesReference<float>(c, 2e-5);
+}
+
+TEST(CpuKernelAttentionTest, CausalSquareAndRectangular) {
+  for (auto [sq, sk] : {std::pair<int64_t, int64_t>{6, 6}, {4, 9}, {9, 4}}) {
+    AttentionCase c{{1}, 2, 1, sq, sk, 4, 3};
+    c.causal = true;
+    SCOPED_TRACE("Sq " + std::to_string(sq) + " Sk " + std::to_string(sk));
+    // Sq > Sk leaves the first query rows with no visible key: zero output.
+    expectMatchesReference<double>(c, 1e-12);
+  }
+}
+
+TEST(CpuKernelAttentionTest, NoLeadingDimsAndRowBias) {
+  // Rank 3, and a bias [Sk] shared by every row (a key padding mask).
+  AttentionCase c{{}, 3, 3, 4, 5, 2, 2};
+  c.biasShape = {5};
+  expectMatchesReference<double>(c, 1e-12);
+}
+
+TEST(CpuKernelAttentionTest, TilesAcrossBlockBoundaries) {
+  // Sq and Sk cross the 64-row and 128-key tiles; one key/value head per
+  // batch entry, so the backward pass splits keys over threads and computes
+  // dQ in a second pass.
+  AttentionCase c{{1}, 2, 1, 130, 300, 8, 5};
+  c.biasShape = {130, 300};
+  expectMatchesReference<double>(c, 1e-11);
+  c.causal = true;
+  c.biasShape = {};
+  expectMatchesReference<double>(c, 1e-11);
+  expectMatchesReference<float>(c, 5e-5);
+  // Two key/value heads: one task per head computes everything.
+  AttentionCase perHead{{2}, 4, 2, 100, 150, 8, 8};
+  perHead.causal = true;
+  expectMatchesReference<double>(perHead, 1e-11);
+}
+
+TEST(CpuKernelAttentionTest, MaskedKeysAndRowsThatSeeNothing) {
+  // -inf bias on every third element; with Sq > Sk under causal masking
+  // some rows see no key at all and must give zeros, not NaN.
+  AttentionCase c{{2}, 2, 2, 7, 5, 3, 3};
+  c.causal = true;
+  c.biasShape = {2, 2, 7, 5};
+  expectMatchesReference<double>(c, 1e-12, /*maskSome=*/true);
+  expectMatchesReference<float>(c, 2e-5, /*maskSome=*/true);
+}
+
+TEST(CpuKernelAttentionTest, GradMatchesFiniteDifferences) {
+  AttentionCase c{{1}, 2, 1, 3, 4, 2, 3};
+  c.causal = true;
+  c.biasShape = {1, 1, 3, 4};
+  AttentionInputs<double> in(c, 11);
+  KernelResults out = runKernels(c, in);
+  std::vector<double> weights = in.asDoubles(in.outputGrad);
+  Tensor output(DType::Float64, c.outputShape()), logsumexp(DType::Float64, c.logsumexpShape());
+  auto loss = [&] {
+    EXPECT_EQ(
+        call("attention", in.forwardInputs(), {&output, &logsumexp}, c.attributes()).run(), "");
+    return dot(output.values<double>(), weights);
+  };
+  expectNear(out.queryGrad.values<double>(), finiteDifference(in.query, loss), 1e-8,
+             "query_grad");
+  expectNear(out.keyGrad.values<double>(), finiteDifference(in.key, loss), 1e-8, "key_grad");
+  expectNear(out.valueGrad.values<double>(), finiteDifference(in.value, loss), 1e-8,
+             "value_grad");
+}
+
+TEST(CpuKernelAttentionTest, RejectsOperandsThatDoNotFit) {
+  Attributes attributes = attrs({{"scale", 1.0}});
+  Tensor q(DType::Float32, {1, 3, 4, 2}), k(DType::Float32, {1, 2, 5, 2}),
+      v(DType::Float32, {1, 2, 5, 2}), out(DType::Float32, {1, 3, 4, 2}),
+      lse(DType::Float32, {1, 3, 4});
+  EXPECT_EQ(call("attention", {&q, &k, &v}, {&out, &lse}, attributes).check(),
+            "query 1x3x4x2, key 1x2x5x2 and value 1x2x5x2 do not fit [..., Hq, Sq, D], [..., "
+            "Hkv, Sk, D], [..., Hkv, Sk, Dv] with Hq a multiple of Hkv");
+  Tensor q2(DType::Float32, {1, 2, 4, 2}), out2(DType::Float32, {1, 2, 4, 2}),
+      lse2(DType::Float32, {1, 2, 4}), bias(DType::Float32, {3, 5});
+  EXPECT_EQ(call("attention", {&q2, &k, &v, &bias}, {&out2, &lse2}, attributes).check(),
+            "bias float32 3x5 does not broadcast to the scores 1x2x4x5");
+  EXPECT_EQ(call("attention", {&q2, &k, &v}, {&out2, &lse2}).check(),
+            "attribute 'scale' is required");
+}
+
+//===----------------------------------------------------------------------===//
+// rms_norm
+//===----------------------------------------------------------------------===//
+
+TEST(CpuKernelRmsNormTest, MatchesReference) {
+  std::vector<double> x = sequence<double>(24, -2, 3, 51),
+                      g = sequence<double>(12, 0.5, 1.5, 52);
+  Tensor input = doubles({2, 3, 4}, x), scale = doubles({3, 4}, g);
+  Tensor result(DType::Float64, {2, 3, 4});
+  Attributes attributes = attrs({{"axis", int64_t(1)}, {"epsilon", 1e-5}});
+  ASSERT_EQ(call("rms_norm", {&input, &scale}, {&result}, attributes).run(), "");
+  std::vector<double> expected(24);
+  for (int64_t r = 0; r < 2; ++r) {
+    double squares = 0;
+    for (int64_t j = 0; j < 12; ++j)
+      squares += x[r * 12 + j] * x[r * 12 + j];
+    double inverse = 1 / std::sqrt(squares / 12 + 1e-5);
+    for (int64_t j = 0; j < 12; ++j)
+      expected[r * 12 + j] = x[r * 12 + j] * inverse * g[j];
+  }
+  expectNear(result.values<double>(), expected, 1e-14, "rms_norm f64");
+
+  Tensor input32 = tensor<float>({2, 3, 4}, std::vector<float>(x.begin(), x.end()));
+  Tensor scale32 = tensor<float>({3, 4}, std::vector<float>(g.begin(), g.end()));
+  Tensor result32(DType::Float32, {2, 3, 4});
+  ASSERT_EQ(call("rms_norm", {&input32, &scale32}, {&result32}, attributes).run(), "");
+  std::vector<float> values = result32.values<float>();
+  expectNear(std::vector<double>(values.begin(), values.end()), expected, 1e-5, "rms_norm f32");
+
+  Tensor wrongScale(DType::Float64, {4});
+  EXPECT_EQ(call("rms_norm", {&input, &wrongScale}, {&result}, attributes).check(),
+            "scale must have shape 3x4, got float64 4");
+}
+
+TEST(CpuKernelRmsNormTest, GradMatchesFiniteDifferences) {
+  Tensor x = doubles({3, 5}, sequence<double>(15, -2, 3, 61));
+  Tensor g = doubles({5}, sequence<double>(5, 0.5, 1.5, 62));
+  Tensor w = doubles({3, 5}, sequence<double>(15, -1, 1, 63));
+  Tensor y(DType::Float64, {3, 5});
+  Attributes attributes = attrs({{"axis", int64_t(-1)}, {"epsilon", 1e-6}});
+  auto loss = [&] {
+    EXPECT_EQ(call("rms_norm", {&x, &g}, {&y}, attributes).run(), "");
+    return dot(y.values<double>(), w.values<double>());
+  };
+  std::vector<double> dxExpected = finiteDifference(x, loss);
+  std::vector<double> dgExpected = finiteDifference(g, loss);
+  Tensor dx(DType::Float64, {3, 5}), dg(DType::Float64, {5});
+  ASSERT_EQ(call("rms_norm_grad", {&x, &g, &w}, {&dx, &dg}, attributes).run(), "");
+  expectNear(dx.values<double>(), dxExpected, 1e-8, "input_grad");
+  expectNear(dg.values<double>(), dgExpected, 1e-8, "scale_grad");
+}
+
+} // namespace
