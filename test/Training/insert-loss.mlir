@@ -5,11 +5,7 @@
 // CHECK-LABEL: module attributes {graph.token_input = "input_ids", graph.vocab_size = 5 : i64}
 // CHECK-LABEL: func.func @main
 // CHECK-SAME: -> (tensor<2x4x5xf32> {graph.onnx_name = "logits"}, tensor<f32> {graph.loss})
-// CHECK-DAG: %[[ONE:.*]] = graph.constant dense<1> : tensor<1xi64>
-// CHECK-DAG: %[[END:.*]] = graph.constant dense<4> : tensor<1xi64>
-// CHECK: %[[NEXT:.*]] = graph.slice %arg0, %[[ONE]], %[[END]], %[[ONE]], %[[ONE]] {{.*}} -> tensor<2x3xi64>
-// CHECK: %[[PAD:.*]] = graph.constant dense<-100> : tensor<2x1xi64>
-// CHECK: %[[LABELS:.*]] = graph.concat %[[NEXT]], %[[PAD]] {axis = 1 : i64}
+// CHECK: %[[LABELS:.*]] = graph.shift %arg0 {axis = 1 : i64, fill = -100 : i64, offset = 1 : i64} : tensor<2x4xi64>
 // CHECK: %[[SUM:.*]] = graph.cross_entropy_sum %[[LOGITS:.*]], %[[LABELS]]
 // CHECK: %[[COUNT:.*]] = graph.constant dense<6.000000e+00> : tensor<f32>
 // CHECK: %[[LOSS:.*]] = graph.div %[[SUM]], %[[COUNT]]

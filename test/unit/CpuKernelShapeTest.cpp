@@ -195,6 +195,29 @@ TEST(CpuKernelTriluTest, UpperAndLowerWithDiagonal) {
   EXPECT_EQ(out.values<int64_t>(), (std::vector<int64_t>{0, 2, 3, 0, 0, 6, 0, 0, 0}));
 }
 
+TEST(CpuKernelShiftTest, NextTokenLabelsAndRejectsFloats) {
+  Tensor ids = int64s({2, 3}, {1, 2, 3, 4, 5, 6});
+  Tensor labels(DType::Int64, {2, 3});
+  ASSERT_EQ(call("shift", {&ids}, {&labels},
+                 attrs({{"axis", int64_t(1)}, {"offset", int64_t(1)}, {"fill", int64_t(-100)}}))
+                .run(),
+            "");
+  EXPECT_EQ(labels.values<int64_t>(), (std::vector<int64_t>{2, 3, -100, 5, 6, -100}));
+  Tensor narrow = int32s({3, 1}, {7, 8, 9});
+  Tensor back(DType::Int32, {3, 1});
+  ASSERT_EQ(call("shift", {&narrow}, {&back},
+                 attrs({{"axis", int64_t(0)}, {"offset", int64_t(-2)}, {"fill", int64_t(0)}}))
+                .run(),
+            "");
+  EXPECT_EQ(back.values<int32_t>(), (std::vector<int32_t>{0, 0, 7}));
+  Tensor real = floats({2}, {1, 2});
+  Tensor realOut(DType::Float32, {2});
+  EXPECT_NE(call("shift", {&real}, {&realOut},
+                 attrs({{"axis", int64_t(0)}, {"offset", int64_t(1)}, {"fill", int64_t(0)}}))
+                .check(),
+            "");
+}
+
 TEST(CpuKernelGatherTest, AxesNegativeIndicesAndErrors) {
   Tensor data = floats({3, 2}, {1, 2, 3, 4, 5, 6});
   Tensor indices = int64s({2, 2}, {0, -1, 1, 0});

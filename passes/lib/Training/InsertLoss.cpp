@@ -43,11 +43,6 @@ int pick(ArrayRef<std::pair<unsigned, StringRef>> candidates, StringRef preferre
   return candidates.size() == 1 ? int(candidates.front().first) : -1;
 }
 
-Value createI64Vector(OpBuilder &builder, Location loc, ArrayRef<int64_t> values) {
-  auto type = RankedTensorType::get({int64_t(values.size())}, builder.getI64Type());
-  return graph::ConstantOp::create(builder, loc, DenseElementsAttr::get(type, values));
-}
-
 struct InsertLossPass : public sp::training::impl::InsertLossBase<InsertLossPass> {
   using InsertLossBase::InsertLossBase;
 
@@ -121,17 +116,8 @@ struct InsertLossPass : public sp::training::impl::InsertLossBase<InsertLossPass
     // labels[b, s] = tokens[b, s + 1]; the last position is ignored.
     OpBuilder builder(returnOp);
     Location loc = NameLoc::get(builder.getStringAttr("causal-lm loss"), main.getLoc());
-    Type tokenElement = tokenType.getElementType();
-    Value one = createI64Vector(builder, loc, {1});
-    Value shifted = graph::SliceOp::create(
-        builder, loc, RankedTensorType::get({batch, sequence - 1}, tokenElement), tokens,
-        one, createI64Vector(builder, loc, {sequence}), one, one);
-    auto padType = RankedTensorType::get({batch, 1}, tokenElement);
-    Value pad = graph::ConstantOp::create(
-        builder, loc,
-        DenseElementsAttr::get(padType, builder.getIntegerAttr(tokenElement, kIgnoreIndex)));
-    Value labels = graph::ConcatOp::create(builder, loc, tokenType,
-                                           ValueRange{shifted, pad}, int64_t(1));
+    Value labels = graph::ShiftOp::create(builder, loc, tokenType, tokens, int64_t(1),
+                                          int64_t(1), kIgnoreIndex);
     Type floatType = logitsType.getElementType();
     auto scalarType = RankedTensorType::get({}, floatType);
     Value sum = graph::CrossEntropySumOp::create(builder, loc, scalarType, logits, labels,

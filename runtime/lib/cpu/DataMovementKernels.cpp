@@ -950,6 +950,57 @@ std::string runTrilu(const KernelArgs &args) {
   return {};
 }
 
+//===----------------------------------------------------------------------===//
+// shift
+//===----------------------------------------------------------------------===//
+
+std::string checkShift(const KernelArgs &args) {
+  if (std::string error = firstError({checkArity(args, 1, 1), checkPresent(args, 0, "input")});
+      !error.empty())
+    return error;
+  const TensorArg &input = args.inputs[0];
+  const Attributes &attributes = attributesOf(args);
+  if (std::string error = firstError({checkSameType(args.outputs[0], input, "result"),
+                                      checkIntAttribute(attributes, "axis"),
+                                      checkIntAttribute(attributes, "offset"),
+                                      checkIntAttribute(attributes, "fill")});
+      !error.empty())
+    return error;
+  if (!isInteger(input.dtype))
+    return "input must be an integer tensor, got " + describe(input);
+  if (!normalizeAxis(intAttribute(attributes, "axis", 0), int64_t(input.shape.size())))
+    return "axis " + std::to_string(intAttribute(attributes, "axis", 0)) +
+           " is out of range for " + describe(input);
+  return {};
+}
+
+std::string runShift(const KernelArgs &args) {
+  const TensorArg &input = args.inputs[0], &out = args.outputs[0];
+  const Attributes &attributes = attributesOf(args);
+  int64_t axis = *normalizeAxis(intAttribute(attributes, "axis", 0), int64_t(input.shape.size()));
+  int64_t offset = intAttribute(attributes, "offset", 0);
+  int64_t fill = intAttribute(attributes, "fill", 0);
+  int64_t outer = product(input.shape, 0, axis), length = input.shape[axis];
+  int64_t inner = product(input.shape, axis + 1, input.shape.size());
+  auto shift = [&](auto *from, auto *to) {
+    using T = std::remove_pointer_t<decltype(to)>;
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < length; ++i) {
+        T *dest = to + (o * length + i) * inner;
+        int64_t source = i + offset;
+        if (source >= 0 && source < length)
+          std::memcpy(dest, from + (o * length + source) * inner, size_t(inner) * sizeof(T));
+        else
+          std::fill(dest, dest + inner, T(fill));
+      }
+  };
+  if (input.dtype == DType::Int64)
+    shift(input.as<const int64_t>(), out.as<int64_t>());
+  else
+    shift(input.as<const int32_t>(), out.as<int32_t>());
+  return {};
+}
+
 } // namespace
 
 void addDataMovementKernels(std::vector<Kernel> &kernels) {
@@ -968,6 +1019,7 @@ void addDataMovementKernels(std::vector<Kernel> &kernels) {
                                     {"split", checkSplit, runSplit},
                                     {"concat", checkConcat, runConcat},
                                     {"trilu", checkTrilu, runTrilu},
+                                    {"shift", checkShift, runShift},
                                 });
 }
 

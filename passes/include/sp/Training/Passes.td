@@ -28,8 +28,8 @@ def InsertLoss : Pass<"sp-insert-loss", "mlir::ModuleOp"> {
   let description = [{
     `causal-lm`: the mean next-token cross-entropy of `logits[:, :-1]`
     against `input_ids[:, 1:]` over the B x (S - 1) predicted positions. The
-    labels are the token input shifted left by one with the last position
-    ignored, so the logits are never copied. The token input is the rank-2
+    labels are the token input shifted left by one (`graph.shift`) with the
+    last position ignored, so the logits are never copied. The token input is the rank-2
     integer argument (the one named `input_ids` when there are several) and
     the logits the rank-3 float result over the same batch and sequence (the
     one named `logits` when there are several).

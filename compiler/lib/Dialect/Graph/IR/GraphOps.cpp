@@ -1787,6 +1787,149 @@ LogicalResult SGDUpdateOp::verify() {
   return verifyUpdateOperands(*this, {getParam(), getGrad()});
 }
 
+//===----------------------------------------------------------------------===//
+// Fused ops
+//===----------------------------------------------------------------------===//
+
+/// The types of attention's output and logsumexp, after checking that query
+/// [..., Hq, Sq, D], key [..., Hkv, Sk, D], value [..., Hkv, Sk, Dv] and the
+/// optional bias (broadcasting to [..., Hq, Sq, Sk]) fit together.
+LogicalResult inferAttentionTypes(std::optional<Location> location, Value queryValue,
+                                  Value keyValue, Value valueValue, Value biasValue,
+                                  SmallVectorImpl<Type> &types) {
+  auto query = rankedType(queryValue.getType()), key = rankedType(keyValue.getType()),
+       value = rankedType(valueValue.getType());
+  Type element = query.getElementType();
+  if (!llvm::isa<FloatType>(element) || key.getElementType() != element ||
+      value.getElementType() != element)
+    return emitOptionalError(location, "attention query, key and value must share one "
+                             "float element type, got ", query, ", ", key, " and ", value);
+  int64_t rank = query.getRank();
+  if (rank < 3 || key.getRank() != rank || value.getRank() != rank)
+    return emitOptionalError(location, "attention query, key and value must have one rank "
+                             ">= 3, got ", formatShape(query.getShape()), ", ",
+                             formatShape(key.getShape()), " and ",
+                             formatShape(value.getShape()));
+  auto mismatch = [&](StringRef what) {
+    return emitOptionalError(location, "attention ", what, " differ: query ",
+                             formatShape(query.getShape()), ", key ",
+                             formatShape(key.getShape()), ", value ",
+                             formatShape(value.getShape()));
+  };
+  SmallVector<int64_t> lead;
+  for (int64_t d = 0; d < rank - 3; ++d) {
+    std::optional<int64_t> dim = mergeDims(query.getDimSize(d), key.getDimSize(d));
+    if (dim)
+      dim = mergeDims(*dim, value.getDimSize(d));
+    if (!dim)
+      return mismatch("leading dims");
+    lead.push_back(*dim);
+  }
+  int64_t queryHeads = query.getDimSize(rank - 3), sq = query.getDimSize(rank - 2);
+  std::optional<int64_t> kvHeads = mergeDims(key.getDimSize(rank - 3), value.getDimSize(rank - 3));
+  std::optional<int64_t> sk = mergeDims(key.getDimSize(rank - 2), value.getDimSize(rank - 2));
+  if (!kvHeads || !sk)
+    return mismatch("key and value heads or lengths");
+  if (!mergeDims(query.getDimSize(rank - 1), key.getDimSize(rank - 1)))
+    return mismatch("query and key head sizes");
+  if (!ShapedType::isDynamic(queryHeads) && !ShapedType::isDynamic(*kvHeads) &&
+      (*kvHeads == 0 || queryHeads % *kvHeads != 0))
+    return mismatch("head counts (query heads must be a multiple of key/value heads)");
+  SmallVector<int64_t> scores(lead);
+  scores.append({queryHeads, sq, *sk});
+  if (biasValue) {
+    auto bias = rankedType(biasValue.getType());
+    SmallVector<int64_t> broadcast;
+    if (bias.getElementType() != element ||
+        !OpTrait::util::getBroadcastedShape(scores, bias.getShape(), broadcast) ||
+        failed(verifyCompatibleShape(broadcast, scores)))
+      return emitOptionalError(location, "attention bias ", bias,
+                               " does not broadcast to the scores ", formatShape(scores),
+                               " of element type ", element);
+  }
+  SmallVector<int64_t> output(lead);
+  output.append({queryHeads, sq, value.getDimSize(rank - 1)});
+  SmallVector<int64_t> logsumexp(lead);
+  logsumexp.append({queryHeads, sq});
+  types.push_back(RankedTensorType::get(output, element));
+  types.push_back(RankedTensorType::get(logsumexp, element));
+  return success();
+}
+
+LogicalResult AttentionOp::inferReturnTypes(MLIRContext *, std::optional<Location> location,
+                                            Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  return inferAttentionTypes(location, adaptor.getQuery(), adaptor.getKey(),
+                             adaptor.getValue(), adaptor.getBias(), types);
+}
+
+LogicalResult AttentionGradOp::inferReturnTypes(MLIRContext *,
+                                                std::optional<Location> location,
+                                                Adaptor adaptor,
+                                                SmallVectorImpl<Type> &types) {
+  SmallVector<Type> forward;
+  if (failed(inferAttentionTypes(location, adaptor.getQuery(), adaptor.getKey(),
+                                 adaptor.getValue(), adaptor.getBias(), forward)))
+    return failure();
+  auto check = [&](Value operand, Type expected, StringRef role) -> LogicalResult {
+    if (areCompatibleResultTypes(expected, operand.getType()))
+      return success();
+    return emitOptionalError(location, "attention_grad ", role, " has type ",
+                             operand.getType(), ", the forward op's is ", expected);
+  };
+  if (failed(check(adaptor.getOutput(), forward[0], "output")) ||
+      failed(check(adaptor.getOutputGrad(), forward[0], "output gradient")) ||
+      failed(check(adaptor.getLogsumexp(), forward[1], "logsumexp")))
+    return failure();
+  types.append({adaptor.getQuery().getType(), adaptor.getKey().getType(),
+                adaptor.getValue().getType()});
+  return success();
+}
+
+/// Checks rms_norm's axis and that `scale` has the normalized dims' shape.
+static LogicalResult verifyRmsNormOperands(Operation *op, RankedTensorType input,
+                                           RankedTensorType scale, int64_t axis) {
+  if (!llvm::isa<FloatType>(input.getElementType()) ||
+      scale.getElementType() != input.getElementType())
+    return op->emitOpError("input and scale must share one float element type, got ")
+           << input << " and " << scale;
+  std::optional<int64_t> normalized = normalizeAxis(axis, input.getRank());
+  if (!normalized)
+    return op->emitOpError("axis ") << axis << " is out of range for rank "
+                                    << input.getRank();
+  ArrayRef<int64_t> dims = input.getShape().drop_front(*normalized);
+  if (scale.getRank() != int64_t(dims.size()) ||
+      failed(verifyCompatibleShape(scale.getShape(), dims)))
+    return op->emitOpError("scale of shape ")
+           << formatShape(scale.getShape()) << " is not the normalized shape "
+           << formatShape(dims);
+  return success();
+}
+
+LogicalResult RmsNormOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                          Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  types.push_back(adaptor.getInput().getType());
+  return success();
+}
+
+LogicalResult RmsNormOp::verify() {
+  return verifyRmsNormOperands(*this, getInput().getType(), getScale().getType(), getAxis());
+}
+
+LogicalResult RmsNormGradOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                              Adaptor adaptor,
+                                              SmallVectorImpl<Type> &types) {
+  types.append({adaptor.getInput().getType(), adaptor.getScale().getType()});
+  return success();
+}
+
+LogicalResult RmsNormGradOp::verify() {
+  if (getResultGrad().getType() != getInput().getType())
+    return emitOpError("result gradient type ")
+           << getResultGrad().getType() << " differs from the input type "
+           << getInput().getType();
+  return verifyRmsNormOperands(*this, getInput().getType(), getScale().getType(), getAxis());
+}
+
 } // namespace sp::graph
 
 #define GET_OP_CLASSES

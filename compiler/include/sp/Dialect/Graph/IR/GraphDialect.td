@@ -22,6 +22,7 @@ def Graph_Dialect : Dialect {
     autodiff and lowering start from this dialect.
   }];
   let hasConstantMaterializer = 1;
+  let useDefaultTypePrinterParser = 1;
   let dependentDialects = ["::mlir::ml_program::MLProgramDialect"];
 }
 

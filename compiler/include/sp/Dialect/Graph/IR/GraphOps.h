@@ -11,6 +11,37 @@
 
 namespace sp::graph {
 
+/// The collectives of GraphCollectives.td, by how they shape their result.
+enum class CollectiveKind {
+  AllGather,
+  ReduceScatter,
+  AllReduce,
+  AllToAll,
+  RingShift,
+  ShardSlice,
+  ShardUnslice
+};
+
+/// Settings of one collective; `axis` is the split axis of all_to_all.
+struct CollectiveShape {
+  int64_t axis = 0;
+  int64_t concatAxis = 0;
+  int64_t numRanks = 1;
+};
+
+/// The synchronous result type of a collective of `kind` on `input`.
+mlir::FailureOr<mlir::RankedTensorType>
+inferCollectiveType(CollectiveKind kind, std::optional<mlir::Location> location,
+                    mlir::Type input, const CollectiveShape &shape);
+
+/// The types of attention's output and logsumexp, after checking that query
+/// [..., Hq, Sq, D], key [..., Hkv, Sk, D], value [..., Hkv, Sk, Dv] and the
+/// optional bias fit together (attention and block_attention).
+llvm::LogicalResult inferAttentionTypes(std::optional<mlir::Location> location,
+                                        mlir::Value query, mlir::Value key, mlir::Value value,
+                                        mlir::Value bias,
+                                        llvm::SmallVectorImpl<mlir::Type> &types);
+
 /// A shape as "[2, ?, 4]", for messages.
 std::string formatShape(llvm::ArrayRef<int64_t> shape);
 
@@ -33,6 +64,9 @@ getPartialIntValues(mlir::Value value);
 std::optional<llvm::SmallVector<int64_t>> getConstantIntValues(mlir::Value value);
 
 } // namespace sp::graph
+
+#define GET_TYPEDEF_CLASSES
+#include "sp/Dialect/Graph/IR/GraphOpsTypes.h.inc"
 
 #define GET_OP_CLASSES
 #include "sp/Dialect/Graph/IR/GraphOps.h.inc"

@@ -419,6 +419,23 @@ def Graph_TriluOp : Graph_Op<"trilu",
   let hasVerifier = 1;
 }
 
+def Graph_ShiftOp : Graph_Op<"shift",
+    [Pure, SameOperandsAndResultType, InferTypeOpInterface]> {
+  let summary = "Move elements `offset` places toward the start of `axis`, filling the end";
+  let description = [{
+    `result[..., i, ...] = input[..., i + offset, ...]` along `axis` where
+    `i + offset` is in range, `fill` elsewhere. The causal-LM labels are the
+    token ids shifted by one with the last position filled with the ignored
+    label; under sequence parallelism the sharding pass fills a shard's end
+    from the next shard instead.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, Graph_I64Attr:$axis, Graph_I64Attr:$offset,
+                       Graph_I64Attr:$fill);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Gradients: ops that the backward pass emits where composing forward ops
 // would cost memory or accuracy
@@ -560,5 +577,91 @@ def Graph_SGDUpdateOp : Graph_Op<"sgd_update", [Pure, InferTypeOpAdaptor]> {
   }];
   let hasVerifier = 1;
 }
+
+//===----------------------------------------------------------------------===//
+// Fused ops: what sp-fuse makes of decomposed attention and RMS norm
+//===----------------------------------------------------------------------===//
+
+def Graph_AttentionOp : Graph_Op<"attention", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Scaled dot-product attention: softmax(scale * q k^T + bias) v";
+  let description = [{
+    `query` is `[..., Hq, Sq, D]`, `key` `[..., Hkv, Sk, D]` and `value`
+    `[..., Hkv, Sk, Dv]` with the same leading dims; Hq is a multiple of Hkv
+    and query head h reads key/value head `h / (Hq / Hkv)` (grouped-query
+    attention). `bias`, when present, is added to the scores and broadcasts
+    to `[..., Hq, Sq, Sk]` (padding masks, sliding windows, ALiBi). With
+    `causal`, key position j is visible from query position i iff
+    `j <= i + (Sk - Sq)`. A query that sees no key (all scores -inf) gets a
+    zero output.
+
+    `output` is `[..., Hq, Sq, Dv]`; `logsumexp` is `[..., Hq, Sq]`, the log
+    of each softmax denominator (scores included), -inf for a query that
+    sees no key: attention_grad recomputes the probabilities from it, so
+    nothing of size Sq x Sk lives between the forward and backward passes.
+  }];
+  let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
+                       AnyRankedTensor:$value, Optional<AnyRankedTensor>:$bias,
+                       F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal);
+  let results = (outs AnyRankedTensor:$output, AnyRankedTensor:$logsumexp);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`,` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Graph_AttentionGradOp : Graph_Op<"attention_grad", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Gradients of attention with respect to query, key and value";
+  let description = [{
+    The FlashAttention-2 backward pass: probabilities are recomputed block by
+    block from `logsumexp`, and the key and value gradients of a grouped
+    head sum over the query heads that read it. The bias gets no gradient
+    (it is a mask); `scale` and `causal` are the forward op's. The bias comes
+    last, so that an absent one is a trailing -1 in a plan.
+  }];
+  let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
+                       AnyRankedTensor:$value, AnyRankedTensor:$output,
+                       AnyRankedTensor:$logsumexp, AnyRankedTensor:$output_grad,
+                       Optional<AnyRankedTensor>:$bias, F64Attr:$scale,
+                       DefaultValuedAttr<BoolAttr, "false">:$causal);
+  let results = (outs AnyRankedTensor:$query_grad, AnyRankedTensor:$key_grad,
+                      AnyRankedTensor:$value_grad);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $output `,` $logsumexp `,` $output_grad (`,` $bias^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Graph_RmsNormOp : Graph_Op<"rms_norm", [Pure, InferTypeOpAdaptor]> {
+  let summary = "RMS normalization over the dims from `axis` to the last, times a scale";
+  let description = [{
+    `input / sqrt(mean(input^2 over dims [axis, rank)) + epsilon) * scale`,
+    where `scale` has exactly the normalized dims' shape.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$scale,
+                       Graph_I64Attr:$axis, F64Attr:$epsilon);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $scale attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Graph_RmsNormGradOp : Graph_Op<"rms_norm_grad", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Gradients of rms_norm with respect to its input and scale";
+  let description = [{
+    Recomputes each row's inverse root mean square from `input`; the scale
+    gradient sums over the leading dims.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$scale,
+                       AnyRankedTensor:$result_grad, Graph_I64Attr:$axis,
+                       F64Attr:$epsilon);
+  let results = (outs AnyRankedTensor:$input_grad, AnyRankedTensor:$scale_grad);
+  let assemblyFormat = [{
+    $input `,` $scale `,` $result_grad attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+include "sp/Dialect/Graph/IR/GraphCollectives.td"
+include "sp/Dialect/Graph/IR/GraphBlockAttention.td"
 
 #endif // SP_DIALECT_GRAPH_IR_GRAPHOPS_TD
