@@ -26,3 +26,6 @@ config.substitutions.insert(0, ("%python", config.python_executable))
 config.substitutions.append(
     ("%exit1", config.python_executable + " " + os.path.join(tools_dir, "expect_exit1.py")))
 config.substitutions.append(("%models", os.path.join(config.sp_src_root, "models")))
+# `REQUIRES: mpi`, `%if mpi`: the runtime has the MPI collectives.
+if getattr(config, "sp_enable_mpi", "").upper() in ("ON", "1", "TRUE", "YES"):
+    config.available_features.add("mpi")

@@ -167,6 +167,10 @@ int64_t sp_session_vocab_size(const sp_session *session) {
 int64_t sp_session_steps_completed(const sp_session *session) {
   return session ? session->session->stepsCompleted() : 0;
 }
+int sp_session_rank(const sp_session *session) { return session ? session->session->rank() : 0; }
+int sp_session_world_size(const sp_session *session) {
+  return session ? session->session->worldSize() : 1;
+}
 
 sp_status sp_session_set_input(sp_session *session, const char *name, sp_dtype dtype, int32_t rank,
                                const int64_t *shape, const void *data, size_t size_bytes) {

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "sp/runtime/Session.h"
+#include "sp/runtime/Collectives.h"
 #include "sp/runtime/Files.h"
 #include "sp/runtime/Kernel.h"
 #include "sp/runtime/PlanFile.h"
@@ -80,11 +81,19 @@ struct InstructionSlot {
   std::string where; // "instruction 3 (matmul, node 'x' (MatMul))"
 };
 
+/// A binding's tensor holds this rank's shard along `shardAxis` of the
+/// whole tensor users see (`info`), or all of it when `shardAxis` is -1.
 struct InputSlot {
   TensorInfo info;
   int tensor = -1;
-  std::vector<char> data; // copied into place at the start of every step
+  int shardAxis = -1;
+  std::vector<char> data; // this rank's bytes, copied into place every step
   bool set = false;
+};
+
+struct OutputSlot {
+  int tensor = -1;
+  int shardAxis = -1;
 };
 
 struct ParameterSlot {
@@ -186,7 +195,7 @@ struct Session::Impl {
   std::vector<InstructionSlot> instructions;
   std::vector<InputSlot> inputSlots;
   std::vector<TensorInfo> inputs;
-  std::vector<int> outputTensors;
+  std::vector<OutputSlot> outputSlots;
   std::vector<TensorInfo> outputs;
   std::vector<ParameterSlot> parameterSlots;
   std::vector<TensorInfo> parameters;
@@ -199,12 +208,32 @@ struct Session::Impl {
   bool profiling = false;
   std::vector<KernelTiming> timings;
 
+  // The ranks (Collectives.h). Collective kernels reach them through
+  // `context`; sharded bindings split the sequence in `layout`.
+  std::shared_ptr<Communicator> communicator;
+  ExecutionContext context;
+  PendingCollectives pending;
+  SequenceLayout layout;
+  /// A collective failed: the ranks are out of step and cannot agree again.
+  mutable bool communicationFailed = false;
+
+  static std::unique_ptr<Impl> load(const std::string &planPath,
+                                    std::shared_ptr<Communicator> communicator, std::string &error);
   std::string fail(const std::string &why) const { return planPath + ": " + why; }
+  bool isMultiRank() const { return context.worldSize > 1; }
+  /// Under several ranks, every rank's outcome: the first failure among them.
+  std::string agreed(const std::string &error) const;
+  std::string validateCollectives();
+  std::string validateSharding(const std::string &what, int tensor, bool sharded, int shardAxis,
+                               int &slotAxis, TensorInfo &info) const;
+  std::string gatherOut(const OutputSlot &slot, const TensorInfo &whole, NpyArray &array) const;
+  std::string saveStateHere(const std::string &directory) const;
   std::string describeTensor(int index) const;
   std::string validateTensors(uint64_t sidecarSize);
   std::string validateInstructions();
   std::string validateBindings();
   std::string loadSidecar(const std::string &sidecarPath, uint64_t sidecarSize);
+  std::string loadStateHere(const std::string &directory);
   std::string copyOut(int tensor, NpyArray &array) const;
   std::string copyIn(int tensor, const TensorInfo &info, const std::string &what,
                      const NpyArray &array);
@@ -336,6 +365,7 @@ std::string Session::Impl::validateInstructions() {
       slot.attributes.set(name, std::move(value));
     }
     slot.args.attributes = &slot.attributes;
+    slot.args.context = &context;
     if (std::string problem = slot.kernel->check(slot.args); !problem.empty())
       return instructionFail(problem);
   }
@@ -360,8 +390,13 @@ std::string Session::Impl::validateBindings() {
       return fail("input '" + binding.name() + "' is CONSTANT " + describeTensor(binding.tensor()) +
                   "; inputs live in the arena or state");
     InputSlot slot;
-    slot.info = infoOf(binding.name(), binding.tensor());
     slot.tensor = binding.tensor();
+    if (std::string problem =
+            validateSharding("input '" + binding.name() + "'", binding.tensor(), binding.sharded(),
+                             binding.shard_axis(), slot.shardAxis, slot.info);
+        !problem.empty())
+      return problem;
+    slot.info.name = binding.name();
     inputs.push_back(slot.info);
     inputSlots.push_back(std::move(slot));
   }
@@ -372,8 +407,17 @@ std::string Session::Impl::validateBindings() {
                   ", out of range");
     if (!names.insert(binding.name()).second)
       return fail("output '" + binding.name() + "' is bound twice");
-    outputTensors.push_back(binding.tensor());
-    outputs.push_back(infoOf(binding.name(), binding.tensor()));
+    OutputSlot slot;
+    slot.tensor = binding.tensor();
+    TensorInfo info;
+    if (std::string problem =
+            validateSharding("output '" + binding.name() + "'", binding.tensor(), binding.sharded(),
+                             binding.shard_axis(), slot.shardAxis, info);
+        !problem.empty())
+      return problem;
+    info.name = binding.name();
+    outputSlots.push_back(slot);
+    outputs.push_back(std::move(info));
   }
 
   if (plan.loss() != -1) {
@@ -461,6 +505,121 @@ std::string Session::Impl::validateBindings() {
   return "";
 }
 
+std::string Session::Impl::validateSharding(const std::string &what, int tensor, bool sharded,
+                                            int shardAxis, int &slotAxis, TensorInfo &info) const {
+  const TensorSlot &slot = tensors[tensor];
+  info = TensorInfo{"", slot.dtype, slot.shape};
+  slotAxis = -1;
+  if (!sharded)
+    return "";
+  std::string described =
+      describeTensor(tensor) + " (" + dtypeName(slot.dtype) + " " + formatShape(slot.shape) + ")";
+  if (shardAxis < 0 || size_t(shardAxis) >= slot.shape.size())
+    return fail(what + ": shard_axis " + std::to_string(shardAxis) + " is out of range for " +
+                described);
+  int64_t &dim = info.shape[size_t(shardAxis)];
+  if (dim % layout.chunksPerRank() != 0)
+    return fail(what + ": dim " + std::to_string(shardAxis) + " of " + described +
+                " does not make the 2 chunks of a zigzag shard");
+  uint64_t wholeBytes;
+  if (__builtin_mul_overflow(slot.bytes, uint64_t(layout.ranks), &wholeBytes) ||
+      wholeBytes > uint64_t(std::numeric_limits<int64_t>::max()))
+    return fail(what + ": " + described + " on " + std::to_string(layout.ranks) +
+                " ranks is too large");
+  dim *= layout.ranks;
+  slotAxis = shardAxis;
+  return "";
+}
+
+std::string Session::Impl::validateCollectives() {
+  // Bytes a collective in flight reads (the start's input) or writes (the
+  // future) must not be written, nor the future read, until its wait.
+  auto overlap = [&](int a, int b) {
+    const TensorSlot &first = tensors[a], &second = tensors[b];
+    if (first.placement != second.placement || first.placement == sp::plan::CONSTANT ||
+        first.bytes == 0 || second.bytes == 0)
+      return false;
+    uint64_t firstOffset = plan.tensors(a).offset(), secondOffset = plan.tensors(b).offset();
+    return firstOffset < secondOffset + second.bytes && secondOffset < firstOffset + first.bytes;
+  };
+  auto isStart = [&](int index) {
+    const std::string &kernel = plan.instructions(index).kernel();
+    return instructions[index].kernel->communicates && kernel.size() > 6 &&
+           kernel.compare(kernel.size() - 6, 6, "_start") == 0;
+  };
+  std::map<int, int> startOf; // future tensor -> the start writing it
+  for (int index = 0; index < plan.instructions_size(); ++index) {
+    const sp::plan::Instruction &instruction = plan.instructions(index);
+    const std::string &where = instructions[index].where;
+    bool isWait = instruction.kernel() == "wait";
+    for (const auto &[future, start] : startOf) {
+      if (isWait && instruction.inputs(0) == future)
+        continue;
+      const sp::plan::Instruction &started = plan.instructions(start);
+      std::string inFlight =
+          " bytes that the collective of " + instructions[start].where + " uses until its wait";
+      for (int output : instruction.outputs())
+        if (overlap(output, future) ||
+            (started.inputs(0) >= 0 && overlap(output, started.inputs(0))))
+          return fail(where + ": writes " + describeTensor(output) + " over" + inFlight);
+      for (int input : instruction.inputs())
+        if (input >= 0 && overlap(input, future))
+          return fail(where + ": reads " + describeTensor(input) + " from" + inFlight);
+    }
+    if (isWait) {
+      auto waited = startOf.find(instruction.inputs(0));
+      if (waited == startOf.end())
+        return fail(where + ": waits for " + describeTensor(instruction.inputs(0)) +
+                    ", which no started collective writes");
+      startOf.erase(waited);
+    } else if (isStart(index)) {
+      int future = instruction.outputs(0);
+      if (auto earlier = startOf.find(future); earlier != startOf.end())
+        return fail(where + ": starts a collective into " + describeTensor(future) +
+                    " while that of " + instructions[earlier->second].where +
+                    " is still in flight");
+      startOf[future] = index;
+    }
+  }
+  if (!startOf.empty()) {
+    int first = plan.instructions_size();
+    for (const auto &entry : startOf)
+      first = std::min(first, entry.second);
+    return fail(instructions[first].where + ": its collective is never waited for");
+  }
+  return "";
+}
+
+std::string Session::Impl::agreed(const std::string &error) const {
+  if (!isMultiRank())
+    return error;
+  if (communicationFailed)
+    return error.empty() ? "the ranks are out of step after a failed collective" : error;
+  return singleLine(communicator->agree(error));
+}
+
+std::string Session::Impl::gatherOut(const OutputSlot &slot, const TensorInfo &whole,
+                                     NpyArray &array) const {
+  const TensorSlot &local = tensors[slot.tensor];
+  size_t wholeBytes = size_t(local.bytes) * size_t(layout.ranks);
+  array.dtype = whole.dtype;
+  array.shape = whole.shape;
+  array.data.resize(wholeBytes);
+  bool inPlace = layout.isRankMajor(whole.shape, slot.shardAxis);
+  std::vector<char> ranksMajor(inPlace ? 0 : wholeBytes);
+  if (std::string error =
+          communicator->allGather(local.data, inPlace ? array.data.data() : ranksMajor.data(),
+                                  numElements(local.shape), local.dtype);
+      !error.empty()) {
+    communicationFailed = true;
+    return "output '" + whole.name + "': gathering its shards failed: " + error;
+  }
+  if (!inPlace)
+    layout.unpackRanks(ranksMajor.data(), array.data.data(), whole.shape, slot.shardAxis,
+                       dtypeSize(local.dtype));
+  return "";
+}
+
 std::string Session::Impl::loadSidecar(const std::string &sidecarPath, uint64_t sidecarSize) {
   // Where each sidecar range goes: STATE tensors into the state region,
   // CONSTANT tensors into the constant region (aligned for the kernels,
@@ -511,7 +670,9 @@ std::string Session::Impl::loadSidecar(const std::string &sidecarPath, uint64_t 
   return "";
 }
 
-std::unique_ptr<Session> Session::load(const std::string &planPath, std::string &error) {
+std::unique_ptr<Session::Impl> Session::Impl::load(const std::string &planPath,
+                                                   std::shared_ptr<Communicator> communicator,
+                                                   std::string &error) {
   auto impl = std::make_unique<Impl>();
   impl->planPath = planPath;
   sp::plan::Plan &plan = impl->plan;
@@ -522,14 +683,17 @@ std::unique_ptr<Session> Session::load(const std::string &planPath, std::string 
   if (!readPlanFile(planPath, plan, error))
     return failWith(error);
 
-  // Issue 4 brings MPI: the world size then comes from the launcher.
-  constexpr int kWorldSize = 1;
+  int worldSize = communicator->size();
   if (plan.world_size() < 1)
     return failWith(
         impl->fail("world_size " + std::to_string(plan.world_size()) + " is not a rank count"));
-  if (plan.world_size() != kWorldSize)
+  if (plan.world_size() != worldSize)
     return failWith(impl->fail("built for " + std::to_string(plan.world_size()) +
-                               " ranks; this run has " + std::to_string(kWorldSize)));
+                               (plan.world_size() == 1 ? " rank" : " ranks") + "; this run has " +
+                               std::to_string(worldSize)));
+  impl->context = {communicator->rank(), worldSize, communicator.get(), &impl->pending};
+  impl->layout = {worldSize, plan.zigzag()};
+  impl->communicator = std::move(communicator);
 
   const std::string &sidecarName = plan.weights().file();
   if (sidecarName.find('/') != std::string::npos || sidecarName == "." || sidecarName == "..")
@@ -544,6 +708,8 @@ std::unique_ptr<Session> Session::load(const std::string &planPath, std::string 
   if (std::string problem = impl->validateTensors(sidecarSize); !problem.empty())
     return failWith(problem);
   if (std::string problem = impl->validateInstructions(); !problem.empty())
+    return failWith(problem);
+  if (std::string problem = impl->validateCollectives(); !problem.empty())
     return failWith(problem);
   if (std::string problem = impl->validateBindings(); !problem.empty())
     return failWith(problem);
@@ -605,6 +771,43 @@ std::unique_ptr<Session> Session::load(const std::string &planPath, std::string 
     for (int operand = 0; operand < instruction.outputs_size(); ++operand)
       slot.args.outputs[operand].data = impl->tensors[instruction.outputs(operand)].data;
   }
+  return impl;
+}
+
+std::unique_ptr<Session> Session::load(const std::string &planPath, std::string &error) {
+  std::shared_ptr<Communicator> world = worldCommunicator(error);
+  if (!world)
+    return nullptr;
+  return load(planPath, std::move(world), error);
+}
+
+std::unique_ptr<Session> Session::load(const std::string &planPath,
+                                       std::shared_ptr<Communicator> communicator,
+                                       std::string &error) {
+  if (!communicator) {
+    error = planPath + ": no communicator to run the plan with";
+    return nullptr;
+  }
+  std::shared_ptr<Communicator> ranks = communicator;
+  std::unique_ptr<Impl> impl;
+  // Every rank must reach the agreement below, even one that ran out of memory.
+  try {
+    impl = Impl::load(planPath, std::move(communicator), error);
+  } catch (const std::bad_alloc &) {
+    error = planPath + ": out of memory";
+  } catch (const std::exception &exception) {
+    error = planPath + ": " + exception.what();
+  }
+  // Every rank loads the same plan; all of them go on, or none.
+  if (ranks->size() > 1) {
+    std::string agreed = ranks->agree(impl ? "" : error);
+    if (!agreed.empty()) {
+      error = singleLine(agreed);
+      return nullptr;
+    }
+  }
+  if (!impl)
+    return nullptr;
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 
@@ -640,12 +843,19 @@ std::string Session::setInput(const std::string &name, DType dtype,
     if (dtype != slot.info.dtype || shape != slot.info.shape)
       return "input '" + name + "': expected " + slot.info.describe() + ", got " +
              dtypeName(dtype) + " " + formatShape(shape);
-    uint64_t bytes = impl_->tensors[slot.tensor].bytes;
+    uint64_t localBytes = impl_->tensors[slot.tensor].bytes;
+    uint64_t bytes = slot.shardAxis < 0 ? localBytes : localBytes * uint64_t(impl_->layout.ranks);
     if (size != bytes)
       return "input '" + name + "': expected " + std::to_string(bytes) + " bytes of " +
              slot.info.describe() + ", got " + std::to_string(size);
     const char *begin = static_cast<const char *>(data);
-    slot.data.assign(begin, begin + size);
+    if (slot.shardAxis < 0) {
+      slot.data.assign(begin, begin + size);
+    } else {
+      slot.data.resize(size_t(localBytes));
+      impl_->layout.extractShard(begin, slot.data.data(), slot.info.shape, slot.shardAxis,
+                                 impl_->context.rank, dtypeSize(dtype));
+    }
     slot.set = true;
     return "";
   }
@@ -658,20 +868,38 @@ std::string Session::setInput(const std::string &name, DType dtype,
 
 std::string Session::runStep() {
   Impl &impl = *impl_;
+  if (impl.communicationFailed)
+    return "the ranks are out of step after a failed collective; load the plan again";
+  // Under several ranks a rank that fails goes on with the kernels that
+  // communicate, so that the others do not wait for it forever, and all of
+  // them agree on the failure at the end of the step.
+  std::string failure;
   for (const InputSlot &slot : impl.inputSlots)
-    if (!slot.set)
-      return "missing input '" + slot.info.name + "' (" + slot.info.describe() + ")";
+    if (!slot.set && failure.empty())
+      failure = "missing input '" + slot.info.name + "' (" + slot.info.describe() + ")";
+  if (!failure.empty() && !impl.isMultiRank())
+    return failure;
   // The arena is scratch: inputs go (back) into place every step.
-  for (const InputSlot &slot : impl.inputSlots)
-    std::memcpy(impl.tensors[slot.tensor].data, slot.data.data(), slot.data.size());
+  if (failure.empty())
+    for (const InputSlot &slot : impl.inputSlots)
+      std::memcpy(impl.tensors[slot.tensor].data, slot.data.data(), slot.data.size());
 
   using Clock = std::chrono::steady_clock;
   impl.timings.clear();
   Clock::time_point stepStart = Clock::now();
   for (size_t index = 0; index < impl.instructions.size(); ++index) {
     const InstructionSlot &slot = impl.instructions[index];
+    if (!failure.empty() && !slot.kernel->communicates)
+      continue;
     Clock::time_point start = impl.profiling ? Clock::now() : Clock::time_point();
-    std::string problem = slot.kernel->run(slot.args);
+    std::string problem;
+    // Staging bytes of collectives are allocated as they run; under several
+    // ranks a failure must not skip the agreement at the end of the step.
+    try {
+      problem = slot.kernel->run(slot.args);
+    } catch (const std::bad_alloc &) {
+      problem = "out of memory";
+    }
     if (impl.profiling) {
       Clock::time_point end = Clock::now();
       const sp::plan::Instruction &instruction = impl.plan.instructions(int(index));
@@ -679,9 +907,23 @@ std::string Session::runStep() {
                               std::chrono::duration<double, std::micro>(start - stepStart).count(),
                               std::chrono::duration<double, std::micro>(end - start).count()});
     }
-    if (!problem.empty())
-      return singleLine(impl.fail(slot.where + ": " + problem));
+    if (!problem.empty()) {
+      std::string message = singleLine(impl.fail(slot.where + ": " + problem));
+      if (!impl.isMultiRank())
+        return message;
+      // Peers may be waiting in this collective, or past it: out of step.
+      if (slot.kernel->communicates) {
+        impl.communicationFailed = true;
+        return message;
+      }
+      if (failure.empty())
+        failure = message;
+    }
+    if (impl.isMultiRank() && impl.pending.anyInFlight())
+      impl.communicator->progress();
   }
+  if (std::string agreed = impl.agreed(failure); !agreed.empty())
+    return agreed;
   impl.stepRan = true;
   ++impl.stepsCompleted;
   return "";
@@ -735,7 +977,10 @@ std::string Session::output(const std::string &name, NpyArray &array) const {
       continue;
     if (!impl_->stepRan)
       return "output '" + name + "': no step has run yet";
-    return impl_->copyOut(impl_->outputTensors[i], array);
+    const OutputSlot &slot = impl_->outputSlots[i];
+    if (slot.shardAxis < 0 || !impl_->isMultiRank())
+      return impl_->copyOut(slot.tensor, array);
+    return impl_->gatherOut(slot, impl_->outputs[i], array);
   }
   return "the plan has no output '" + name + "'";
 }
@@ -764,6 +1009,16 @@ std::string Session::setParameter(const std::string &name, const NpyArray &array
 }
 
 std::string Session::saveState(const std::string &directory) const {
+  // The state is the same on every rank: rank 0 writes it.
+  std::string error = impl_->context.rank == 0 ? impl_->saveStateHere(directory) : "";
+  return impl_->agreed(error);
+}
+
+std::string Session::loadState(const std::string &directory) {
+  return impl_->agreed(impl_->loadStateHere(directory));
+}
+
+std::string Session::Impl::saveStateHere(const std::string &directory) const {
   namespace fs = std::filesystem;
   std::error_code code;
   for (const char *sub : {"param", "state"}) {
@@ -772,14 +1027,14 @@ std::string Session::saveState(const std::string &directory) const {
       return (fs::path(directory) / sub).string() + ": cannot create: " + code.message();
   }
   std::string error;
-  for (const StateFile &file : impl_->stateFiles) {
+  for (const StateFile &file : stateFiles) {
     NpyArray array;
-    impl_->copyOut(file.tensor, array);
+    copyOut(file.tensor, array);
     if (!writeNpy((fs::path(directory) / file.relativePath).string(), array, error))
       return error;
   }
   // Last, so that a folder with steps.txt holds a complete checkpoint.
-  std::string steps = std::to_string(impl_->stepsCompleted) + "\n";
+  std::string steps = std::to_string(stepsCompleted) + "\n";
   if (!writeFileAtomically((fs::path(directory) / "steps.txt").string(),
                            [&](std::ostream &out) {
                              out << steps;
@@ -790,7 +1045,7 @@ std::string Session::saveState(const std::string &directory) const {
   return "";
 }
 
-std::string Session::loadState(const std::string &directory) {
+std::string Session::Impl::loadStateHere(const std::string &directory) {
   namespace fs = std::filesystem;
   std::string stepsPath = (fs::path(directory) / "steps.txt").string();
   std::ifstream stepsFile(stepsPath);
@@ -805,28 +1060,32 @@ std::string Session::loadState(const std::string &directory) {
   int64_t steps = std::stoll(stepsText);
 
   // Read and check everything before changing anything.
-  std::vector<NpyArray> arrays(impl_->stateFiles.size());
+  std::vector<NpyArray> arrays(stateFiles.size());
   std::string error;
-  for (size_t i = 0; i < impl_->stateFiles.size(); ++i) {
-    const StateFile &file = impl_->stateFiles[i];
+  for (size_t i = 0; i < stateFiles.size(); ++i) {
+    const StateFile &file = stateFiles[i];
     std::string path = (fs::path(directory) / file.relativePath).string();
     if (!readNpy(path, arrays[i], error))
       return error;
-    const TensorSlot &slot = impl_->tensors[file.tensor];
+    const TensorSlot &slot = tensors[file.tensor];
     if (arrays[i].dtype != slot.dtype || arrays[i].shape != slot.shape)
       return path + ": " + file.what + " is " + dtypeName(slot.dtype) + " " +
              formatShape(slot.shape) + " in the plan, the file holds " +
              dtypeName(arrays[i].dtype) + " " + formatShape(arrays[i].shape);
   }
-  for (size_t i = 0; i < impl_->stateFiles.size(); ++i) {
-    const TensorSlot &slot = impl_->tensors[impl_->stateFiles[i].tensor];
+  for (size_t i = 0; i < stateFiles.size(); ++i) {
+    const TensorSlot &slot = tensors[stateFiles[i].tensor];
     std::memcpy(slot.data, arrays[i].data.data(), slot.bytes);
   }
-  impl_->stepsCompleted = steps;
+  stepsCompleted = steps;
   return "";
 }
 
 void Session::setProfiling(bool enabled) { impl_->profiling = enabled; }
+int Session::rank() const { return impl_->context.rank; }
+int Session::worldSize() const { return impl_->context.worldSize; }
+Communicator &Session::communicator() const { return *impl_->communicator; }
+bool Session::communicationFailed() const { return impl_->communicationFailed; }
 const std::vector<KernelTiming> &Session::lastStepTimings() const { return impl_->timings; }
 
 } // namespace sp::runtime

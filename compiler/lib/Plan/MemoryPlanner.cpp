@@ -26,7 +26,10 @@ namespace {
 /// the position that writes it to the last position that reads it or any
 /// view of it; a Fill constant from its first reader, where its `fill` runs.
 /// Both ends are inclusive, so an op's results never share bytes with its
-/// operands: kernels need not work in place.
+/// operands: kernels need not work in place. A collective start reads its
+/// input until its wait (the communication reads it meanwhile), and its
+/// future, written meanwhile, is live from the start to the wait and on
+/// through the wait's result, which is a view of it.
 std::vector<ArenaBuffer> computeLiveRanges(const StepAnalysis &analysis) {
   llvm::MapVector<Value, ArenaBuffer> buffers;
   auto touch = [&](Value value, unsigned position) {
@@ -57,8 +60,10 @@ std::vector<ArenaBuffer> computeLiveRanges(const StepAnalysis &analysis) {
           analysis.getHome(result).kind == HomeKind::Arena)
         touch(result, position);
     // func.return is the last op, so what @main returns stays live to the end.
-    for (Value operand : op->getOperands())
+    for (Value operand : op->getOperands()) {
       touch(operand, position);
+      touch(operand, analysis.getLastUsePosition(op));
+    }
   }
 
   std::vector<ArenaBuffer> result;

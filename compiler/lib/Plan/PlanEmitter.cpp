@@ -4,6 +4,7 @@
 #include "sp/Dialect/Graph/IR/GraphOps.h"
 #include "sp/Import/OnnxImporter.h"
 #include "sp/Plan/MemoryPlan.h"
+#include "sp/Plan/Passes.h"
 #include "sp/Training/Passes.h"
 
 #include "sp/plan/plan.pb.h"
@@ -16,9 +17,16 @@
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/MathExtras.h"
 
+#include <limits>
+
 using namespace mlir;
 namespace graph = sp::graph;
 namespace proto = sp::plan;
+
+namespace sp::planning {
+#define GEN_PASS_DEF_EMITPLAN
+#include "sp/Plan/Passes.h.inc"
+} // namespace sp::planning
 
 namespace sp::planning {
 
@@ -97,9 +105,11 @@ private:
   LogicalResult emitInstruction(Operation *op);
   LogicalResult emitStore(ml_program::GlobalStoreOp store);
   LogicalResult bindResults(func::ReturnOp returnOp);
+  LogicalResult setSharding(proto::Binding &binding, IntegerAttr shardAxis, Type type,
+                            llvm::function_ref<InFlightDiagnostic()> emit);
   LogicalResult convertAttribute(Operation *op, StringRef name, Attribute attribute,
                                  proto::Attribute &converted);
-  void recordModuleAttributes();
+  LogicalResult recordModuleAttributes();
 
   const StepAnalysis &analysis;
   const PlanEmitOptions &options;
@@ -115,7 +125,7 @@ private:
 };
 
 int PlanBuilder::addTensor(Type type, proto::Placement placement) {
-  auto tensor = llvm::cast<RankedTensorType>(type);
+  auto tensor = llvm::cast<RankedTensorType>(getPlanValueType(type));
   proto::Tensor *added = plan.add_tensors();
   added->set_dtype(getDType(tensor.getElementType()));
   for (int64_t dim : tensor.getShape())
@@ -261,12 +271,13 @@ FailureOr<int> PlanBuilder::getTensor(Value value) {
   if (failed(owner))
     return failure();
   int index = *owner;
-  // A view with another shape is a tensor of its own over the same bytes.
-  if (ownerType != value.getType()) {
+  // A view with another shape is a tensor of its own over the same bytes (a
+  // wait's result is its future's tensor).
+  if (getPlanValueType(ownerType) != getPlanValueType(value.getType())) {
     proto::Tensor view = plan.tensors(index);
     view.clear_shape();
     view.clear_name();
-    for (int64_t dim : llvm::cast<RankedTensorType>(value.getType()).getShape())
+    for (int64_t dim : llvm::cast<RankedTensorType>(getPlanValueType(value.getType())).getShape())
       view.add_shape(dim);
     *plan.add_tensors() = std::move(view);
     index = plan.tensors_size() - 1;
@@ -467,6 +478,25 @@ LogicalResult PlanBuilder::emitStore(ml_program::GlobalStoreOp store) {
   return success();
 }
 
+LogicalResult PlanBuilder::setSharding(proto::Binding &binding, IntegerAttr shardAxis, Type type,
+                                       llvm::function_ref<InFlightDiagnostic()> emit) {
+  if (!shardAxis)
+    return success();
+  auto tensor = llvm::cast<RankedTensorType>(type);
+  int64_t axis = shardAxis.getInt();
+  if (axis < -tensor.getRank() || axis >= tensor.getRank())
+    return emit() << " has " << kShardAxisAttr << " " << axis << ", out of range for " << type;
+  if (axis < 0)
+    axis += tensor.getRank();
+  // A zigzag shard is two chunks of the sequence.
+  if (plan.zigzag() && tensor.getDimSize(axis) % 2 != 0)
+    return emit() << " is split along dim " << axis << " of " << type
+                  << ", which does not hold the 2 chunks of a zigzag shard";
+  binding.set_sharded(true);
+  binding.set_shard_axis(int32_t(axis));
+  return success();
+}
+
 LogicalResult PlanBuilder::bindResults(func::ReturnOp returnOp) {
   func::FuncOp main = analysis.getMain();
   for (auto [index, operand] : llvm::enumerate(returnOp.getOperands())) {
@@ -477,6 +507,12 @@ LogicalResult PlanBuilder::bindResults(func::ReturnOp returnOp) {
       proto::Binding &output = *plan.add_outputs();
       output.set_name(name.str());
       output.set_tensor(*tensor);
+      if (failed(setSharding(output, main.getResultAttrOfType<IntegerAttr>(index, kShardAxisAttr),
+                             operand.getType(), [&] {
+                               return main.emitError()
+                                      << "result #" << index << " ('" << name.getValue() << "')";
+                             })))
+        return failure();
       if (plan.tensors(*tensor).name().empty())
         plan.mutable_tensors(*tensor)->set_name(name.str());
     }
@@ -503,8 +539,22 @@ LogicalResult PlanBuilder::bindResults(func::ReturnOp returnOp) {
   return success();
 }
 
-void PlanBuilder::recordModuleAttributes() {
+LogicalResult PlanBuilder::recordModuleAttributes() {
   ModuleOp module = analysis.getModule();
+  plan.set_world_size(options.worldSize);
+  if (Attribute attribute = module->getAttr(kNumRanksAttr)) {
+    auto ranks = llvm::dyn_cast<IntegerAttr>(attribute);
+    if (!ranks || ranks.getInt() < 1 || ranks.getInt() > std::numeric_limits<int32_t>::max())
+      return module.emitError() << kNumRanksAttr << " = " << attribute
+                                << " is not a positive rank count";
+    plan.set_world_size(int32_t(ranks.getInt()));
+  }
+  if (Attribute attribute = module->getAttr(kZigzagAttr)) {
+    if (!llvm::isa<UnitAttr, BoolAttr>(attribute))
+      return module.emitError() << kZigzagAttr << " = " << attribute << " is not a unit attribute";
+    auto flag = llvm::dyn_cast<BoolAttr>(attribute);
+    plan.set_zigzag(!flag || flag.getValue());
+  }
   if (auto optimizer = module->getAttrOfType<DictionaryAttr>(training::kOptimizerAttr)) {
     proto::Optimizer &settings = *plan.mutable_optimizer();
     if (auto kind = optimizer.getAs<StringAttr>("kind"))
@@ -523,6 +573,7 @@ void PlanBuilder::recordModuleAttributes() {
     plan.set_token_input(tokenInput.str());
   if (auto vocabSize = module->getAttrOfType<IntegerAttr>(training::kVocabSizeAttr))
     plan.set_vocab_size(vocabSize.getInt());
+  return success();
 }
 
 LogicalResult PlanBuilder::build() {
@@ -536,11 +587,11 @@ LogicalResult PlanBuilder::build() {
 
   plan.set_producer(options.producer);
   plan.set_source(options.sourcePath);
-  plan.set_world_size(options.worldSize);
   plan.set_arena_bytes(arenaBytes);
   plan.set_alignment(kPlanAlignment);
   plan.set_loss(-1);
-  recordModuleAttributes();
+  if (failed(recordModuleAttributes()))
+    return failure();
   if (failed(addStateTensors()))
     return failure();
 
@@ -556,6 +607,13 @@ LogicalResult PlanBuilder::build() {
     proto::Binding &input = *plan.add_inputs();
     input.set_name(name.str());
     input.set_tensor(*tensor);
+    if (failed(setSharding(
+            input, main.getArgAttrOfType<IntegerAttr>(argument.getArgNumber(), kShardAxisAttr),
+            argument.getType(), [&] {
+              return main.emitError()
+                     << "argument #" << argument.getArgNumber() << " ('" << name.getValue() << "')";
+            })))
+      return failure();
   }
 
   // Each Fill constant is written just before the first op that reads it.
@@ -582,6 +640,7 @@ LogicalResult PlanBuilder::build() {
             .Case<ml_program::GlobalStoreOp>(
                 [&](ml_program::GlobalStoreOp store) { return emitStore(store); })
             .Case<func::ReturnOp>([&](func::ReturnOp returnOp) { return bindResults(returnOp); })
+            .Case<graph::WaitOp>([&](graph::WaitOp wait) { return emitInstruction(wait); })
             .Default([&](Operation *op) {
               return StepAnalysis::isView(op) ? success() : emitInstruction(op);
             });
@@ -613,5 +672,24 @@ LogicalResult emitPlan(ModuleOp module, const PlanEmitOptions &options, StringRe
     return module.emitError() << error;
   return success();
 }
+
+namespace {
+
+struct EmitPlanPass : public impl::EmitPlanBase<EmitPlanPass> {
+  using EmitPlanBase::EmitPlanBase;
+
+  void runOnOperation() override {
+    if (output.empty()) {
+      getOperation().emitError("sp-emit-plan needs output=PATH");
+      return signalPassFailure();
+    }
+    PlanEmitOptions options;
+    options.producer = "sp-opt " SP_VERSION;
+    if (failed(emitPlan(getOperation(), options, output)))
+      signalPassFailure();
+  }
+};
+
+} // namespace
 
 } // namespace sp::planning

@@ -34,8 +34,14 @@ std::optional<uint64_t> getPlanElementBytes(Type elementType) {
   return std::nullopt;
 }
 
+Type getPlanValueType(Type type) {
+  if (auto future = llvm::dyn_cast<graph::FutureType>(type))
+    return future.getValueType();
+  return type;
+}
+
 std::optional<uint64_t> getPlanTensorBytes(Type type) {
-  auto tensor = llvm::dyn_cast<RankedTensorType>(type);
+  auto tensor = llvm::dyn_cast<RankedTensorType>(getPlanValueType(type));
   if (!tensor || !tensor.hasStaticShape())
     return std::nullopt;
   std::optional<uint64_t> elementBytes = getPlanElementBytes(tensor.getElementType());
@@ -50,6 +56,8 @@ namespace {
 /// and `what` names the value in it ("result #0", "argument #1 ('x')").
 LogicalResult checkPlanType(Type type, llvm::function_ref<InFlightDiagnostic()> emit,
                             const Twine &what) {
+  // A future is the bytes its collective is writing.
+  type = getPlanValueType(type);
   auto tensor = llvm::dyn_cast<RankedTensorType>(type);
   if (!tensor)
     return emit() << what << " has type " << type << "; plans hold ranked tensors only";
@@ -96,14 +104,28 @@ ValueHome getConstantHome(Value value, ElementsAttr constant, ml_program::Global
 } // namespace
 
 bool StepAnalysis::isView(Operation *op) {
-  return llvm::isa<graph::ReshapeOp, graph::SqueezeOp, graph::UnsqueezeOp>(op);
+  return llvm::isa<graph::ReshapeOp, graph::SqueezeOp, graph::UnsqueezeOp, graph::WaitOp>(op);
+}
+
+graph::WaitOp StepAnalysis::getWait(Operation *start) {
+  if (start->getNumResults() != 1 || !llvm::isa<graph::FutureType>(start->getResult(0).getType()) ||
+      !start->getResult(0).hasOneUse())
+    return nullptr;
+  return llvm::dyn_cast<graph::WaitOp>(*start->getResult(0).getUsers().begin());
+}
+
+unsigned StepAnalysis::getLastUsePosition(Operation *user) const {
+  if (graph::WaitOp wait = getWait(user))
+    return getPosition(wait);
+  return getPosition(user);
 }
 
 FailureOr<StepAnalysis> StepAnalysis::analyze(ModuleOp module) {
   StepAnalysis analysis;
   analysis.module = module;
   analysis.symbols = std::make_shared<SymbolTable>(module);
-  if (failed(analysis.verifyModule()) || failed(analysis.verifyTypes()))
+  if (failed(analysis.verifyModule()) || failed(analysis.verifyTypes()) ||
+      failed(analysis.verifyFutures()))
     return failure();
   analysis.assignHomes();
   if (failed(analysis.findInPlaceUpdates()))
@@ -213,6 +235,24 @@ LogicalResult StepAnalysis::verifyTypes() {
   return success();
 }
 
+LogicalResult StepAnalysis::verifyFutures() {
+  // The runtime completes a collective at its wait: a future never waited for
+  // would leave it in flight, one waited twice would wait for nothing.
+  for (Operation *op : ops) {
+    for (Value result : op->getResults()) {
+      if (!llvm::isa<graph::FutureType>(result.getType()))
+        continue;
+      if (op->getNumResults() != 1 || op->getNumOperands() < 1)
+        return op->emitOpError("gives a future, but is not a collective start with one input");
+      if (!result.hasOneUse() || !llvm::isa<graph::WaitOp>(*result.getUsers().begin()))
+        return op->emitOpError(
+            "gives a future that is not used exactly once, by a graph.wait; plans complete "
+            "each started collective at one wait");
+    }
+  }
+  return success();
+}
+
 ValueHome StepAnalysis::getLoadHome(Value loaded, ml_program::GlobalOp global) const {
   if (global.getIsMutable())
     return {HomeKind::State, nullptr, global};
@@ -270,8 +310,8 @@ LogicalResult StepAnalysis::findInPlaceUpdates() {
         if (getDefinitionPosition(read) > getPosition(store))
           continue;
         for (Operation *user : read.getUsers())
-          if (user != except && getPosition(user) > latest.first)
-            latest = {getPosition(user), user};
+          if (user != except && getLastUsePosition(user) > latest.first)
+            latest = {getLastUsePosition(user), user};
       }
       return latest;
     };

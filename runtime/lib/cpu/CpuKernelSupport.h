@@ -36,6 +36,10 @@ void addReductionKernels(std::vector<Kernel> &kernels);
 void addDataMovementKernels(std::vector<Kernel> &kernels);
 void addIndexingKernels(std::vector<Kernel> &kernels);
 void addTrainingKernels(std::vector<Kernel> &kernels);
+void addCollectiveKernels(std::vector<Kernel> &kernels);
+void addAttentionKernels(std::vector<Kernel> &kernels);
+void addBlockAttentionKernels(std::vector<Kernel> &kernels);
+void addRmsNormKernels(std::vector<Kernel> &kernels);
 
 //===----------------------------------------------------------------------===//
 // Element types

@@ -39,6 +39,10 @@ const std::vector<Kernel> &kernelTable() {
     cpu::addDataMovementKernels(kernels);
     cpu::addIndexingKernels(kernels);
     cpu::addTrainingKernels(kernels);
+    cpu::addCollectiveKernels(kernels);
+    cpu::addAttentionKernels(kernels);
+    cpu::addBlockAttentionKernels(kernels);
+    cpu::addRmsNormKernels(kernels);
     std::sort(kernels.begin(), kernels.end(), [](const Kernel &a, const Kernel &b) {
       return std::string_view(a.name) < std::string_view(b.name);
     });

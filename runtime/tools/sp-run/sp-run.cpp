@@ -4,8 +4,14 @@
 // line on stderr beginning "sp-run: error: " and exit code 1; progress goes
 // to stdout.
 //
+// Under mpirun every rank runs this driver on the same plan and flags. Rank 0
+// alone prints and writes files; failures are agreed among the ranks
+// (Communicator::agree) so that all of them stop together, with one line,
+// instead of some waiting forever for the one that failed.
+//
 //===----------------------------------------------------------------------===//
 
+#include "sp/runtime/Collectives.h"
 #include "sp/runtime/Files.h"
 #include "sp/runtime/Kernel.h"
 #include "sp/runtime/Npy.h"
@@ -74,6 +80,10 @@ usage: [mpirun -np N] sp-run PLAN [options]
   --version               print the version, devices and collectives built in
   --help                  print this help
 
+A plan built for N ranks runs under mpirun -np N: inputs and --data are whole
+tensors (each rank keeps its shard of those split along the sequence), rank 0
+prints and writes, and dumps hold whole tensors.
+
 Every problem (a missing, truncated or foreign file, a plan from another
 version, an .npy of the wrong dtype or shape, a bad flag) ends with one line on
 stderr, "sp-run: error: ...", and exit code 1.
@@ -87,10 +97,26 @@ std::string oneLine(std::string text) {
   return text;
 }
 
+/// Whether this process prints: rank 0 of the run. Every other rank knows
+/// the same outcome and stays quiet.
+bool printsOutput = true;
+
 int reportError(const std::string &message) {
+  if (printsOutput) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "sp-run: error: %s\n", oneLine(message).c_str());
+  }
+  return 1;
+}
+
+/// A failure after which the ranks cannot agree (a collective failed): this
+/// rank says why and ends the whole job.
+[[noreturn]] void reportFatal(Communicator &world, const std::string &message) {
   std::fflush(stdout);
   std::fprintf(stderr, "sp-run: error: %s\n", oneLine(message).c_str());
-  return 1;
+  std::fflush(stderr);
+  world.abort(1);
+  std::_Exit(1); // abort() does not return; this tells the compiler so
 }
 
 struct Options {
@@ -191,11 +217,21 @@ std::string parseOptions(int argc, char **argv, Options &options) {
   return "";
 }
 
+/// "mpi", or "none" when this build has no collectives.
+std::string builtInCollectives() {
+  std::string names;
+  for (const std::string &name : collectiveBackends())
+    names += (names.empty() ? "" : ", ") + name;
+  return names.empty() ? "none" : names;
+}
+
 void printVersion() {
   std::printf("sp-run %s\n", SP_VERSION);
   std::printf("plan format version %u\n", unsigned(kPlanFormatVersion));
   std::printf("devices: cpu (%zu kernels)\n", cpuKernelNames().size());
-  std::printf("collectives: none (plans for one rank)\n");
+  std::string collectives = builtInCollectives();
+  std::printf("collectives: %s\n",
+              collectives == "none" ? "none (plans for one rank)" : collectives.c_str());
 }
 
 /// Checks what this build can do against --device, --comm and the launcher.
@@ -204,17 +240,23 @@ std::string checkBackends(const Options &options) {
     return "--device=cuda: this sp-run has no CUDA backend (built in: cpu)";
   if (options.device != "cpu")
     return "--device '" + options.device + "': expected cpu or cuda";
-  if (options.comm == "mpi" || options.comm == "nccl")
-    return "--comm=" + options.comm + ": this sp-run has no " +
-           (options.comm == "mpi" ? "MPI" : "NCCL") +
-           " collectives (built in: none; plans for one rank need none)";
-  if (!options.comm.empty())
+  std::vector<std::string> backends = collectiveBackends();
+  if (options.comm == "mpi" || options.comm == "nccl") {
+    if (std::find(backends.begin(), backends.end(), options.comm) == backends.end())
+      return "--comm=" + options.comm + ": this sp-run has no " +
+             (options.comm == "mpi" ? "MPI" : "NCCL") +
+             " collectives (built in: " + builtInCollectives() +
+             (backends.empty() ? "; plans for one rank need none)" : ")");
+  } else if (!options.comm.empty()) {
     return "--comm '" + options.comm + "': expected mpi or nccl";
-  for (const char *variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"}) {
-    const char *size = std::getenv(variable);
-    if (size && std::atoll(size) > 1)
-      return std::string("launched as one of ") + size +
-             " ranks, but this sp-run has no MPI collectives; run it without mpirun";
+  }
+  if (backends.empty()) {
+    for (const char *variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"}) {
+      const char *size = std::getenv(variable);
+      if (size && std::atoll(size) > 1)
+        return std::string("launched as one of ") + size +
+               " ranks, but this sp-run has no MPI collectives; run it without mpirun";
+    }
   }
   return "";
 }
@@ -384,26 +426,63 @@ std::string jsonString(const std::string &text) {
   return quoted + "\"";
 }
 
+/// The last step's kernel launches of every rank as a Chrome trace, one
+/// process per rank, written by rank 0. Collective.
 std::string writeTrace(const std::string &path, const Session &session) {
+  const std::vector<KernelTiming> &timings = session.lastStepTimings();
+  int ranks = session.worldSize();
+  std::vector<double> mine;
+  for (const KernelTiming &timing : timings) {
+    mine.push_back(timing.startMicroseconds);
+    mine.push_back(timing.durationMicroseconds);
+  }
+  std::vector<double> all = mine;
+  if (ranks > 1) {
+    // Every rank ran the plan's instructions, so the kernels line up.
+    Communicator &world = session.communicator();
+    int64_t count = int64_t(timings.size());
+    std::vector<int64_t> counts(static_cast<size_t>(ranks));
+    std::string error = world.allGather(&count, counts.data(), 1, DType::Int64);
+    if (error.empty() &&
+        std::any_of(counts.begin(), counts.end(), [&](int64_t other) { return other != count; }))
+      return "--trace: the ranks ran different numbers of kernels";
+    all.resize(mine.size() * size_t(ranks));
+    if (error.empty())
+      error = world.allGather(mine.data(), all.data(), int64_t(mine.size()), DType::Float64);
+    if (!error.empty())
+      reportFatal(world, "--trace: gathering the ranks' timings failed: " + error);
+  }
+  if (!printsOutput)
+    return "";
   std::string error;
   bool written = writeFileAtomically(
       path,
       [&](std::ostream &out) {
         out << "{\"displayTimeUnit\": \"ms\",\n \"otherData\": {\"plan\": "
             << jsonString(session.planPath()) << ", \"step\": " << session.stepsCompleted()
-            << "},\n \"traceEvents\": [";
+            << ", \"ranks\": " << ranks << "},\n \"traceEvents\": [";
         char number[64];
         bool first = true;
-        for (const KernelTiming &timing : session.lastStepTimings()) {
-          out << (first ? "\n  " : ",\n  ");
-          first = false;
-          out << "{\"name\": " << jsonString(timing.kernel)
-              << ", \"cat\": \"kernel\", \"ph\": \"X\", \"pid\": 1, \"tid\": 1";
-          std::snprintf(number, sizeof number, "%.3f", timing.startMicroseconds);
-          out << ", \"ts\": " << number;
-          std::snprintf(number, sizeof number, "%.3f", timing.durationMicroseconds);
-          out << ", \"dur\": " << number << ", \"args\": {\"instruction\": " << timing.instruction
-              << ", \"location\": " << jsonString(timing.location) << "}}";
+        for (int rank = 0; rank < ranks; ++rank) {
+          if (ranks > 1) {
+            out << (first ? "\n  " : ",\n  ");
+            first = false;
+            out << "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": " << rank + 1
+                << ", \"args\": {\"name\": \"rank " << rank << "\"}}";
+          }
+          for (size_t i = 0; i < timings.size(); ++i) {
+            const KernelTiming &timing = timings[i];
+            const double *measured = all.data() + (size_t(rank) * timings.size() + i) * 2;
+            out << (first ? "\n  " : ",\n  ");
+            first = false;
+            out << "{\"name\": " << jsonString(timing.kernel)
+                << ", \"cat\": \"kernel\", \"ph\": \"X\", \"pid\": " << rank + 1 << ", \"tid\": 1";
+            std::snprintf(number, sizeof number, "%.3f", measured[0]);
+            out << ", \"ts\": " << number;
+            std::snprintf(number, sizeof number, "%.3f", measured[1]);
+            out << ", \"dur\": " << number << ", \"args\": {\"instruction\": " << timing.instruction
+                << ", \"location\": " << jsonString(timing.location) << "}}";
+          }
         }
         out << "\n ]}\n";
         return true;
@@ -421,48 +500,53 @@ std::string makeDirectory(const fs::path &path) {
   return "";
 }
 
+/// Writes the dump: whole outputs, and for training plans the loss, the last
+/// step's gradients and the parameters after it. Collective: every rank
+/// gathers its shards of the sharded outputs, and rank 0 writes.
 std::string writeDump(const fs::path &directory, const Session &session) {
+  std::vector<std::pair<fs::path, NpyArray>> files;
   std::string error;
-  if (!(error = makeDirectory(directory)).empty())
-    return error;
-  auto write = [&](const fs::path &path, const NpyArray &array) {
-    return writeNpy(path.string(), array, error) ? "" : error;
-  };
   for (const TensorInfo &output : session.outputs()) {
     NpyArray array;
-    if (!(error = session.output(output.name, array)).empty() ||
-        !(error = write(directory / (encodeFileName(output.name) + ".npy"), array)).empty())
+    if (!(error = session.output(output.name, array)).empty())
       return error;
+    files.emplace_back(encodeFileName(output.name) + ".npy", std::move(array));
   }
-  if (!session.isTraining())
+  if (session.isTraining()) {
+    NpyArray loss;
+    const sp::plan::Plan &plan = session.plan();
+    if (plan.tensors(plan.loss()).dtype() == sp::plan::F64) {
+      double value = session.loss();
+      loss.dtype = DType::Float64;
+      loss.data.resize(sizeof value);
+      std::memcpy(loss.data.data(), &value, sizeof value);
+    } else {
+      float value = float(session.loss());
+      loss.dtype = DType::Float32;
+      loss.data.resize(sizeof value);
+      std::memcpy(loss.data.data(), &value, sizeof value);
+    }
+    files.emplace_back("loss.npy", std::move(loss));
+    for (const TensorInfo &parameter : session.parameters()) {
+      NpyArray gradient, value;
+      std::string file = encodeFileName(parameter.name) + ".npy";
+      if (!(error = session.gradient(parameter.name, gradient)).empty() ||
+          !(error = session.parameter(parameter.name, value)).empty())
+        return error;
+      files.emplace_back(fs::path("grad") / file, std::move(gradient));
+      files.emplace_back(fs::path("param") / file, std::move(value));
+    }
+  }
+  if (!printsOutput)
     return "";
-  NpyArray loss;
-  const sp::plan::Plan &plan = session.plan();
-  if (plan.tensors(plan.loss()).dtype() == sp::plan::F64) {
-    double value = session.loss();
-    loss.dtype = DType::Float64;
-    loss.data.resize(sizeof value);
-    std::memcpy(loss.data.data(), &value, sizeof value);
-  } else {
-    float value = float(session.loss());
-    loss.dtype = DType::Float32;
-    loss.data.resize(sizeof value);
-    std::memcpy(loss.data.data(), &value, sizeof value);
-  }
-  if (!(error = write(directory / "loss.npy", loss)).empty())
+  if (!(error = makeDirectory(directory)).empty())
     return error;
-  if (!(error = makeDirectory(directory / "grad")).empty() ||
-      !(error = makeDirectory(directory / "param")).empty())
+  if (session.isTraining() && (!(error = makeDirectory(directory / "grad")).empty() ||
+                               !(error = makeDirectory(directory / "param")).empty()))
     return error;
-  for (const TensorInfo &parameter : session.parameters()) {
-    NpyArray gradient, value;
-    std::string file = encodeFileName(parameter.name) + ".npy";
-    if (!(error = session.gradient(parameter.name, gradient)).empty() ||
-        !(error = write(directory / "grad" / file, gradient)).empty() ||
-        !(error = session.parameter(parameter.name, value)).empty() ||
-        !(error = write(directory / "param" / file, value)).empty())
+  for (const auto &[file, array] : files)
+    if (!writeNpy((directory / file).string(), array, error))
       return error;
-  }
   return "";
 }
 
@@ -487,16 +571,109 @@ std::string formatRate(double tokens, double seconds) {
   return text;
 }
 
-int run(const Options &options) {
+/// Feeds the inputs from .npy files and sets up the token source. Local to
+/// this rank; the caller agrees on the outcome.
+std::string setUpInputs(const Options &options, Session &session,
+                        std::unique_ptr<TokenSource> &source) {
+  std::string error;
+  const TensorInfo *tokens = session.tokenInput();
+  std::vector<bool> fed(session.inputs().size(), false);
+  auto inputIndex = [&](const std::string &name) -> int {
+    for (size_t i = 0; i < session.inputs().size(); ++i)
+      if (session.inputs()[i].name == name)
+        return int(i);
+    return -1;
+  };
+  for (const auto &[name, file] : options.inputs) {
+    int index = inputIndex(name);
+    if (index < 0) {
+      std::string known;
+      for (const TensorInfo &input : session.inputs())
+        known += (known.empty() ? "" : ", ") + input.name;
+      return "--input " + name + ": the plan has no input '" + name +
+             "' (its inputs: " + (known.empty() ? "none" : known) + ")";
+    }
+    if (fed[index])
+      return "--input " + name + ": given twice";
+    if (!options.data.empty() && tokens && tokens->name == name)
+      return "--input " + name + ": this input is fed by --data; drop one of them";
+    NpyArray array;
+    if (!readNpy(file, array, error))
+      return error;
+    if (!(error = session.setInput(name, array)).empty())
+      return file + ": " + error;
+    fed[index] = true;
+  }
+
+  if (!options.data.empty()) {
+    if (!tokens)
+      return "--data: the plan has no token input (plan.token_input is empty)";
+    fed[inputIndex(tokens->name)] = true;
+    if (options.data.rfind("synthetic:", 0) == 0) {
+      if (options.data != "synthetic:copy")
+        return "--data " + options.data + ": unknown synthetic data (known: synthetic:copy)";
+      if (session.vocabSize() <= 0)
+        return "--data synthetic:copy: the plan does not record its vocabulary size";
+      source =
+          std::make_unique<CopyTaskTokens>(tokens->shape[1], session.vocabSize(), options.seed);
+    } else {
+      auto file = std::make_unique<FileTokens>();
+      if (!(error = file->open(options.data, session.tokensPerStep(), session.vocabSize())).empty())
+        return error;
+      source = std::move(file);
+    }
+  }
+  for (size_t i = 0; i < fed.size(); ++i) {
+    if (fed[i])
+      continue;
+    const TensorInfo &input = session.inputs()[i];
+    return "missing input '" + input.name + "' (" + input.describe() + "); pass --input " +
+           input.name + "=FILE.npy" +
+           (tokens && tokens->name == input.name ? " or --data FILE" : "");
+  }
+  return "";
+}
+
+/// Feeds step `step`'s tokens (the whole batch; each rank keeps its shard).
+std::string feedTokens(Session &session, TokenSource &source, int64_t step,
+                       std::vector<int64_t> &tokenIds) {
+  const TensorInfo &tokens = *session.tokenInput();
+  if (std::string error = source.fill(step, tokenIds); !error.empty())
+    return error;
+  NpyArray array;
+  array.dtype = tokens.dtype;
+  array.shape = tokens.shape;
+  if (tokens.dtype == DType::Int64) {
+    array.data.resize(tokenIds.size() * sizeof(int64_t));
+    std::memcpy(array.data.data(), tokenIds.data(), array.data.size());
+  } else {
+    std::vector<int32_t> narrow(tokenIds.begin(), tokenIds.end());
+    array.data.resize(narrow.size() * sizeof(int32_t));
+    std::memcpy(array.data.data(), narrow.data(), array.data.size());
+  }
+  return session.setInput(tokens.name, array);
+}
+
+int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
+  Communicator &world = *ranks;
   if (std::string error = checkBackends(options); !error.empty())
     return reportError(error);
   if (options.saveEvery && options.save.empty())
     return reportError("--save-every needs --save DIR");
 
+  // From here on every outcome is agreed among the ranks: each rank's own
+  // problems (a file it cannot read) pass through Communicator::agree, and
+  // the session's collective calls agree by themselves.
   std::string error;
-  std::unique_ptr<Session> session = Session::load(options.plan, error);
+  std::unique_ptr<Session> session = Session::load(options.plan, ranks, error);
   if (!session)
     return reportError(error);
+  // A collective that failed leaves the ranks unable to agree: end the job.
+  auto failed = [&](const std::string &message) {
+    if (session->communicationFailed())
+      reportFatal(world, message);
+    return reportError(message);
+  };
   bool training = session->isTraining();
   if (!training) {
     if (options.steps && *options.steps != 1)
@@ -509,74 +686,14 @@ int run(const Options &options) {
   }
   int64_t steps = options.steps.value_or(1);
 
-  // Inputs from .npy files.
-  const TensorInfo *tokens = session->tokenInput();
-  std::vector<bool> fed(session->inputs().size(), false);
-  auto inputIndex = [&](const std::string &name) -> int {
-    for (size_t i = 0; i < session->inputs().size(); ++i)
-      if (session->inputs()[i].name == name)
-        return int(i);
-    return -1;
-  };
-  for (const auto &[name, file] : options.inputs) {
-    int index = inputIndex(name);
-    if (index < 0) {
-      std::string known;
-      for (const TensorInfo &input : session->inputs())
-        known += (known.empty() ? "" : ", ") + input.name;
-      return reportError("--input " + name + ": the plan has no input '" + name +
-                         "' (its inputs: " + (known.empty() ? "none" : known) + ")");
-    }
-    if (fed[index])
-      return reportError("--input " + name + ": given twice");
-    if (!options.data.empty() && tokens && tokens->name == name)
-      return reportError("--input " + name + ": this input is fed by --data; drop one of them");
-    NpyArray array;
-    if (!readNpy(file, array, error))
-      return reportError(error);
-    if (!(error = session->setInput(name, array)).empty())
-      return reportError(file + ": " + error);
-    fed[index] = true;
-  }
-
-  // Token data.
   std::unique_ptr<TokenSource> source;
-  if (!options.data.empty()) {
-    if (!tokens)
-      return reportError("--data: the plan has no token input (plan.token_input is empty)");
-    fed[inputIndex(tokens->name)] = true;
-    if (options.data.rfind("synthetic:", 0) == 0) {
-      if (options.data != "synthetic:copy")
-        return reportError("--data " + options.data +
-                           ": unknown synthetic data (known: "
-                           "synthetic:copy)");
-      if (session->vocabSize() <= 0)
-        return reportError("--data synthetic:copy: the plan does not record its vocabulary "
-                           "size");
-      source =
-          std::make_unique<CopyTaskTokens>(tokens->shape[1], session->vocabSize(), options.seed);
-    } else {
-      auto file = std::make_unique<FileTokens>();
-      if (!(error = file->open(options.data, session->tokensPerStep(), session->vocabSize()))
-               .empty())
-        return reportError(error);
-      source = std::move(file);
-    }
-  }
-  for (size_t i = 0; i < fed.size(); ++i) {
-    if (fed[i])
-      continue;
-    const TensorInfo &input = session->inputs()[i];
-    return reportError("missing input '" + input.name + "' (" + input.describe() +
-                       "); pass --input " + input.name + "=FILE.npy" +
-                       (tokens && tokens->name == input.name ? " or --data FILE" : ""));
-  }
-
-  if (!options.resume.empty() && !(error = session->loadState(options.resume)).empty())
+  if (!(error = world.agree(setUpInputs(options, *session, source))).empty())
     return reportError(error);
-  if (source &&
-      !(error = source->prepare(session->stepsCompleted(), steps, session->tokensPerStep()))
-           .empty())
+  if (!options.resume.empty() && !(error = session->loadState(options.resume)).empty())
+    return failed(error);
+  if (source && !(error = world.agree(
+                      source->prepare(session->stepsCompleted(), steps, session->tokensPerStep())))
+                     .empty())
     return reportError(error);
   session->setProfiling(!options.trace.empty());
 
@@ -588,25 +705,10 @@ int run(const Options &options) {
   Clock::time_point runStart = Clock::now();
   for (int64_t step = firstStep; step < lastStep; ++step) {
     Clock::time_point stepStart = Clock::now();
-    if (source) {
-      if (!(error = source->fill(step, tokenIds)).empty())
-        return reportError(error);
-      NpyArray array;
-      array.dtype = tokens->dtype;
-      array.shape = tokens->shape;
-      if (tokens->dtype == DType::Int64) {
-        array.data.resize(tokenIds.size() * sizeof(int64_t));
-        std::memcpy(array.data.data(), tokenIds.data(), array.data.size());
-      } else {
-        std::vector<int32_t> narrow(tokenIds.begin(), tokenIds.end());
-        array.data.resize(narrow.size() * sizeof(int32_t));
-        std::memcpy(array.data.data(), narrow.data(), array.data.size());
-      }
-      if (!(error = session->setInput(tokens->name, array)).empty())
-        return reportError(error);
-    }
-    if (!(error = session->runStep()).empty())
+    if (source && !(error = world.agree(feedTokens(*session, *source, step, tokenIds))).empty())
       return reportError(error);
+    if (!(error = session->runStep()).empty())
+      return failed(error);
     double seconds = std::chrono::duration<double>(Clock::now() - stepStart).count();
     computeSeconds += seconds;
 
@@ -621,20 +723,27 @@ int run(const Options &options) {
     }
     if (session->tokensPerStep())
       line += "  tokens/s " + formatRate(double(session->tokensPerStep()), seconds);
-    std::printf("%s\n", line.c_str());
-    std::fflush(stdout);
+    if (printsOutput) {
+      std::printf("%s\n", line.c_str());
+      std::fflush(stdout);
+    }
 
     if (options.saveEvery && (step + 1) % options.saveEvery == 0 && step + 1 != lastStep &&
         !(error = session->saveState(options.save)).empty())
-      return reportError(error);
+      return failed(error);
   }
   double wallSeconds = std::chrono::duration<double>(Clock::now() - runStart).count();
 
   if (!options.save.empty() && !(error = session->saveState(options.save)).empty())
-    return reportError(error);
-  if (!options.dump.empty() && !(error = writeDump(options.dump, *session)).empty())
-    return reportError(error);
-  if (!options.trace.empty() && !(error = writeTrace(options.trace, *session)).empty())
+    return failed(error);
+  if (!options.dump.empty()) {
+    error = writeDump(options.dump, *session);
+    if (session->communicationFailed())
+      reportFatal(world, error);
+    if (!(error = world.agree(error)).empty())
+      return reportError(error);
+  }
+  if (!options.trace.empty() && !(error = world.agree(writeTrace(options.trace, *session))).empty())
     return reportError(error);
 
   std::string summary = training
@@ -650,33 +759,48 @@ int run(const Options &options) {
                formatRate(double(session->tokensPerStep()) * double(steps), computeSeconds);
   char wall[32];
   std::snprintf(wall, sizeof wall, "  wall %.2f s", wallSeconds);
-  std::printf("%s%s\n", summary.c_str(), wall);
+  if (printsOutput)
+    std::printf("%s%s\n", summary.c_str(), wall);
   return 0;
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
+  // Under an MPI launcher this joins the job (MPI_Init); alone, rank 0 of 1.
+  std::string error;
+  std::shared_ptr<Communicator> world = worldCommunicator(error);
+  if (!world)
+    return reportError(error);
+  // An exception leaves the other ranks wherever they were: end them too.
+  auto unexpected = [&](const std::string &message) {
+    if (world->size() > 1)
+      reportFatal(*world, message);
+    return reportError(message);
+  };
   try {
+    printsOutput = world->rank() == 0;
     Options options;
     if (std::string error = parseOptions(argc, argv, options); !error.empty())
       return reportError(error);
     if (options.help) {
-      std::fputs(kUsage, stdout);
+      if (printsOutput)
+        std::fputs(kUsage, stdout);
       return 0;
     }
     if (options.version) {
-      printVersion();
+      if (printsOutput)
+        printVersion();
       return 0;
     }
     if (options.plan.empty())
       return reportError("no plan given (usage: sp-run PLAN [options]; see sp-run --help)");
     if (options.printPlan)
-      return printPlan(options.plan);
-    return run(options);
+      return printsOutput ? printPlan(options.plan) : 0;
+    return run(options, world);
   } catch (const std::bad_alloc &) {
-    return reportError("out of memory");
+    return unexpected("out of memory");
   } catch (const std::exception &exception) {
-    return reportError(std::string("internal error: ") + exception.what());
+    return unexpected(std::string("internal error: ") + exception.what());
   }
 }

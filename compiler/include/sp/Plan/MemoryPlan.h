@@ -11,6 +11,8 @@
 #ifndef SP_PLAN_MEMORYPLAN_H
 #define SP_PLAN_MEMORYPLAN_H
 
+#include "sp/Dialect/Graph/IR/GraphOps.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -41,7 +43,12 @@ constexpr llvm::StringLiteral kArenaBytesAttr = "plan.arena_bytes";
 /// i64, i32 and i1, one byte per i1), or nullopt for any other type.
 std::optional<uint64_t> getPlanElementBytes(mlir::Type elementType);
 
-/// Bytes of a statically shaped tensor of a supported element type.
+/// The tensor type whose bytes hold a value of `type`: T for a
+/// !graph.future<T> (an arena buffer the collective writes), else `type`.
+mlir::Type getPlanValueType(mlir::Type type);
+
+/// Bytes of a statically shaped tensor of a supported element type (or of a
+/// future of one).
 std::optional<uint64_t> getPlanTensorBytes(mlir::Type type);
 
 enum class HomeKind {
@@ -93,13 +100,22 @@ public:
   /// the global's initial value.
   mlir::ElementsAttr getConstantValue(mlir::Value root) const;
 
-  /// Whether `op` is one whose result shares its input's bytes.
+  /// Whether `op` is one whose result shares its input's bytes: reshapes,
+  /// and graph.wait, whose result is its future's buffer.
   static bool isView(mlir::Operation *op);
+
+  /// The wait of a collective start (an op giving a !graph.future), or null
+  /// for any other op.
+  static sp::graph::WaitOp getWait(mlir::Operation *start);
+  /// The last position at which `user` reads its operands: its wait's for a
+  /// collective start, which the communication reads until then.
+  unsigned getLastUsePosition(mlir::Operation *user) const;
 
 private:
   StepAnalysis() = default;
   mlir::LogicalResult verifyModule();
   mlir::LogicalResult verifyTypes();
+  mlir::LogicalResult verifyFutures();
   void assignHomes();
   mlir::LogicalResult findInPlaceUpdates();
   ValueHome getLoadHome(mlir::Value loaded, mlir::ml_program::GlobalOp global) const;

@@ -38,4 +38,22 @@ def PlanMemory : Pass<"sp-plan-memory", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::ml_program::MLProgramDialect"];
 }
 
+def EmitPlan : Pass<"sp-emit-plan", "mlir::ModuleOp"> {
+  let summary = "Write @main as a plan file and its weights sidecar";
+  let description = [{
+    What sp-compile does last, as a pass, so that tests and experiments can
+    run hand-written or transformed modules: plans the memory first when the
+    module has no `plan.arena_bytes` (recording the offsets), then writes the
+    plan to `output` and its weights to `output`.weights. The module's
+    `graph.num_ranks`, `graph.zigzag` and @main's `graph.shard_axis`
+    argument and result attributes become the plan's world size, layout and
+    sharded bindings.
+  }];
+  let options = [
+    Option<"output", "output", "std::string", /*default=*/"",
+           "The plan file to write">,
+  ];
+  let dependentDialects = ["mlir::ml_program::MLProgramDialect"];
+}
+
 #endif // SP_PLAN_PASSES_TD

@@ -22,12 +22,21 @@ class Plan;
 
 namespace sp::planning {
 
+/// What sequence parallelism leaves on the module for plan emission: the
+/// ranks it runs on (module, i64; Plan.world_size, 1 when absent), the zigzag
+/// sequence layout (module, unit; Plan.zigzag), and the dim along which an
+/// input or output of @main is split among the ranks (argument and result
+/// attribute, i64; Binding.sharded and Binding.shard_axis).
+constexpr llvm::StringLiteral kNumRanksAttr = "graph.num_ranks";
+constexpr llvm::StringLiteral kZigzagAttr = "graph.zigzag";
+constexpr llvm::StringLiteral kShardAxisAttr = "graph.shard_axis";
+
 struct PlanEmitOptions {
   /// Recorded as the plan's producer, e.g. "sp-compile 0.1.0".
   std::string producer;
   /// The model file the plan was compiled from.
   std::string sourcePath;
-  /// Ranks the plan was built for.
+  /// Ranks the plan was built for, where the module has no graph.num_ranks.
   int worldSize = 1;
 };
 

@@ -60,10 +60,26 @@ private:
   std::map<std::string, AttributeValue> values_;
 };
 
+class Communicator;
+class PendingCollectives;
+
+/// Where a kernel runs among the ranks of a job (Collectives.h). A session
+/// owns one; kernels that ignore the rank never read it.
+struct ExecutionContext {
+  int rank = 0;
+  int worldSize = 1;
+  Communicator *communicator = nullptr;
+  /// The session's nonblocking collectives in flight, from a `*_start`
+  /// kernel to its `wait`.
+  PendingCollectives *pending = nullptr;
+};
+
 struct KernelArgs {
   std::vector<TensorArg> inputs;
   std::vector<TensorArg> outputs;
   const Attributes *attributes = nullptr;
+  /// Null outside a session: rank 0 of 1, and a `*_start` completes at once.
+  const ExecutionContext *context = nullptr;
 };
 
 struct Kernel {
@@ -74,8 +90,12 @@ struct Kernel {
   std::string (*check)(const KernelArgs &args);
   /// Computes the outputs and returns an empty string, or one line about the
   /// data when it cannot (an index out of range). Outputs never alias inputs,
-  /// except for the optimizer updates, which the planner runs in place.
+  /// except for the optimizer updates, which the planner runs in place, and
+  /// `wait`, whose result is its future's bytes.
   std::string (*run)(const KernelArgs &args);
+  /// Whether the kernel exchanges data with the other ranks: every rank must
+  /// run it, in plan order, even after a kernel failed on one of them.
+  bool communicates = false;
 };
 
 /// The CPU kernel implementing `name`, or null.

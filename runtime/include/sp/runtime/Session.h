@@ -9,6 +9,13 @@
 // Every fallible call returns a std::string: empty on success, otherwise one
 // line describing the failure (no exceptions, no asserts).
 //
+// A plan built for N ranks runs as N processes (mpirun -np N), each with its
+// Session. Hosts see whole tensors: an input split along the sequence
+// (Binding.sharded) is passed whole on every rank and each rank keeps its
+// shard; a sharded output is gathered whole. Loading, steps, checkpoints and
+// reading a sharded output communicate, so every rank calls them, in the same
+// order; they succeed on all ranks or fail on all with the same line.
+//
 //===----------------------------------------------------------------------===//
 #ifndef SP_RUNTIME_SESSION_H
 #define SP_RUNTIME_SESSION_H
@@ -26,6 +33,8 @@ class Plan;
 } // namespace sp::plan
 
 namespace sp::runtime {
+
+class Communicator;
 
 /// A graph input or output, or a trainable parameter, as a host sees it.
 struct TensorInfo {
@@ -49,9 +58,13 @@ struct KernelTiming {
 
 class Session {
 public:
-  /// Reads, validates and prepares the plan at `planPath` and its sidecar.
-  /// On failure returns null and sets `error` to one line.
+  /// Reads, validates and prepares the plan at `planPath` and its sidecar,
+  /// on the ranks of worldCommunicator() (Collectives.h). On failure returns
+  /// null and sets `error` to one line.
   static std::unique_ptr<Session> load(const std::string &planPath, std::string &error);
+  /// The same, on the ranks of `communicator`.
+  static std::unique_ptr<Session>
+  load(const std::string &planPath, std::shared_ptr<Communicator> communicator, std::string &error);
   ~Session();
   Session(const Session &) = delete;
   Session &operator=(const Session &) = delete;
@@ -60,6 +73,7 @@ public:
   const std::string &planPath() const;
   /// Whether the plan computes a loss (and so trains).
   bool isTraining() const;
+  /// Graph inputs and outputs as users pass and read them: whole tensors.
   const std::vector<TensorInfo> &inputs() const;
   const std::vector<TensorInfo> &outputs() const;
   const std::vector<TensorInfo> &parameters() const;
@@ -86,8 +100,9 @@ public:
 
   /// The loss of the last step; NaN before the first step or without a loss.
   double loss() const;
-  /// Copies an output, the last step's gradient of a parameter, or a
-  /// parameter's current value.
+  /// Copies an output (whole: a sharded one is gathered from every rank), the
+  /// last step's gradient of a parameter, or a parameter's current value
+  /// (the same on every rank).
   std::string output(const std::string &name, NpyArray &array) const;
   std::string gradient(const std::string &parameter, NpyArray &array) const;
   std::string parameter(const std::string &name, NpyArray &array) const;
@@ -97,13 +112,22 @@ public:
   /// param/<name>.npy, the rest (optimizer state, step counters) as
   /// state/<name>.npy, names percent-encoded (encodeFileName), and the step
   /// count as steps.txt. loadState reads such a folder back; it checks every
-  /// file before it changes anything.
+  /// file before it changes anything. Under several ranks rank 0 writes (the
+  /// state is the same on all) and every rank reads.
   std::string saveState(const std::string &directory) const;
   std::string loadState(const std::string &directory);
 
   /// Collect per-kernel timings of each step (for traces); off by default.
   void setProfiling(bool enabled);
   const std::vector<KernelTiming> &lastStepTimings() const;
+
+  /// This process's rank, and the ranks of the run (1 without MPI).
+  int rank() const;
+  int worldSize() const;
+  Communicator &communicator() const;
+  /// Whether a collective failed: the ranks are out of step, cannot agree on
+  /// anything any more, and the job must end (Communicator::abort).
+  bool communicationFailed() const;
 
 private:
   struct Impl;

@@ -9,6 +9,13 @@
  * little-endian bytes in C order; buffer sizes are in bytes and must match the
  * tensor exactly.
  *
+ * A plan built for N ranks runs under an MPI launcher (mpirun -np N), one
+ * session per rank. Inputs and outputs are whole tensors on every rank (each
+ * rank keeps its shard of an input split along the sequence). Loading,
+ * running a step, saving and loading the state, and reading an output split
+ * along the sequence communicate: every rank calls them, in the same order,
+ * and they succeed on all ranks or fail on all with the same message.
+ *
  *===----------------------------------------------------------------------===*/
 #ifndef SP_RUNTIME_SP_RUNTIME_H
 #define SP_RUNTIME_SP_RUNTIME_H
@@ -54,7 +61,8 @@ const char *sp_last_error(void);
 /* A name for messages, e.g. "float32". */
 const char *sp_dtype_name(sp_dtype dtype);
 
-/* Loads and validates the plan at `plan_path` and its weights sidecar. */
+/* Loads and validates the plan at `plan_path` and its weights sidecar; under
+   an MPI launcher, on the ranks of MPI_COMM_WORLD (MPI is initialized once). */
 sp_status sp_session_load(const char *plan_path, sp_session **session);
 void sp_session_free(sp_session *session);
 
@@ -72,6 +80,9 @@ const char *sp_session_token_input(const sp_session *session);
 int64_t sp_session_vocab_size(const sp_session *session);
 /* Steps run so far, counting those of a checkpoint restored by load_state. */
 int64_t sp_session_steps_completed(const sp_session *session);
+/* This process's rank, and the number of ranks the plan runs on (1 without MPI). */
+int sp_session_rank(const sp_session *session);
+int sp_session_world_size(const sp_session *session);
 
 /* Sets an input for the following steps; dtype and shape must be the plan's. */
 sp_status sp_session_set_input(sp_session *session, const char *name, sp_dtype dtype, int32_t rank,

@@ -1,0 +1,385 @@
+//===- BlockAttentionKernels.cpp - attention between sequence blocks ------===//
+//
+// block_attention and its gradient: attention whose causal mask compares the
+// query's and key's positions in the whole sequence (operands), as the
+// sequence-parallel attention strategies need. A task takes a block of query
+// rows of one head; BLAS computes its scores against the keys it may see, a
+// row-wise softmax makes them probabilities, and BLAS multiplies them by V.
+// Positions come sorted from the strategies (contiguous chunks, or a zigzag
+// rank's two chunks in order), so a block's keys end at the last one its
+// latest query sees; other positions are masked key by key. A row that sees
+// no key gets a zero output and a logsumexp of -inf; the backward pass skips
+// such rows. The gradient also takes the logsumexp's gradient, since ring
+// attention merges blocks by it:
+//   dS = P * (dO V^T - (rowsum(dO * O) - dlse)).
+//
+// The backward pass runs one task per (batch, key/value head): the dK and dV
+// it writes are its own, and so are the dQ of the query heads that read it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuKernelSupport.h"
+#include "FastMath.h"
+
+#include <cblas.h>
+#include <climits>
+#include <cmath>
+#include <limits>
+
+namespace sp::runtime::cpu {
+
+namespace {
+
+/// Query rows per task: a [64, Sk] tile of scores and one of probabilities.
+constexpr int64_t kQueryRows = 64;
+
+void gemm(bool transposeA, bool transposeB, int64_t m, int64_t n, int64_t k, float alpha,
+          const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+          int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
+              transposeB ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), blasint(k), alpha, a,
+              blasint(std::max<int64_t>(lda, 1)), b, blasint(std::max<int64_t>(ldb, 1)), beta, c,
+              blasint(std::max<int64_t>(ldc, 1)));
+}
+void gemm(bool transposeA, bool transposeB, int64_t m, int64_t n, int64_t k, double alpha,
+          const double *a, int64_t lda, const double *b, int64_t ldb, double beta, double *c,
+          int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
+              transposeB ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), blasint(k), alpha, a,
+              blasint(std::max<int64_t>(lda, 1)), b, blasint(std::max<int64_t>(ldb, 1)), beta, c,
+              blasint(std::max<int64_t>(ldc, 1)));
+}
+
+/// query [lead..., Hq, Sq, D], key [lead..., Hkv, Sk, D], value [lead..., Hkv, Sk, Dv].
+struct BlockDims {
+  Shape lead;
+  int64_t batch = 1, queryHeads = 0, kvHeads = 0, sq = 0, sk = 0, d = 0, dv = 0;
+
+  int64_t group() const { return queryHeads / kvHeads; }
+  Shape with(std::initializer_list<int64_t> tail) const {
+    Shape shape = lead;
+    shape.insert(shape.end(), tail);
+    return shape;
+  }
+};
+
+/// Checks query, key, value, the positions and the optional bias; fills `dims`.
+std::string checkBlockOperands(const KernelArgs &args, size_t biasIndex, BlockDims &dims) {
+  const TensorArg &query = args.inputs[0], &key = args.inputs[1], &value = args.inputs[2];
+  if (std::string error =
+          firstError({checkPresent(args, 0, "query"), checkPresent(args, 1, "key"),
+                      checkPresent(args, 2, "value"), checkPresent(args, 3, "query_positions"),
+                      checkPresent(args, 4, "key_positions"), checkFloat(query, "query"),
+                      checkDType(key, query.dtype, "key"), checkDType(value, query.dtype, "value"),
+                      checkDType(args.inputs[3], DType::Int64, "query_positions"),
+                      checkDType(args.inputs[4], DType::Int64, "key_positions")});
+      !error.empty())
+    return error;
+  size_t rank = query.shape.size();
+  if (rank < 3 || key.shape.size() != rank || value.shape.size() != rank)
+    return "query, key and value must have one rank >= 3, got " + describe(query) + ", " +
+           describe(key) + " and " + describe(value);
+  dims.lead.assign(query.shape.begin(), query.shape.end() - 3);
+  dims.batch = product(dims.lead);
+  dims.queryHeads = query.shape[rank - 3];
+  dims.sq = query.shape[rank - 2];
+  dims.d = query.shape[rank - 1];
+  dims.kvHeads = key.shape[rank - 3];
+  dims.sk = key.shape[rank - 2];
+  dims.dv = value.shape[rank - 1];
+  if (Shape(key.shape.begin(), key.shape.end() - 3) != dims.lead ||
+      Shape(value.shape.begin(), value.shape.end() - 3) != dims.lead ||
+      key.shape[rank - 1] != dims.d || value.shape[rank - 3] != dims.kvHeads ||
+      value.shape[rank - 2] != dims.sk || dims.kvHeads == 0 || dims.queryHeads % dims.kvHeads != 0)
+    return "query " + formatShape(query.shape) + ", key " + formatShape(key.shape) + " and value " +
+           formatShape(value.shape) +
+           " do not fit [..., Hq, Sq, D], [..., Hkv, Sk, D], [..., Hkv, Sk, Dv] with Hq a "
+           "multiple of Hkv";
+  for (int64_t dim : {dims.sq, dims.sk, dims.d, dims.dv})
+    if (dim > INT_MAX)
+      return "attention dim " + std::to_string(dim) + " exceeds what BLAS can index";
+  if (std::string error = firstError({checkShape(args.inputs[3], {dims.sq}, "query_positions"),
+                                      checkShape(args.inputs[4], {dims.sk}, "key_positions")});
+      !error.empty())
+    return error;
+  if (args.inputs.size() > biasIndex && args.inputs[biasIndex].present) {
+    const TensorArg &bias = args.inputs[biasIndex];
+    Shape scores = dims.with({dims.queryHeads, dims.sq, dims.sk});
+    if (bias.dtype != query.dtype || !broadcastsTo(bias.shape, scores))
+      return "bias " + describe(bias) + " does not broadcast to the scores " + formatShape(scores) +
+             " of " + dtypeName(query.dtype);
+  }
+  return firstError({checkFloatAttribute(attributesOf(args), "scale", true),
+                     checkBoolAttribute(attributesOf(args), "causal")});
+}
+
+/// Everything one instruction's rows read.
+template <typename T> struct BlockProblem {
+  BlockDims dims;
+  T scale = 1;
+  bool causal = false;
+  const T *query = nullptr, *key = nullptr, *value = nullptr, *bias = nullptr;
+  const int64_t *queryPositions = nullptr, *keyPositions = nullptr;
+  /// Bias element (bh, i, j) at biasHead[bh] + i * biasRow + j * biasColumn.
+  std::vector<int64_t> biasHead;
+  int64_t biasRow = 0, biasColumn = 0;
+
+  BlockProblem(const KernelArgs &args, size_t biasIndex) {
+    checkBlockOperands(args, biasIndex, dims);
+    const Attributes &attributes = attributesOf(args);
+    scale = T(floatAttribute(attributes, "scale", 1.0));
+    causal = boolAttribute(attributes, "causal", false);
+    query = args.inputs[0].as<T>();
+    key = args.inputs[1].as<T>();
+    value = args.inputs[2].as<T>();
+    queryPositions = args.inputs[3].as<int64_t>();
+    keyPositions = args.inputs[4].as<int64_t>();
+    if (args.inputs.size() > biasIndex && args.inputs[biasIndex].present)
+      setBias(args.inputs[biasIndex]);
+    keysSorted = std::is_sorted(keyPositions, keyPositions + dims.sk);
+  }
+
+  void setBias(const TensorArg &tensor) {
+    bias = tensor.as<T>();
+    Shape scores = dims.with({dims.queryHeads, dims.sq, dims.sk});
+    size_t rank = scores.size();
+    Shape padded(rank - tensor.shape.size(), 1);
+    padded.insert(padded.end(), tensor.shape.begin(), tensor.shape.end());
+    Shape strides = rowMajorStrides(padded);
+    for (size_t d = 0; d < rank; ++d)
+      if (padded[d] == 1)
+        strides[d] = 0;
+    biasRow = strides[rank - 2];
+    biasColumn = strides[rank - 1];
+    biasHead.resize(dims.batch * dims.queryHeads);
+    for (int64_t bh = 0; bh < int64_t(biasHead.size()); ++bh) {
+      int64_t offset = 0, rest = bh;
+      for (size_t d = rank - 2; d-- > 0;) {
+        offset += (rest % scores[d]) * strides[d];
+        rest /= scores[d];
+      }
+      biasHead[bh] = offset;
+    }
+  }
+
+  int64_t kvHead(int64_t bh) const {
+    return (bh / dims.queryHeads) * dims.kvHeads + (bh % dims.queryHeads) / dims.group();
+  }
+  const T *queryRow(int64_t bh, int64_t i) const { return query + (bh * dims.sq + i) * dims.d; }
+  const T *keyRow(int64_t kv, int64_t j) const { return key + (kv * dims.sk + j) * dims.d; }
+  const T *valueRow(int64_t kv, int64_t j) const { return value + (kv * dims.sk + j) * dims.dv; }
+
+  /// One past the last key that rows [i0, i0 + rows) may see.
+  int64_t keyEnd(int64_t i0, int64_t rows) const {
+    if (!causal || !keysSorted)
+      return dims.sk;
+    int64_t latest = *std::max_element(queryPositions + i0, queryPositions + i0 + rows);
+    return std::upper_bound(keyPositions, keyPositions + dims.sk, latest) - keyPositions;
+  }
+
+  /// scores[r][j] = scale * q_(i0+r) . k_j + bias, -inf where the mask hides
+  /// the key, for the keys [0, keys); `scores` has `keys` columns.
+  void blockScores(int64_t bh, int64_t i0, int64_t rows, int64_t keys, T *scores) const {
+    gemm(false, true, rows, keys, dims.d, scale, queryRow(bh, i0), dims.d, keyRow(kvHead(bh), 0),
+         dims.d, T(0), scores, keys);
+    constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+    for (int64_t r = 0; r < rows; ++r) {
+      T *row = scores + r * keys;
+      if (bias) {
+        const T *biasRowStart = bias + biasHead[bh] + (i0 + r) * biasRow;
+        for (int64_t j = 0; j < keys; ++j)
+          row[j] += biasRowStart[j * biasColumn];
+      }
+      if (causal) {
+        int64_t position = queryPositions[i0 + r];
+        for (int64_t j = 0; j < keys; ++j)
+          row[j] = keyPositions[j] > position ? kNegInf : row[j];
+      }
+    }
+  }
+
+  /// Turns a row of scores into probabilities exp(s - lse) in place; zeros
+  /// for a row that sees no key (lse -inf).
+  static void probabilities(T *row, int64_t keys, T lse) {
+    if (lse == -std::numeric_limits<T>::infinity()) {
+      std::fill(row, row + keys, T(0));
+      return;
+    }
+#pragma omp simd
+    for (int64_t j = 0; j < keys; ++j)
+      row[j] = expOf(row[j] - lse);
+  }
+
+  bool keysSorted = true;
+};
+
+std::string checkBlockAttention(const KernelArgs &args) {
+  if (args.inputs.size() != 5 && args.inputs.size() != 6)
+    return "expects 5 or 6 inputs (query, key, value, query_positions, key_positions, bias), "
+           "got " +
+           std::to_string(args.inputs.size());
+  if (args.outputs.size() != 2)
+    return "expects 2 outputs (output, logsumexp), got " + std::to_string(args.outputs.size());
+  BlockDims dims;
+  if (std::string error = checkBlockOperands(args, 5, dims); !error.empty())
+    return error;
+  DType dtype = args.inputs[0].dtype;
+  return firstError(
+      {checkDType(args.outputs[0], dtype, "output"),
+       checkShape(args.outputs[0], dims.with({dims.queryHeads, dims.sq, dims.dv}), "output"),
+       checkDType(args.outputs[1], dtype, "logsumexp"),
+       checkShape(args.outputs[1], dims.with({dims.queryHeads, dims.sq}), "logsumexp")});
+}
+
+std::string runBlockAttention(const KernelArgs &args) {
+  visitFloat(args.inputs[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    BlockProblem<T> p(args, 5);
+    const BlockDims &dims = p.dims;
+    T *output = args.outputs[0].as<T>();
+    T *logsumexp = args.outputs[1].as<T>();
+    int64_t blocks = (dims.sq + kQueryRows - 1) / kQueryRows;
+    int64_t tasks = dims.batch * dims.queryHeads * blocks;
+    parallelFor(tasks, kQueryRows * dims.sk * (dims.d + dims.dv), [&](int64_t begin, int64_t end) {
+      std::vector<T> scores;
+      for (int64_t task = begin; task < end; ++task) {
+        int64_t bh = task / blocks, i0 = (task % blocks) * kQueryRows;
+        int64_t rows = std::min(kQueryRows, dims.sq - i0), keys = p.keyEnd(i0, rows);
+        T *out = output + (bh * dims.sq + i0) * dims.dv;
+        T *lse = logsumexp + bh * dims.sq + i0;
+        std::fill(out, out + rows * dims.dv, T(0));
+        if (keys == 0) {
+          std::fill(lse, lse + rows, -std::numeric_limits<T>::infinity());
+          continue;
+        }
+        scores.resize(rows * keys);
+        p.blockScores(bh, i0, rows, keys, scores.data());
+        for (int64_t r = 0; r < rows; ++r) {
+          T *row = scores.data() + r * keys;
+          T maximum = *std::max_element(row, row + keys);
+          if (maximum == -std::numeric_limits<T>::infinity()) {
+            // Sees no key: a zero row of probabilities, a zero output.
+            lse[r] = maximum;
+            BlockProblem<T>::probabilities(row, keys, maximum);
+            continue;
+          }
+          T sum = 0;
+#pragma omp simd reduction(+ : sum)
+          for (int64_t j = 0; j < keys; ++j)
+            sum += expOf(row[j] - maximum);
+          lse[r] = maximum + std::log(sum);
+          BlockProblem<T>::probabilities(row, keys, lse[r]);
+        }
+        gemm(false, false, rows, dims.dv, keys, T(1), scores.data(), keys,
+             p.valueRow(p.kvHead(bh), 0), dims.dv, T(0), out, dims.dv);
+      }
+    });
+  });
+  return {};
+}
+
+std::string checkBlockAttentionGrad(const KernelArgs &args) {
+  if (args.inputs.size() != 9 && args.inputs.size() != 10)
+    return "expects 9 or 10 inputs (query, key, value, query_positions, key_positions, "
+           "output, logsumexp, output_grad, logsumexp_grad, bias), got " +
+           std::to_string(args.inputs.size());
+  if (args.outputs.size() != 3)
+    return "expects 3 outputs (query_grad, key_grad, value_grad), got " +
+           std::to_string(args.outputs.size());
+  BlockDims dims;
+  if (std::string error = checkBlockOperands(args, 9, dims); !error.empty())
+    return error;
+  DType dtype = args.inputs[0].dtype;
+  Shape output = dims.with({dims.queryHeads, dims.sq, dims.dv});
+  Shape rows = dims.with({dims.queryHeads, dims.sq});
+  return firstError({checkPresent(args, 5, "output"), checkPresent(args, 6, "logsumexp"),
+                     checkPresent(args, 7, "output_grad"), checkPresent(args, 8, "logsumexp_grad"),
+                     checkDType(args.inputs[5], dtype, "output"),
+                     checkShape(args.inputs[5], output, "output"),
+                     checkDType(args.inputs[6], dtype, "logsumexp"),
+                     checkShape(args.inputs[6], rows, "logsumexp"),
+                     checkDType(args.inputs[7], dtype, "output_grad"),
+                     checkShape(args.inputs[7], output, "output_grad"),
+                     checkDType(args.inputs[8], dtype, "logsumexp_grad"),
+                     checkShape(args.inputs[8], rows, "logsumexp_grad"),
+                     checkSameType(args.outputs[0], args.inputs[0], "query_grad"),
+                     checkSameType(args.outputs[1], args.inputs[1], "key_grad"),
+                     checkSameType(args.outputs[2], args.inputs[2], "value_grad")});
+}
+
+std::string runBlockAttentionGrad(const KernelArgs &args) {
+  visitFloat(args.inputs[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    BlockProblem<T> p(args, 9);
+    const BlockDims &dims = p.dims;
+    const T *output = args.inputs[5].as<T>(), *logsumexp = args.inputs[6].as<T>();
+    const T *outputGrad = args.inputs[7].as<T>(), *logsumexpGrad = args.inputs[8].as<T>();
+    T *queryGrad = args.outputs[0].as<T>(), *keyGrad = args.outputs[1].as<T>(),
+      *valueGrad = args.outputs[2].as<T>();
+    std::fill(queryGrad, queryGrad + args.outputs[0].numElements(), T(0));
+    std::fill(keyGrad, keyGrad + args.outputs[1].numElements(), T(0));
+    std::fill(valueGrad, valueGrad + args.outputs[2].numElements(), T(0));
+    int64_t pairs = dims.batch * dims.kvHeads;
+    int64_t cost = dims.group() * dims.sq * dims.sk * (3 * dims.d + 2 * dims.dv);
+    parallelFor(pairs, cost, [&](int64_t begin, int64_t end) {
+      std::vector<T> probabilities, gradients, rowDots(kQueryRows);
+      for (int64_t pair = begin; pair < end; ++pair) {
+        int64_t b = pair / dims.kvHeads, kvInBatch = pair % dims.kvHeads;
+        T *dK = keyGrad + pair * dims.sk * dims.d;
+        T *dV = valueGrad + pair * dims.sk * dims.dv;
+        for (int64_t h = kvInBatch * dims.group(); h < (kvInBatch + 1) * dims.group(); ++h) {
+          int64_t bh = b * dims.queryHeads + h;
+          for (int64_t i0 = 0; i0 < dims.sq; i0 += kQueryRows) {
+            int64_t rows = std::min(kQueryRows, dims.sq - i0), keys = p.keyEnd(i0, rows);
+            if (keys == 0)
+              continue;
+            int64_t row0 = bh * dims.sq + i0;
+            const T *dO = outputGrad + row0 * dims.dv;
+            probabilities.resize(rows * keys);
+            gradients.resize(rows * keys);
+            p.blockScores(bh, i0, rows, keys, probabilities.data());
+            for (int64_t r = 0; r < rows; ++r) {
+              BlockProblem<T>::probabilities(probabilities.data() + r * keys, keys,
+                                             logsumexp[row0 + r]);
+              const T *o = output + (row0 + r) * dims.dv, *dOr = dO + r * dims.dv;
+              T dot = 0;
+#pragma omp simd reduction(+ : dot)
+              for (int64_t c = 0; c < dims.dv; ++c)
+                dot += dOr[c] * o[c];
+              rowDots[r] = dot - logsumexpGrad[row0 + r];
+            }
+            // dV += P^T dO
+            gemm(true, false, keys, dims.dv, rows, T(1), probabilities.data(), keys, dO, dims.dv,
+                 T(1), dV, dims.dv);
+            // dP = dO V^T, then dS = P * (dP - D) in place.
+            gemm(false, true, rows, keys, dims.dv, T(1), dO, dims.dv, p.valueRow(pair, 0), dims.dv,
+                 T(0), gradients.data(), keys);
+            for (int64_t r = 0; r < rows; ++r) {
+              T *gradientRow = gradients.data() + r * keys;
+              const T *probabilityRow = probabilities.data() + r * keys;
+              T dot = rowDots[r];
+#pragma omp simd
+              for (int64_t j = 0; j < keys; ++j)
+                gradientRow[j] = probabilityRow[j] * (gradientRow[j] - dot);
+            }
+            // dK += scale dS^T Q, dQ += scale dS K
+            gemm(true, false, keys, dims.d, rows, p.scale, gradients.data(), keys,
+                 p.queryRow(bh, i0), dims.d, T(1), dK, dims.d);
+            gemm(false, false, rows, dims.d, keys, p.scale, gradients.data(), keys,
+                 p.keyRow(pair, 0), dims.d, T(1), queryGrad + row0 * dims.d, dims.d);
+          }
+        }
+      }
+    });
+  });
+  return {};
+}
+
+} // namespace
+
+void addBlockAttentionKernels(std::vector<Kernel> &kernels) {
+  kernels.push_back({"block_attention", checkBlockAttention, runBlockAttention});
+  kernels.push_back({"block_attention_grad", checkBlockAttentionGrad, runBlockAttentionGrad});
+}
+
+} // namespace sp::runtime::cpu

@@ -1,0 +1,172 @@
+//===- SessionRanksTest.cpp - sessions on several ranks -------------------===//
+//
+// Sessions of a plan for 2 ranks, the ranks being threads over a loopback
+// communicator: whole inputs are split, split outputs gathered, a failure on
+// one rank fails the step on both with one message, and the C API reports
+// the rank of a plan run alone.
+//
+//===----------------------------------------------------------------------===//
+
+#include "LoopbackCommunicator.h"
+#include "RuntimeTestSupport.h"
+
+#include "sp/runtime/Collectives.h"
+#include "sp/runtime/Session.h"
+#include "sp/runtime/sp_runtime.h"
+
+#include <functional>
+#include <thread>
+
+using namespace sp::runtime;
+using sp::test::LoopbackCommunicator;
+using sp::test::LoopbackGroup;
+
+namespace {
+
+class SessionRanksTest : public sp::test::ScratchDirectoryTest {
+protected:
+  /// y = all_gather(x) and z = neg(x) for x [2, 4] split along dim 1 of the
+  /// whole [2, 8] in the zigzag layout of 2 ranks; y is whole, z split.
+  std::string writePlan() {
+    sp::test::PlanBuilder builder;
+    builder.plan.set_world_size(2);
+    builder.plan.set_zigzag(true);
+    int x = builder.arena(sp::plan::F64, {2, 4}, "x");
+    int y = builder.arena(sp::plan::F64, {2, 8}, "y");
+    int z = builder.arena(sp::plan::F64, {2, 4}, "z");
+    sp::plan::Instruction &gather = builder.instruction("all_gather", {x}, {y});
+    (*gather.mutable_attributes())["axis"].set_i(1);
+    (*gather.mutable_attributes())["num_ranks"].set_i(2);
+    (*gather.mutable_attributes())["zigzag"].set_b(true);
+    builder.instruction("neg", {x}, {z});
+    builder.input("x", x);
+    builder.output("y", y);
+    builder.output("z", z);
+    for (sp::plan::Binding *binding :
+         {builder.plan.mutable_inputs(0), builder.plan.mutable_outputs(1)}) {
+      binding->set_sharded(true);
+      binding->set_shard_axis(1);
+    }
+    std::string error;
+    EXPECT_TRUE(builder.write(file("ranks.spplan"), error)) << error;
+    return file("ranks.spplan");
+  }
+
+  /// Runs `body(rank, communicator)` on 2 ranks, one thread each.
+  void onTwoRanks(const std::function<void(int, std::shared_ptr<Communicator>)> &body) {
+    LoopbackGroup group(2);
+    std::vector<std::thread> threads;
+    for (int rank = 0; rank < 2; ++rank)
+      threads.emplace_back(
+          [&, rank] { body(rank, std::make_shared<LoopbackCommunicator>(group, rank)); });
+    for (std::thread &thread : threads)
+      thread.join();
+  }
+};
+
+std::vector<double> wholeX() {
+  std::vector<double> values;
+  for (int row = 0; row < 2; ++row)
+    for (int position = 0; position < 8; ++position)
+      values.push_back(10.0 * row + position);
+  return values;
+}
+
+TEST_F(SessionRanksTest, WholeInputsAndOutputs) {
+  std::string path = writePlan();
+  std::vector<std::vector<double>> ys(2), zs(2);
+  std::vector<std::string> errors(2);
+  onTwoRanks([&](int rank, std::shared_ptr<Communicator> communicator) {
+    std::string error;
+    std::unique_ptr<Session> session = Session::load(path, communicator, error);
+    if (!session) {
+      errors[size_t(rank)] = error;
+      return;
+    }
+    EXPECT_EQ(session->rank(), rank);
+    EXPECT_EQ(session->worldSize(), 2);
+    // Users see whole shapes.
+    EXPECT_EQ(session->inputs()[0].shape, (std::vector<int64_t>{2, 8}));
+    EXPECT_EQ(session->outputs()[1].shape, (std::vector<int64_t>{2, 8}));
+    std::vector<double> x = wholeX();
+    errors[size_t(rank)] =
+        session->setInput("x", DType::Float64, {2, 8}, x.data(), x.size() * sizeof(double));
+    if (errors[size_t(rank)].empty())
+      errors[size_t(rank)] = session->runStep();
+    NpyArray y, z;
+    if (errors[size_t(rank)].empty())
+      errors[size_t(rank)] = session->output("y", y);
+    if (errors[size_t(rank)].empty())
+      errors[size_t(rank)] = session->output("z", z);
+    ys[size_t(rank)].resize(16);
+    zs[size_t(rank)].resize(16);
+    if (y.data.size() == 16 * sizeof(double) && z.data.size() == 16 * sizeof(double)) {
+      std::memcpy(ys[size_t(rank)].data(), y.data.data(), y.data.size());
+      std::memcpy(zs[size_t(rank)].data(), z.data.data(), z.data.size());
+    }
+  });
+  std::vector<double> negated = wholeX();
+  for (double &value : negated)
+    value = -value;
+  for (int rank = 0; rank < 2; ++rank) {
+    EXPECT_EQ(errors[size_t(rank)], "") << "rank " << rank;
+    EXPECT_EQ(ys[size_t(rank)], wholeX()) << "rank " << rank;
+    EXPECT_EQ(zs[size_t(rank)], negated) << "rank " << rank;
+  }
+}
+
+TEST_F(SessionRanksTest, OneRanksFailureFailsTheStepOnEveryRank) {
+  std::string path = writePlan();
+  std::vector<std::string> errors(2);
+  onTwoRanks([&](int rank, std::shared_ptr<Communicator> communicator) {
+    std::string error;
+    std::unique_ptr<Session> session = Session::load(path, communicator, error);
+    ASSERT_TRUE(session) << error;
+    // Rank 1 has no input: it still takes part in the all_gather.
+    std::vector<double> x = wholeX();
+    if (rank == 0)
+      EXPECT_EQ(session->setInput("x", DType::Float64, {2, 8}, x.data(), x.size() * sizeof(double)),
+                "");
+    errors[size_t(rank)] = session->runStep();
+    EXPECT_FALSE(session->hasRun());
+  });
+  EXPECT_EQ(errors[0], "rank 1: missing input 'x' (float64 2x8)");
+  EXPECT_EQ(errors[1], errors[0]);
+}
+
+TEST_F(SessionRanksTest, LoadingAgrees) {
+  std::string path = writePlan();
+  std::vector<std::string> errors(2);
+  onTwoRanks([&](int rank, std::shared_ptr<Communicator> communicator) {
+    std::string error;
+    // Rank 1 alone looks for a plan that does not exist.
+    std::unique_ptr<Session> session =
+        Session::load(rank == 0 ? path : file("none.spplan"), communicator, error);
+    EXPECT_FALSE(session);
+    errors[size_t(rank)] = error;
+  });
+  EXPECT_EQ(errors[0].rfind("rank 1: " + file("none.spplan") + ": ", 0), 0u) << errors[0];
+  EXPECT_EQ(errors[1], errors[0]);
+}
+
+TEST_F(SessionRanksTest, AloneThePlanForTwoRanksIsRefused) {
+  std::string error;
+  EXPECT_FALSE(Session::load(writePlan(), std::make_shared<SingleProcessCommunicator>(), error));
+  EXPECT_EQ(error, file("ranks.spplan") + ": built for 2 ranks; this run has 1");
+
+  // A plan for one rank: rank 0 of 1 through the C API.
+  sp::test::PlanBuilder builder;
+  int x = builder.arena(sp::plan::F32, {2}, "x");
+  int y = builder.arena(sp::plan::F32, {2}, "y");
+  builder.instruction("neg", {x}, {y});
+  builder.input("x", x);
+  builder.output("y", y);
+  ASSERT_TRUE(builder.write(file("one.spplan"), error)) << error;
+  sp_session *session = nullptr;
+  ASSERT_EQ(sp_session_load(file("one.spplan").c_str(), &session), SP_OK) << sp_last_error();
+  EXPECT_EQ(sp_session_rank(session), 0);
+  EXPECT_EQ(sp_session_world_size(session), 1);
+  sp_session_free(session);
+}
+
+} // namespace
