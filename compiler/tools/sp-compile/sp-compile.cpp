@@ -7,9 +7,11 @@
 
 #include "sp/Autodiff/Passes.h"
 #include "sp/Dialect/Graph/IR/GraphDialect.h"
+#include "sp/Fusion/Passes.h"
 #include "sp/Import/OnnxImporter.h"
 #include "sp/Plan/MemoryPlan.h"
 #include "sp/Plan/PlanEmitter.h"
+#include "sp/SequenceParallel/Passes.h"
 #include "sp/Training/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -53,8 +55,26 @@ static cl::list<std::string> inputShapes(
 static cl::opt<bool> report(
     "report",
     cl::desc("Print where each rank's bytes go: parameters, constants, gradients, "
-             "optimizer state, peak activations"),
+             "optimizer state, peak activations; with --sp, the bytes each collective "
+             "moves and what the sequence split gathered"),
     cl::cat(category));
+static cl::opt<bool> fuse("fuse",
+                          cl::desc("Fuse decomposed attention and RMS norm into single ops "
+                                   "(default on; --fuse=false keeps the graph as imported)"),
+                          cl::init(true), cl::cat(category));
+
+static cl::OptionCategory parallelCategory("Sequence parallelism");
+static cl::opt<int64_t> sequenceParallel(
+    "sp",
+    cl::desc("Split the sequence across N ranks (run the plan with mpirun -np N); default 1"),
+    cl::value_desc("N"), cl::init(1), cl::cat(parallelCategory));
+static cl::opt<std::string> sequenceParallelStrategy(
+    "sp-strategy",
+    cl::desc("Attention across ranks: allgather (gather K/V), ulysses (all-to-all over "
+             "heads), ring (K/V blocks around a ring), auto (fewest bytes moved)"),
+    cl::init("auto"), cl::value_desc("allgather|ulysses|ring|auto"),
+    cl::cat(parallelCategory));
+
 static cl::opt<bool> train("train", cl::desc("Compile a training step: loss, backward "
                                              "pass and optimizer update"),
                            cl::cat(trainingCategory));
@@ -172,6 +192,29 @@ static void printReport(llvm::raw_ostream &os, const sp::planning::StepMemory &m
                     memory.optimizerStateBytes + memory.arenaBytes);
 }
 
+/// The --report lines of a sequence-parallel step: what each kind of
+/// collective moves, and what the sharding pass gathered and chose.
+static void printParallelReport(llvm::raw_ostream &os, ModuleOp module,
+                                llvm::ArrayRef<std::string> remarks) {
+  llvm::SmallVector<sp::sequence_parallel::CollectiveTraffic> traffic =
+      sp::sequence_parallel::measureCollectiveTraffic(module);
+  if (traffic.empty() && remarks.empty())
+    return;
+  auto ranks = module->getAttrOfType<IntegerAttr>(sp::sequence_parallel::kNumRanksAttr);
+  os << "collectives per step, bytes each rank sends (" << (ranks ? ranks.getInt() : 1)
+     << " ranks" << (module->hasAttr(sp::sequence_parallel::kZigzagAttr) ? ", zigzag" : "")
+     << "):\n";
+  uint64_t total = 0;
+  for (const sp::sequence_parallel::CollectiveTraffic &entry : traffic) {
+    os << llvm::formatv("  {0,-22} {1,14}  {2,10}  {3} ops\n", entry.kind, entry.bytesSent,
+                        formatBytes(entry.bytesSent), entry.count);
+    total += entry.bytesSent;
+  }
+  os << llvm::formatv("  {0,-22} {1,14}  {2,10}\n", "total", total, formatBytes(total));
+  for (const std::string &remark : remarks)
+    os << "  " << remark << "\n";
+}
+
 /// Where the plan goes when -o is not given: MODEL's stem + .spplan, here.
 static std::string defaultPlanPath() {
   return (llvm::sys::path::stem(modelPath) + ".spplan").str();
@@ -181,7 +224,7 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
-  cl::HideUnrelatedOptions({&category, &trainingCategory});
+  cl::HideUnrelatedOptions({&category, &trainingCategory, &parallelCategory});
   cl::SetVersionPrinter([](llvm::raw_ostream &os) {
     os << "sp-compile " SP_VERSION "\n";
   });
@@ -197,7 +240,8 @@ int main(int argc, char **argv) {
       "  sp-compile MODEL.onnx [-o OUT] [--emit=plan|mlir] [--input-shape NAME=DxD] [--report]\n"
       "             [--train [--loss=causal-lm|output] [--params GLOB,...|@FILE]\n"
       "              [--frozen GLOB,...] [--optimizer=adamw|sgd] [--lr X] [--weight-decay X]\n"
-      "              [--beta1 X] [--beta2 X] [--eps X]]\n\n"
+      "              [--beta1 X] [--beta2 X] [--eps X]]\n"
+      "             [--sp N [--sp-strategy=allgather|ulysses|ring|auto]]\n\n"
       "Without --train the plan runs inference. Training needs static shapes:\n"
       "bind dynamic dims with --input-shape, e.g. --input-shape input_ids=2x128.\n"
       "With --emit=mlir, weights print as dense_resource blobs; MLIR's printer\n"
@@ -211,6 +255,11 @@ int main(int argc, char **argv) {
   if (trainingOptionGiven && !train)
     return reportError("training options (--loss, --params, --frozen, --optimizer, --lr, "
                        "...) need --train");
+  if (sequenceParallel < 1)
+    return reportError("--sp " + llvm::Twine(sequenceParallel) +
+                       ": the rank count must be at least 1");
+  if (sequenceParallelStrategy.getNumOccurrences() && sequenceParallel == 1)
+    return reportError("--sp-strategy needs --sp N with N > 1");
 
   sp::OnnxImportOptions options;
   for (const std::string &shape : inputShapes)
@@ -226,11 +275,15 @@ int main(int argc, char **argv) {
 
   // The first diagnostic of a failing stage becomes the one error line.
   std::string stageError;
+  std::vector<std::string> remarks;
   ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diagnostic) {
     if (diagnostic.getSeverity() == DiagnosticSeverity::Error && stageError.empty())
       stageError = diagnostic.str();
     if (diagnostic.getSeverity() == DiagnosticSeverity::Warning)
       llvm::errs() << "sp-compile: warning: " << diagnostic.str() << "\n";
+    // Remarks say what sequence parallelism gathered and chose: --report.
+    if (diagnostic.getSeverity() == DiagnosticSeverity::Remark)
+      remarks.push_back(diagnostic.str());
     return success();
   });
   auto fail = [&]() { return reportError(modelPath + ": " + stageError); };
@@ -239,15 +292,21 @@ int main(int argc, char **argv) {
   // Fold what the importer left and drop computations nothing uses.
   pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
   pm.addNestedPass<func::FuncOp>(createCSEPass());
+  if (fuse)
+    pm.addNestedPass<func::FuncOp>(sp::fusion::createFuse());
   if (train) {
     sp::training::SelectParamsOptions select;
     select.params.assign(params.begin(), params.end());
     select.frozen.assign(frozen.begin(), frozen.end());
     pm.addPass(sp::training::createSelectParams(select));
     pm.addPass(sp::training::createInsertLoss({loss}));
+    if (sequenceParallel > 1)
+      pm.addPass(sp::sequence_parallel::createSequenceParallel(
+          {sequenceParallel, sequenceParallelStrategy}));
     pm.addPass(sp::autodiff::createAutodiff());
     pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
     pm.addNestedPass<func::FuncOp>(createCSEPass());
+    pm.addPass(sp::sequence_parallel::createReduceGradients());
     sp::training::InsertOptimizerOptions update;
     update.kind = optimizer;
     update.learningRate = learningRate;
@@ -256,6 +315,9 @@ int main(int argc, char **argv) {
     update.beta2 = beta2;
     update.epsilon = epsilon;
     pm.addPass(sp::training::createInsertOptimizer(update));
+  } else if (sequenceParallel > 1) {
+    pm.addPass(sp::sequence_parallel::createSequenceParallel(
+        {sequenceParallel, sequenceParallelStrategy}));
   }
   if (failed(pm.run(**module)))
     return fail();
@@ -266,7 +328,9 @@ int main(int argc, char **argv) {
       return fail();
     // Beside a module printed to stdout, the report goes to stderr.
     bool moduleOnStdout = emit == EmitKind::Mlir && (outputPath.empty() || outputPath == "-");
-    printReport(moduleOnStdout ? llvm::errs() : llvm::outs(), *memory);
+    llvm::raw_ostream &os = moduleOnStdout ? llvm::errs() : llvm::outs();
+    printReport(os, *memory);
+    printParallelReport(os, **module, remarks);
   }
 
   if (emit == EmitKind::Plan) {

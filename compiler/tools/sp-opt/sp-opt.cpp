@@ -9,14 +9,18 @@
 #include "sp/Autodiff/GradientOpInterface.h"
 #include "sp/Autodiff/Passes.h"
 #include "sp/Dialect/Graph/IR/GraphDialect.h"
+#include "sp/Fusion/Passes.h"
 #include "sp/Plan/Passes.h"
+#include "sp/SequenceParallel/Passes.h"
 #include "sp/Training/Passes.h"
 
 int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
   sp::training::registerTrainingPasses();
   sp::autodiff::registerAutodiffPasses();
+  sp::fusion::registerFusionPasses();
   sp::planning::registerPlanPasses();
+  sp::sequence_parallel::registerSequenceParallelPasses();
   mlir::DialectRegistry registry;
   registry.insert<sp::graph::GraphDialect, mlir::func::FuncDialect,
                   mlir::ml_program::MLProgramDialect>();

@@ -11,6 +11,7 @@
 #include "sp/Autodiff/GradientOpInterface.h"
 #include "sp/Autodiff/Passes.h"
 #include "sp/Dialect/Graph/IR/GraphOps.h"
+#include "sp/SequenceParallel/ShardingAttributes.h"
 #include "sp/Training/MainFunction.h"
 #include "sp/Training/Passes.h"
 
@@ -243,7 +244,13 @@ void AutodiffPass::runOnOperation() {
   Operation *lastForward = returnOp->getPrevNode();
   if (active.contains(loss)) {
     builder.setLoc(returnOp.getLoc());
-    gradients[loss] = builder.splat(llvm::cast<RankedTensorType>(loss.getType()), 1.0);
+    // Under sequence parallelism every rank holds the replicated loss, and a
+    // rank's cotangent of a replicated value is its share of a sum over ranks.
+    double seed = 1.0;
+    if (auto ranks = module->getAttrOfType<IntegerAttr>(sp::sequence_parallel::kNumRanksAttr);
+        ranks && ranks.getInt() > 1)
+      seed = 1.0 / double(ranks.getInt());
+    gradients[loss] = builder.splat(llvm::cast<RankedTensorType>(loss.getType()), seed);
   }
   if (failed(differentiate(path, builder)))
     return signalPassFailure();

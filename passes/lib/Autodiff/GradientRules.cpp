@@ -640,6 +640,8 @@ void attachGraphModels(MLIRContext *context, GraphDialect *) {
 
 void registerGradientOpInterfaceExternalModels(DialectRegistry &registry) {
   registry.addExtension(attachGraphModels);
+  registerFusedGradientModels(registry);
+  registerCollectiveGradientModels(registry);
 }
 
 } // namespace sp::autodiff

@@ -16,6 +16,11 @@ namespace sp::autodiff {
 /// produces (a rule, or an explicit "no gradient" for ops of integer or
 /// boolean values).
 void registerGradientOpInterfaceExternalModels(mlir::DialectRegistry &registry);
+/// The models of the fused ops sp-fuse creates (attention, rms_norm).
+void registerFusedGradientModels(mlir::DialectRegistry &registry);
+/// The models of the sequence-parallel ops: collectives (by their transposes)
+/// and block_attention.
+void registerCollectiveGradientModels(mlir::DialectRegistry &registry);
 
 } // namespace sp::autodiff
 

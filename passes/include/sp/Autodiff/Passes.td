@@ -9,8 +9,9 @@ def Autodiff : Pass<"sp-autodiff", "mlir::ModuleOp"> {
   let summary = "Append the gradient of the loss for every trainable parameter to @main";
   let description = [{
     Differentiates @main (one block) in reverse from its result marked
-    `graph.loss`, seeded with 1. The trainable parameters are the mutable
-    float `ml_program.global`s; their `ml_program.global_load`s are where
+    `graph.loss`, seeded with 1 (1/N on each of the N ranks of a
+    sequence-parallel step, module attribute `graph.num_ranks`). The
+    trainable parameters are the mutable float `ml_program.global`s; their `ml_program.global_load`s are where
     gradients end, and loads of one global add up. Each parameter gets one
     new result of its type, marked `graph.gradient_of = @global`, in the
     order the globals are declared.

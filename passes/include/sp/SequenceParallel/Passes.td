@@ -1,0 +1,61 @@
+//===- Passes.td - sequence-parallel training steps --------*- tablegen -*-===//
+
+#ifndef SP_SEQUENCEPARALLEL_PASSES_TD
+#define SP_SEQUENCEPARALLEL_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def SequenceParallel : Pass<"sp-sequence-parallel", "mlir::ModuleOp"> {
+  let summary = "Split @main's activations along the sequence across ranks";
+  let description = [{
+    Turns @main into the program every one of `num-ranks` ranks runs on its
+    shard of the sequence, before autodiff (which then differentiates the
+    collectives by their transposes). A forward dataflow analysis gives each
+    value a state: replicated (whole on every rank), sharded (a dim holds this
+    rank's positions) or partial (every rank holds a term of a sum).
+
+    The token input (`graph.token_input`, dim 1) and every input whose dims
+    name the same sequence dim (`graph.dim_names`), or without names have the
+    token input's [batch, sequence] leading shape, are sharded. Position-wise
+    ops stay local; reshapes that merge or split batch, sequence and heads
+    stay local and track the dim that carries the sequence; a replicated
+    operand that meets a sharded one along the sequence with the whole length
+    (causal masks, position and rotary tables) gets `graph.shard_slice`,
+    pushed back to where the table is indexed. The causal-LM labels take each
+    chunk's next token from its owner; the cross-entropy sum is all-reduced.
+    Ops that need the whole sequence, or have no rule, get `graph.all_gather`
+    of their sharded operands and a remark saying why.
+
+    `graph.attention` over a sharded sequence follows `strategy`:
+    `allgather` (gather K and V, `graph.block_attention` with each query's
+    position), `ulysses` (all_to_all from sequence to heads and back; query
+    heads must divide by the ranks; fewer key/value heads are repeated),
+    `ring` (K/V blocks passed around the ring, merged by logsumexp, in the
+    zigzag layout that balances causal work), or `auto` (fewest bytes moved
+    between allgather and ulysses, reported as a remark).
+
+    Leaves module attributes `graph.num_ranks` and, for ring, `graph.zigzag`,
+    and `graph.shard_axis` on the @main arguments and results that are split.
+  }];
+  let options = [
+    Option<"numRanks", "num-ranks", "int64_t", /*default=*/"1",
+           "Ranks the sequence is split across (1: leave @main as it is)">,
+    Option<"strategy", "strategy", "std::string", /*default=*/"\"auto\"",
+           "Attention: allgather, ulysses, ring or auto">,
+  ];
+  let dependentDialects = ["::sp::graph::GraphDialect"];
+}
+
+def ReduceGradients : Pass<"sp-reduce-gradients", "mlir::ModuleOp"> {
+  let summary = "Sum every parameter gradient over the ranks";
+  let description = [{
+    After sp-autodiff on a sequence-parallel step (module attribute
+    `graph.num_ranks` > 1), each rank's parameter gradient is its part of
+    the sum; this wraps every @main result marked `graph.gradient_of` in one
+    `graph.all_reduce`, so the optimizer sees the same gradient on every
+    rank. Nothing to do on one rank.
+  }];
+  let dependentDialects = ["::sp::graph::GraphDialect"];
+}
+
+#endif // SP_SEQUENCEPARALLEL_PASSES_TD

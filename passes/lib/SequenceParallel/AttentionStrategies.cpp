@@ -1,0 +1,305 @@
+//===- AttentionStrategies.cpp - attention over a split sequence ----------===//
+//
+// graph.attention with its query, key and value split along the sequence:
+//
+//   allgather  every rank gathers the whole K and V and attends its own
+//              queries to them (block_attention with the queries' positions
+//              keeps the causal mask right). Autodiff turns the gathers into
+//              reduce-scatters of dK and dV.
+//   ulysses    all_to_all moves from a shard of the sequence with all heads
+//              to all of the sequence with a shard of the heads, attention is
+//              plain and local, and all_to_all moves back. Key/value heads
+//              that the ranks do not divide are repeated first.
+//   ring       K and V blocks travel around the ring in N steps; each step
+//              attends the rank's queries to the block it holds, and the
+//              steps merge by their logsumexp (online softmax). Autodiff
+//              sends dK and dV around the ring the other way.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ShardingRewriter.h"
+
+#include "mlir/IR/Matchers.h"
+
+#include <cmath>
+#include <numeric>
+
+using namespace mlir;
+namespace graph = sp::graph;
+
+namespace sp::sequence_parallel {
+
+namespace {
+RankedTensorType typeOf(Value value) { return llvm::cast<RankedTensorType>(value.getType()); }
+
+/// Whether `bias`, added to the [..., S, S] scores, is a constant that lets
+/// every query see its own position (a finite, not hugely negative diagonal).
+/// Then each query sees a key in the rank's own block, and ring attention's
+/// logsumexp merge is exact; a bias that hides a query from every key (a
+/// padding mask computed at run time) leaves its row at the float minimum,
+/// where the merge would lose what one rank computes.
+bool biasKeepsDiagonal(Value bias, int64_t sequenceLength) {
+  DenseElementsAttr elements;
+  if (!matchPattern(bias, m_Constant(&elements)))
+    return false;
+  ArrayRef<int64_t> shape = elements.getType().getShape();
+  int64_t rank = int64_t(shape.size());
+  int64_t rows = rank >= 2 ? shape[rank - 2] : 1, columns = rank >= 1 ? shape[rank - 1] : 1;
+  if ((rows != 1 && rows != sequenceLength) || (columns != 1 && columns != sequenceLength))
+    return false;
+  SmallVector<double> values;
+  for (const APFloat &value : elements.getValues<APFloat>())
+    values.push_back(value.convertToDouble());
+  int64_t matrices = int64_t(values.size()) / (rows * columns);
+  for (int64_t m = 0; m < matrices; ++m)
+    for (int64_t i = 0; i < sequenceLength; ++i) {
+      double diagonal =
+          values[m * rows * columns + (rows == 1 ? 0 : i) * columns + (columns == 1 ? 0 : i)];
+      if (!std::isfinite(diagonal) || diagonal < -1e30)
+        return false;
+    }
+  return true;
+}
+} // namespace
+
+LogicalResult ShardingRewriter::rewriteAttention(graph::AttentionOp op) {
+  int64_t rank = op.getQuery().getType().getRank();
+  auto onSequence = [&](Value value) {
+    Sharding sharding = stateOf(value);
+    return sharding.isSharded() && sharding.axis == rank - 2 && sharding.outer == 1 &&
+           globalShape(value)[rank - 2] == sequenceLength;
+  };
+  bool keysSharded = onSequence(op.getKey()) && onSequence(op.getValue());
+  bool keysWhole = stateOf(op.getKey()).isReplicated() && stateOf(op.getValue()).isReplicated();
+  if (!onSequence(op.getQuery()) || !(keysSharded || keysWhole))
+    return gatherOperands(op, "its query, key and value are not split along the sequence "
+                              "alike");
+  Value bias = op.getBias();
+  if (bias && !stateOf(bias).isReplicated()) {
+    bias = gatherWhole(bias, stateOf(bias));
+    op.getBiasMutable().assign(bias);
+    op->emitRemark() << "gathered the whole attention bias of " << describeOp(op)
+                     << ": its rows and columns follow the attention strategy";
+  }
+
+  // Where the strategy asked for cannot split this attention, allgather can.
+  StringRef fallback;
+  int64_t heads = op.getQuery().getType().getDimSize(rank - 3);
+  if (strategy != AttentionStrategy::AllGather && keysWhole)
+    fallback = "its keys and values are not split";
+  else if (strategy == AttentionStrategy::Ulysses && heads % numRanks != 0)
+    fallback = "its heads do not split across the ranks";
+  else if (strategy == AttentionStrategy::Ring && bias && !biasKeepsDiagonal(bias, sequenceLength))
+    fallback = "its bias may hide a query from every key, which the ring's logsumexp merge "
+               "cannot reproduce";
+  AttentionStrategy chosen = fallback.empty() ? strategy : AttentionStrategy::AllGather;
+  if (!fallback.empty())
+    op->emitRemark() << describeOp(op) << " uses allgather instead of " << strategyName(strategy)
+                     << ": " << fallback;
+  switch (chosen) {
+  case AttentionStrategy::AllGather:
+    return attendAllGather(op, bias);
+  case AttentionStrategy::Ulysses:
+    return attendUlysses(op, bias);
+  case AttentionStrategy::Ring:
+    return attendRing(op, bias);
+  }
+  return failure();
+}
+
+void ShardingRewriter::replaceAttention(graph::AttentionOp op, Value output, Value logsumexp) {
+  int64_t rank = op.getQuery().getType().getRank();
+  op.getOutput().replaceAllUsesWith(output);
+  setState(output, Sharding::sharded(rank - 2));
+  if (logsumexp) {
+    op.getLogsumexp().replaceAllUsesWith(logsumexp);
+    setState(logsumexp, Sharding::sharded(rank - 2));
+  }
+  op->erase();
+}
+
+LogicalResult ShardingRewriter::attendAllGather(graph::AttentionOp op, Value bias) {
+  int64_t rank = op.getQuery().getType().getRank();
+  Value key = op.getKey(), value = op.getValue();
+  if (stateOf(key).isSharded()) {
+    key = gatherWhole(key, stateOf(key));
+    value = gatherWhole(value, stateOf(value));
+  }
+  // The bias's query rows are this rank's; its key columns stay whole.
+  if (bias) {
+    RankedTensorType biasType = typeOf(bias);
+    int64_t rowAxis = biasType.getRank() - 2;
+    if (rowAxis >= 0 && biasType.getDimSize(rowAxis) != 1)
+      bias = sliceToShard(bias, Sharding::sharded(rowAxis));
+  }
+  SmallVector<NamedAttribute> attributes = {
+      builder.getNamedAttr("scale", op.getScaleAttr()),
+      builder.getNamedAttr("causal", builder.getBoolAttr(op.getCausal()))};
+  SmallVector<Value> operands = {op.getQuery(), key, value};
+  StringRef name = graph::AttentionOp::getOperationName();
+  if (op.getCausal()) {
+    // Key j of the whole sequence sits at position j - (Sk - S), as the
+    // unsplit op's mask `j <= i + Sk - Sq` reads.
+    int64_t keys = typeOf(key).getDimSize(rank - 2);
+    SmallVector<int64_t> keyPositions(keys);
+    std::iota(keyPositions.begin(), keyPositions.end(), sequenceLength - keys);
+    operands.append({localPositions(), builder.i64Vector(keyPositions)});
+    name = graph::BlockAttentionOp::getOperationName();
+  }
+  if (bias)
+    operands.push_back(bias);
+  SmallVector<Value> results = builder.buildInferred(name, operands, attributes, 2);
+  if (results.empty())
+    return failure();
+  if (stateOf(op.getKey()).isSharded())
+    op->emitRemark() << describeOp(op) << " by allgather: all_gather of key and value";
+  replaceAttention(op, results[0], results[1]);
+  return success();
+}
+
+Value ShardingRewriter::repeatHeads(Value value, int64_t times) {
+  if (times == 1)
+    return value;
+  RankedTensorType type = typeOf(value);
+  int64_t rank = type.getRank();
+  // [..., H, S, D] -> [..., H, 1, S, D] -> [..., H, times, S, D] -> [..., H * times, S, D]:
+  // query head h still reads repeated head h / (Hq / (H * times)), a copy of
+  // head h / (Hq / H).
+  Value unsqueezed = builder.build<graph::UnsqueezeOp>(
+      {value}, {builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr({rank - 2}))});
+  SmallVector<int64_t> expanded(type.getShape());
+  expanded.insert(expanded.begin() + rank - 2, times);
+  Value repeated = builder.build<graph::ExpandOp>({unsqueezed, builder.i64Vector(expanded)});
+  SmallVector<int64_t> merged(type.getShape());
+  merged[rank - 3] *= times;
+  return builder.reshape(repeated, type.clone(merged));
+}
+
+LogicalResult ShardingRewriter::attendUlysses(graph::AttentionOp op, Value bias) {
+  int64_t rank = op.getQuery().getType().getRank();
+  int64_t keyHeads = typeOf(op.getKey()).getDimSize(rank - 3);
+  int64_t repeat = keyHeads % numRanks == 0 ? 1 : numRanks / std::gcd(keyHeads, numRanks);
+  auto allToAll = [&](Value value, int64_t splitAxis, int64_t concatAxis) {
+    SmallVector<NamedAttribute> attributes = {
+        builder.getNamedAttr("split_axis", builder.getI64IntegerAttr(splitAxis)),
+        builder.getNamedAttr("concat_axis", builder.getI64IntegerAttr(concatAxis)),
+        builder.getNamedAttr("num_ranks", builder.getI64IntegerAttr(numRanks))};
+    if (zigzag)
+      attributes.push_back(builder.getNamedAttr("zigzag", builder.getBoolAttr(true)));
+    return builder.build<graph::AllToAllOp>({value}, attributes);
+  };
+  auto toHeads = [&](Value value) { return allToAll(value, rank - 3, rank - 2); };
+  Value query = toHeads(op.getQuery());
+  Value key = toHeads(repeatHeads(op.getKey(), repeat));
+  Value value = toHeads(repeatHeads(op.getValue(), repeat));
+  // The bias covers the whole sequence; of its heads, this rank's.
+  if (bias) {
+    RankedTensorType biasType = typeOf(bias);
+    int64_t headAxis = biasType.getRank() - 3;
+    if (headAxis >= 0 && biasType.getDimSize(headAxis) != 1)
+      bias = builder.build<graph::ShardSliceOp>({bias}, axisAttributes(headAxis, false));
+  }
+  SmallVector<Value> operands = {query, key, value};
+  if (bias)
+    operands.push_back(bias);
+  SmallVector<Value> results =
+      builder.buildInferred(graph::AttentionOp::getOperationName(), operands,
+                            {builder.getNamedAttr("scale", op.getScaleAttr()),
+                             builder.getNamedAttr("causal", builder.getBoolAttr(op.getCausal()))},
+                            2);
+  if (results.empty())
+    return failure();
+  Value output = allToAll(results[0], rank - 2, rank - 3);
+  Value logsumexp;
+  if (!op.getLogsumexp().use_empty())
+    logsumexp = allToAll(results[1], rank - 2, rank - 3);
+  if (builder.hasFailed())
+    return failure();
+  op->emitRemark() << describeOp(op) << " by ulysses: all_to_all of query, key, value and output"
+                   << (repeat > 1 ? " (key/value heads repeated " + std::to_string(repeat) +
+                                        " times to split across the ranks)"
+                                  : std::string());
+  replaceAttention(op, output, logsumexp);
+  return success();
+}
+
+LogicalResult ShardingRewriter::attendRing(graph::AttentionOp op, Value bias) {
+  Value query = op.getQuery(), key = op.getKey(), value = op.getValue();
+  SmallVector<NamedAttribute> attributes = {
+      builder.getNamedAttr("scale", op.getScaleAttr()),
+      builder.getNamedAttr("causal", builder.getBoolAttr(op.getCausal()))};
+  Value queryPositions = localPositions();
+  // The bias's rows are this rank's queries; each step takes the columns of
+  // the keys it holds.
+  int64_t keyAxis = bias ? typeOf(bias).getRank() - 1 : 0;
+  if (bias && keyAxis >= 1 && typeOf(bias).getDimSize(keyAxis - 1) != 1)
+    bias = sliceToShard(bias, Sharding::sharded(keyAxis - 1));
+  auto attend = [&](Value keyBlock, Value valueBlock, Value keyPositions) {
+    SmallVector<Value> operands = {query, keyBlock, valueBlock, queryPositions, keyPositions};
+    if (bias && typeOf(bias).getDimSize(keyAxis) != 1)
+      operands.push_back(builder.build<graph::GatherOp>(
+          {bias, keyPositions},
+          {builder.getNamedAttr("axis", builder.getI64IntegerAttr(keyAxis))}));
+    else if (bias)
+      operands.push_back(bias);
+    return builder.buildInferred(graph::BlockAttentionOp::getOperationName(), operands, attributes,
+                                 2);
+  };
+  // Step 0: the rank's own block, where every query sees at least itself
+  // (the bias, if any, keeps the diagonal), so the running logsumexp is
+  // finite from the start.
+  SmallVector<Value> running = attend(key, value, queryPositions);
+  if (running.empty())
+    return failure();
+  Value output = running[0], logsumexp = running[1];
+  auto shift = [&](Value block) {
+    return builder.build<graph::RingShiftOp>(
+        {block}, {builder.getNamedAttr("offset", builder.getI64IntegerAttr(1)),
+                  builder.getNamedAttr("num_ranks", builder.getI64IntegerAttr(numRanks))});
+  };
+  int64_t lastAxis = typeOf(logsumexp).getRank();
+  auto perRow = [&](Value weights) {
+    return builder.build<graph::UnsqueezeOp>(
+        {weights}, {builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr({lastAxis}))});
+  };
+  for (int64_t step = 1; step < numRanks; ++step) {
+    key = shift(key);
+    value = shift(value);
+    // After `step` shifts rank r holds rank r - step's block: its positions,
+    // laid out so that each rank's shard_slice reads them.
+    SmallVector<int64_t> table(sequenceLength);
+    for (int64_t rank = 0; rank < numRanks; ++rank) {
+      SmallVector<int64_t> slots = positionsOfRank(rank);
+      SmallVector<int64_t> held = positionsOfRank((rank - step + numRanks) % numRanks);
+      for (auto [slot, position] : llvm::zip(slots, held))
+        table[slot] = position;
+    }
+    Value keyPositions;
+    {
+      OpBuilder::InsertionGuard guard(builder);
+      builder.setInsertionPointToStart(&main.getBody().front());
+      keyPositions = sliceAfterDefinition(builder.i64Vector(table), 0);
+    }
+    SmallVector<Value> block = attend(key, value, keyPositions);
+    if (block.empty())
+      return failure();
+    // lse = logaddexp(lse, lse_b), in the form that stays finite when the
+    // block is hidden from a query (lse_b = -inf): max + log(1 + e^-|diff|).
+    Value difference = builder.sub(logsumexp, block[1]);
+    Value softplus = builder.build<graph::LogOp>({builder.add(
+        builder.scalar(typeOf(difference).getElementType(), 1.0),
+        builder.build<graph::ExpOp>({builder.neg(builder.build<graph::AbsOp>({difference}))}))});
+    Value merged = builder.add(builder.build<graph::MaxOp>({logsumexp, block[1]}), softplus);
+    Value keep = builder.build<graph::ExpOp>({builder.sub(logsumexp, merged)});
+    Value take = builder.build<graph::ExpOp>({builder.sub(block[1], merged)});
+    output = builder.add(builder.mul(output, perRow(keep)), builder.mul(block[0], perRow(take)));
+    logsumexp = merged;
+    if (builder.hasFailed())
+      return failure();
+  }
+  op->emitRemark() << describeOp(op) << " by ring: " << numRanks << " steps of key/value blocks";
+  replaceAttention(op, output, logsumexp);
+  return success();
+}
+
+} // namespace sp::sequence_parallel

@@ -1,0 +1,329 @@
+//===- SequenceParallel.cpp - the sequence-parallel passes ----------------===//
+//
+// sp-sequence-parallel picks the inputs to split, the attention strategy and
+// the layout, checks that the sizes split, and hands @main to the
+// ShardingRewriter. sp-reduce-gradients sums the parameter gradients after
+// autodiff. measureCollectiveTraffic is what `sp-compile --report` prints.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ShardingRewriter.h"
+
+#include "sp/Import/OnnxImporter.h"
+#include "sp/SequenceParallel/Passes.h"
+#include "sp/Training/MainFunction.h"
+#include "sp/Training/Passes.h"
+
+#include "mlir/IR/Matchers.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <numeric>
+
+namespace sp::sequence_parallel {
+#define GEN_PASS_DEF_SEQUENCEPARALLEL
+#define GEN_PASS_DEF_REDUCEGRADIENTS
+#include "sp/SequenceParallel/Passes.h.inc"
+} // namespace sp::sequence_parallel
+
+using namespace mlir;
+namespace graph = sp::graph;
+using namespace sp::sequence_parallel;
+
+namespace {
+
+RankedTensorType typeOf(Value value) { return llvm::cast<RankedTensorType>(value.getType()); }
+
+bool isTokenTensor(Type type) {
+  auto tensor = llvm::dyn_cast<RankedTensorType>(type);
+  return tensor && tensor.getRank() == 2 && llvm::isa<IntegerType>(tensor.getElementType());
+}
+
+StringRef argumentName(func::FuncOp main, unsigned index) {
+  auto name = main.getArgAttrOfType<StringAttr>(index, sp::kOnnxNameAttr);
+  return name ? name.getValue() : StringRef();
+}
+
+/// The [batch, sequence] token input: the one sp-insert-loss recorded, else
+/// the rank-2 integer input named input_ids, else the only one.
+FailureOr<unsigned> findTokenInput(ModuleOp module, func::FuncOp main) {
+  if (auto recorded = module->getAttrOfType<StringAttr>(sp::training::kTokenInputAttr)) {
+    for (unsigned i = 0; i < main.getNumArguments(); ++i)
+      if (argumentName(main, i) == recorded.getValue())
+        return i;
+    return main.emitError() << "the token input '" << recorded.getValue()
+                            << "' that the loss names is not an input of @main";
+  }
+  SmallVector<unsigned> candidates;
+  for (unsigned i = 0; i < main.getNumArguments(); ++i) {
+    if (!isTokenTensor(main.getArgument(i).getType()))
+      continue;
+    if (argumentName(main, i) == "input_ids")
+      return i;
+    candidates.push_back(i);
+  }
+  if (candidates.size() == 1)
+    return candidates.front();
+  return main.emitError() << "sequence parallelism needs the token input [batch, sequence]: "
+                          << (candidates.empty() ? "the model has no rank-2 integer input"
+                                                 : "several rank-2 integer inputs and none "
+                                                   "is named 'input_ids'");
+}
+
+/// Bytes of a tensor type (i1 counts a byte, as plans store it).
+uint64_t bytesOf(Type type) {
+  auto tensor = llvm::cast<RankedTensorType>(type);
+  int64_t bits = std::max<int64_t>(tensor.getElementTypeBitWidth(), 8);
+  return uint64_t(tensor.getNumElements()) * uint64_t(bits / 8);
+}
+
+/// Per-step bytes one rank sends for each attention strategy, forward and
+/// backward (whose collectives mirror the forward ones).
+struct StrategyCost {
+  uint64_t allGather = 0;
+  uint64_t ulysses = 0;
+  bool ulyssesPossible = true;
+};
+
+StrategyCost estimateAttentionTraffic(func::FuncOp main, int64_t numRanks, int64_t sequenceLength) {
+  StrategyCost cost;
+  double share = double(numRanks - 1) / double(numRanks);
+  main.walk([&](graph::AttentionOp op) {
+    RankedTensorType query = op.getQuery().getType();
+    int64_t rank = query.getRank();
+    if (query.getDimSize(rank - 2) != sequenceLength || !query.hasStaticShape())
+      return;
+    RankedTensorType key = typeOf(op.getKey()), value = typeOf(op.getValue());
+    uint64_t keyValueBytes = bytesOf(key) + bytesOf(value);
+    // allgather: the K/V shards of the others in, the dK/dV sums out.
+    cost.allGather += uint64_t(2 * share * double(keyValueBytes));
+    int64_t heads = query.getDimSize(rank - 3), keyHeads = key.getDimSize(rank - 3);
+    if (heads % numRanks != 0) {
+      cost.ulyssesPossible = false;
+      return;
+    }
+    int64_t repeat = keyHeads % numRanks == 0 ? 1 : numRanks / std::gcd(keyHeads, numRanks);
+    // ulysses: q, k, v and the output each cross once per direction, one
+    // rank's shard at a time.
+    uint64_t moved =
+        (bytesOf(query) + uint64_t(repeat) * keyValueBytes + bytesOf(op.getOutput().getType())) /
+        uint64_t(numRanks);
+    cost.ulysses += uint64_t(2 * share * double(moved));
+  });
+  return cost;
+}
+
+struct SequenceParallelPass
+    : public sp::sequence_parallel::impl::SequenceParallelBase<SequenceParallelPass> {
+  using SequenceParallelBase::SequenceParallelBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (numRanks < 1) {
+      module.emitError() << "num-ranks must be at least 1, got " << int64_t(numRanks);
+      return signalPassFailure();
+    }
+    if (numRanks == 1)
+      return;
+    if (failed(shard(module)))
+      signalPassFailure();
+  }
+
+  FailureOr<AttentionStrategy> parseStrategy(func::FuncOp main) {
+    if (strategy == "allgather")
+      return AttentionStrategy::AllGather;
+    if (strategy == "ulysses")
+      return AttentionStrategy::Ulysses;
+    if (strategy == "ring")
+      return AttentionStrategy::Ring;
+    return main.emitError() << "unknown sequence-parallel strategy '" << strategy
+                            << "'; expected allgather, ulysses, ring or auto";
+  }
+
+  LogicalResult shard(ModuleOp module) {
+    int64_t numRanks = this->numRanks;
+    func::FuncOp main = sp::training::getMainFunction(module);
+    if (!main)
+      return failure();
+    if (module->hasAttr(kNumRanksAttr))
+      return main.emitError("@main is already sequence-parallel; run sp-sequence-parallel "
+                            "once");
+    FailureOr<unsigned> tokenIndex = findTokenInput(module, main);
+    if (failed(tokenIndex))
+      return failure();
+    RankedTensorType tokens = typeOf(main.getArgument(*tokenIndex));
+    StringRef tokenName = argumentName(main, *tokenIndex);
+    if (!tokens.hasStaticShape())
+      return main.emitError() << "sequence parallelism needs a static token input; '" << tokenName
+                              << "' has shape " << graph::formatShape(tokens.getShape())
+                              << ": bind it with --input-shape";
+    int64_t batch = tokens.getDimSize(0), sequence = tokens.getDimSize(1);
+
+    AttentionStrategy chosen = AttentionStrategy::AllGather;
+    StrategyCost cost = estimateAttentionTraffic(main, numRanks, sequence);
+    if (strategy == "auto") {
+      bool ulysses = cost.ulyssesPossible && cost.ulysses < cost.allGather;
+      chosen = ulysses ? AttentionStrategy::Ulysses : AttentionStrategy::AllGather;
+      main.emitRemark() << "strategy auto chose " << strategyName(chosen) << ": attention moves "
+                        << cost.allGather << " bytes per rank and step by allgather, "
+                        << (cost.ulyssesPossible ? std::to_string(cost.ulysses) + " by ulysses"
+                                                 : std::string("ulysses needs query heads "
+                                                               "that the ranks divide"));
+    } else {
+      FailureOr<AttentionStrategy> parsed = parseStrategy(main);
+      if (failed(parsed))
+        return failure();
+      chosen = *parsed;
+    }
+    bool zigzag = chosen == AttentionStrategy::Ring;
+
+    int64_t chunks = zigzag ? 2 * numRanks : numRanks;
+    if (sequence % chunks != 0) {
+      int64_t below = sequence / chunks * chunks, above = below + chunks;
+      InFlightDiagnostic error = main.emitError();
+      error << "sequence length " << sequence << " of '" << tokenName << "' does not split across "
+            << numRanks << " ranks";
+      if (zigzag)
+        error << " in the ring strategy's zigzag layout (" << chunks << " equal chunks)";
+      error << "; use a length divisible by " << chunks << " (e.g. "
+            << (below > 0 ? std::to_string(below) + " or " : std::string()) << above
+            << ") or a rank count that divides it";
+      return failure();
+    }
+    if (chosen == AttentionStrategy::Ulysses) {
+      WalkResult heads = main.walk([&](graph::AttentionOp op) {
+        int64_t rank = op.getQuery().getType().getRank();
+        int64_t count = op.getQuery().getType().getDimSize(rank - 3);
+        if (count % numRanks == 0)
+          return WalkResult::advance();
+        op.emitError() << "ulysses splits attention heads across ranks, and " << count
+                       << " query heads do not split across " << numRanks
+                       << " ranks; use --sp-strategy=allgather or ring, or a rank count "
+                          "that divides "
+                       << count;
+        return WalkResult::interrupt();
+      });
+      if (heads.wasInterrupted())
+        return failure();
+    }
+
+    // The inputs that hold positions of the sequence: the tokens, inputs
+    // whose dims name the tokens' sequence dim, and unnamed ones of the
+    // tokens' [batch, sequence] leading shape (attention masks, position ids).
+    llvm::SmallDenseMap<unsigned, int64_t> shardedArguments;
+    auto dimNames = [&](unsigned index) {
+      return main.getArgAttrOfType<ArrayAttr>(index, sp::kDimNamesAttr);
+    };
+    StringRef sequenceName;
+    if (ArrayAttr names = dimNames(*tokenIndex); names && names.size() == 2)
+      if (auto name = llvm::dyn_cast<StringAttr>(names[1]))
+        sequenceName = name.getValue();
+    for (unsigned i = 0; i < main.getNumArguments(); ++i) {
+      auto type = llvm::dyn_cast<RankedTensorType>(main.getArgument(i).getType());
+      if (!type)
+        continue;
+      std::optional<int64_t> axis;
+      if (i == *tokenIndex)
+        axis = 1;
+      if (ArrayAttr names = dimNames(i); !axis && names && !sequenceName.empty()) {
+        for (auto [d, name] : llvm::enumerate(names))
+          if (auto text = llvm::dyn_cast<StringAttr>(name); text && text == sequenceName)
+            axis = d;
+      } else if (!axis && !names && type.getRank() >= 2 && type.getDimSize(0) == batch &&
+                 type.getDimSize(1) == sequence) {
+        axis = 1;
+      }
+      if (!axis)
+        continue;
+      if (type.getDimSize(*axis) != sequence)
+        return main.emitError() << "input '" << argumentName(main, i) << "' of shape "
+                                << graph::formatShape(type.getShape()) << " names dim " << *axis
+                                << " '" << sequenceName
+                                << "' but its length differs from the sequence length " << sequence;
+      shardedArguments[i] = *axis;
+    }
+
+    ShardingRewriter rewriter(main, numRanks, zigzag, sequence, chosen);
+    if (failed(rewriter.shardArguments(shardedArguments)) || failed(rewriter.run()))
+      return failure();
+    Builder builder(module.getContext());
+    module->setAttr(kNumRanksAttr, builder.getI64IntegerAttr(numRanks));
+    if (zigzag)
+      module->setAttr(kZigzagAttr, builder.getUnitAttr());
+    return success();
+  }
+};
+
+struct ReduceGradientsPass
+    : public sp::sequence_parallel::impl::ReduceGradientsBase<ReduceGradientsPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto ranks = module->getAttrOfType<IntegerAttr>(kNumRanksAttr);
+    if (!ranks || ranks.getInt() <= 1)
+      return;
+    func::FuncOp main = sp::training::getMainFunction(module);
+    if (!main)
+      return signalPassFailure();
+    auto returnOp = llvm::cast<func::ReturnOp>(main.getBody().front().getTerminator());
+    OpBuilder builder(returnOp);
+    for (OpOperand &operand : returnOp->getOpOperands()) {
+      if (!main.getResultAttr(operand.getOperandNumber(), sp::training::kGradientOfAttr))
+        continue;
+      Value gradient = operand.get();
+      // A gradient every rank knows already: zeros of a parameter that does
+      // not reach the loss, or one this pass summed before.
+      if (matchPattern(gradient, m_Constant()) || gradient.getDefiningOp<graph::AllReduceOp>())
+        continue;
+      operand.set(graph::AllReduceOp::create(builder, gradient.getLoc(), gradient.getType(),
+                                             gradient, ranks.getInt()));
+    }
+  }
+};
+
+/// Bytes one rank sends for one collective, with ring algorithms.
+std::optional<std::pair<StringRef, uint64_t>> trafficOf(Operation *op, int64_t numRanks) {
+  double share = double(numRanks - 1) / double(numRanks);
+  auto input = [&] { return double(bytesOf(op->getOperand(0).getType())); };
+  return llvm::TypeSwitch<Operation *, std::optional<std::pair<StringRef, uint64_t>>>(op)
+      .Case<graph::AllGatherOp, graph::AllGatherStartOp>([&](auto) {
+        return std::make_pair(StringRef("all_gather"), uint64_t((numRanks - 1) * input()));
+      })
+      .Case<graph::ReduceScatterOp, graph::ReduceScatterStartOp>([&](auto) {
+        return std::make_pair(StringRef("reduce_scatter"), uint64_t(share * input()));
+      })
+      .Case<graph::AllReduceOp, graph::AllReduceStartOp>([&](auto) {
+        return std::make_pair(StringRef("all_reduce"), uint64_t(2 * share * input()));
+      })
+      .Case<graph::AllToAllOp, graph::AllToAllStartOp>(
+          [&](auto) { return std::make_pair(StringRef("all_to_all"), uint64_t(share * input())); })
+      .Case<graph::RingShiftOp, graph::RingShiftStartOp>(
+          [&](auto) { return std::make_pair(StringRef("ring_shift"), uint64_t(input())); })
+      .Default([](Operation *) { return std::nullopt; });
+}
+
+} // namespace
+
+namespace sp::sequence_parallel {
+
+SmallVector<CollectiveTraffic> measureCollectiveTraffic(ModuleOp module) {
+  SmallVector<CollectiveTraffic> traffic;
+  auto ranks = module->getAttrOfType<IntegerAttr>(kNumRanksAttr);
+  func::FuncOp main = module.lookupSymbol<func::FuncOp>("main");
+  if (!ranks || !main)
+    return traffic;
+  for (StringRef kind : {"all_gather", "reduce_scatter", "all_reduce", "all_to_all", "ring_shift"})
+    traffic.push_back({kind.str(), 0, 0});
+  main.walk([&](Operation *op) {
+    auto moved = trafficOf(op, ranks.getInt());
+    if (!moved)
+      return;
+    for (CollectiveTraffic &entry : traffic)
+      if (entry.kind == moved->first) {
+        ++entry.count;
+        entry.bytesSent += moved->second;
+      }
+  });
+  llvm::erase_if(traffic, [](const CollectiveTraffic &entry) { return entry.count == 0; });
+  return traffic;
+}
+
+} // namespace sp::sequence_parallel

@@ -1,0 +1,139 @@
+// RUN: sp-opt %s --split-input-file --verify-diagnostics '--sp-sequence-parallel=num-ranks=2 strategy=ring' | FileCheck %s
+
+// Ring: the zigzag layout (rank 0 holds chunks 0 and 3 of 4, rank 1 chunks 1
+// and 2). Step 0 attends to the rank's own block; then the key/value blocks
+// move one rank on, the other rank's key positions come from a table each
+// rank slices its own entries from, and the blocks merge by logsumexp.
+// CHECK-LABEL: module attributes {graph.num_ranks = 2 : i64, graph.token_input = "input_ids", graph.zigzag}
+// CHECK-LABEL: func.func @main
+// CHECK-SAME: %[[Q:[^:]*]]: tensor<1x2x4x8xf32>
+// CHECK-SAME: %[[K:[^:]*]]: tensor<1x2x4x8xf32>
+// CHECK-SAME: %[[V:[^:]*]]: tensor<1x2x4x8xf32>
+// CHECK-DAG: %[[ALL:.*]] = graph.constant dense<[0, 1, 2, 3, 4, 5, 6, 7]> : tensor<8xi64>
+// CHECK-DAG: %[[QPOS:.*]] = graph.shard_slice %[[ALL]] {axis = 0 : i64, num_ranks = 2 : i64, zigzag = true} : (tensor<8xi64>) -> tensor<4xi64>
+// CHECK-DAG: %[[OTHER:.*]] = graph.constant dense<[2, 3, 0, 1, 6, 7, 4, 5]> : tensor<8xi64>
+// CHECK-DAG: %[[KPOS:.*]] = graph.shard_slice %[[OTHER]] {axis = 0 : i64, num_ranks = 2 : i64, zigzag = true}
+// CHECK: %[[O0:.*]], %[[L0:.*]] = graph.block_attention %[[Q]], %[[K]], %[[V]], %[[QPOS]], %[[QPOS]] {causal = true, scale = 5.000000e-01 : f64}
+// CHECK: %[[K1:.*]] = graph.ring_shift %[[K]] {num_ranks = 2 : i64, offset = 1 : i64}
+// CHECK: %[[V1:.*]] = graph.ring_shift %[[V]] {num_ranks = 2 : i64, offset = 1 : i64}
+// CHECK: %[[O1:.*]], %[[L1:.*]] = graph.block_attention %[[Q]], %[[K1]], %[[V1]], %[[QPOS]], %[[KPOS]]
+// CHECK: %[[D:.*]] = graph.sub %[[L0]], %[[L1]]
+// CHECK: graph.abs %[[D]]
+// CHECK: %[[M:.*]] = graph.max %[[L0]], %[[L1]]
+// CHECK: %[[L:.*]] = graph.add %[[M]], %{{.*}}
+// CHECK-DAG: graph.sub %[[L0]], %[[L]]
+// CHECK-DAG: graph.sub %[[L1]], %[[L]]
+// CHECK-DAG: %[[W0:.*]] = graph.mul %[[O0]],
+// CHECK-DAG: %[[W1:.*]] = graph.mul %[[O1]],
+// CHECK: %[[O:.*]] = graph.add %[[W0]], %[[W1]]
+// CHECK: return %[[O]] : tensor<1x2x4x8xf32>
+module attributes {graph.token_input = "input_ids"} {
+  func.func @main(%ids: tensor<1x8xi64> {graph.onnx_name = "input_ids", graph.dim_names = ["batch", "sequence"]},
+                  %q: tensor<1x2x8x8xf32> {graph.dim_names = ["batch", "", "sequence", ""]},
+                  %k: tensor<1x2x8x8xf32> {graph.dim_names = ["batch", "", "sequence", ""]},
+                  %v: tensor<1x2x8x8xf32> {graph.dim_names = ["batch", "", "sequence", ""]})
+      -> tensor<1x2x8x8xf32> {
+    // expected-remark @below {{'graph.attention' by ring: 2 steps of key/value blocks}}
+    %out, %lse = graph.attention %q, %k, %v {scale = 0.5 : f64, causal = true} : (tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>) -> (tensor<1x2x8x8xf32>, tensor<1x2x8xf32>)
+    return %out : tensor<1x2x8x8xf32>
+  }
+}
+
+// -----
+
+// The labels in the zigzag layout: each of a rank's two chunks takes its
+// last label from the head of the chunk after it.
+// CHECK-LABEL: func.func @main
+// CHECK: %[[CHUNKS:.*]] = graph.reshape %{{.*}} -> tensor<2x2x2xi64>
+// CHECK: %[[HEADS:.*]] = graph.slice %[[CHUNKS]], {{.*}} -> tensor<2x2x1xi64>
+// CHECK: %[[ALL:.*]] = graph.all_gather %[[HEADS]] {axis = 1 : i64, num_ranks = 2 : i64, zigzag = true} : (tensor<2x2x1xi64>) -> tensor<2x4x1xi64>
+// CHECK: %[[NEXT:.*]] = graph.shift %[[ALL]] {axis = 1 : i64, fill = -100 : i64, offset = 1 : i64}
+// CHECK: graph.shard_slice %[[NEXT]] {axis = 1 : i64, num_ranks = 2 : i64, zigzag = true} : (tensor<2x4x1xi64>) -> tensor<2x2x1xi64>
+module attributes {graph.token_input = "input_ids"} {
+  func.func @main(%ids: tensor<2x8xi64> {graph.onnx_name = "input_ids"}) -> tensor<2x8xi64> {
+    %labels = graph.shift %ids {axis = 1 : i64, offset = 1 : i64, fill = -100 : i64} : tensor<2x8xi64>
+    return %labels : tensor<2x8xi64>
+  }
+}
+
+// -----
+
+module attributes {graph.token_input = "input_ids"} {
+  // expected-error @below {{sequence length 6 of 'input_ids' does not split across 2 ranks in the ring strategy's zigzag layout (4 equal chunks); use a length divisible by 4 (e.g. 4 or 8) or a rank count that divides it}}
+  func.func @main(%ids: tensor<2x6xi64> {graph.onnx_name = "input_ids"}) -> tensor<2x6xi64> {
+    return %ids : tensor<2x6xi64>
+  }
+}
+
+// -----
+
+// [batch, seq] merged into one dim: a table of that dim is sliced, and a
+// result in it is gathered, one batch entry's sequence at a time.
+// CHECK-LABEL: func.func @main
+// CHECK-SAME: %[[X:[^:]*]]: tensor<2x4x3xf32> {graph.shard_axis = 1 : i64}, %[[TABLE:[^:]*]]: tensor<16x3xf32>
+// CHECK: %[[ROWS:.*]] = graph.reshape %[[X]], %{{.*}} -> tensor<8x3xf32>
+// CHECK: %[[BLOCKS:.*]] = graph.reshape %[[TABLE]], %{{.*}} -> tensor<2x8x3xf32>
+// CHECK: %[[SHARD:.*]] = graph.shard_slice %[[BLOCKS]] {axis = 1 : i64, num_ranks = 2 : i64, zigzag = true} : (tensor<2x8x3xf32>) -> tensor<2x4x3xf32>
+// CHECK: %[[MINE:.*]] = graph.reshape %[[SHARD]], %{{.*}} -> tensor<8x3xf32>
+// CHECK: %[[SUM:.*]] = graph.add %[[ROWS]], %[[MINE]]
+// CHECK: %[[SPLIT:.*]] = graph.reshape %[[SUM]], %{{.*}} -> tensor<2x4x3xf32>
+// CHECK: %[[WHOLE:.*]] = graph.all_gather %[[SPLIT]] {axis = 1 : i64, num_ranks = 2 : i64, zigzag = true} : (tensor<2x4x3xf32>) -> tensor<2x8x3xf32>
+// CHECK: %[[MERGED:.*]] = graph.reshape %[[WHOLE]], %{{.*}} -> tensor<16x3xf32>
+// CHECK: return %[[MERGED]]
+module attributes {graph.token_input = "input_ids"} {
+  func.func @main(%ids: tensor<2x8xi64> {graph.onnx_name = "input_ids"}, %x: tensor<2x8x3xf32>,
+                  %table: tensor<16x3xf32>) -> tensor<16x3xf32> {
+    %shape = graph.constant dense<[16, 3]> : tensor<2xi64>
+    %rows = graph.reshape %x, %shape : (tensor<2x8x3xf32>, tensor<2xi64>) -> tensor<16x3xf32>
+    %y = graph.add %rows, %table : (tensor<16x3xf32>, tensor<16x3xf32>) -> tensor<16x3xf32>
+    // expected-remark @below {{gathered the whole sequence of result #0: its sequence dim is merged with another}}
+    return %y : tensor<16x3xf32>
+  }
+}
+
+// -----
+
+// A constant bias that lets every query see itself (a sliding window): ring
+// attention slices its rows to the rank's queries and, each step, gathers
+// the columns of the keys the rank holds.
+// CHECK-LABEL: func.func @main
+// CHECK-DAG: %[[BIAS:.*]] = graph.constant dense<{{.*}}> : tensor<8x8xf32>
+// CHECK-DAG: %[[ROWS:.*]] = graph.shard_slice %[[BIAS]] {axis = 0 : i64, num_ranks = 2 : i64, zigzag = true} : (tensor<8x8xf32>) -> tensor<4x8xf32>
+// CHECK: %[[OWN:.*]] = graph.gather %[[ROWS]], %[[QPOS:.*]] {axis = 1 : i64} : (tensor<4x8xf32>, tensor<4xi64>) -> tensor<4x4xf32>
+// CHECK: graph.block_attention {{.*}}, %[[QPOS]], %[[QPOS]], %[[OWN]] {scale
+// CHECK: %[[OTHER:.*]] = graph.gather %[[ROWS]], %[[KPOS:.*]] {axis = 1 : i64}
+// CHECK: graph.block_attention {{.*}}, %[[QPOS]], %[[KPOS]], %[[OTHER]] {scale
+module attributes {graph.token_input = "input_ids"} {
+  func.func @main(%ids: tensor<1x8xi64> {graph.onnx_name = "input_ids", graph.dim_names = ["batch", "sequence"]},
+                  %q: tensor<1x2x8x8xf32> {graph.dim_names = ["batch", "", "sequence", ""]})
+      -> tensor<1x2x8x8xf32> {
+    %window = graph.constant dense<[[0.0, -1.0e38, -1.0e38, -1.0e38, -1.0e38, -1.0e38, -1.0e38, -1.0e38],
+                                    [0.0, 0.0, -1.0e38, -1.0e38, -1.0e38, -1.0e38, -1.0e38, -1.0e38],
+                                    [-1.0e38, 0.0, 0.0, -1.0e38, -1.0e38, -1.0e38, -1.0e38, -1.0e38],
+                                    [-1.0e38, -1.0e38, 0.0, 0.0, -1.0e38, -1.0e38, -1.0e38, -1.0e38],
+                                    [-1.0e38, -1.0e38, -1.0e38, 0.0, 0.0, -1.0e38, -1.0e38, -1.0e38],
+                                    [-1.0e38, -1.0e38, -1.0e38, -1.0e38, 0.0, 0.0, -1.0e38, -1.0e38],
+                                    [-1.0e38, -1.0e38, -1.0e38, -1.0e38, -1.0e38, 0.0, 0.0, -1.0e38],
+                                    [-1.0e38, -1.0e38, -1.0e38, -1.0e38, -1.0e38, -1.0e38, 0.0, 0.0]]> : tensor<8x8xf32>
+    // expected-remark @below {{'graph.attention' by ring: 2 steps of key/value blocks}}
+    %out, %lse = graph.attention %q, %q, %q, %window {scale = 0.5 : f64} : (tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>, tensor<8x8xf32>) -> (tensor<1x2x8x8xf32>, tensor<1x2x8xf32>)
+    return %out : tensor<1x2x8x8xf32>
+  }
+}
+
+// -----
+
+// A bias computed from an input may hide a query from every key: allgather.
+// CHECK-LABEL: func.func @main
+// CHECK: graph.all_gather
+// CHECK: graph.block_attention
+module attributes {graph.token_input = "input_ids"} {
+  func.func @main(%ids: tensor<1x8xi64> {graph.onnx_name = "input_ids", graph.dim_names = ["batch", "sequence"]},
+                  %q: tensor<1x2x8x8xf32> {graph.dim_names = ["batch", "", "sequence", ""]},
+                  %bias: tensor<8x8xf32>) -> tensor<1x2x8x8xf32> {
+    // expected-remark @below {{'graph.attention' uses allgather instead of ring: its bias may hide a query from every key, which the ring's logsumexp merge cannot reproduce}}
+    // expected-remark @below {{'graph.attention' by allgather: all_gather of key and value}}
+    %out, %lse = graph.attention %q, %q, %q, %bias {scale = 0.5 : f64, causal = true} : (tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>, tensor<8x8xf32>) -> (tensor<1x2x8x8xf32>, tensor<1x2x8xf32>)
+    return %out : tensor<1x2x8x8xf32>
+  }
+}

@@ -1,0 +1,236 @@
+//===- CpuKernelBlockAttentionTest.cpp - attention between sequence blocks ===//
+//
+// block_attention and block_attention_grad against attention and
+// attention_grad: with the positions of a bottom-right causal mask they must
+// agree, and with any other positions they must agree with attention under
+// the equivalent -inf bias. The logsumexp's gradient, which only the block
+// form takes, against finite differences; rows that see no key.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuKernelTesting.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace sp::runtime;
+using namespace sp::runtime::testing;
+
+namespace {
+
+/// query [B, Hq, Sq, D], key/value [B, Hkv, Sk, D], positions and a
+/// weighting of each result for a scalar loss.
+struct BlockCase {
+  int64_t batch, queryHeads, kvHeads, sq, sk, d;
+  std::vector<int64_t> queryPositions, keyPositions;
+  bool causal = true;
+  double scale = 0.41;
+
+  Shape queryShape() const { return {batch, queryHeads, sq, d}; }
+  Shape keyShape() const { return {batch, kvHeads, sk, d}; }
+  Shape rowsShape() const { return {batch, queryHeads, sq}; }
+  Attributes attributes() const { return attrs({{"scale", scale}, {"causal", causal}}); }
+};
+
+int64_t count(const Shape &shape) {
+  int64_t total = 1;
+  for (int64_t dim : shape)
+    total *= dim;
+  return total;
+}
+
+struct BlockInputs {
+  Tensor query, key, value, queryPositions, keyPositions, outputGrad, logsumexpGrad;
+
+  BlockInputs(const BlockCase &c, uint64_t seed) {
+    auto random = [&](const Shape &shape, uint64_t offset) {
+      return doubles(shape, sequence<double>(count(shape), -1, 1, seed + offset));
+    };
+    query = random(c.queryShape(), 0);
+    key = random(c.keyShape(), 1);
+    value = random(c.keyShape(), 2);
+    outputGrad = random(c.queryShape(), 3);
+    logsumexpGrad = random(c.rowsShape(), 4);
+    queryPositions = int64s({c.sq}, c.queryPositions);
+    keyPositions = int64s({c.sk}, c.keyPositions);
+  }
+};
+
+struct BlockResults {
+  Tensor output, logsumexp, queryGrad, keyGrad, valueGrad;
+  BlockResults(const BlockCase &c)
+      : output(DType::Float64, c.queryShape()), logsumexp(DType::Float64, c.rowsShape()),
+        queryGrad(DType::Float64, c.queryShape()), keyGrad(DType::Float64, c.keyShape()),
+        valueGrad(DType::Float64, c.keyShape()) {}
+};
+
+/// block_attention, then its gradient from `logsumexpGrad` (null: zeros).
+BlockResults runBlock(const BlockCase &c, BlockInputs &in, Tensor *logsumexpGrad) {
+  BlockResults r(c);
+  std::vector<Tensor *> forward = {&in.query, &in.key, &in.value, &in.queryPositions,
+                                   &in.keyPositions};
+  EXPECT_EQ(call("block_attention", forward, {&r.output, &r.logsumexp}, c.attributes()).run(), "");
+  Tensor zeros(DType::Float64, c.rowsShape());
+  std::vector<Tensor *> backward = forward;
+  backward.insert(backward.end(), {&r.output, &r.logsumexp, &in.outputGrad,
+                                   logsumexpGrad ? logsumexpGrad : &zeros});
+  EXPECT_EQ(call("block_attention_grad", backward, {&r.queryGrad, &r.keyGrad, &r.valueGrad},
+                 c.attributes())
+                .run(),
+            "");
+  return r;
+}
+
+/// attention and attention_grad with `bias` (null: none) and `causal`.
+BlockResults runAttention(const BlockCase &c, BlockInputs &in, Tensor *bias, bool causal) {
+  BlockResults r(c);
+  Attributes attributes = attrs({{"scale", c.scale}, {"causal", causal}});
+  std::vector<Tensor *> forward = {&in.query, &in.key, &in.value};
+  if (bias)
+    forward.push_back(bias);
+  EXPECT_EQ(call("attention", forward, {&r.output, &r.logsumexp}, attributes).run(), "");
+  std::vector<Tensor *> backward = {&in.query, &in.key,      &in.value,
+                                    &r.output, &r.logsumexp, &in.outputGrad};
+  if (bias)
+    backward.push_back(bias);
+  EXPECT_EQ(
+      call("attention_grad", backward, {&r.queryGrad, &r.keyGrad, &r.valueGrad}, attributes).run(),
+      "");
+  return r;
+}
+
+void expectSame(BlockResults &actual, BlockResults &expected, double tolerance) {
+  expectNear(actual.output.values<double>(), expected.output.values<double>(), tolerance, "output");
+  std::vector<double> lse = actual.logsumexp.values<double>(),
+                      expectedLse = expected.logsumexp.values<double>();
+  ASSERT_EQ(lse.size(), expectedLse.size());
+  for (size_t i = 0; i < lse.size(); ++i) {
+    if (std::isinf(expectedLse[i]))
+      EXPECT_EQ(lse[i], expectedLse[i]) << "logsumexp element " << i;
+    else
+      EXPECT_NEAR(lse[i], expectedLse[i], tolerance) << "logsumexp element " << i;
+  }
+  expectNear(actual.queryGrad.values<double>(), expected.queryGrad.values<double>(), tolerance,
+             "query_grad");
+  expectNear(actual.keyGrad.values<double>(), expected.keyGrad.values<double>(), tolerance,
+             "key_grad");
+  expectNear(actual.valueGrad.values<double>(), expected.valueGrad.values<double>(), tolerance,
+             "value_grad");
+}
+
+std::vector<int64_t> range(int64_t begin, int64_t end) {
+  std::vector<int64_t> values;
+  for (int64_t i = begin; i < end; ++i)
+    values.push_back(i);
+  return values;
+}
+
+TEST(CpuKernelBlockAttentionTest, ContiguousPositionsAreCausalAttention) {
+  // The last Sq queries of Sk keys: attention's bottom-right causal mask.
+  for (auto [sq, sk] : {std::pair<int64_t, int64_t>{5, 5}, {3, 8}}) {
+    BlockCase c{2, 4, 2, sq, sk, 3, range(sk - sq, sk), range(0, sk)};
+    BlockInputs in(c, 5);
+    BlockResults block = runBlock(c, in, nullptr);
+    BlockResults attention = runAttention(c, in, nullptr, true);
+    SCOPED_TRACE("Sq " + std::to_string(sq) + " Sk " + std::to_string(sk));
+    expectSame(block, attention, 1e-12);
+  }
+}
+
+TEST(CpuKernelBlockAttentionTest, ZigzagPositionsAreAMask) {
+  // A rank's zigzag queries (chunks 0 and 3 of 4) against another rank's
+  // keys (chunks 1 and 2): the causal mask is -inf where the key comes later.
+  BlockCase c{1, 2, 1, 4, 4, 3, {0, 1, 6, 7}, {2, 3, 4, 5}};
+  BlockInputs in(c, 9);
+  std::vector<double> mask(c.sq * c.sk);
+  for (int64_t i = 0; i < c.sq; ++i)
+    for (int64_t j = 0; j < c.sk; ++j)
+      mask[i * c.sk + j] =
+          c.keyPositions[j] <= c.queryPositions[i] ? 0.0 : -std::numeric_limits<double>::infinity();
+  Tensor bias = doubles({c.sq, c.sk}, mask);
+  BlockResults block = runBlock(c, in, nullptr);
+  BlockResults attention = runAttention(c, in, &bias, false);
+  // Queries 0 and 1 see none of these keys: zero output, -inf logsumexp.
+  expectSame(block, attention, 1e-12);
+  EXPECT_TRUE(std::isinf(block.logsumexp.values<double>()[0]));
+}
+
+TEST(CpuKernelBlockAttentionTest, BlocksOfRowsAndUnsortedKeys) {
+  // 130 query rows cross the kernel's 64-row blocks; with sorted positions
+  // each block stops at its last visible key.
+  BlockCase sorted{2, 2, 1, 130, 150, 5, range(20, 150), range(0, 150)};
+  BlockInputs sortedInputs(sorted, 21);
+  BlockResults block = runBlock(sorted, sortedInputs, nullptr);
+  BlockResults attention = runAttention(sorted, sortedInputs, nullptr, true);
+  expectSame(block, attention, 1e-11);
+  // Keys in no order: the mask decides key by key.
+  std::vector<int64_t> shuffled = range(0, 150);
+  for (size_t i = 0; i < shuffled.size(); ++i)
+    std::swap(shuffled[i], shuffled[(i * 7919) % shuffled.size()]);
+  BlockCase unsorted{1, 2, 2, 130, 150, 4, range(10, 140), shuffled};
+  BlockInputs in(unsorted, 23);
+  std::vector<double> mask(unsorted.sq * unsorted.sk);
+  for (int64_t i = 0; i < unsorted.sq; ++i)
+    for (int64_t j = 0; j < unsorted.sk; ++j)
+      mask[i * unsorted.sk + j] = shuffled[j] <= unsorted.queryPositions[i]
+                                      ? 0.0
+                                      : -std::numeric_limits<double>::infinity();
+  Tensor bias = doubles({unsorted.sq, unsorted.sk}, mask);
+  BlockResults unsortedBlock = runBlock(unsorted, in, nullptr);
+  BlockResults masked = runAttention(unsorted, in, &bias, false);
+  expectSame(unsortedBlock, masked, 1e-11);
+}
+
+TEST(CpuKernelBlockAttentionTest, GradientsIncludeTheLogsumexp) {
+  BlockCase c{1, 2, 1, 3, 4, 2, {1, 2, 3}, {0, 1, 2, 3}};
+  BlockInputs in(c, 13);
+  BlockResults r = runBlock(c, in, &in.logsumexpGrad);
+  std::vector<double> outputWeights = in.outputGrad.values<double>(),
+                      rowWeights = in.logsumexpGrad.values<double>();
+  Tensor output(DType::Float64, c.queryShape()), logsumexp(DType::Float64, c.rowsShape());
+  auto loss = [&] {
+    EXPECT_EQ(call("block_attention",
+                   {&in.query, &in.key, &in.value, &in.queryPositions, &in.keyPositions},
+                   {&output, &logsumexp}, c.attributes())
+                  .run(),
+              "");
+    return dot(output.values<double>(), outputWeights) +
+           dot(logsumexp.values<double>(), rowWeights);
+  };
+  expectNear(r.queryGrad.values<double>(), finiteDifference(in.query, loss), 1e-8, "query_grad");
+  expectNear(r.keyGrad.values<double>(), finiteDifference(in.key, loss), 1e-8, "key_grad");
+  expectNear(r.valueGrad.values<double>(), finiteDifference(in.value, loss), 1e-8, "value_grad");
+}
+
+TEST(CpuKernelBlockAttentionTest, HiddenBlockGivesZerosNotNaN) {
+  // Every key after every query: the block a causal ring step skips.
+  BlockCase c{1, 1, 1, 2, 3, 2, {0, 1}, {4, 5, 6}};
+  BlockInputs in(c, 17);
+  BlockResults r = runBlock(c, in, &in.logsumexpGrad);
+  for (double value : r.output.values<double>())
+    EXPECT_EQ(value, 0.0);
+  for (double value : r.logsumexp.values<double>())
+    EXPECT_EQ(value, -std::numeric_limits<double>::infinity());
+  for (Tensor *grad : {&r.queryGrad, &r.keyGrad, &r.valueGrad})
+    for (double value : grad->values<double>())
+      EXPECT_EQ(value, 0.0);
+}
+
+TEST(CpuKernelBlockAttentionTest, RejectsPositionsThatDoNotFit) {
+  BlockCase c{1, 1, 1, 2, 3, 2, {0, 1}, {0, 1, 2}};
+  BlockInputs in(c, 19);
+  Tensor wrong = int64s({2}, {0, 1});
+  Tensor output(DType::Float64, c.queryShape()), logsumexp(DType::Float64, c.rowsShape());
+  EXPECT_EQ(call("block_attention", {&in.query, &in.key, &in.value, &in.queryPositions, &wrong},
+                 {&output, &logsumexp}, c.attributes())
+                .check(),
+            "key_positions must have shape 3, got int64 2");
+  Tensor floatPositions = doubles({2}, {0, 1});
+  EXPECT_EQ(call("block_attention",
+                 {&in.query, &in.key, &in.value, &floatPositions, &in.keyPositions},
+                 {&output, &logsumexp}, c.attributes())
+                .check(),
+            "query_positions must be int64, got float64 2");
+}
+
+} // namespace
