@@ -49,3 +49,22 @@ module {
     return %s : tensor<f32>
   }
 }
+
+// -----
+
+// ring_attention differentiates into its own backward ring, which reads only
+// the rank's query, key, value, output and logsumexp.
+// CHECK-LABEL: func.func @main
+// CHECK: %[[O:.*]], %[[L:.*]] = graph.ring_attention %[[Q:.*]], %[[Q]], %[[Q]] {causal = true, num_ranks = 2 : i64, scale = 5.000000e-01 : f64, zigzag = true}
+// CHECK: %[[DL:.*]] = graph.constant dense<1.000000e+00> : tensor<1x2x4xf32>
+// CHECK: %[[DO:.*]] = graph.constant dense<0.000000e+00> : tensor<1x2x4x8xf32>
+// CHECK: %{{.*}}, %{{.*}}, %{{.*}} = graph.ring_attention_grad %[[Q]], %[[Q]], %[[Q]], %[[O]], %[[L]], %[[DO]], %[[DL]] {causal = true, num_ranks = 2 : i64, scale = 5.000000e-01 : f64, zigzag = true}
+module {
+  ml_program.global private mutable @q(dense<1.0> : tensor<1x2x4x8xf32>) : tensor<1x2x4x8xf32>
+  func.func @main() -> (tensor<f32> {graph.loss}) {
+    %q = ml_program.global_load @q : tensor<1x2x4x8xf32>
+    %out, %lse = graph.ring_attention %q, %q, %q {scale = 0.5 : f64, causal = true, num_ranks = 2 : i64, zigzag = true} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>) -> (tensor<1x2x4x8xf32>, tensor<1x2x4xf32>)
+    %s = graph.reduce_sum %lse {axes = array<i64: 0, 1, 2>, keep_dims = false} : (tensor<1x2x4xf32>) -> tensor<f32>
+    return %s : tensor<f32>
+  }
+}

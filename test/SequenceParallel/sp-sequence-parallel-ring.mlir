@@ -1,31 +1,16 @@
 // RUN: sp-opt %s --split-input-file --verify-diagnostics '--sp-sequence-parallel=num-ranks=2 strategy=ring' | FileCheck %s
 
 // Ring: the zigzag layout (rank 0 holds chunks 0 and 3 of 4, rank 1 chunks 1
-// and 2). Step 0 attends to the rank's own block; then the key/value blocks
-// move one rank on, the other rank's key positions come from a table each
-// rank slices its own entries from, and the blocks merge by logsumexp.
+// and 2). One graph.ring_attention runs the ring: its kernel moves the
+// key/value blocks and merges them by logsumexp, keeping nothing per step.
 // CHECK-LABEL: module attributes {graph.num_ranks = 2 : i64, graph.token_input = "input_ids", graph.zigzag}
 // CHECK-LABEL: func.func @main
 // CHECK-SAME: %[[Q:[^:]*]]: tensor<1x2x4x8xf32>
 // CHECK-SAME: %[[K:[^:]*]]: tensor<1x2x4x8xf32>
 // CHECK-SAME: %[[V:[^:]*]]: tensor<1x2x4x8xf32>
-// CHECK-DAG: %[[ALL:.*]] = graph.constant dense<[0, 1, 2, 3, 4, 5, 6, 7]> : tensor<8xi64>
-// CHECK-DAG: %[[QPOS:.*]] = graph.shard_slice %[[ALL]] {axis = 0 : i64, num_ranks = 2 : i64, zigzag = true} : (tensor<8xi64>) -> tensor<4xi64>
-// CHECK-DAG: %[[OTHER:.*]] = graph.constant dense<[2, 3, 0, 1, 6, 7, 4, 5]> : tensor<8xi64>
-// CHECK-DAG: %[[KPOS:.*]] = graph.shard_slice %[[OTHER]] {axis = 0 : i64, num_ranks = 2 : i64, zigzag = true}
-// CHECK: %[[O0:.*]], %[[L0:.*]] = graph.block_attention %[[Q]], %[[K]], %[[V]], %[[QPOS]], %[[QPOS]] {causal = true, scale = 5.000000e-01 : f64}
-// CHECK: %[[K1:.*]] = graph.ring_shift %[[K]] {num_ranks = 2 : i64, offset = 1 : i64}
-// CHECK: %[[V1:.*]] = graph.ring_shift %[[V]] {num_ranks = 2 : i64, offset = 1 : i64}
-// CHECK: %[[O1:.*]], %[[L1:.*]] = graph.block_attention %[[Q]], %[[K1]], %[[V1]], %[[QPOS]], %[[KPOS]]
-// CHECK: %[[D:.*]] = graph.sub %[[L0]], %[[L1]]
-// CHECK: graph.abs %[[D]]
-// CHECK: %[[M:.*]] = graph.max %[[L0]], %[[L1]]
-// CHECK: %[[L:.*]] = graph.add %[[M]], %{{.*}}
-// CHECK-DAG: graph.sub %[[L0]], %[[L]]
-// CHECK-DAG: graph.sub %[[L1]], %[[L]]
-// CHECK-DAG: %[[W0:.*]] = graph.mul %[[O0]],
-// CHECK-DAG: %[[W1:.*]] = graph.mul %[[O1]],
-// CHECK: %[[O:.*]] = graph.add %[[W0]], %[[W1]]
+// CHECK-NOT: graph.ring_shift
+// CHECK: %[[O:.*]], %{{.*}} = graph.ring_attention %[[Q]], %[[K]], %[[V]] {causal = true, num_ranks = 2 : i64, scale = 5.000000e-01 : f64, zigzag = true} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>) -> (tensor<1x2x4x8xf32>, tensor<1x2x4xf32>)
+// CHECK-NOT: graph.block_attention
 // CHECK: return %[[O]] : tensor<1x2x4x8xf32>
 module attributes {graph.token_input = "input_ids"} {
   func.func @main(%ids: tensor<1x8xi64> {graph.onnx_name = "input_ids", graph.dim_names = ["batch", "sequence"]},
@@ -94,15 +79,12 @@ module attributes {graph.token_input = "input_ids"} {
 // -----
 
 // A constant bias that lets every query see itself (a sliding window): ring
-// attention slices its rows to the rank's queries and, each step, gathers
-// the columns of the keys the rank holds.
+// attention slices its rows to the rank's queries and keeps its key columns
+// whole; the kernel takes the columns of the block it holds at each step.
 // CHECK-LABEL: func.func @main
 // CHECK-DAG: %[[BIAS:.*]] = graph.constant dense<{{.*}}> : tensor<8x8xf32>
 // CHECK-DAG: %[[ROWS:.*]] = graph.shard_slice %[[BIAS]] {axis = 0 : i64, num_ranks = 2 : i64, zigzag = true} : (tensor<8x8xf32>) -> tensor<4x8xf32>
-// CHECK: %[[OWN:.*]] = graph.gather %[[ROWS]], %[[QPOS:.*]] {axis = 1 : i64} : (tensor<4x8xf32>, tensor<4xi64>) -> tensor<4x4xf32>
-// CHECK: graph.block_attention {{.*}}, %[[QPOS]], %[[QPOS]], %[[OWN]] {scale
-// CHECK: %[[OTHER:.*]] = graph.gather %[[ROWS]], %[[KPOS:.*]] {axis = 1 : i64}
-// CHECK: graph.block_attention {{.*}}, %[[QPOS]], %[[KPOS]], %[[OTHER]] {scale
+// CHECK: graph.ring_attention %{{.*}}, %{{.*}}, %{{.*}}, %[[ROWS]] {num_ranks = 2 : i64, scale = 5.000000e-01 : f64, zigzag = true} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<4x8xf32>)
 module attributes {graph.token_input = "input_ids"} {
   func.func @main(%ids: tensor<1x8xi64> {graph.onnx_name = "input_ids", graph.dim_names = ["batch", "sequence"]},
                   %q: tensor<1x2x8x8xf32> {graph.dim_names = ["batch", "", "sequence", ""]})

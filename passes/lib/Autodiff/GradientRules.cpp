@@ -642,6 +642,7 @@ void registerGradientOpInterfaceExternalModels(DialectRegistry &registry) {
   registry.addExtension(attachGraphModels);
   registerFusedGradientModels(registry);
   registerCollectiveGradientModels(registry);
+  registerRingAttentionGradientModels(registry);
 }
 
 } // namespace sp::autodiff

@@ -10,10 +10,12 @@
 //              to all of the sequence with a shard of the heads, attention is
 //              plain and local, and all_to_all moves back. Key/value heads
 //              that the ranks do not divide are repeated first.
-//   ring       K and V blocks travel around the ring in N steps; each step
-//              attends the rank's queries to the block it holds, and the
-//              steps merge by their logsumexp (online softmax). Autodiff
-//              sends dK and dV around the ring the other way.
+//   ring       graph.ring_attention: K and V blocks travel around the ring
+//              in N steps inside one kernel, each step attending the rank's
+//              queries to the block it holds and merging by logsumexp
+//              (online softmax). Its gradient, ring_attention_grad, is a
+//              second ring that carries dK and dV with the blocks, so no
+//              step's block is kept for the backward pass.
 //
 //===----------------------------------------------------------------------===//
 
@@ -224,81 +226,29 @@ LogicalResult ShardingRewriter::attendUlysses(graph::AttentionOp op, Value bias)
 }
 
 LogicalResult ShardingRewriter::attendRing(graph::AttentionOp op, Value bias) {
-  Value query = op.getQuery(), key = op.getKey(), value = op.getValue();
+  // The bias's rows are this rank's queries; its key columns stay whole, and
+  // the kernel takes those of the block it holds at each step.
+  if (bias) {
+    RankedTensorType biasType = typeOf(bias);
+    int64_t rowAxis = biasType.getRank() - 2;
+    if (rowAxis >= 0 && biasType.getDimSize(rowAxis) != 1)
+      bias = sliceToShard(bias, Sharding::sharded(rowAxis));
+  }
   SmallVector<NamedAttribute> attributes = {
       builder.getNamedAttr("scale", op.getScaleAttr()),
-      builder.getNamedAttr("causal", builder.getBoolAttr(op.getCausal()))};
-  Value queryPositions = localPositions();
-  // The bias's rows are this rank's queries; each step takes the columns of
-  // the keys it holds.
-  int64_t keyAxis = bias ? typeOf(bias).getRank() - 1 : 0;
-  if (bias && keyAxis >= 1 && typeOf(bias).getDimSize(keyAxis - 1) != 1)
-    bias = sliceToShard(bias, Sharding::sharded(keyAxis - 1));
-  auto attend = [&](Value keyBlock, Value valueBlock, Value keyPositions) {
-    SmallVector<Value> operands = {query, keyBlock, valueBlock, queryPositions, keyPositions};
-    if (bias && typeOf(bias).getDimSize(keyAxis) != 1)
-      operands.push_back(builder.build<graph::GatherOp>(
-          {bias, keyPositions},
-          {builder.getNamedAttr("axis", builder.getI64IntegerAttr(keyAxis))}));
-    else if (bias)
-      operands.push_back(bias);
-    return builder.buildInferred(graph::BlockAttentionOp::getOperationName(), operands, attributes,
-                                 2);
-  };
-  // Step 0: the rank's own block, where every query sees at least itself
-  // (the bias, if any, keeps the diagonal), so the running logsumexp is
-  // finite from the start.
-  SmallVector<Value> running = attend(key, value, queryPositions);
-  if (running.empty())
+      builder.getNamedAttr("causal", builder.getBoolAttr(op.getCausal())),
+      builder.getNamedAttr("num_ranks", builder.getI64IntegerAttr(numRanks))};
+  if (zigzag)
+    attributes.push_back(builder.getNamedAttr("zigzag", builder.getBoolAttr(true)));
+  SmallVector<Value> operands = {op.getQuery(), op.getKey(), op.getValue()};
+  if (bias)
+    operands.push_back(bias);
+  SmallVector<Value> results = builder.buildInferred(graph::RingAttentionOp::getOperationName(),
+                                                     operands, attributes, 2);
+  if (results.empty())
     return failure();
-  Value output = running[0], logsumexp = running[1];
-  auto shift = [&](Value block) {
-    return builder.build<graph::RingShiftOp>(
-        {block}, {builder.getNamedAttr("offset", builder.getI64IntegerAttr(1)),
-                  builder.getNamedAttr("num_ranks", builder.getI64IntegerAttr(numRanks))});
-  };
-  int64_t lastAxis = typeOf(logsumexp).getRank();
-  auto perRow = [&](Value weights) {
-    return builder.build<graph::UnsqueezeOp>(
-        {weights}, {builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr({lastAxis}))});
-  };
-  for (int64_t step = 1; step < numRanks; ++step) {
-    key = shift(key);
-    value = shift(value);
-    // After `step` shifts rank r holds rank r - step's block: its positions,
-    // laid out so that each rank's shard_slice reads them.
-    SmallVector<int64_t> table(sequenceLength);
-    for (int64_t rank = 0; rank < numRanks; ++rank) {
-      SmallVector<int64_t> slots = positionsOfRank(rank);
-      SmallVector<int64_t> held = positionsOfRank((rank - step + numRanks) % numRanks);
-      for (auto [slot, position] : llvm::zip(slots, held))
-        table[slot] = position;
-    }
-    Value keyPositions;
-    {
-      OpBuilder::InsertionGuard guard(builder);
-      builder.setInsertionPointToStart(&main.getBody().front());
-      keyPositions = sliceAfterDefinition(builder.i64Vector(table), 0);
-    }
-    SmallVector<Value> block = attend(key, value, keyPositions);
-    if (block.empty())
-      return failure();
-    // lse = logaddexp(lse, lse_b), in the form that stays finite when the
-    // block is hidden from a query (lse_b = -inf): max + log(1 + e^-|diff|).
-    Value difference = builder.sub(logsumexp, block[1]);
-    Value softplus = builder.build<graph::LogOp>({builder.add(
-        builder.scalar(typeOf(difference).getElementType(), 1.0),
-        builder.build<graph::ExpOp>({builder.neg(builder.build<graph::AbsOp>({difference}))}))});
-    Value merged = builder.add(builder.build<graph::MaxOp>({logsumexp, block[1]}), softplus);
-    Value keep = builder.build<graph::ExpOp>({builder.sub(logsumexp, merged)});
-    Value take = builder.build<graph::ExpOp>({builder.sub(block[1], merged)});
-    output = builder.add(builder.mul(output, perRow(keep)), builder.mul(block[0], perRow(take)));
-    logsumexp = merged;
-    if (builder.hasFailed())
-      return failure();
-  }
   op->emitRemark() << describeOp(op) << " by ring: " << numRanks << " steps of key/value blocks";
-  replaceAttention(op, output, logsumexp);
+  replaceAttention(op, results[0], results[1]);
   return success();
 }
 

@@ -93,7 +93,8 @@ bool isCollective(Operation *op) {
                    graph::AllToAllOp, graph::RingShiftOp, graph::ShardSliceOp,
                    graph::ShardUnsliceOp, graph::AllGatherStartOp, graph::ReduceScatterStartOp,
                    graph::AllReduceStartOp, graph::AllToAllStartOp, graph::RingShiftStartOp,
-                   graph::WaitOp, graph::BlockAttentionOp>(op);
+                   graph::WaitOp, graph::BlockAttentionOp, graph::RingAttentionOp,
+                   graph::RingAttentionGradOp>(op);
 }
 
 int64_t product(ArrayRef<int64_t> dims) {

@@ -39,6 +39,7 @@ void addTrainingKernels(std::vector<Kernel> &kernels);
 void addCollectiveKernels(std::vector<Kernel> &kernels);
 void addAttentionKernels(std::vector<Kernel> &kernels);
 void addBlockAttentionKernels(std::vector<Kernel> &kernels);
+void addRingAttentionKernels(std::vector<Kernel> &kernels);
 void addRmsNormKernels(std::vector<Kernel> &kernels);
 
 //===----------------------------------------------------------------------===//

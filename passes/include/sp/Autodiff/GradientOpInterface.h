@@ -21,6 +21,8 @@ void registerFusedGradientModels(mlir::DialectRegistry &registry);
 /// The models of the sequence-parallel ops: collectives (by their transposes)
 /// and block_attention.
 void registerCollectiveGradientModels(mlir::DialectRegistry &registry);
+/// The model of ring_attention: its own backward ring, ring_attention_grad.
+void registerRingAttentionGradientModels(mlir::DialectRegistry &registry);
 
 } // namespace sp::autodiff
 

@@ -663,5 +663,6 @@ def Graph_RmsNormGradOp : Graph_Op<"rms_norm_grad", [Pure, InferTypeOpAdaptor]> 
 
 include "sp/Dialect/Graph/IR/GraphCollectives.td"
 include "sp/Dialect/Graph/IR/GraphBlockAttention.td"
+include "sp/Dialect/Graph/IR/GraphRingAttention.td"
 
 #endif // SP_DIALECT_GRAPH_IR_GRAPHOPS_TD
