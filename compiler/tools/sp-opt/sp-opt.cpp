@@ -11,6 +11,7 @@
 #include "sp/Dialect/Graph/IR/GraphDialect.h"
 #include "sp/Fusion/Passes.h"
 #include "sp/Plan/Passes.h"
+#include "sp/Scheduling/Passes.h"
 #include "sp/SequenceParallel/Passes.h"
 #include "sp/Training/Passes.h"
 
@@ -21,6 +22,7 @@ int main(int argc, char **argv) {
   sp::fusion::registerFusionPasses();
   sp::planning::registerPlanPasses();
   sp::sequence_parallel::registerSequenceParallelPasses();
+  sp::scheduling::registerSchedulingPasses();
   mlir::DialectRegistry registry;
   registry.insert<sp::graph::GraphDialect, mlir::func::FuncDialect,
                   mlir::ml_program::MLProgramDialect>();

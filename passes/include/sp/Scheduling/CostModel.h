@@ -1,0 +1,89 @@
+//===- CostModel.h - predicted time of a step's compute and collectives -*- C++ -*-===//
+//
+// The estimates the overlap scheduler places collectives by, and the timeline
+// `sp-compile --report` prints. Deliberately coarse: one rank computes one op
+// at a time at a fixed FLOP rate plus a fixed memory bandwidth, and one link
+// carries one collective at a time, in the order they start.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SP_SCHEDULING_COSTMODEL_H
+#define SP_SCHEDULING_COSTMODEL_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Operation.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <optional>
+#include <string>
+
+namespace sp::scheduling {
+
+/// Rates of one rank. The defaults describe the CPU runtime on one core per
+/// rank with MPI over shared memory; the NCCL runtime will want others.
+struct CostModel {
+  /// Matrix products and attention (OpenBLAS sgemm sustains about this).
+  double flopsPerSecond = 1e11;
+  /// Bytes an op reads and writes per second (element-wise ops are bound by it).
+  double memoryBytesPerSecond = 1e10;
+  /// Bytes a rank sends per second.
+  double linkBytesPerSecond = 5e9;
+  /// Latency of each message step of a collective's ring algorithm.
+  double linkLatencySeconds = 5e-6;
+
+  /// FLOPs of `op`: 2MNK for matrix products, 4 Sq Sk D per head for
+  /// attention (half when causal, 2.5 times for its gradient), one per result
+  /// element otherwise; 0 for views, constants and global accesses.
+  static double estimateFlops(mlir::Operation *op);
+  /// Seconds `op` computes; 0 for collectives and their starts and waits.
+  double estimateComputeSeconds(mlir::Operation *op) const;
+  /// Seconds the link carries a collective (sync or `*_start`) that sends
+  /// `bytesSent` in `steps` message steps.
+  double estimateCommunicationSeconds(uint64_t bytesSent, int64_t steps) const;
+};
+
+/// What one collective (sync, or a `*_start`) moves: bytes one rank sends
+/// and the message steps of the ring algorithm for it. Null for other ops.
+struct CollectiveTraffic {
+  llvm::StringRef kind; // the sync op's name without "graph.", e.g. "all_reduce"
+  uint64_t bytesSent = 0;
+  int64_t steps = 0;
+  /// Bytes the collective keeps allocated while it is in flight: its input,
+  /// which the communication reads until the wait, and its result.
+  uint64_t bytesHeld = 0;
+};
+std::optional<CollectiveTraffic> getCollectiveTraffic(mlir::Operation *op);
+
+/// One collective of the predicted timeline, in start order.
+struct TimelineEntry {
+  CollectiveTraffic traffic;
+  bool async = false;
+  /// Ops that compute between the start and the wait (views and constants
+  /// not counted) and their FLOPs and seconds.
+  unsigned opsBetween = 0;
+  double flopsBetween = 0;
+  double computeSecondsBetween = 0;
+  double communicationSeconds = 0;
+  /// Seconds the rank stalls for it: at its wait, or in the sync op.
+  double exposedSeconds = 0;
+};
+
+/// The step as one rank would run it under `model`, ops in block order.
+struct Timeline {
+  llvm::SmallVector<TimelineEntry> collectives;
+  double computeSeconds = 0;
+  double communicationSeconds = 0;
+  double exposedSeconds = 0;
+  double stepSeconds = 0;
+  unsigned maxInFlight = 0;
+};
+Timeline predictTimeline(mlir::func::FuncOp function, const CostModel &model);
+
+/// The --report section: the model's constants, one line per collective and
+/// the communication hidden in total.
+void printTimeline(llvm::raw_ostream &os, const Timeline &timeline, const CostModel &model);
+
+} // namespace sp::scheduling
+
+#endif // SP_SCHEDULING_COSTMODEL_H
