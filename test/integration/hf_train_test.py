@@ -2,6 +2,7 @@
 """One training step of torch.onnx exports of Hugging Face causal LMs, against PyTorch.
 
 Usage: hf_train_test.py TOOLS_DIR [--families gpt2,...] [--variants ...] [--keep DIR]
+                         [--sp 2,4 [--strategies allgather,ulysses,ring]]
 
 For GPT-2, Llama, Qwen2 (8 heads, 2 KV heads) and GPT-NeoX (tiny random-weight
 configs from utils/export_hf_models.py, in float64), exports each model with
@@ -19,6 +20,11 @@ constant, as in PyTorch.
 
 Variants: dynamo-static, dynamo-dynamic (sequence length symbolic until
 --input-shape binds it), torchscript-dynamic.
+
+With `--sp 2,4` each model is instead compiled with `--sp N --sp-strategy S`
+for every rank count and strategy and run under `mpirun --oversubscribe -np
+N`; the dump, whole tensors gathered to rank 0, must match PyTorch the same
+way.
 
 Prints `PASS name` or `FAIL name: reason` per model and exits 1 on any failure;
 `SKIP: ...` and exit 0 when torch or transformers cannot be imported.
@@ -98,7 +104,7 @@ def reference_step(model, params, input_ids, attention_mask):
     return logits.detach().numpy(), loss.item(), grads, updated
 
 
-def run_one(tools, family, variant, workdir):
+def run_one(tools, family, variant, workdir, parallel=()):
     import numpy as np
     import onnx
     import torch
@@ -131,26 +137,49 @@ def run_one(tools, family, variant, workdir):
     with open(names_file, "w") as f:
         f.write("\n".join(param_names) + "\n")
 
-    plan = os.path.join(workdir, name + ".spplan")
-    compile_cmd = [os.path.join(tools, "sp-compile"), path, "--train",
-                   f"--input-shape=input_ids={BATCH}x{SEQ}", "--params", "@" + names_file,
-                   "--optimizer=sgd", f"--lr={LEARNING_RATE}", "-o", plan]
-    compiled = subprocess.run(compile_cmd, capture_output=True, text=True, timeout=600)
-    if compiled.returncode != 0:
-        return f"sp-compile exited {compiled.returncode}: {first_line(compiled.stderr)}"
-
     ids_file = os.path.join(workdir, name + ".input_ids.npy")
     mask_file = os.path.join(workdir, name + ".attention_mask.npy")
     np.save(ids_file, input_ids.numpy())
     np.save(mask_file, attention_mask.numpy())
-    dump = os.path.join(workdir, name + ".dump")
-    run_cmd = [os.path.join(tools, "sp-run"), plan, "--input", f"input_ids={ids_file}",
-               "--input", f"attention_mask={mask_file}", "--steps", "1", "--dump", dump]
-    ran = subprocess.run(run_cmd, capture_output=True, text=True, timeout=600)
-    if ran.returncode != 0:
-        return f"sp-run exited {ran.returncode}: {first_line(ran.stderr)}"
-
     logits, loss, grads, updated = reference_step(model, params, input_ids, attention_mask)
+
+    # (label, sp-compile flags, launcher prefix): one rank, or each --sp setting.
+    runs = [("", [], [])]
+    if parallel:
+        runs = [(f"-sp{ranks}-{strategy}", ["--sp", str(ranks), f"--sp-strategy={strategy}"],
+                 ["mpirun", "--oversubscribe", "-np", str(ranks)])
+                for ranks, strategy in parallel]
+    results = []
+    for label, flags, launcher in runs:
+        plan = os.path.join(workdir, name + label + ".spplan")
+        compile_cmd = [os.path.join(tools, "sp-compile"), path, "--train",
+                       f"--input-shape=input_ids={BATCH}x{SEQ}", "--params", "@" + names_file,
+                       "--optimizer=sgd", f"--lr={LEARNING_RATE}", "-o", plan] + flags
+        compiled = subprocess.run(compile_cmd, capture_output=True, text=True, timeout=600)
+        if compiled.returncode != 0:
+            return f"{label or 'one rank'}: sp-compile exited {compiled.returncode}: " \
+                   f"{first_line(compiled.stderr)}"
+        dump = os.path.join(workdir, name + label + ".dump")
+        run_cmd = launcher + [os.path.join(tools, "sp-run"), plan, "--input",
+                              f"input_ids={ids_file}", "--input",
+                              f"attention_mask={mask_file}", "--steps", "1", "--dump", dump]
+        # One OpenMP thread per rank: the ranks share this machine's cores.
+        env = dict(os.environ, OMP_NUM_THREADS="1") if launcher else None
+        ran = subprocess.run(run_cmd, capture_output=True, text=True, timeout=600, env=env)
+        if ran.returncode != 0:
+            return f"{label or 'one rank'}: sp-run exited {ran.returncode}: " \
+                   f"{first_line(ran.stderr)}"
+        reason = compare(dump, param_names, loss, logits, grads, updated,
+                         f"{name}{label}")
+        if reason:
+            return f"{label or 'one rank'}: {reason}"
+    return None
+
+
+def compare(dump, param_names, loss, logits, grads, updated, name):
+    """None when the dump matches PyTorch's step, else the reason."""
+    import numpy as np
+
     checks = [("loss", np.load(os.path.join(dump, "loss.npy")), np.float64(loss)),
               ("logits", np.load(os.path.join(dump, "logits.npy")), logits)]
     for param in param_names:
@@ -161,7 +190,7 @@ def run_one(tools, family, variant, workdir):
                        updated[param]))
     worst = max(checks, key=lambda c: relative_error(c[1], c[2]))
     error = relative_error(worst[1], worst[2])
-    if error > TOLERANCE:
+    if not error <= TOLERANCE:
         return (f"{worst[0]} differs from PyTorch float64 by {error:.3g} relative "
                 f"(shape {np.shape(worst[1])} vs {np.shape(worst[2])})")
     print(f"  {name}: {len(checks)} tensors, worst {worst[0]} at {error:.2e} relative",
@@ -175,7 +204,13 @@ def main():
     parser.add_argument("--families", default="gpt2,llama,qwen2,gptneox")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--keep", help="keep the exports, plans and dumps in DIR")
+    parser.add_argument("--sp", help="rank counts to run sequence-parallel, e.g. 2,4")
+    parser.add_argument("--strategies", default="allgather,ulysses,ring")
     args = parser.parse_args()
+    parallel = []
+    if args.sp:
+        parallel = [(int(ranks), strategy) for ranks in args.sp.split(",")
+                    for strategy in args.strategies.split(",")]
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401
@@ -193,7 +228,7 @@ def main():
                 if variant not in VARIANTS:
                     parser.error(f"unknown variant '{variant}'")
                 try:
-                    reason = run_one(args.tools, family, variant, workdir)
+                    reason = run_one(args.tools, family, variant, workdir, parallel)
                 except Exception as error:  # one failing model must not hide the rest
                     reason = f"{type(error).__name__}: {first_line(str(error))}"
                 if reason:

@@ -164,9 +164,27 @@ FailureOr<StepMemory> measureStepMemory(ModuleOp module) {
       memory.parameterBytes += bytes;
   }
   func::FuncOp main = analysis->getMain();
+  auto returnOp = llvm::cast<func::ReturnOp>(main.getBody().front().getTerminator());
+  llvm::DenseSet<Value> gradientRoots;
   for (unsigned i = 0; i < main.getNumResults(); ++i)
-    if (main.getResultAttr(i, training::kGradientOfAttr))
+    if (main.getResultAttr(i, training::kGradientOfAttr)) {
       memory.gradientBytes += getPlanTensorBytes(main.getResultTypes()[i]).value_or(0);
+      gradientRoots.insert(analysis->getHome(returnOp.getOperand(i)).root);
+    }
+  // The activation peak: the same sweep as planMemory's, without the buffers
+  // that hold parameter gradients.
+  std::vector<int64_t> liveDelta(analysis->getOps().size() + 2, 0);
+  for (const ArenaBuffer &buffer : plan.buffers) {
+    if (gradientRoots.contains(buffer.root))
+      continue;
+    liveDelta[buffer.firstPosition] += int64_t(buffer.bytes);
+    liveDelta[buffer.lastPosition + 1] -= int64_t(buffer.bytes);
+  }
+  int64_t live = 0;
+  for (int64_t delta : liveDelta) {
+    live += delta;
+    memory.peakActivationBytes = std::max(memory.peakActivationBytes, uint64_t(live));
+  }
   return memory;
 }
 

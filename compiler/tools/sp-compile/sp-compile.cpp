@@ -11,6 +11,7 @@
 #include "sp/Import/OnnxImporter.h"
 #include "sp/Plan/MemoryPlan.h"
 #include "sp/Plan/PlanEmitter.h"
+#include "sp/Scheduling/Passes.h"
 #include "sp/SequenceParallel/Passes.h"
 #include "sp/Training/Passes.h"
 
@@ -56,7 +57,8 @@ static cl::opt<bool> report(
     "report",
     cl::desc("Print where each rank's bytes go: parameters, constants, gradients, "
              "optimizer state, peak activations; with --sp, the bytes each collective "
-             "moves and what the sequence split gathered"),
+             "moves, what the sequence split gathered and how much of the communication the "
+             "schedule hides (a predicted timeline)"),
     cl::cat(category));
 static cl::opt<bool> fuse("fuse",
                           cl::desc("Fuse decomposed attention and RMS norm into single ops "
@@ -73,6 +75,12 @@ static cl::opt<std::string> sequenceParallelStrategy(
     cl::desc("Attention across ranks: allgather (gather K/V), ulysses (all-to-all over "
              "heads), ring (K/V blocks around a ring), auto (fewest bytes moved)"),
     cl::init("auto"), cl::value_desc("allgather|ulysses|ring|auto"),
+    cl::cat(parallelCategory));
+static cl::opt<bool> noOverlap(
+    "no-overlap",
+    cl::desc("Keep every collective synchronous where sharding put it; by default the overlap "
+             "scheduler starts collectives early and waits for them late (at most 4 in "
+             "flight) to hide communication behind compute"),
     cl::cat(parallelCategory));
 
 static cl::opt<bool> train("train", cl::desc("Compile a training step: loss, backward "
@@ -173,23 +181,26 @@ static std::string formatBytes(uint64_t bytes) {
 }
 
 /// The --report table, one rank's memory in a step.
-static void printReport(llvm::raw_ostream &os, const sp::planning::StepMemory &memory) {
+static void printReport(llvm::raw_ostream &os, const sp::planning::StepMemory &memory,
+                        int64_t ranks) {
   auto line = [&](llvm::StringRef what, uint64_t bytes, llvm::StringRef note = {}) {
     os << llvm::formatv("  {0,-22} {1,14}  {2,10}", what, bytes, formatBytes(bytes));
     if (!note.empty())
       os << "  " << note;
     os << "\n";
   };
-  os << "memory per rank (1 rank):\n";
+  os << "memory per rank (" << ranks << (ranks == 1 ? " rank" : " ranks") << "):\n";
   line("parameters", memory.parameterBytes, "trainable, kept across steps");
   line("constants", memory.constantBytes, "frozen weights, tables");
   line("gradients", memory.gradientBytes, "in the arena, live to the step's end");
   line("optimizer state", memory.optimizerStateBytes, "kept across steps");
-  line("peak activations", memory.arenaBytes,
-       "the step's arena: activations and gradients (" + formatBytes(memory.peakLiveBytes) +
-           " live at the peak)");
+  line("peak activations", memory.peakActivationBytes,
+       "most activation bytes live at once, gradients aside");
+  line("arena", memory.arenaBytes,
+       "the step's scratch memory: activations and gradients, reused by liveness");
   line("total", memory.parameterBytes + memory.constantBytes +
-                    memory.optimizerStateBytes + memory.arenaBytes);
+                    memory.optimizerStateBytes + memory.arenaBytes,
+       "parameters, constants, optimizer state and arena");
 }
 
 /// The --report lines of a sequence-parallel step: what each kind of
@@ -241,7 +252,7 @@ int main(int argc, char **argv) {
       "             [--train [--loss=causal-lm|output] [--params GLOB,...|@FILE]\n"
       "              [--frozen GLOB,...] [--optimizer=adamw|sgd] [--lr X] [--weight-decay X]\n"
       "              [--beta1 X] [--beta2 X] [--eps X]]\n"
-      "             [--sp N [--sp-strategy=allgather|ulysses|ring|auto]]\n\n"
+      "             [--sp N [--sp-strategy=allgather|ulysses|ring|auto] [--no-overlap]]\n\n"
       "Without --train the plan runs inference. Training needs static shapes:\n"
       "bind dynamic dims with --input-shape, e.g. --input-shape input_ids=2x128.\n"
       "With --emit=mlir, weights print as dense_resource blobs; MLIR's printer\n"
@@ -307,6 +318,8 @@ int main(int argc, char **argv) {
     pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
     pm.addNestedPass<func::FuncOp>(createCSEPass());
     pm.addPass(sp::sequence_parallel::createReduceGradients());
+    if (sequenceParallel > 1)
+      pm.addPass(sp::sequence_parallel::createRegatherForBackward());
     sp::training::InsertOptimizerOptions update;
     update.kind = optimizer;
     update.learningRate = learningRate;
@@ -319,6 +332,9 @@ int main(int argc, char **argv) {
     pm.addPass(sp::sequence_parallel::createSequenceParallel(
         {sequenceParallel, sequenceParallelStrategy}));
   }
+  // Last, so that nothing reorders the collectives behind the scheduler.
+  if (sequenceParallel > 1 && !noOverlap)
+    pm.addNestedPass<func::FuncOp>(sp::scheduling::createScheduleCollectives());
   if (failed(pm.run(**module)))
     return fail();
 
@@ -329,8 +345,13 @@ int main(int argc, char **argv) {
     // Beside a module printed to stdout, the report goes to stderr.
     bool moduleOnStdout = emit == EmitKind::Mlir && (outputPath.empty() || outputPath == "-");
     llvm::raw_ostream &os = moduleOnStdout ? llvm::errs() : llvm::outs();
-    printReport(os, *memory);
+    auto ranks = (**module)->getAttrOfType<IntegerAttr>(sp::sequence_parallel::kNumRanksAttr);
+    printReport(os, *memory, ranks ? ranks.getInt() : 1);
     printParallelReport(os, **module, remarks);
+    if (func::FuncOp main = (**module).lookupSymbol<func::FuncOp>("main")) {
+      sp::scheduling::CostModel model;
+      sp::scheduling::printTimeline(os, sp::scheduling::predictTimeline(main, model), model);
+    }
   }
 
   if (emit == EmitKind::Plan) {

@@ -273,6 +273,12 @@ struct ReduceGradientsPass
       // not reach the loss, or one this pass summed before.
       if (matchPattern(gradient, m_Constant()) || gradient.getDefiningOp<graph::AllReduceOp>())
         continue;
+      // Right where the gradient is complete, so that the scheduler can overlap
+      // its communication with the rest of the backward pass.
+      if (Operation *definition = gradient.getDefiningOp())
+        builder.setInsertionPointAfter(definition);
+      else
+        builder.setInsertionPoint(returnOp);
       operand.set(graph::AllReduceOp::create(builder, gradient.getLoc(), gradient.getType(),
                                              gradient, ranks.getInt()));
     }
@@ -297,6 +303,14 @@ std::optional<std::pair<StringRef, uint64_t>> trafficOf(Operation *op, int64_t n
           [&](auto) { return std::make_pair(StringRef("all_to_all"), uint64_t(share * input())); })
       .Case<graph::RingShiftOp, graph::RingShiftStartOp>(
           [&](auto) { return std::make_pair(StringRef("ring_shift"), uint64_t(input())); })
+      // The key/value blocks move N - 1 times; the gradient's dK/dV
+      // accumulators move N times more.
+      .Case<graph::RingAttentionOp, graph::RingAttentionGradOp>([&](auto ring) {
+        double blocks =
+            double(bytesOf(ring.getKey().getType()) + bytesOf(ring.getValue().getType()));
+        double shifts = llvm::isa<graph::RingAttentionOp>(op) ? numRanks - 1 : 2 * numRanks - 1;
+        return std::make_pair(StringRef("ring_attention"), uint64_t(shifts * blocks));
+      })
       .Default([](Operation *) { return std::nullopt; });
 }
 
@@ -310,7 +324,8 @@ SmallVector<CollectiveTraffic> measureCollectiveTraffic(ModuleOp module) {
   func::FuncOp main = module.lookupSymbol<func::FuncOp>("main");
   if (!ranks || !main)
     return traffic;
-  for (StringRef kind : {"all_gather", "reduce_scatter", "all_reduce", "all_to_all", "ring_shift"})
+  for (StringRef kind : {"all_gather", "reduce_scatter", "all_reduce", "all_to_all", "ring_shift",
+                         "ring_attention"})
     traffic.push_back({kind.str(), 0, 0});
   main.walk([&](Operation *op) {
     auto moved = trafficOf(op, ranks.getInt());

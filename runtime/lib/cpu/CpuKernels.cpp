@@ -2,6 +2,8 @@
 
 #include "CpuKernelSupport.h"
 
+extern "C" void openblas_set_num_threads(int threads);
+
 namespace sp::runtime {
 
 namespace {
@@ -42,6 +44,7 @@ const std::vector<Kernel> &kernelTable() {
     cpu::addCollectiveKernels(kernels);
     cpu::addAttentionKernels(kernels);
     cpu::addBlockAttentionKernels(kernels);
+    cpu::addRingAttentionKernels(kernels);
     cpu::addRmsNormKernels(kernels);
     std::sort(kernels.begin(), kernels.end(), [](const Kernel &a, const Kernel &b) {
       return std::string_view(a.name) < std::string_view(b.name);
@@ -65,6 +68,14 @@ const Kernel *findCpuKernel(std::string_view name) {
   if (it == table.end() || std::string_view(it->name) != name)
     return nullptr;
   return &*it;
+}
+
+void setCpuKernelThreads(int threads) {
+  threads = std::max(threads, 1);
+  omp_set_num_threads(threads);
+  // The OpenMP build of OpenBLAS sizes its work from OpenMP, but keeps its
+  // own cap from start-up too.
+  openblas_set_num_threads(threads);
 }
 
 std::vector<std::string> cpuKernelNames() {

@@ -33,6 +33,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <thread>
 #include <memory>
 #include <new>
 #include <optional>
@@ -766,6 +767,22 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
 
 } // namespace
 
+/// Ranks on one machine each get their share of its cores, unless the user
+/// set OMP_NUM_THREADS: N ranks of all-core OpenMP pools oversubscribe the
+/// machine, and spinning threads then stall every collective.
+static void shareCoresAmongLocalRanks(const Communicator &world) {
+  if (world.size() <= 1 || std::getenv("OMP_NUM_THREADS"))
+    return;
+  int localRanks = 0;
+  for (const char *variable : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"})
+    if (const char *value = std::getenv(variable))
+      localRanks = std::atoi(value);
+  if (localRanks <= 1)
+    return;
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  setCpuKernelThreads(int(std::max(1u, cores / unsigned(localRanks))));
+}
+
 int main(int argc, char **argv) {
   // Under an MPI launcher this joins the job (MPI_Init); alone, rank 0 of 1.
   std::string error;
@@ -780,6 +797,7 @@ int main(int argc, char **argv) {
   };
   try {
     printsOutput = world->rank() == 0;
+    shareCoresAmongLocalRanks(*world);
     Options options;
     if (std::string error = parseOptions(argc, argv, options); !error.empty())
       return reportError(error);

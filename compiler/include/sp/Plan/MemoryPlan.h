@@ -170,6 +170,9 @@ struct StepMemory {
   uint64_t arenaBytes = 0;
   /// The most arena bytes live at once (a lower bound on arenaBytes).
   uint64_t peakLiveBytes = 0;
+  /// The most arena bytes live at once that are not parameter gradients:
+  /// the activations and other scratch values of the step.
+  uint64_t peakActivationBytes = 0;
 };
 
 /// Measures `module` (a module sp-compile would write as a plan) after

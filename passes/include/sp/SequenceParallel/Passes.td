@@ -58,4 +58,19 @@ def ReduceGradients : Pass<"sp-reduce-gradients", "mlir::ModuleOp"> {
   let dependentDialects = ["::sp::graph::GraphDialect"];
 }
 
+def RegatherForBackward : Pass<"sp-regather-for-backward", "mlir::ModuleOp"> {
+  let summary = "Gather again where the backward pass needs a gathered tensor";
+  let description = [{
+    A `graph.all_gather` result that the forward and the backward pass both
+    read (the keys and values of allgather attention) would stay live from
+    the forward to the backward at full sequence length, the one activation
+    whose memory does not shrink with the rank count. After sp-autodiff this
+    pass gives every reader after the first its own gather, right before it:
+    one more collective per such tensor, and per-rank activation memory that
+    scales with 1/N. Run it after the last CSE, which would merge the gathers
+    back.
+  }];
+  let dependentDialects = ["::sp::graph::GraphDialect"];
+}
+
 #endif // SP_SEQUENCEPARALLEL_PASSES_TD

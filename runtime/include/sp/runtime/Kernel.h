@@ -102,6 +102,9 @@ struct Kernel {
 const Kernel *findCpuKernel(std::string_view name);
 /// The names of all CPU kernels, sorted (for `sp-run --version` and tests).
 std::vector<std::string> cpuKernelNames();
+/// Sets how many threads the CPU kernels (and the BLAS under them) use from
+/// now on in this process.
+void setCpuKernelThreads(int threads);
 
 } // namespace sp::runtime
 
