@@ -124,24 +124,38 @@ void assignOffsets(std::vector<ArenaBuffer> &buffers) {
 
 } // namespace
 
+/// The most bytes of the `counted` buffers live at one position of the step.
+static uint64_t peakLiveBytes(const StepAnalysis &analysis, ArrayRef<ArenaBuffer> buffers,
+                              llvm::function_ref<bool(const ArenaBuffer &)> counted) {
+  std::vector<int64_t> liveDelta(analysis.getOps().size() + 2, 0);
+  for (const ArenaBuffer &buffer : buffers) {
+    if (!counted(buffer))
+      continue;
+    liveDelta[buffer.firstPosition] += int64_t(buffer.bytes);
+    liveDelta[buffer.lastPosition + 1] -= int64_t(buffer.bytes);
+  }
+  int64_t live = 0;
+  uint64_t peak = 0;
+  for (int64_t delta : liveDelta) {
+    live += delta;
+    peak = std::max(peak, uint64_t(live));
+  }
+  return peak;
+}
+
 MemoryPlan planMemory(const StepAnalysis &analysis) {
   MemoryPlan plan;
   plan.buffers = computeLiveRanges(analysis);
   assignOffsets(plan.buffers);
 
-  std::vector<int64_t> liveDelta(analysis.getOps().size() + 2, 0);
   for (const ArenaBuffer &buffer : plan.buffers) {
     plan.offsets[buffer.root] = buffer.offset;
     plan.arenaBytes = std::max(plan.arenaBytes, buffer.offset + buffer.bytes);
     plan.totalBytes += buffer.bytes;
-    liveDelta[buffer.firstPosition] += int64_t(buffer.bytes);
-    liveDelta[buffer.lastPosition + 1] -= int64_t(buffer.bytes);
   }
-  int64_t live = 0;
-  for (int64_t delta : liveDelta) {
-    live += delta;
-    plan.peakLiveBytes = std::max(plan.peakLiveBytes, uint64_t(live));
-  }
+  plan.peakLiveBytes = peakLiveBytes(analysis, plan.buffers, [](const ArenaBuffer &) {
+    return true;
+  });
   return plan;
 }
 
@@ -171,20 +185,10 @@ FailureOr<StepMemory> measureStepMemory(ModuleOp module) {
       memory.gradientBytes += getPlanTensorBytes(main.getResultTypes()[i]).value_or(0);
       gradientRoots.insert(analysis->getHome(returnOp.getOperand(i)).root);
     }
-  // The activation peak: the same sweep as planMemory's, without the buffers
-  // that hold parameter gradients.
-  std::vector<int64_t> liveDelta(analysis->getOps().size() + 2, 0);
-  for (const ArenaBuffer &buffer : plan.buffers) {
-    if (gradientRoots.contains(buffer.root))
-      continue;
-    liveDelta[buffer.firstPosition] += int64_t(buffer.bytes);
-    liveDelta[buffer.lastPosition + 1] -= int64_t(buffer.bytes);
-  }
-  int64_t live = 0;
-  for (int64_t delta : liveDelta) {
-    live += delta;
-    memory.peakActivationBytes = std::max(memory.peakActivationBytes, uint64_t(live));
-  }
+  memory.peakActivationBytes =
+      peakLiveBytes(*analysis, plan.buffers, [&](const ArenaBuffer &buffer) {
+        return !gradientRoots.contains(buffer.root);
+      });
   return memory;
 }
 
