@@ -1862,6 +1862,25 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *, std::optional<Locatio
                              adaptor.getValue(), adaptor.getBias(), types);
 }
 
+LogicalResult inferAttentionGradTypes(std::optional<Location> location, StringRef opName,
+                                      ArrayRef<Type> forward, Value query, Value key, Value value,
+                                      Value output, Value outputGrad, Value logsumexp,
+                                      Value logsumexpGrad, SmallVectorImpl<Type> &types) {
+  auto check = [&](Value operand, Type expected, StringRef role) -> LogicalResult {
+    if (!operand || areCompatibleResultTypes(expected, operand.getType()))
+      return success();
+    return emitOptionalError(location, opName, " ", role, " has type ", operand.getType(),
+                             ", the forward op's is ", expected);
+  };
+  if (failed(check(output, forward[0], "output")) ||
+      failed(check(outputGrad, forward[0], "output gradient")) ||
+      failed(check(logsumexp, forward[1], "logsumexp")) ||
+      failed(check(logsumexpGrad, forward[1], "logsumexp gradient")))
+    return failure();
+  types.append({query.getType(), key.getType(), value.getType()});
+  return success();
+}
+
 LogicalResult AttentionGradOp::inferReturnTypes(MLIRContext *,
                                                 std::optional<Location> location,
                                                 Adaptor adaptor,
@@ -1870,19 +1889,10 @@ LogicalResult AttentionGradOp::inferReturnTypes(MLIRContext *,
   if (failed(inferAttentionTypes(location, adaptor.getQuery(), adaptor.getKey(),
                                  adaptor.getValue(), adaptor.getBias(), forward)))
     return failure();
-  auto check = [&](Value operand, Type expected, StringRef role) -> LogicalResult {
-    if (areCompatibleResultTypes(expected, operand.getType()))
-      return success();
-    return emitOptionalError(location, "attention_grad ", role, " has type ",
-                             operand.getType(), ", the forward op's is ", expected);
-  };
-  if (failed(check(adaptor.getOutput(), forward[0], "output")) ||
-      failed(check(adaptor.getOutputGrad(), forward[0], "output gradient")) ||
-      failed(check(adaptor.getLogsumexp(), forward[1], "logsumexp")))
-    return failure();
-  types.append({adaptor.getQuery().getType(), adaptor.getKey().getType(),
-                adaptor.getValue().getType()});
-  return success();
+  return inferAttentionGradTypes(location, "attention_grad", forward, adaptor.getQuery(),
+                                 adaptor.getKey(), adaptor.getValue(), adaptor.getOutput(),
+                                 adaptor.getOutputGrad(), adaptor.getLogsumexp(),
+                                 /*logsumexpGrad=*/Value(), types);
 }
 
 /// Checks rms_norm's axis and that `scale` has the normalized dims' shape.

@@ -54,20 +54,10 @@ LogicalResult RingAttentionGradOp::inferReturnTypes(MLIRContext *, std::optional
                                      adaptor.getKey(), adaptor.getValue(), adaptor.getBias(),
                                      adaptor.getNumRanks(), forward)))
     return failure();
-  auto check = [&](Value operand, Type expected, StringRef role) -> LogicalResult {
-    if (areCompatibleResultTypes(expected, operand.getType()))
-      return success();
-    return emitOptionalError(location, "ring_attention_grad ", role, " has type ",
-                             operand.getType(), ", the forward op's is ", expected);
-  };
-  if (failed(check(adaptor.getOutput(), forward[0], "output")) ||
-      failed(check(adaptor.getOutputGrad(), forward[0], "output gradient")) ||
-      failed(check(adaptor.getLogsumexp(), forward[1], "logsumexp")) ||
-      failed(check(adaptor.getLogsumexpGrad(), forward[1], "logsumexp gradient")))
-    return failure();
-  types.append(
-      {adaptor.getQuery().getType(), adaptor.getKey().getType(), adaptor.getValue().getType()});
-  return success();
+  return inferAttentionGradTypes(location, "ring_attention_grad", forward, adaptor.getQuery(),
+                                 adaptor.getKey(), adaptor.getValue(), adaptor.getOutput(),
+                                 adaptor.getOutputGrad(), adaptor.getLogsumexp(),
+                                 adaptor.getLogsumexpGrad(), types);
 }
 
 } // namespace sp::graph

@@ -42,6 +42,17 @@ llvm::LogicalResult inferAttentionTypes(std::optional<mlir::Location> location,
                                         mlir::Value bias,
                                         llvm::SmallVectorImpl<mlir::Type> &types);
 
+/// The types of an attention gradient op's (query, key, value) gradients,
+/// after checking that the forward values it reads — output and output
+/// gradient, logsumexp and, where the op takes one, its gradient — have the
+/// forward op's types `forward` (output, logsumexp). `opName` names the op in
+/// messages.
+llvm::LogicalResult inferAttentionGradTypes(
+    std::optional<mlir::Location> location, llvm::StringRef opName,
+    llvm::ArrayRef<mlir::Type> forward, mlir::Value query, mlir::Value key, mlir::Value value,
+    mlir::Value output, mlir::Value outputGrad, mlir::Value logsumexp,
+    mlir::Value logsumexpGrad, llvm::SmallVectorImpl<mlir::Type> &types);
+
 /// A shape as "[2, ?, 4]", for messages.
 std::string formatShape(llvm::ArrayRef<int64_t> shape);
 
