@@ -109,17 +109,10 @@ LogicalResult gradient(BlockAttentionOp op, GradientBuilder &b, ArrayRef<Value> 
                                  logsumexpGrad};
   if (Value bias = op.getBias())
     operands.push_back(bias);
-  SmallVector<Value> grads =
-      b.buildInferred(BlockAttentionGradOp::getOperationName(), operands,
-                      {b.getNamedAttr("scale", op.getScaleAttr()),
-                       b.getNamedAttr("causal", b.getBoolAttr(op.getCausal()))},
-                      3);
-  if (grads.empty())
-    return failure();
-  for (unsigned i = 0; i < 3; ++i)
-    if (b.needsGradient(op->getOperand(i)))
-      dxs[i] = grads[i];
-  return success();
+  return b.buildQueryKeyValueGrads(op, BlockAttentionGradOp::getOperationName(), operands,
+                                   {b.getNamedAttr("scale", op.getScaleAttr()),
+                                    b.getNamedAttr("causal", b.getBoolAttr(op.getCausal()))},
+                                   dxs);
 }
 
 template <typename OpTy>

@@ -34,17 +34,10 @@ LogicalResult gradient(AttentionOp op, GradientBuilder &b, ArrayRef<Value> dys, 
   SmallVector<Value> operands = {query, key, value, op.getOutput(), op.getLogsumexp(), dys[0]};
   if (Value bias = op.getBias())
     operands.push_back(bias);
-  SmallVector<Value> grads =
-      b.buildInferred(AttentionGradOp::getOperationName(), operands,
-                      {b.getNamedAttr("scale", op.getScaleAttr()),
-                       b.getNamedAttr("causal", b.getBoolAttr(op.getCausal()))},
-                      3);
-  if (grads.empty())
-    return failure();
-  for (unsigned i = 0; i < 3; ++i)
-    if (b.needsGradient(op->getOperand(i)))
-      dxs[i] = grads[i];
-  return success();
+  return b.buildQueryKeyValueGrads(op, AttentionGradOp::getOperationName(), operands,
+                                   {b.getNamedAttr("scale", op.getScaleAttr()),
+                                    b.getNamedAttr("causal", b.getBoolAttr(op.getCausal()))},
+                                   dxs);
 }
 
 LogicalResult gradient(RmsNormOp op, GradientBuilder &b, ArrayRef<Value> dys, Grads &dxs) {

@@ -271,4 +271,17 @@ Value GradientBuilder::reduceToShape(Value gradient, RankedTensorType type) {
   return reshape(reduced, type);
 }
 
+LogicalResult GradientBuilder::buildQueryKeyValueGrads(Operation *op, StringRef name,
+                                                      ValueRange operands,
+                                                      ArrayRef<NamedAttribute> attrs,
+                                                      SmallVectorImpl<Value> &operandGrads) {
+  SmallVector<Value> grads = buildInferred(name, operands, attrs, 3);
+  if (grads.empty())
+    return failure();
+  for (unsigned i = 0; i < 3; ++i)
+    if (needsGradient(op->getOperand(i)))
+      operandGrads[i] = grads[i];
+  return success();
+}
+
 } // namespace sp::autodiff

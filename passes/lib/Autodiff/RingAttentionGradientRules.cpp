@@ -42,14 +42,8 @@ struct RingAttentionModel
         b.getNamedAttr("num_ranks", op.getNumRanksAttr())};
     if (op.getZigzag())
       attributes.push_back(b.getNamedAttr("zigzag", b.getBoolAttr(true)));
-    SmallVector<Value> grads =
-        b.buildInferred(RingAttentionGradOp::getOperationName(), operands, attributes, 3);
-    if (grads.empty())
-      return failure();
-    for (unsigned i = 0; i < 3; ++i)
-      if (b.needsGradient(op->getOperand(i)))
-        dxs[i] = grads[i];
-    return success();
+    return b.buildQueryKeyValueGrads(op, RingAttentionGradOp::getOperationName(), operands,
+                                     attributes, dxs);
   }
 };
 

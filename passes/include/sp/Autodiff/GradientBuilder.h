@@ -107,6 +107,15 @@ public:
   /// like `type`. The one place that undoes NumPy broadcasting.
   mlir::Value reduceToShape(mlir::Value gradient, mlir::RankedTensorType type);
 
+  /// Builds the attention gradient op `name` on `operands`, whose first three
+  /// results are the gradients of `op`'s first three operands (query, key,
+  /// value), and sets those of `operandGrads` that need one. Shared by every
+  /// attention form (fused, block, ring).
+  mlir::LogicalResult buildQueryKeyValueGrads(mlir::Operation *op, llvm::StringRef name,
+                                              mlir::ValueRange operands,
+                                              llvm::ArrayRef<mlir::NamedAttribute> attrs,
+                                              llvm::SmallVectorImpl<mlir::Value> &operandGrads);
+
 private:
   static mlir::Value first(llvm::ArrayRef<mlir::Value> values) {
     return values.empty() ? mlir::Value() : values.front();
