@@ -15,10 +15,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "CpuKernelSupport.h"
+#include "AttentionSupport.h"
 #include "FastMath.h"
 
-#include <cblas.h>
 #include <climits>
 #include <cmath>
 #include <limits>
@@ -31,25 +30,6 @@ namespace {
 /// probabilities and the blocks of Q, K and V it reads stay in L2.
 constexpr int64_t kQueryBlock = 64;
 constexpr int64_t kKeyBlock = 128;
-
-//===----------------------------------------------------------------------===//
-// BLAS on row-major tiles
-//===----------------------------------------------------------------------===//
-
-void blasGemm(bool transposeA, bool transposeB, int64_t m, int64_t n, int64_t k, float alpha,
-              const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-              int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
-              transposeB ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), blasint(k), alpha,
-              a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc));
-}
-void blasGemm(bool transposeA, bool transposeB, int64_t m, int64_t n, int64_t k, double alpha,
-              const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
-              double *c, int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
-              transposeB ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), blasint(k), alpha,
-              a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc));
-}
 
 /// C = alpha * op(A) op(B) + beta * C on row-major tiles with leading dims
 /// lda, ldb, ldc (C has n columns).
@@ -99,54 +79,11 @@ void parallelTasks(int64_t count, int64_t costPerItem, Body &&body) {
 // Operands
 //===----------------------------------------------------------------------===//
 
-/// The sizes of one attention instruction: query [lead..., Hq, Sq, D], key
-/// [lead..., Hkv, Sk, D], value [lead..., Hkv, Sk, Dv].
-struct AttentionDims {
-  Shape lead;
-  int64_t batch = 1, queryHeads = 0, kvHeads = 0, sq = 0, sk = 0, d = 0, dv = 0;
-
-  int64_t group() const { return queryHeads / kvHeads; }
-  /// Keys visible from query i under a causal mask: [0, i + causalOffset].
-  int64_t causalOffset() const { return sk - sq; }
-  Shape with(std::initializer_list<int64_t> tail) const {
-    Shape shape = lead;
-    shape.insert(shape.end(), tail);
-    return shape;
-  }
-};
-
 std::string checkAttentionOperands(const TensorArg &query, const TensorArg &key,
                                    const TensorArg &value, const TensorArg *bias,
                                    AttentionDims &dims) {
-  if (std::string error =
-          firstError({checkFloat(query, "query"), checkDType(key, query.dtype, "key"),
-                      checkDType(value, query.dtype, "value")});
-      !error.empty())
+  if (std::string error = checkQueryKeyValue(query, key, value, dims); !error.empty())
     return error;
-  size_t rank = query.shape.size();
-  if (rank < 3 || key.shape.size() != rank || value.shape.size() != rank)
-    return "query, key and value must have one rank >= 3, got " + describe(query) + ", " +
-           describe(key) + " and " + describe(value);
-  dims.lead.assign(query.shape.begin(), query.shape.end() - 3);
-  dims.batch = product(dims.lead);
-  dims.queryHeads = query.shape[rank - 3];
-  dims.sq = query.shape[rank - 2];
-  dims.d = query.shape[rank - 1];
-  dims.kvHeads = key.shape[rank - 3];
-  dims.sk = key.shape[rank - 2];
-  dims.dv = value.shape[rank - 1];
-  Shape keyLead(key.shape.begin(), key.shape.end() - 3),
-      valueLead(value.shape.begin(), value.shape.end() - 3);
-  if (keyLead != dims.lead || valueLead != dims.lead || key.shape[rank - 1] != dims.d ||
-      value.shape[rank - 3] != dims.kvHeads || value.shape[rank - 2] != dims.sk ||
-      dims.kvHeads == 0 || dims.queryHeads % dims.kvHeads != 0)
-    return "query " + formatShape(query.shape) + ", key " + formatShape(key.shape) +
-           " and value " + formatShape(value.shape) +
-           " do not fit [..., Hq, Sq, D], [..., Hkv, Sk, D], [..., Hkv, Sk, Dv] with Hq a "
-           "multiple of Hkv";
-  for (int64_t dim : {dims.sq, dims.sk, dims.d, dims.dv})
-    if (dim > INT_MAX)
-      return "attention dim " + std::to_string(dim) + " exceeds what BLAS can index";
   if (bias && bias->present) {
     if (bias->dtype != query.dtype)
       return "bias must be " + std::string(dtypeName(query.dtype)) + ", got " + describe(*bias);
@@ -616,6 +553,40 @@ std::string runAttentionGrad(const KernelArgs &args) {
 void addAttentionKernels(std::vector<Kernel> &kernels) {
   kernels.push_back({"attention", checkAttention, runAttention});
   kernels.push_back({"attention_grad", checkAttentionGrad, runAttentionGrad});
+}
+
+std::string checkQueryKeyValue(const TensorArg &query, const TensorArg &key,
+                               const TensorArg &value, AttentionDims &dims) {
+  if (std::string error =
+          firstError({checkFloat(query, "query"), checkDType(key, query.dtype, "key"),
+                      checkDType(value, query.dtype, "value")});
+      !error.empty())
+    return error;
+  size_t rank = query.shape.size();
+  if (rank < 3 || key.shape.size() != rank || value.shape.size() != rank)
+    return "query, key and value must have one rank >= 3, got " + describe(query) + ", " +
+           describe(key) + " and " + describe(value);
+  dims.lead.assign(query.shape.begin(), query.shape.end() - 3);
+  dims.batch = product(dims.lead);
+  dims.queryHeads = query.shape[rank - 3];
+  dims.sq = query.shape[rank - 2];
+  dims.d = query.shape[rank - 1];
+  dims.kvHeads = key.shape[rank - 3];
+  dims.sk = key.shape[rank - 2];
+  dims.dv = value.shape[rank - 1];
+  Shape keyLead(key.shape.begin(), key.shape.end() - 3),
+      valueLead(value.shape.begin(), value.shape.end() - 3);
+  if (keyLead != dims.lead || valueLead != dims.lead || key.shape[rank - 1] != dims.d ||
+      value.shape[rank - 3] != dims.kvHeads || value.shape[rank - 2] != dims.sk ||
+      dims.kvHeads == 0 || dims.queryHeads % dims.kvHeads != 0)
+    return "query " + formatShape(query.shape) + ", key " + formatShape(key.shape) +
+           " and value " + formatShape(value.shape) +
+           " do not fit [..., Hq, Sq, D], [..., Hkv, Sk, D], [..., Hkv, Sk, Dv] with Hq a "
+           "multiple of Hkv";
+  for (int64_t dim : {dims.sq, dims.sk, dims.d, dims.dv})
+    if (dim > INT_MAX)
+      return "attention dim " + std::to_string(dim) + " exceeds what BLAS can index";
+  return {};
 }
 
 } // namespace sp::runtime::cpu

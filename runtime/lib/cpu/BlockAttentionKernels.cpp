@@ -18,10 +18,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "CpuKernelSupport.h"
+#include "AttentionSupport.h"
 #include "FastMath.h"
 
-#include <cblas.h>
 #include <climits>
 #include <cmath>
 #include <limits>
@@ -33,71 +32,18 @@ namespace {
 /// Query rows per task: a [64, Sk] tile of scores and one of probabilities.
 constexpr int64_t kQueryRows = 64;
 
-void gemm(bool transposeA, bool transposeB, int64_t m, int64_t n, int64_t k, float alpha,
-          const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-          int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
-              transposeB ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), blasint(k), alpha, a,
-              blasint(std::max<int64_t>(lda, 1)), b, blasint(std::max<int64_t>(ldb, 1)), beta, c,
-              blasint(std::max<int64_t>(ldc, 1)));
-}
-void gemm(bool transposeA, bool transposeB, int64_t m, int64_t n, int64_t k, double alpha,
-          const double *a, int64_t lda, const double *b, int64_t ldb, double beta, double *c,
-          int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
-              transposeB ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), blasint(k), alpha, a,
-              blasint(std::max<int64_t>(lda, 1)), b, blasint(std::max<int64_t>(ldb, 1)), beta, c,
-              blasint(std::max<int64_t>(ldc, 1)));
-}
-
-/// query [lead..., Hq, Sq, D], key [lead..., Hkv, Sk, D], value [lead..., Hkv, Sk, Dv].
-struct BlockDims {
-  Shape lead;
-  int64_t batch = 1, queryHeads = 0, kvHeads = 0, sq = 0, sk = 0, d = 0, dv = 0;
-
-  int64_t group() const { return queryHeads / kvHeads; }
-  Shape with(std::initializer_list<int64_t> tail) const {
-    Shape shape = lead;
-    shape.insert(shape.end(), tail);
-    return shape;
-  }
-};
-
 /// Checks query, key, value, the positions and the optional bias; fills `dims`.
-std::string checkBlockOperands(const KernelArgs &args, size_t biasIndex, BlockDims &dims) {
+std::string checkBlockOperands(const KernelArgs &args, size_t biasIndex, AttentionDims &dims) {
   const TensorArg &query = args.inputs[0], &key = args.inputs[1], &value = args.inputs[2];
   if (std::string error =
           firstError({checkPresent(args, 0, "query"), checkPresent(args, 1, "key"),
                       checkPresent(args, 2, "value"), checkPresent(args, 3, "query_positions"),
-                      checkPresent(args, 4, "key_positions"), checkFloat(query, "query"),
-                      checkDType(key, query.dtype, "key"), checkDType(value, query.dtype, "value"),
+                      checkPresent(args, 4, "key_positions"),
+                      checkQueryKeyValue(query, key, value, dims),
                       checkDType(args.inputs[3], DType::Int64, "query_positions"),
                       checkDType(args.inputs[4], DType::Int64, "key_positions")});
       !error.empty())
     return error;
-  size_t rank = query.shape.size();
-  if (rank < 3 || key.shape.size() != rank || value.shape.size() != rank)
-    return "query, key and value must have one rank >= 3, got " + describe(query) + ", " +
-           describe(key) + " and " + describe(value);
-  dims.lead.assign(query.shape.begin(), query.shape.end() - 3);
-  dims.batch = product(dims.lead);
-  dims.queryHeads = query.shape[rank - 3];
-  dims.sq = query.shape[rank - 2];
-  dims.d = query.shape[rank - 1];
-  dims.kvHeads = key.shape[rank - 3];
-  dims.sk = key.shape[rank - 2];
-  dims.dv = value.shape[rank - 1];
-  if (Shape(key.shape.begin(), key.shape.end() - 3) != dims.lead ||
-      Shape(value.shape.begin(), value.shape.end() - 3) != dims.lead ||
-      key.shape[rank - 1] != dims.d || value.shape[rank - 3] != dims.kvHeads ||
-      value.shape[rank - 2] != dims.sk || dims.kvHeads == 0 || dims.queryHeads % dims.kvHeads != 0)
-    return "query " + formatShape(query.shape) + ", key " + formatShape(key.shape) + " and value " +
-           formatShape(value.shape) +
-           " do not fit [..., Hq, Sq, D], [..., Hkv, Sk, D], [..., Hkv, Sk, Dv] with Hq a "
-           "multiple of Hkv";
-  for (int64_t dim : {dims.sq, dims.sk, dims.d, dims.dv})
-    if (dim > INT_MAX)
-      return "attention dim " + std::to_string(dim) + " exceeds what BLAS can index";
   if (std::string error = firstError({checkShape(args.inputs[3], {dims.sq}, "query_positions"),
                                       checkShape(args.inputs[4], {dims.sk}, "key_positions")});
       !error.empty())
@@ -115,7 +61,7 @@ std::string checkBlockOperands(const KernelArgs &args, size_t biasIndex, BlockDi
 
 /// Everything one instruction's rows read.
 template <typename T> struct BlockProblem {
-  BlockDims dims;
+  AttentionDims dims;
   T scale = 1;
   bool causal = false;
   const T *query = nullptr, *key = nullptr, *value = nullptr, *bias = nullptr;
@@ -180,8 +126,8 @@ template <typename T> struct BlockProblem {
   /// scores[r][j] = scale * q_(i0+r) . k_j + bias, -inf where the mask hides
   /// the key, for the keys [0, keys); `scores` has `keys` columns.
   void blockScores(int64_t bh, int64_t i0, int64_t rows, int64_t keys, T *scores) const {
-    gemm(false, true, rows, keys, dims.d, scale, queryRow(bh, i0), dims.d, keyRow(kvHead(bh), 0),
-         dims.d, T(0), scores, keys);
+    blasGemm(false, true, rows, keys, dims.d, scale, queryRow(bh, i0), dims.d,
+             keyRow(kvHead(bh), 0), dims.d, T(0), scores, keys);
     constexpr T kNegInf = -std::numeric_limits<T>::infinity();
     for (int64_t r = 0; r < rows; ++r) {
       T *row = scores + r * keys;
@@ -220,7 +166,7 @@ std::string checkBlockAttention(const KernelArgs &args) {
            std::to_string(args.inputs.size());
   if (args.outputs.size() != 2)
     return "expects 2 outputs (output, logsumexp), got " + std::to_string(args.outputs.size());
-  BlockDims dims;
+  AttentionDims dims;
   if (std::string error = checkBlockOperands(args, 5, dims); !error.empty())
     return error;
   DType dtype = args.inputs[0].dtype;
@@ -235,7 +181,7 @@ std::string runBlockAttention(const KernelArgs &args) {
   visitFloat(args.inputs[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     BlockProblem<T> p(args, 5);
-    const BlockDims &dims = p.dims;
+    const AttentionDims &dims = p.dims;
     T *output = args.outputs[0].as<T>();
     T *logsumexp = args.outputs[1].as<T>();
     int64_t blocks = (dims.sq + kQueryRows - 1) / kQueryRows;
@@ -270,8 +216,8 @@ std::string runBlockAttention(const KernelArgs &args) {
           lse[r] = maximum + std::log(sum);
           BlockProblem<T>::probabilities(row, keys, lse[r]);
         }
-        gemm(false, false, rows, dims.dv, keys, T(1), scores.data(), keys,
-             p.valueRow(p.kvHead(bh), 0), dims.dv, T(0), out, dims.dv);
+        blasGemm(false, false, rows, dims.dv, keys, T(1), scores.data(), keys,
+                 p.valueRow(p.kvHead(bh), 0), dims.dv, T(0), out, dims.dv);
       }
     });
   });
@@ -286,7 +232,7 @@ std::string checkBlockAttentionGrad(const KernelArgs &args) {
   if (args.outputs.size() != 3)
     return "expects 3 outputs (query_grad, key_grad, value_grad), got " +
            std::to_string(args.outputs.size());
-  BlockDims dims;
+  AttentionDims dims;
   if (std::string error = checkBlockOperands(args, 9, dims); !error.empty())
     return error;
   DType dtype = args.inputs[0].dtype;
@@ -311,7 +257,7 @@ std::string runBlockAttentionGrad(const KernelArgs &args) {
   visitFloat(args.inputs[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     BlockProblem<T> p(args, 9);
-    const BlockDims &dims = p.dims;
+    const AttentionDims &dims = p.dims;
     const T *output = args.inputs[5].as<T>(), *logsumexp = args.inputs[6].as<T>();
     const T *outputGrad = args.inputs[7].as<T>(), *logsumexpGrad = args.inputs[8].as<T>();
     T *queryGrad = args.outputs[0].as<T>(), *keyGrad = args.outputs[1].as<T>(),
@@ -349,11 +295,11 @@ std::string runBlockAttentionGrad(const KernelArgs &args) {
               rowDots[r] = dot - logsumexpGrad[row0 + r];
             }
             // dV += P^T dO
-            gemm(true, false, keys, dims.dv, rows, T(1), probabilities.data(), keys, dO, dims.dv,
-                 T(1), dV, dims.dv);
+            blasGemm(true, false, keys, dims.dv, rows, T(1), probabilities.data(), keys, dO,
+                     dims.dv, T(1), dV, dims.dv);
             // dP = dO V^T, then dS = P * (dP - D) in place.
-            gemm(false, true, rows, keys, dims.dv, T(1), dO, dims.dv, p.valueRow(pair, 0), dims.dv,
-                 T(0), gradients.data(), keys);
+            blasGemm(false, true, rows, keys, dims.dv, T(1), dO, dims.dv, p.valueRow(pair, 0),
+                     dims.dv, T(0), gradients.data(), keys);
             for (int64_t r = 0; r < rows; ++r) {
               T *gradientRow = gradients.data() + r * keys;
               const T *probabilityRow = probabilities.data() + r * keys;
@@ -363,10 +309,10 @@ std::string runBlockAttentionGrad(const KernelArgs &args) {
                 gradientRow[j] = probabilityRow[j] * (gradientRow[j] - dot);
             }
             // dK += scale dS^T Q, dQ += scale dS K
-            gemm(true, false, keys, dims.d, rows, p.scale, gradients.data(), keys,
-                 p.queryRow(bh, i0), dims.d, T(1), dK, dims.d);
-            gemm(false, false, rows, dims.d, keys, p.scale, gradients.data(), keys,
-                 p.keyRow(pair, 0), dims.d, T(1), queryGrad + row0 * dims.d, dims.d);
+            blasGemm(true, false, keys, dims.d, rows, p.scale, gradients.data(), keys,
+                     p.queryRow(bh, i0), dims.d, T(1), dK, dims.d);
+            blasGemm(false, false, rows, dims.d, keys, p.scale, gradients.data(), keys,
+                     p.keyRow(pair, 0), dims.d, T(1), queryGrad + row0 * dims.d, dims.d);
           }
         }
       }

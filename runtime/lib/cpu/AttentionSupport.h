@@ -1,0 +1,59 @@
+//===- AttentionSupport.h - shared pieces of the attention kernels -*- C++ -*-===//
+//
+// Internal to runtime/lib/cpu: what the fused, block and ring attention
+// kernels share — their operand shapes and the BLAS call on row-major tiles.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SP_RUNTIME_LIB_CPU_ATTENTIONSUPPORT_H
+#define SP_RUNTIME_LIB_CPU_ATTENTIONSUPPORT_H
+
+#include "CpuKernelSupport.h"
+
+#include <cblas.h>
+
+namespace sp::runtime::cpu {
+
+/// The sizes of one attention instruction: query [lead..., Hq, Sq, D], key
+/// [lead..., Hkv, Sk, D], value [lead..., Hkv, Sk, Dv].
+struct AttentionDims {
+  Shape lead;
+  int64_t batch = 1, queryHeads = 0, kvHeads = 0, sq = 0, sk = 0, d = 0, dv = 0;
+
+  int64_t group() const { return queryHeads / kvHeads; }
+  /// Keys visible from query i under a causal mask: [0, i + causalOffset].
+  int64_t causalOffset() const { return sk - sq; }
+  Shape with(std::initializer_list<int64_t> tail) const {
+    Shape shape = lead;
+    shape.insert(shape.end(), tail);
+    return shape;
+  }
+};
+
+/// Checks that query, key and value share one float type and fit the shapes
+/// above (Hq a multiple of Hkv, dims BLAS can index); fills `dims`. One line
+/// on failure, empty on success.
+std::string checkQueryKeyValue(const TensorArg &query, const TensorArg &key,
+                               const TensorArg &value, AttentionDims &dims);
+
+/// C = alpha * op(A) op(B) + beta * C on row-major tiles with leading dims
+/// lda, ldb, ldc.
+inline void blasGemm(bool transposeA, bool transposeB, int64_t m, int64_t n, int64_t k,
+                     float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                     float beta, float *c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
+              transposeB ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), blasint(k), alpha,
+              a, blasint(std::max<int64_t>(lda, 1)), b, blasint(std::max<int64_t>(ldb, 1)), beta,
+              c, blasint(std::max<int64_t>(ldc, 1)));
+}
+inline void blasGemm(bool transposeA, bool transposeB, int64_t m, int64_t n, int64_t k,
+                     double alpha, const double *a, int64_t lda, const double *b, int64_t ldb,
+                     double beta, double *c, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
+              transposeB ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), blasint(k), alpha,
+              a, blasint(std::max<int64_t>(lda, 1)), b, blasint(std::max<int64_t>(ldb, 1)), beta,
+              c, blasint(std::max<int64_t>(ldc, 1)));
+}
+
+} // namespace sp::runtime::cpu
+
+#endif // SP_RUNTIME_LIB_CPU_ATTENTIONSUPPORT_H
