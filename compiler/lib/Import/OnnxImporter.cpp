@@ -1102,12 +1102,10 @@ LogicalResult OnnxImporter::importSplit() {
     return failure();
   Value data = input(0);
   auto type = llvm::cast<RankedTensorType>(data.getType());
-  int64_t axis = intAttr("axis", 0);
-  if (axis < -type.getRank() || axis >= type.getRank())
-    return fail("axis " + Twine(axis) + " is out of range for rank " +
-                Twine(type.getRank()));
-  if (axis < 0)
-    axis += type.getRank();
+  FailureOr<SmallVector<int64_t>> axes = normalizeAxes({intAttr("axis", 0)}, type.getRank());
+  if (failed(axes))
+    return failure();
+  int64_t axis = axes->front();
   unsigned numOutputs = current.node->output_size();
   SmallVector<int64_t> sizes;
   if (input(1)) {
@@ -1230,12 +1228,10 @@ LogicalResult OnnxImporter::importSequenceOp(StringRef op) {
       return failure();
     Value data = input(0);
     auto type = llvm::cast<RankedTensorType>(data.getType());
-    int64_t axis = intAttr("axis", 0);
-    if (axis < -type.getRank() || axis >= type.getRank())
-      return fail("axis " + Twine(axis) + " is out of range for rank " +
-                  Twine(type.getRank()));
-    if (axis < 0)
-      axis += type.getRank();
+    FailureOr<SmallVector<int64_t>> axes = normalizeAxes({intAttr("axis", 0)}, type.getRank());
+    if (failed(axes))
+      return failure();
+    int64_t axis = axes->front();
     int64_t dim = type.getDimSize(axis);
     SmallVector<int64_t> sizes;
     bool squeeze = false;
@@ -1312,11 +1308,10 @@ LogicalResult OnnxImporter::importSequenceOp(StringRef op) {
     int64_t axis = intAttr("axis", 0);
     SmallVector<Value> parts(sequence->begin(), sequence->end());
     if (intAttr("new_axis", 0)) {
-      int64_t rank = rankOf(parts.front()) + 1;
-      if (axis < -rank || axis >= rank)
-        return fail("axis " + Twine(axis) + " is out of range for rank " + Twine(rank));
-      if (axis < 0)
-        axis += rank;
+      FailureOr<SmallVector<int64_t>> axes = normalizeAxes({axis}, rankOf(parts.front()) + 1);
+      if (failed(axes))
+        return failure();
+      axis = axes->front();
       for (Value &part : parts) {
         FailureOr<Value> expanded =
             createOne(UnsqueezeOp::getOperationName(), {part},
