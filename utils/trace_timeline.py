@@ -15,9 +15,9 @@ Each rank gets a pair of rows: compute in blue, waits in red, collectives in
 the communication lane coloured by kind and labelled where wide enough. The
 title gives the step time and the hidden share, from `otherData` or, where a
 field is absent, recomputed from the events (and marked so). Traces from a
-runtime without a communication lane (every kernel `cat` "kernel", waits and
-`*_start` issues on the compute lane) are drawn too: waits in red, collective
-issues in the colour of their kind.
+runtime without a communication lane (every kernel `cat` "kernel"; waits,
+`*_start` issues and blocking collectives on the compute lane) are drawn too:
+waits in red, collectives in the colour of their kind.
 
 Prints one summary line. A file that is not such a trace ends with one line on
 stderr and exit code 1.
@@ -131,9 +131,9 @@ def load(path):
             rank["comm"].append((start, end, comm_kind(event), event))
         elif category == "wait" or name == "wait" or name.startswith("wait"):
             rank["wait"].append((start, end))
-        elif name.endswith("_start") and name.startswith(COLLECTIVE_PREFIXES):
+        elif category != "compute" and name.startswith(COLLECTIVE_PREFIXES):
             # A runtime without a communication lane: the collective is issued
-            # (and, without a progress thread, mostly runs) on the compute lane.
+            # (a *_start) or run whole (a blocking one) on the compute lane.
             rank["issue"].append((start, end, comm_kind(event)))
         else:
             rank["compute"].append((start, end))
