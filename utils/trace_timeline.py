@@ -158,6 +158,18 @@ def merged(intervals):
     return out
 
 
+def runs(intervals, gap):
+    """Intervals closer than gap (us) joined into (start, end, how many) runs."""
+    out = []
+    for start, end in sorted(intervals):
+        if out and start <= out[-1][1] + gap:
+            out[-1][1] = max(out[-1][1], end)
+            out[-1][2] += 1
+        else:
+            out.append([start, end, 1])
+    return out
+
+
 def overlap_with(interval, union):
     """Length of [start, end) covered by the sorted, disjoint intervals of union."""
     start, end = interval
@@ -268,18 +280,20 @@ def render(trace, summary, output, title=None):
                              facecolors=kind_colour(kind), linewidth=0)
         for kind, intervals in by_kind.items():
             kinds_seen.add(kind)
-            for start, end in merged(intervals):
-                axes.broken_barh([(start / 1000, (end - start) / 1000)],
-                                 (comm_y - row_height / 2, row_height),
-                                 facecolors=kind_colour(kind), edgecolor="white",
-                                 linewidth=0.3)
-        for start, end, kind, *_ in rank["comm"]:
-            width_ms = (end - start) / 1000
-            for label in (kind, KIND_ABBREVIATIONS.get(kind)):
-                if label and width_ms > ms_per_char * (len(label) + 1):
-                    axes.text((start + end) / 2000, comm_y, label, ha="center", va="center",
-                              fontsize=7, color="white", clip_on=True)
-                    break
+            # Back-to-back or concurrent collectives of one kind form one run,
+            # labelled once ("all_reduce x5"), so labels never collide.
+            axes.broken_barh([(start / 1000, (end - start) / 1000) for start, end in intervals],
+                             (comm_y - row_height / 2, row_height),
+                             facecolors=kind_colour(kind), edgecolor="white", linewidth=0.3)
+            for start, end, count in runs(intervals, gap=span * 0.003):
+                width_ms = (end - start) / 1000
+                short = KIND_ABBREVIATIONS.get(kind)
+                suffix = f" x{count}" if count > 1 else ""
+                for label in (kind + suffix, short and short + suffix, kind, short):
+                    if label and width_ms > ms_per_char * (len(label) + 1):
+                        axes.text((start + end) / 2000, comm_y, label, ha="center",
+                                  va="center", fontsize=7, color="white", clip_on=True)
+                        break
         if not rank["comm"] and index == 0 and not summary["has_comm_lane"]:
             axes.text(span_ms / 2, comm_y,
                       "no communication lane in this trace (collectives ran on the compute lane)",
