@@ -42,7 +42,7 @@ KIND_COLOURS = {
     "broadcast": "#937860",
 }
 OTHER_COMM_COLOUR = "#8C8C8C"
-# Labels for collectives too narrow for their kind's full name.
+# Labels for collectives too narrow for their kind's full name (others: initials).
 KIND_ABBREVIATIONS = {"all_gather": "AG", "all_reduce": "AR", "reduce_scatter": "RS",
                       "all_to_all": "A2A", "broadcast": "BC"}
 COLLECTIVE_PREFIXES = ("all_gather", "all_reduce", "reduce_scatter", "all_to_all", "ring",
@@ -253,7 +253,7 @@ def render(trace, summary, output, title=None):
     labels, ticks = [], []
     # Data units (ms) per inch of the plotting area, for deciding which labels fit.
     plot_width_in = width_in * 0.86
-    ms_per_char = span_ms / plot_width_in * 0.075
+    ms_per_char = span_ms / plot_width_in * 0.06
     kinds_seen = set()
     for index, rank in enumerate(ranks):
         compute_y = rows - 1 - 2 * index
@@ -287,7 +287,8 @@ def render(trace, summary, output, title=None):
                              facecolors=kind_colour(kind), edgecolor="white", linewidth=0.3)
             for start, end, count in runs(intervals, gap=span * 0.003):
                 width_ms = (end - start) / 1000
-                short = KIND_ABBREVIATIONS.get(kind)
+                short = KIND_ABBREVIATIONS.get(kind) or "".join(
+                    part[:1].upper() for part in kind.split("_") if part)
                 suffix = f" x{count}" if count > 1 else ""
                 for label in (kind + suffix, short and short + suffix, kind, short):
                     if label and width_ms > ms_per_char * (len(label) + 1):
