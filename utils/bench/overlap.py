@@ -3,10 +3,11 @@
 
 Usage: utils/bench/overlap.py [--build DIR] [--ranks N] [--sequence S] [--batch B] [--steps K]
                               [--repeats R] [--threads T] [--strategies allgather,ulysses,ring]
-                              [--out DIR] [--timelines]
+                              [--model MODEL.onnx] [--out DIR] [--timelines]
 
 Generates the bundled Llama-style model (utils/demo.sh's: 4 layers, width 128,
-8 heads / 2 KV heads, vocab 256), compiles it for training (`--train`, AdamW)
+8 heads / 2 KV heads, vocab 256) unless --model names another whose token
+input is `input_ids` (an HF export from utils/export_hf_models.py), compiles it for training (`--train`, AdamW)
 at batch B x sequence S split over N ranks (`--sp N`), once per strategy, each
 with the default overlap schedule and with `--no-overlap`, and runs each plan
 as `mpirun --oversubscribe -np N sp-run PLAN --data synthetic:copy --steps K
@@ -61,8 +62,9 @@ def run(command, env=None, timeout=600):
         raise BenchError(f"{command[0]}: {e.strerror or e}")
     if result.returncode != 0:
         last = (result.stderr.strip() or result.stdout.strip()).splitlines()
-        raise BenchError(f"{' '.join(command)}: exit {result.returncode}"
-                         + (f": {last[-1]}" if last else ""))
+        # The tools' own error line names the tool and the file.
+        raise BenchError(last[-1] if last else
+                         f"{' '.join(command)}: exit {result.returncode}")
     return result.stdout
 
 
@@ -168,6 +170,8 @@ def main():
                         help="OMP_NUM_THREADS per rank (default: sp-run shares the cores "
                              "among the local ranks)")
     parser.add_argument("--strategies", default="allgather,ulysses,ring")
+    parser.add_argument("--model", default=None,
+                        help="an ONNX model with an input_ids input (default: the bundled one)")
     parser.add_argument("--out", default=None,
                         help="keep plans, traces and reports here (default: a temporary folder)")
     parser.add_argument("--timelines", action="store_true",
@@ -197,9 +201,11 @@ def main():
     tokens = options.batch * options.sequence
     rows = []
     try:
-        model = os.path.join(workdir, "llama-demo.onnx")
-        run([sys.executable, os.path.join(ROOT, "models", "llama.py"), "-o", model,
-             "--max-positions", str(max(512, options.sequence))] + MODEL_ARGS)
+        model = options.model
+        if not model:
+            model = os.path.join(workdir, "llama-demo.onnx")
+            run([sys.executable, os.path.join(ROOT, "models", "llama.py"), "-o", model,
+                 "--max-positions", str(max(512, options.sequence))] + MODEL_ARGS)
         for strategy in strategies:
             plans, predicted = {}, {}
             for variant, flags in (("overlap", []), ("no-overlap", ["--no-overlap"])):
@@ -243,7 +249,8 @@ def main():
             shutil.rmtree(workdir, ignore_errors=True)
 
     threads = options.threads or "shared"
-    print(f"bundled Llama-style model, batch {options.batch} x sequence {options.sequence}, "
+    name = os.path.basename(options.model) if options.model else "bundled Llama-style model"
+    print(f"{name}, batch {options.batch} x sequence {options.sequence}, "
           f"--train --sp {options.ranks}, {options.ranks} ranks (mpirun --oversubscribe), "
           f"{options.steps} steps x {options.repeats} runs, threads per rank: {threads}")
     header = ("strategy", "step ms", "no-overlap ms", "ratio", "hidden", "hidden no-ovl",
