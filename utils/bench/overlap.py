@@ -62,8 +62,10 @@ def run(command, env=None, timeout=600):
         raise BenchError(f"{command[0]}: {e.strerror or e}")
     if result.returncode != 0:
         last = (result.stderr.strip() or result.stdout.strip()).splitlines()
-        # The tools' own error line names the tool and the file.
-        raise BenchError(last[-1] if last else
+        # The tools' own error line names the tool and the file; mpirun adds
+        # its boilerplate after it.
+        errors = [line for line in last if "error" in line.lower()]
+        raise BenchError(errors[0] if errors else last[-1] if last else
                          f"{' '.join(command)}: exit {result.returncode}")
     return result.stdout
 
