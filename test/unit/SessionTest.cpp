@@ -232,7 +232,6 @@ TEST_F(SessionTest, CollectsKernelTimings) {
   std::string error;
   std::unique_ptr<Session> session = load(builder, error);
   ASSERT_TRUE(session) << error;
-  session->setProfiling(true);
   ASSERT_EQ(session->setInput("x", floats({2, 3}, {1, 2, 3, 4, 5, 6})), "");
   ASSERT_EQ(session->runStep(), "");
   const std::vector<KernelTiming> &timings = session->lastStepTimings();
@@ -241,6 +240,11 @@ TEST_F(SessionTest, CollectsKernelTimings) {
   EXPECT_EQ(timings[1].location, "node 'bias' (Add)");
   EXPECT_LE(timings[0].startMicroseconds, timings[1].startMicroseconds);
   EXPECT_GE(timings[1].durationMicroseconds, 0);
+  EXPECT_FALSE(timings[0].waitsForCommunication);
+  EXPECT_GE(session->lastStepMicroseconds(),
+            timings[1].startMicroseconds + timings[1].durationMicroseconds);
+  // One rank communicates nothing.
+  EXPECT_TRUE(session->lastStepCommunication().empty());
 }
 
 TEST_F(SessionTest, RefusesBrokenTensors) {
@@ -294,7 +298,7 @@ TEST_F(SessionTest, RefusesBrokenInstructions) {
                       [](sp::plan::Plan &plan) {
                         plan.mutable_instructions(1)->set_kernel("frobnicate");
                       }),
-            prefix + "instruction 1 (frobnicate, node 'bias' (Add)): no CPU kernel 'frobnicate'");
+            prefix + "instruction 1 (frobnicate, node 'bias' (Add)): no cpu kernel 'frobnicate'");
   EXPECT_EQ(
       loadError(affinePlan(),
                 [](sp::plan::Plan &plan) { plan.mutable_instructions(0)->set_inputs(1, 17); }),

@@ -298,6 +298,37 @@ void BroadcastLoop::run(int64_t costPerElement, Row &&row) const {
   });
 }
 
+/// Bytes a workspace array of `count` elements of `elementBytes` takes:
+/// arrays start on cache lines.
+inline uint64_t workspaceArrayBytes(int64_t count, int64_t elementBytes) {
+  return (uint64_t(count) * uint64_t(elementBytes) + 63) / 64 * 64;
+}
+
+/// Hands out a kernel's scratch arrays from the workspace the session sized
+/// for it (Kernel::workspace), in the order the sizing function counted
+/// them; outside a session, or past the workspace, from memory of its own.
+class WorkspaceArrays {
+public:
+  explicit WorkspaceArrays(const KernelArgs &args)
+      : base_(static_cast<char *>(args.workspace)), capacity_(args.workspaceBytes) {}
+
+  template <typename T> T *take(int64_t count) {
+    uint64_t bytes = workspaceArrayBytes(count, sizeof(T));
+    if (base_ && used_ + bytes <= capacity_) {
+      T *array = reinterpret_cast<T *>(base_ + used_);
+      used_ += bytes;
+      return array;
+    }
+    owned_.emplace_back(bytes / sizeof(uint64_t) + 1);
+    return reinterpret_cast<T *>(owned_.back().data());
+  }
+
+private:
+  char *base_;
+  uint64_t capacity_, used_ = 0;
+  std::vector<std::vector<uint64_t>> owned_;
+};
+
 } // namespace sp::runtime::cpu
 
 #endif // SP_RUNTIME_LIB_CPU_CPUKERNELSUPPORT_H

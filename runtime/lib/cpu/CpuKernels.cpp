@@ -34,18 +34,27 @@ bool cpuRunsKernels() { return true; }
 const std::vector<Kernel> &kernelTable() {
   static const std::vector<Kernel> table = [] {
     std::vector<Kernel> kernels;
+    // Families whose kernels compute in float32 or float64 only (visitFloat)
+    // are registered for those; the others take any element type their
+    // check accepts.
+    auto floatOnly = [&kernels](void (*add)(std::vector<Kernel> &)) {
+      size_t first = kernels.size();
+      add(kernels);
+      for (size_t index = first; index < kernels.size(); ++index)
+        kernels[index].elementTypes = kFloatElementTypes;
+    };
     cpu::addElementwiseKernels(kernels);
-    cpu::addLinalgKernels(kernels);
-    cpu::addNormalizationKernels(kernels);
+    floatOnly(cpu::addLinalgKernels);
+    floatOnly(cpu::addNormalizationKernels);
     cpu::addReductionKernels(kernels);
     cpu::addDataMovementKernels(kernels);
     cpu::addIndexingKernels(kernels);
-    cpu::addTrainingKernels(kernels);
+    floatOnly(cpu::addTrainingKernels);
     cpu::addCollectiveKernels(kernels);
-    cpu::addAttentionKernels(kernels);
-    cpu::addBlockAttentionKernels(kernels);
-    cpu::addRingAttentionKernels(kernels);
-    cpu::addRmsNormKernels(kernels);
+    floatOnly(cpu::addAttentionKernels);
+    floatOnly(cpu::addBlockAttentionKernels);
+    floatOnly(cpu::addRingAttentionKernels);
+    floatOnly(cpu::addRmsNormKernels);
     std::sort(kernels.begin(), kernels.end(), [](const Kernel &a, const Kernel &b) {
       return std::string_view(a.name) < std::string_view(b.name);
     });
@@ -77,6 +86,8 @@ void setCpuKernelThreads(int threads) {
   // own cap from start-up too.
   openblas_set_num_threads(threads);
 }
+
+int cpuKernelThreads() { return omp_get_max_threads(); }
 
 std::vector<std::string> cpuKernelNames() {
   std::vector<std::string> names;

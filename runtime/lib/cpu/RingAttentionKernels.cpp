@@ -236,28 +236,31 @@ std::string runRingAttention(const KernelArgs &args) {
   return visitFloat(query.dtype, [&](auto tag) -> std::string {
     using T = decltype(tag);
     int64_t keyCount = key.numElements(), count = keyCount + value.numElements();
-    // The block held now and the one arriving, each [key | value].
-    std::vector<T> blocks[2] = {std::vector<T>(size_t(count)), std::vector<T>(size_t(count))};
-    std::memcpy(blocks[0].data(), key.data, size_t(keyCount) * sizeof(T));
-    std::memcpy(blocks[0].data() + keyCount, value.data, size_t(value.numElements()) * sizeof(T));
     const TensorArg &output = args.outputs[0], &logsumexp = args.outputs[1];
-    std::vector<T> blockOutput(size_t(output.numElements())),
-        blockLogsumexp(size_t(logsumexp.numElements())), biasStorage;
+    // In the order ringAttentionWorkspace counts them: the block held now
+    // and the one arriving, each [key | value], then one block's results.
+    WorkspaceArrays workspace(args);
+    T *blocks[2] = {workspace.take<T>(count), workspace.take<T>(count)};
+    T *blockOutput = workspace.take<T>(output.numElements());
+    T *blockLogsumexp = workspace.take<T>(logsumexp.numElements());
+    std::vector<T> biasStorage;
+    std::memcpy(blocks[0], key.data, size_t(keyCount) * sizeof(T));
+    std::memcpy(blocks[0] + keyCount, value.data, size_t(value.numElements()) * sizeof(T));
     std::vector<int64_t> queryPositions = ring.positionsOf(ring.rank);
     T *out = output.as<T>(), *lse = logsumexp.as<T>();
     int64_t dv = value.shape.back(), rows = logsumexp.numElements();
     for (int64_t step = 0; step < ring.ranks(); ++step) {
-      std::vector<T> &held = blocks[step % 2];
+      T *held = blocks[step % 2];
       CollectiveRequest request;
       if (step + 1 < ring.ranks())
-        if (std::string error = startShift(ring, held.data(), blocks[(step + 1) % 2].data(), count,
-                                           query.dtype, request);
+        if (std::string error =
+                startShift(ring, held, blocks[(step + 1) % 2], count, query.dtype, request);
             !error.empty())
           return error;
       std::vector<int64_t> keyPositions = ring.positionsOf(ring.sourceAt(step));
       KernelArgs block = blockArgs(args, attributes, {}, bias);
-      block.inputs[1].data = held.data();
-      block.inputs[2].data = held.data() + keyCount;
+      block.inputs[1].data = held;
+      block.inputs[2].data = held + keyCount;
       block.inputs[3].data = queryPositions.data();
       block.inputs[4].data = keyPositions.data();
       if (bias)
@@ -265,21 +268,21 @@ std::string runRingAttention(const KernelArgs &args) {
       // Step 0 writes the results; later steps merge into them.
       block.outputs = args.outputs;
       if (step > 0) {
-        block.outputs[0].data = blockOutput.data();
-        block.outputs[1].data = blockLogsumexp.data();
+        block.outputs[0].data = blockOutput;
+        block.outputs[1].data = blockLogsumexp;
       }
       std::string error = blockKernel->run(block);
       if (error.empty() && step > 0)
         parallelFor(rows, 4 * dv, [&](int64_t begin, int64_t end) {
           for (int64_t row = begin; row < end; ++row) {
-            T mine = lse[row], theirs = blockLogsumexp[size_t(row)];
+            T mine = lse[row], theirs = blockLogsumexp[row];
             if (theirs == -std::numeric_limits<T>::infinity())
               continue;
             T maximum = std::max(mine, theirs);
             T merged = maximum + std::log(std::exp(mine - maximum) + std::exp(theirs - maximum));
             T keep = std::exp(mine - merged), take = std::exp(theirs - merged);
             T *o = out + row * dv;
-            const T *b = blockOutput.data() + row * dv;
+            const T *b = blockOutput + row * dv;
             for (int64_t c = 0; c < dv; ++c)
               o[c] = o[c] * keep + b[c] * take;
             lse[row] = merged;
@@ -304,43 +307,47 @@ std::string runRingAttentionGrad(const KernelArgs &args) {
   return visitFloat(query.dtype, [&](auto tag) -> std::string {
     using T = decltype(tag);
     int64_t keyCount = key.numElements(), count = keyCount + value.numElements();
-    // Key/value blocks [key | value], and their gradient accumulators
-    // [dK | dV], one step behind: the one held now and the one arriving.
-    std::vector<T> blocks[2] = {std::vector<T>(size_t(count)), std::vector<T>(size_t(count))};
-    std::vector<T> accumulators[2] = {std::vector<T>(size_t(count)), std::vector<T>(size_t(count))};
-    std::memcpy(blocks[0].data(), key.data, size_t(keyCount) * sizeof(T));
-    std::memcpy(blocks[0].data() + keyCount, value.data, size_t(value.numElements()) * sizeof(T));
     const TensorArg &queryGrad = args.outputs[0];
-    std::vector<T> blockQueryGrad(size_t(queryGrad.numElements())), biasStorage;
-    std::vector<T> blockGrads(static_cast<size_t>(count));
+    // In the order ringAttentionGradWorkspace counts them: key/value blocks
+    // [key | value] and their gradient accumulators [dK | dV], one step
+    // behind, each the one held now and the one arriving; then one block's
+    // gradients.
+    WorkspaceArrays workspace(args);
+    T *blocks[2] = {workspace.take<T>(count), workspace.take<T>(count)};
+    T *accumulators[2] = {workspace.take<T>(count), workspace.take<T>(count)};
+    T *blockQueryGrad = workspace.take<T>(queryGrad.numElements());
+    T *blockGrads = workspace.take<T>(count);
+    std::vector<T> biasStorage;
+    std::memcpy(blocks[0], key.data, size_t(keyCount) * sizeof(T));
+    std::memcpy(blocks[0] + keyCount, value.data, size_t(value.numElements()) * sizeof(T));
     std::vector<int64_t> queryPositions = ring.positionsOf(ring.rank);
     CollectiveRequest accumulatorRequest;
     std::string failure;
     for (int64_t step = 0; step < ring.ranks(); ++step) {
-      std::vector<T> &held = blocks[step % 2];
-      std::vector<T> &accumulator = accumulators[step % 2];
+      T *held = blocks[step % 2];
+      T *accumulator = accumulators[step % 2];
       CollectiveRequest blockRequest;
       if (step + 1 < ring.ranks())
-        if (std::string error = startShift(ring, held.data(), blocks[(step + 1) % 2].data(), count,
-                                           query.dtype, blockRequest);
+        if (std::string error =
+                startShift(ring, held, blocks[(step + 1) % 2], count, query.dtype, blockRequest);
             !error.empty())
           return error;
       std::vector<int64_t> keyPositions = ring.positionsOf(ring.sourceAt(step));
       KernelArgs block = blockArgs(
           args, attributes, {args.inputs[3], args.inputs[4], args.inputs[5], args.inputs[6]}, bias);
-      block.inputs[1].data = held.data();
-      block.inputs[2].data = held.data() + keyCount;
+      block.inputs[1].data = held;
+      block.inputs[2].data = held + keyCount;
       block.inputs[3].data = queryPositions.data();
       block.inputs[4].data = keyPositions.data();
       if (bias)
         block.inputs[9].data = const_cast<T *>(blockBias<T>(*bias, keyPositions, biasStorage));
       // Step 0 writes dQ and the first accumulator; later steps add to them.
       block.outputs = args.outputs;
-      T *target = step == 0 ? accumulator.data() : blockGrads.data();
+      T *target = step == 0 ? accumulator : blockGrads;
       block.outputs[1].data = target;
       block.outputs[2].data = target + keyCount;
       if (step > 0)
-        block.outputs[0].data = blockQueryGrad.data();
+        block.outputs[0].data = blockQueryGrad;
       if (failure.empty())
         failure = blockKernel->run(block);
       if (step > 0) {
@@ -349,14 +356,14 @@ std::string runRingAttentionGrad(const KernelArgs &args) {
           return error;
         T *dq = queryGrad.as<T>();
         for (int64_t i = 0; i < queryGrad.numElements(); ++i)
-          dq[i] += blockQueryGrad[size_t(i)];
+          dq[i] += blockQueryGrad[i];
         for (int64_t i = 0; i < count; ++i)
-          accumulator[size_t(i)] += blockGrads[size_t(i)];
+          accumulator[i] += blockGrads[i];
       }
       // On to the next rank; after the last step, to the block's owner.
       if (std::string error =
-              startShift(ring, accumulator.data(), accumulators[(step + 1) % 2].data(), count,
-                         query.dtype, accumulatorRequest);
+              startShift(ring, accumulator, accumulators[(step + 1) % 2], count, query.dtype,
+                         accumulatorRequest);
           !error.empty())
         return error;
       if (std::string error = ring.communicator->wait(blockRequest); !error.empty())
@@ -366,19 +373,39 @@ std::string runRingAttentionGrad(const KernelArgs &args) {
       return error;
     if (!failure.empty())
       return failure;
-    const std::vector<T> &own = accumulators[ring.ranks() % 2];
-    std::memcpy(args.outputs[1].data, own.data(), size_t(keyCount) * sizeof(T));
-    std::memcpy(args.outputs[2].data, own.data() + keyCount,
+    const T *own = accumulators[ring.ranks() % 2];
+    std::memcpy(args.outputs[1].data, own, size_t(keyCount) * sizeof(T));
+    std::memcpy(args.outputs[2].data, own + keyCount,
                 size_t(value.numElements()) * sizeof(T));
     return "";
   });
 }
 
+
+uint64_t ringAttentionWorkspace(const KernelArgs &args) {
+  int64_t count = args.inputs[1].numElements() + args.inputs[2].numElements();
+  int64_t bytes = dtypeSize(args.inputs[0].dtype);
+  return 2 * workspaceArrayBytes(count, bytes) +
+         workspaceArrayBytes(args.outputs[0].numElements(), bytes) +
+         workspaceArrayBytes(args.outputs[1].numElements(), bytes);
+}
+
+uint64_t ringAttentionGradWorkspace(const KernelArgs &args) {
+  int64_t count = args.inputs[1].numElements() + args.inputs[2].numElements();
+  int64_t bytes = dtypeSize(args.inputs[0].dtype);
+  return 5 * workspaceArrayBytes(count, bytes) +
+         workspaceArrayBytes(args.outputs[0].numElements(), bytes);
+}
+
 } // namespace
 
 void addRingAttentionKernels(std::vector<Kernel> &kernels) {
-  kernels.push_back({"ring_attention", checkRingAttention, runRingAttention, true});
-  kernels.push_back({"ring_attention_grad", checkRingAttentionGrad, runRingAttentionGrad, true});
+  Kernel forward{"ring_attention", checkRingAttention, runRingAttention, true};
+  forward.workspace = ringAttentionWorkspace;
+  Kernel backward{"ring_attention_grad", checkRingAttentionGrad, runRingAttentionGrad, true};
+  backward.workspace = ringAttentionGradWorkspace;
+  kernels.push_back(forward);
+  kernels.push_back(backward);
 }
 
 } // namespace sp::runtime::cpu

@@ -166,6 +166,31 @@ public:
     return code == MPI_SUCCESS ? "" : mpiError("MPI_Waitall", code);
   }
 
+  bool test(CollectiveRequest &request, std::string &error) override {
+    error.clear();
+    auto it = inFlight_.find(request.id);
+    if (it == inFlight_.end()) {
+      request = {};
+      return true;
+    }
+    if (auto failed = failures_.find(request.id); failed != failures_.end()) {
+      error = failed->second;
+      failures_.erase(failed);
+      inFlight_.erase(it);
+      request = {};
+      return true;
+    }
+    int done = 0;
+    int code = MPI_Testall(int(it->second.size()), it->second.data(), &done, MPI_STATUSES_IGNORE);
+    if (code != MPI_SUCCESS)
+      error = mpiError("MPI_Testall", code);
+    else if (!done)
+      return false;
+    inFlight_.erase(it);
+    request = {};
+    return true;
+  }
+
   void progress() override {
     for (auto &[id, requests] : inFlight_) {
       int done = 0;

@@ -73,6 +73,9 @@ public:
   /// Blocks until `request` completes, and resets it. A reset request
   /// completes at once.
   virtual std::string wait(CollectiveRequest &request) = 0;
+  /// Whether `request` has completed, without blocking (MPI_Test); once it
+  /// has, it is reset and `error` says how it failed. The default waits.
+  virtual bool test(CollectiveRequest &request, std::string &error);
   /// Lets operations in flight advance (MPI progresses them only inside its
   /// calls); the executor calls it between kernels.
   virtual void progress() {}
@@ -93,6 +96,80 @@ public:
   /// unless R is 0), or "". What keeps the ranks in step when one of them
   /// fails: they all stop together, with one message.
   std::string agree(const std::string &error);
+};
+
+class Device;
+class HostStream;
+
+/// One collective as it ran on a communication stream, for traces and
+/// profiles. Times are steady_clock microseconds since its epoch (the same
+/// for every process of one machine).
+struct CommunicationRecord {
+  /// The plan instruction that started it; -1 outside a step.
+  int instruction = -1;
+  /// "all_gather", "reduce_scatter", "all_reduce", "all_to_all" or
+  /// "send_receive".
+  const char *kind = "";
+  /// Bytes this rank sends.
+  int64_t bytes = 0;
+  double beginMicroseconds = 0, endMicroseconds = 0;
+};
+
+/// Collectives as stream work (Device.h). Each start is enqueued on a
+/// communication stream of its own, after the compute stream's work so far;
+/// there the backend posts its nonblocking operation and the stream drives
+/// it to completion while compute goes on. `wait` makes the compute stream
+/// wait for the operation's event. The stream starts operations in the order
+/// they were enqueued, so every rank still posts them in one order. Blocking
+/// forms and agree() go through the stream too: while a session runs, no
+/// other thread calls the backend.
+///
+/// A wait that sees no completion for the timeout (setTimeout) fails with a
+/// line naming the collective, its instruction and this rank: a peer that
+/// stopped or hung ends the job instead of blocking it forever.
+class StreamCommunicator final : public Communicator {
+public:
+  StreamCommunicator(std::shared_ptr<Communicator> backend, Device &device);
+  ~StreamCommunicator() override;
+
+  int rank() const override { return backend_->rank(); }
+  int size() const override { return backend_->size(); }
+  const char *backend() const override { return backend_->backend(); }
+  std::string startAllGather(const void *send, void *receive, int64_t count, DType dtype,
+                             CollectiveRequest &request) override;
+  std::string startReduceScatter(const void *send, void *receive, int64_t count, DType dtype,
+                                 CollectiveRequest &request) override;
+  std::string startAllReduce(const void *send, void *receive, int64_t count, DType dtype,
+                             CollectiveRequest &request) override;
+  std::string startAllToAll(const void *send, void *receive, int64_t count, DType dtype,
+                            CollectiveRequest &request) override;
+  std::string startSendReceive(const void *send, int destination, void *receive, int source,
+                               int64_t count, DType dtype, CollectiveRequest &request) override;
+  std::string wait(CollectiveRequest &request) override;
+  bool test(CollectiveRequest &request, std::string &error) override;
+  [[noreturn]] void abort(int exitCode) override;
+
+  /// The instruction that the following operations belong to (-1: none).
+  void setInstruction(int instruction) { instruction_ = instruction; }
+  /// Seconds a wait may see no completion before it fails; negative: no
+  /// limit (the default).
+  void setTimeout(double seconds) { timeoutSeconds_ = seconds; }
+  /// The operations completed and waited for since the last call.
+  std::vector<CommunicationRecord> takeRecords();
+
+private:
+  struct Operation;
+  using Post = std::function<std::string(Communicator &, CollectiveRequest &)>;
+  std::string start(const char *kind, int64_t bytes, Post post, CollectiveRequest &request);
+
+  std::shared_ptr<Communicator> backend_;
+  Device &device_;
+  std::unique_ptr<HostStream> stream_;
+  std::map<int64_t, std::shared_ptr<Operation>> operations_;
+  std::vector<CommunicationRecord> records_;
+  int64_t nextId_ = 0;
+  int instruction_ = -1;
+  double timeoutSeconds_ = -1;
 };
 
 /// "" when a communicator can reduce (sum) `dtype`: float32, float64, int64

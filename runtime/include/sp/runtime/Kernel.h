@@ -61,7 +61,9 @@ private:
 };
 
 class Communicator;
+class Device;
 class PendingCollectives;
+class Stream;
 
 /// Where a kernel runs among the ranks of a job (Collectives.h). A session
 /// owns one; kernels that ignore the rank never read it.
@@ -72,6 +74,8 @@ struct ExecutionContext {
   /// The session's nonblocking collectives in flight, from a `*_start`
   /// kernel to its `wait`.
   PendingCollectives *pending = nullptr;
+  /// The device the session runs on; null outside a session (the CPU).
+  Device *device = nullptr;
 };
 
 struct KernelArgs {
@@ -80,7 +84,20 @@ struct KernelArgs {
   const Attributes *attributes = nullptr;
   /// Null outside a session: rank 0 of 1, and a `*_start` completes at once.
   const ExecutionContext *context = nullptr;
+  /// The stream the kernel runs on: it enqueues its work there. Null
+  /// outside a session, where a CPU kernel runs on the calling thread (as it
+  /// does on the CPU device's compute stream).
+  Stream *stream = nullptr;
+  /// Scratch bytes for this launch, as many as Kernel::workspace asked for
+  /// (null when it asks for none, or outside a session), aligned to 64.
+  void *workspace = nullptr;
+  uint64_t workspaceBytes = 0;
 };
+
+/// A bit per element type, for Kernel::elementTypes.
+constexpr uint32_t elementTypeBit(DType dtype) { return uint32_t(1) << unsigned(dtype); }
+constexpr uint32_t kFloatElementTypes =
+    elementTypeBit(DType::Float32) | elementTypeBit(DType::Float64);
 
 struct Kernel {
   /// The op name, e.g. "matmul".
@@ -96,15 +113,26 @@ struct Kernel {
   /// Whether the kernel exchanges data with the other ranks: every rank must
   /// run it, in plan order, even after a kernel failed on one of them.
   bool communicates = false;
+  /// The element types (elementTypeBit) of the tensors the kernel is
+  /// registered for, by the first input's (Device::findKernel); 0: any, and
+  /// `check` decides.
+  uint32_t elementTypes = 0;
+  /// Scratch bytes a launch with `args` (shapes and attributes, no data)
+  /// needs; null for none. The session sizes one workspace, the largest, when
+  /// the plan loads, so that no kernel allocates while a step runs.
+  uint64_t (*workspace)(const KernelArgs &args) = nullptr;
 };
 
-/// The CPU kernel implementing `name`, or null.
+/// The CPU kernel implementing `name`, or null. Sessions find kernels through
+/// their Device (Device.h), by op and element type.
 const Kernel *findCpuKernel(std::string_view name);
 /// The names of all CPU kernels, sorted (for `sp-run --version` and tests).
 std::vector<std::string> cpuKernelNames();
 /// Sets how many threads the CPU kernels (and the BLAS under them) use from
 /// now on in this process.
 void setCpuKernelThreads(int threads);
+/// How many threads the CPU kernels use.
+int cpuKernelThreads();
 
 } // namespace sp::runtime
 

@@ -35,6 +35,7 @@ class Plan;
 namespace sp::runtime {
 
 class Communicator;
+class Device;
 
 /// A graph input or output, or a trainable parameter, as a host sees it.
 struct TensorInfo {
@@ -47,13 +48,50 @@ struct TensorInfo {
   std::string describe() const;
 };
 
-/// One kernel launch of the last step (collected when profiling is on).
+/// One kernel launch of the last step.
 struct KernelTiming {
   int instruction = 0;
   std::string kernel;
   std::string location;
+  /// The plan's stable instruction id ("" in plans without ids).
+  std::string id;
   double startMicroseconds = 0; // since the step began
   double durationMicroseconds = 0;
+  /// The compute stream waited for communication (`wait`, a blocking
+  /// collective) rather than computed.
+  bool waitsForCommunication = false;
+};
+
+/// One collective of the last step, as it ran on the communication stream.
+struct CommunicationTiming {
+  int instruction = -1; // the instruction that started it
+  std::string kind;     // "all_gather", ..., "send_receive"
+  int64_t bytes = 0;    // bytes this rank sent
+  double startMicroseconds = 0; // since the step began
+  double durationMicroseconds = 0;
+};
+
+/// How much of one step's communication ran while the compute stream
+/// computed: `hiddenMicroseconds` of `communicationMicroseconds` overlap a
+/// kernel that is not waiting for communication.
+struct OverlapMeasure {
+  double stepMicroseconds = 0;
+  double communicationMicroseconds = 0;
+  double hiddenMicroseconds = 0;
+};
+/// The overlap of the communication in `communication` with the compute in
+/// `kernels` (one rank's step).
+OverlapMeasure measureOverlap(const std::vector<KernelTiming> &kernels,
+                              const std::vector<CommunicationTiming> &communication,
+                              double stepMicroseconds);
+
+/// How a session runs.
+struct SessionOptions {
+  /// The device: "cpu" (Device.h, builtInDevices()).
+  std::string device = "cpu";
+  /// Seconds a collective may make no progress before the step fails
+  /// (StreamCommunicator); negative: no limit.
+  double collectiveTimeoutSeconds = -1;
 };
 
 class Session {
@@ -65,6 +103,9 @@ public:
   /// The same, on the ranks of `communicator`.
   static std::unique_ptr<Session>
   load(const std::string &planPath, std::shared_ptr<Communicator> communicator, std::string &error);
+  static std::unique_ptr<Session> load(const std::string &planPath,
+                                       std::shared_ptr<Communicator> communicator,
+                                       const SessionOptions &options, std::string &error);
   ~Session();
   Session(const Session &) = delete;
   Session &operator=(const Session &) = delete;
@@ -117,9 +158,15 @@ public:
   std::string saveState(const std::string &directory) const;
   std::string loadState(const std::string &directory);
 
-  /// Collect per-kernel timings of each step (for traces); off by default.
-  void setProfiling(bool enabled);
+  /// The last step's kernel launches and collectives, timed.
   const std::vector<KernelTiming> &lastStepTimings() const;
+  const std::vector<CommunicationTiming> &lastStepCommunication() const;
+  /// When the last step began (steady_clock microseconds since its epoch,
+  /// shared by the processes of one machine), and how long it took.
+  double lastStepBeginMicroseconds() const;
+  double lastStepMicroseconds() const;
+  /// The device the plan runs on.
+  Device &device() const;
 
   /// This process's rank, and the ranks of the run (1 without MPI).
   int rank() const;
