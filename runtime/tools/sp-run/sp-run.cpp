@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "sp/runtime/Collectives.h"
+#include "sp/runtime/Device.h"
 #include "sp/runtime/Files.h"
 #include "sp/runtime/Kernel.h"
 #include "sp/runtime/Npy.h"
@@ -33,6 +34,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <thread>
 #include <memory>
 #include <new>
@@ -68,8 +70,18 @@ usage: [mpirun -np N] sp-run PLAN [options]
                           DIR/grad/NAME.npy (the last step's gradients) and
                           DIR/param/NAME.npy (the parameters after it); names
                           percent-encode bytes outside [A-Za-z0-9._-]
-  --trace FILE.json       write the last step's kernel launches as a Chrome
-                          trace (chrome://tracing, Perfetto)
+  --trace FILE.json       write the last step as a Chrome trace (Perfetto,
+                          chrome://tracing): per rank a compute lane (kernels;
+                          cat "compute", or "wait" where compute waits for
+                          communication) and a communication lane
+                          (collectives, cat "comm", with kind and bytes)
+  --profile FILE.json     write each instruction's measured time (median over
+                          the steps after the first, slowest rank) and each
+                          collective's, keyed by the plan's instruction ids:
+                          sp-compile --cost-profile reads it
+  --timeout SECONDS       end every rank, with one line naming the collective,
+                          when a collective makes no progress for SECONDS
+                          (default 600; a stopped or hung peer)
   --save DIR              write parameters and optimizer state to DIR at the end
   --save-every K          also write them every K steps (needs --save)
   --resume DIR            start from the state in DIR (written by --save); step
@@ -125,7 +137,8 @@ struct Options {
   std::vector<std::pair<std::string, std::string>> inputs; // name, .npy file
   std::string data;
   std::optional<int64_t> steps;
-  std::string dump, trace, save, resume;
+  std::string dump, trace, profile, save, resume;
+  double timeoutSeconds = 600;
   int64_t saveEvery = 0;
   std::string device = "cpu";
   std::string comm;
@@ -142,9 +155,9 @@ bool parseCount(const std::string &text, uint64_t maximum, uint64_t &value) {
 
 /// Parses the command line; returns an error line, or empty.
 std::string parseOptions(int argc, char **argv, Options &options) {
-  const std::vector<std::string> valued = {"--input",  "--data", "--steps",      "--dump",
-                                           "--trace",  "--save", "--save-every", "--resume",
-                                           "--device", "--comm", "--seed"};
+  const std::vector<std::string> valued = {
+      "--input",  "--data",       "--steps",  "--dump",   "--trace", "--profile", "--save",
+      "--save-every", "--resume", "--device", "--comm", "--seed",  "--timeout"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.size() < 2 || arg[0] != '-') {
@@ -199,12 +212,20 @@ std::string parseOptions(int argc, char **argv, Options &options) {
       if (!parseCount(value, UINT64_MAX, count))
         return "--seed '" + value + "': expected a non-negative integer";
       options.seed = count;
+    } else if (flag == "--timeout") {
+      char *end = nullptr;
+      double seconds = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || !(seconds > 0) || seconds > 1e9)
+        return "--timeout '" + value + "': expected a positive number of seconds";
+      options.timeoutSeconds = seconds;
     } else if (value.empty()) {
       return flag + " needs a non-empty value";
     } else if (flag == "--dump") {
       options.dump = value;
     } else if (flag == "--trace") {
       options.trace = value;
+    } else if (flag == "--profile") {
+      options.profile = value;
     } else if (flag == "--save") {
       options.save = value;
     } else if (flag == "--resume") {
@@ -229,7 +250,16 @@ std::string builtInCollectives() {
 void printVersion() {
   std::printf("sp-run %s\n", SP_VERSION);
   std::printf("plan format version %u\n", unsigned(kPlanFormatVersion));
-  std::printf("devices: cpu (%zu kernels)\n", cpuKernelNames().size());
+  std::string devices;
+  for (const std::string &name : builtInDevices()) {
+    std::string error;
+    std::unique_ptr<Device> device = createDevice(name, error);
+    devices += (devices.empty() ? "" : ", ") +
+               (device ? name + " (" + std::to_string(device->kernelNames().size()) +
+                             " kernels, " + device->describe() + ")"
+                       : name + " (" + error + ")");
+  }
+  std::printf("devices: %s\n", devices.c_str());
   std::string collectives = builtInCollectives();
   std::printf("collectives: %s\n",
               collectives == "none" ? "none (plans for one rank)" : collectives.c_str());
@@ -237,10 +267,15 @@ void printVersion() {
 
 /// Checks what this build can do against --device, --comm and the launcher.
 std::string checkBackends(const Options &options) {
-  if (options.device == "cuda")
-    return "--device=cuda: this sp-run has no CUDA backend (built in: cpu)";
-  if (options.device != "cpu")
+  std::vector<std::string> devices = builtInDevices();
+  if (std::find(devices.begin(), devices.end(), options.device) == devices.end()) {
+    std::string known;
+    for (const std::string &device : devices)
+      known += (known.empty() ? "" : ", ") + device;
+    if (options.device == "cuda")
+      return "--device=cuda: this sp-run has no CUDA backend (built in: " + known + ")";
     return "--device '" + options.device + "': expected cpu or cuda";
+  }
   std::vector<std::string> backends = collectiveBackends();
   if (options.comm == "mpi" || options.comm == "nccl") {
     if (std::find(backends.begin(), backends.end(), options.comm) == backends.end())
@@ -427,69 +462,267 @@ std::string jsonString(const std::string &text) {
   return quoted + "\"";
 }
 
-/// The last step's kernel launches of every rank as a Chrome trace, one
-/// process per rank, written by rank 0. Collective.
-std::string writeTrace(const std::string &path, const Session &session) {
+std::string formatMicroseconds(double microseconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3f", microseconds);
+  return text;
+}
+
+/// Every rank's `mine`, in rank order, whatever their lengths. Collective.
+std::vector<std::vector<double>> gatherFromRanks(Communicator &world,
+                                                 const std::vector<double> &mine) {
+  int ranks = world.size();
+  if (ranks == 1)
+    return {mine};
+  int64_t count = int64_t(mine.size());
+  std::vector<int64_t> counts(size_t(ranks), 0);
+  std::string error = world.allGather(&count, counts.data(), 1, DType::Int64);
+  int64_t longest = error.empty() ? *std::max_element(counts.begin(), counts.end()) : 0;
+  std::vector<double> padded = mine, all(size_t(longest) * size_t(ranks));
+  padded.resize(size_t(longest));
+  if (error.empty() && longest > 0)
+    error = world.allGather(padded.data(), all.data(), longest, DType::Float64);
+  if (!error.empty())
+    reportFatal(world, "gathering the ranks' timings failed: " + error);
+  std::vector<std::vector<double>> gathered(static_cast<size_t>(ranks));
+  for (int rank = 0; rank < ranks; ++rank)
+    gathered[size_t(rank)].assign(all.begin() + rank * longest,
+                                  all.begin() + rank * longest + counts[size_t(rank)]);
+  return gathered;
+}
+
+/// What the steps took: the overlap of communication with compute, and
+/// (for --profile) each instruction's and each collective's times.
+class StepRecorder {
+public:
+  StepRecorder(const Session &session, bool profiling)
+      : session_(session), profiling_(profiling),
+        kernelTimes_(size_t(session.plan().instructions_size())),
+        communicationTimes_(size_t(session.plan().instructions_size())),
+        communicationBytes_(size_t(session.plan().instructions_size()), 0),
+        communicationKinds_(size_t(session.plan().instructions_size())) {}
+
+  /// After each step. A warm-up step (the first of several) is left out.
+  void record(bool warmUp) {
+    if (warmUp)
+      return;
+    const std::vector<KernelTiming> &kernels = session_.lastStepTimings();
+    const std::vector<CommunicationTiming> &communication = session_.lastStepCommunication();
+    OverlapMeasure step =
+        measureOverlap(kernels, communication, session_.lastStepMicroseconds());
+    overlap_.stepMicroseconds += step.stepMicroseconds;
+    overlap_.communicationMicroseconds += step.communicationMicroseconds;
+    overlap_.hiddenMicroseconds += step.hiddenMicroseconds;
+    ++steps_;
+    if (!profiling_)
+      return;
+    for (const KernelTiming &kernel : kernels)
+      kernelTimes_[size_t(kernel.instruction)].push_back(kernel.durationMicroseconds);
+    // A ring attention posts several transfers: its collective time and
+    // bytes are their sums over the step.
+    std::map<int, std::pair<double, int64_t>> perInstruction;
+    for (const CommunicationTiming &operation : communication) {
+      if (operation.instruction < 0)
+        continue;
+      auto &[microseconds, bytes] = perInstruction[operation.instruction];
+      microseconds += operation.durationMicroseconds;
+      bytes += operation.bytes;
+      communicationKinds_[size_t(operation.instruction)] = operation.kind;
+    }
+    for (const auto &[instruction, total] : perInstruction) {
+      communicationTimes_[size_t(instruction)].push_back(total.first);
+      communicationBytes_[size_t(instruction)] = total.second;
+    }
+  }
+
+  /// The mean step's overlap over the recorded steps, averaged over the
+  /// ranks. Collective.
+  OverlapMeasure overlap(Communicator &world) const {
+    double divisor = std::max<int64_t>(steps_, 1);
+    std::vector<double> mine = {overlap_.stepMicroseconds / divisor,
+                                overlap_.communicationMicroseconds / divisor,
+                                overlap_.hiddenMicroseconds / divisor};
+    OverlapMeasure mean;
+    std::vector<std::vector<double>> all = gatherFromRanks(world, mine);
+    for (const std::vector<double> &rank : all) {
+      mean.stepMicroseconds = std::max(mean.stepMicroseconds, rank[0]);
+      mean.communicationMicroseconds += rank[1] / double(all.size());
+      mean.hiddenMicroseconds += rank[2] / double(all.size());
+    }
+    return mean;
+  }
+
+  /// Writes the --profile file (rank 0). Collective.
+  std::string writeProfile(const std::string &path, Communicator &world) const {
+    const sp::plan::Plan &plan = session_.plan();
+    size_t count = size_t(plan.instructions_size());
+    std::vector<double> mine(2 * count, -1.0);
+    for (size_t index = 0; index < count; ++index) {
+      mine[index] = median(kernelTimes_[index]);
+      mine[count + index] = median(communicationTimes_[index]);
+    }
+    std::vector<std::vector<double>> all = gatherFromRanks(world, mine);
+    std::vector<double> slowest(2 * count, -1.0);
+    for (const std::vector<double> &rank : all)
+      for (size_t i = 0; i < slowest.size() && i < rank.size(); ++i)
+        slowest[i] = std::max(slowest[i], rank[i]);
+    if (!printsOutput)
+      return "";
+    std::string error;
+    bool written = writeFileAtomically(
+        path,
+        [&](std::ostream &out) {
+          out << "{\"format\": \"sp-profile\", \"version\": 1, \"device\": "
+              << jsonString(session_.device().name()) << ", \"world_size\": " << world.size()
+              << ", \"threads\": " << cpuKernelThreads() << ", \"steps\": " << steps_
+              << ", \"plan\": " << jsonString(session_.planPath()) << ",\n \"instructions\": [";
+          const char *separator = "\n  ";
+          for (size_t index = 0; index < count; ++index) {
+            if (slowest[index] < 0)
+              continue;
+            const sp::plan::Instruction &instruction = plan.instructions(int(index));
+            out << separator << "{\"id\": " << jsonString(instruction.id())
+                << ", \"kernel\": " << jsonString(instruction.kernel())
+                << ", \"us\": " << formatMicroseconds(slowest[index]) << "}";
+            separator = ",\n  ";
+          }
+          out << "\n ],\n \"collectives\": [";
+          separator = "\n  ";
+          for (size_t index = 0; index < count; ++index) {
+            if (slowest[count + index] < 0)
+              continue;
+            out << separator << "{\"id\": " << jsonString(plan.instructions(int(index)).id())
+                << ", \"kind\": " << jsonString(communicationKinds_[index])
+                << ", \"bytes\": " << communicationBytes_[index]
+                << ", \"us\": " << formatMicroseconds(slowest[count + index]) << "}";
+            separator = ",\n  ";
+          }
+          out << "\n ]}\n";
+          return true;
+        },
+        error);
+    return written ? "" : "--profile: " + error;
+  }
+
+private:
+  static double median(std::vector<double> values) {
+    if (values.empty())
+      return -1.0;
+    size_t middle = values.size() / 2;
+    std::nth_element(values.begin(), values.begin() + middle, values.end());
+    return values[middle];
+  }
+
+  const Session &session_;
+  bool profiling_;
+  OverlapMeasure overlap_;
+  int64_t steps_ = 0;
+  std::vector<std::vector<double>> kernelTimes_, communicationTimes_;
+  std::vector<int64_t> communicationBytes_;
+  std::vector<std::string> communicationKinds_;
+};
+
+/// The last step of every rank as a Chrome trace: one process per rank, a
+/// compute and a communication lane each, on one clock (the machine's
+/// steady clock, from the earliest step start). Written by rank 0.
+/// Collective.
+std::string writeTrace(const std::string &path, const Session &session,
+                       const OverlapMeasure &overlap) {
+  Communicator &world = session.communicator();
   const std::vector<KernelTiming> &timings = session.lastStepTimings();
-  int ranks = session.worldSize();
-  std::vector<double> mine;
-  for (const KernelTiming &timing : timings) {
-    mine.push_back(timing.startMicroseconds);
-    mine.push_back(timing.durationMicroseconds);
-  }
-  std::vector<double> all = mine;
-  if (ranks > 1) {
-    // Every rank ran the plan's instructions, so the kernels line up.
-    Communicator &world = session.communicator();
-    int64_t count = int64_t(timings.size());
-    std::vector<int64_t> counts(static_cast<size_t>(ranks));
-    std::string error = world.allGather(&count, counts.data(), 1, DType::Int64);
-    if (error.empty() &&
-        std::any_of(counts.begin(), counts.end(), [&](int64_t other) { return other != count; }))
-      return "--trace: the ranks ran different numbers of kernels";
-    all.resize(mine.size() * size_t(ranks));
-    if (error.empty())
-      error = world.allGather(mine.data(), all.data(), int64_t(mine.size()), DType::Float64);
-    if (!error.empty())
-      reportFatal(world, "--trace: gathering the ranks' timings failed: " + error);
-  }
+  const std::vector<CommunicationTiming> &communication = session.lastStepCommunication();
+  // Per kernel: instruction, start, duration; per collective: instruction,
+  // start, duration, bytes. Names and kinds come from the plan and the
+  // order of the instructions, which every rank shares.
+  std::vector<double> kernels, collectives;
+  for (const KernelTiming &timing : timings)
+    kernels.insert(kernels.end(), {double(timing.instruction), timing.startMicroseconds,
+                                   timing.durationMicroseconds});
+  for (const CommunicationTiming &operation : communication)
+    collectives.insert(collectives.end(),
+                       {double(operation.instruction), operation.startMicroseconds,
+                        operation.durationMicroseconds, double(operation.bytes)});
+  std::vector<std::vector<double>> allKernels = gatherFromRanks(world, kernels);
+  std::vector<std::vector<double>> allCollectives = gatherFromRanks(world, collectives);
+  std::vector<std::vector<double>> begins =
+      gatherFromRanks(world, {session.lastStepBeginMicroseconds()});
+  // The kinds of collectives, by instruction: ring attention's transfers
+  // are send_receive, every other start names its own kind.
+  std::map<int, std::string> kinds;
+  for (const CommunicationTiming &operation : communication)
+    kinds[operation.instruction] = operation.kind;
+  std::vector<bool> waits(size_t(session.plan().instructions_size()), false);
+  for (const KernelTiming &timing : timings)
+    waits[size_t(timing.instruction)] = timing.waitsForCommunication;
   if (!printsOutput)
     return "";
+  double origin = begins[0][0];
+  for (const std::vector<double> &begin : begins)
+    origin = std::min(origin, begin[0]);
+  const sp::plan::Plan &plan = session.plan();
+  int ranks = world.size();
   std::string error;
   bool written = writeFileAtomically(
       path,
       [&](std::ostream &out) {
+        auto time = formatMicroseconds;
         out << "{\"displayTimeUnit\": \"ms\",\n \"otherData\": {\"plan\": "
             << jsonString(session.planPath()) << ", \"step\": " << session.stepsCompleted()
-            << ", \"ranks\": " << ranks << "},\n \"traceEvents\": [";
-        char number[64];
-        bool first = true;
+            << ", \"ranks\": " << ranks << ", \"step_us\": " << time(overlap.stepMicroseconds)
+            << ", \"comm_us\": " << time(overlap.communicationMicroseconds)
+            << ", \"hidden_share\": "
+            << time(overlap.communicationMicroseconds > 0
+                        ? overlap.hiddenMicroseconds / overlap.communicationMicroseconds
+                        : 0.0)
+            << "},\n \"traceEvents\": [";
+        const char *separator = "\n  ";
+        auto event = [&](const std::string &text) {
+          out << separator << text;
+          separator = ",\n  ";
+        };
         for (int rank = 0; rank < ranks; ++rank) {
-          if (ranks > 1) {
-            out << (first ? "\n  " : ",\n  ");
-            first = false;
-            out << "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": " << rank + 1
-                << ", \"args\": {\"name\": \"rank " << rank << "\"}}";
+          std::string pid = std::to_string(rank + 1);
+          double shift = begins[size_t(rank)][0] - origin;
+          event("{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": " + pid +
+                ", \"args\": {\"name\": \"rank " + std::to_string(rank) + "\"}}");
+          for (auto [tid, lane] : {std::pair{1, "compute"}, std::pair{2, "communication"}})
+            event("{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": " + pid +
+                  ", \"tid\": " + std::to_string(tid) + ", \"args\": {\"name\": \"" + lane +
+                  "\"}}");
+          const std::vector<double> &mine = allKernels[size_t(rank)];
+          for (size_t i = 0; i + 2 < mine.size(); i += 3) {
+            int index = int(mine[i]);
+            if (index < 0 || index >= plan.instructions_size())
+              continue;
+            const sp::plan::Instruction &instruction = plan.instructions(index);
+            event("{\"name\": " + jsonString(instruction.kernel()) + ", \"cat\": \"" +
+                  (waits[size_t(index)] ? "wait" : "compute") + "\", \"ph\": \"X\", \"pid\": " + pid +
+                  ", \"tid\": 1, \"ts\": " + time(mine[i + 1] + shift) +
+                  ", \"dur\": " + time(mine[i + 2]) +
+                  ", \"args\": {\"instruction\": " + std::to_string(index) +
+                  ", \"id\": " + jsonString(instruction.id()) +
+                  ", \"location\": " + jsonString(instruction.location()) + "}}");
           }
-          for (size_t i = 0; i < timings.size(); ++i) {
-            const KernelTiming &timing = timings[i];
-            const double *measured = all.data() + (size_t(rank) * timings.size() + i) * 2;
-            out << (first ? "\n  " : ",\n  ");
-            first = false;
-            out << "{\"name\": " << jsonString(timing.kernel)
-                << ", \"cat\": \"kernel\", \"ph\": \"X\", \"pid\": " << rank + 1 << ", \"tid\": 1";
-            std::snprintf(number, sizeof number, "%.3f", measured[0]);
-            out << ", \"ts\": " << number;
-            std::snprintf(number, sizeof number, "%.3f", measured[1]);
-            out << ", \"dur\": " << number << ", \"args\": {\"instruction\": " << timing.instruction
-                << ", \"location\": " << jsonString(timing.location) << "}}";
+          const std::vector<double> &theirs = allCollectives[size_t(rank)];
+          for (size_t i = 0; i + 3 < theirs.size(); i += 4) {
+            int index = int(theirs[i]);
+            std::string kind = kinds.count(index) ? kinds[index] : "collective";
+            std::string id = index >= 0 && index < plan.instructions_size()
+                                 ? plan.instructions(index).id()
+                                 : std::string();
+            event("{\"name\": " + jsonString(kind) + ", \"cat\": \"comm\", \"ph\": \"X\", " +
+                  "\"pid\": " + pid + ", \"tid\": 2, \"ts\": " + time(theirs[i + 1] + shift) +
+                  ", \"dur\": " + time(theirs[i + 2]) + ", \"args\": {\"kind\": " +
+                  jsonString(kind) + ", \"bytes\": " + std::to_string(int64_t(theirs[i + 3])) +
+                  ", \"instruction\": " + std::to_string(index) + ", \"id\": " + jsonString(id) +
+                  "}}");
           }
         }
         out << "\n ]}\n";
         return true;
       },
       error);
-  return written ? "" : error;
+  return written ? "" : "--trace: " + error;
 }
 
 std::string makeDirectory(const fs::path &path) {
@@ -666,7 +899,10 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
   // problems (a file it cannot read) pass through Communicator::agree, and
   // the session's collective calls agree by themselves.
   std::string error;
-  std::unique_ptr<Session> session = Session::load(options.plan, ranks, error);
+  SessionOptions sessionOptions;
+  sessionOptions.device = options.device;
+  sessionOptions.collectiveTimeoutSeconds = options.timeoutSeconds;
+  std::unique_ptr<Session> session = Session::load(options.plan, ranks, sessionOptions, error);
   if (!session)
     return reportError(error);
   // A collective that failed leaves the ranks unable to agree: end the job.
@@ -696,7 +932,7 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
                       source->prepare(session->stepsCompleted(), steps, session->tokensPerStep())))
                      .empty())
     return reportError(error);
-  session->setProfiling(!options.trace.empty());
+  StepRecorder recorder(*session, !options.profile.empty());
 
   using Clock = std::chrono::steady_clock;
   int64_t firstStep = session->stepsCompleted();
@@ -712,6 +948,7 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
       return failed(error);
     double seconds = std::chrono::duration<double>(Clock::now() - stepStart).count();
     computeSeconds += seconds;
+    recorder.record(step == firstStep && steps > 1);
 
     std::string line = "step " + std::to_string(step + 1) + "/" + std::to_string(lastStep);
     if (training) {
@@ -744,7 +981,12 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
     if (!(error = world.agree(error)).empty())
       return reportError(error);
   }
-  if (!options.trace.empty() && !(error = world.agree(writeTrace(options.trace, *session))).empty())
+  OverlapMeasure overlap = recorder.overlap(world);
+  if (!options.trace.empty() &&
+      !(error = world.agree(writeTrace(options.trace, *session, overlap))).empty())
+    return reportError(error);
+  if (!options.profile.empty() &&
+      !(error = world.agree(recorder.writeProfile(options.profile, world))).empty())
     return reportError(error);
 
   std::string summary = training
@@ -760,8 +1002,15 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
                formatRate(double(session->tokensPerStep()) * double(steps), computeSeconds);
   char wall[32];
   std::snprintf(wall, sizeof wall, "  wall %.2f s", wallSeconds);
-  if (printsOutput)
+  if (printsOutput) {
     std::printf("%s%s\n", summary.c_str(), wall);
+    if (world.size() > 1 && overlap.communicationMicroseconds > 0)
+      std::printf("overlap: communication %.1f ms per step, %.1f%% hidden behind compute; step "
+                  "%.1f ms\n",
+                  overlap.communicationMicroseconds / 1000,
+                  100 * overlap.hiddenMicroseconds / overlap.communicationMicroseconds,
+                  overlap.stepMicroseconds / 1000);
+  }
   return 0;
 }
 
