@@ -10,7 +10,7 @@ DEBIAN_PACKAGES=(
   libonnx-dev libprotobuf-dev protobuf-compiler
   libopenmpi-dev openmpi-bin
   libopenblas-dev libopenblas-openmp-dev
-  libgtest-dev
+  libgtest-dev libxxhash-dev nlohmann-json3-dev
 )
 # onnx/onnxruntime/numpy build and check test models; torch, transformers and
 # onnxscript export Hugging Face models for the exporter-compatibility tests.

@@ -340,11 +340,24 @@ std::string Session::Impl::validateBindings() {
     parameterSlots.push_back(
         {infoOf(parameter.name(), parameter.tensor()), parameter.tensor(), parameter.gradient()});
     parameters.push_back(parameterSlots.back().info);
-    stateFiles.push_back(
-        {parameter.tensor(), "param/" + encodeFileName(parameter.name()) + ".npy", what});
+    stateFiles.push_back({parameter.tensor(), parameter.name(), "parameter",
+                          "param/" + encodeFileName(parameter.name()) + ".npy", what});
   }
-  // The rest of the state (optimizer moments, step counters) by tensor name;
-  // unnamed or ambiguous ones by index, which is stable for one plan.
+  // The rest of the state (optimizer moments, step counters) by tensor name.
+  // An unnamed STATE tensor within a named one's bytes is a view of it (a
+  // reshape of a parameter), not state of its own.
+  auto isViewOfAnother = [&](int index) {
+    uint64_t begin = plan.tensors(index).offset(), end = begin + tensors[index].bytes;
+    for (int other = 0; other < tensorCount; ++other) {
+      if (other == index || tensors[other].placement != sp::plan::STATE ||
+          plan.tensors(other).name().empty())
+        continue;
+      uint64_t otherBegin = plan.tensors(other).offset();
+      if (otherBegin <= begin && end <= otherBegin + tensors[other].bytes)
+        return true;
+    }
+    return false;
+  };
   std::map<std::string, int> nameCounts;
   for (const sp::plan::Tensor &tensor : plan.tensors())
     if (tensor.placement() == sp::plan::STATE)
@@ -353,11 +366,15 @@ std::string Session::Impl::validateBindings() {
     if (tensors[index].placement != sp::plan::STATE || claimed.count(index))
       continue;
     const std::string &name = plan.tensors(index).name();
-    std::string fileName = !name.empty() && nameCounts[name] == 1 && !parameterNames.count(name)
-                               ? name
-                               : "tensor" + std::to_string(index);
-    stateFiles.push_back(
-        {index, "state/" + encodeFileName(fileName) + ".npy", "state " + describeTensor(index)});
+    if (name.empty() && isViewOfAnother(index))
+      continue;
+    // Plans from sp-compile name all their state; another plan's unnamed or
+    // ambiguous state goes by its index, which holds for that plan only.
+    std::string stored = !name.empty() && nameCounts[name] == 1 && !parameterNames.count(name)
+                             ? name
+                             : "tensor" + std::to_string(index);
+    stateFiles.push_back({index, stored, "state", "state/" + encodeFileName(stored) + ".npy",
+                          "state " + describeTensor(index)});
   }
 
   if (!plan.token_input().empty()) {

@@ -63,8 +63,12 @@ struct ParameterSlot {
   int gradient = -1;
 };
 
+/// A STATE tensor as checkpoints store it: by name and role, never by its
+/// index in one plan.
 struct StateFile {
   int tensor = -1;
+  std::string name;         // the parameter's or state tensor's name
+  std::string role;         // "parameter" or "state"
   std::string relativePath; // "param/<name>.npy" or "state/<name>.npy"
   std::string what;         // "parameter 'w'" or "state tensor 'm'"
 };
@@ -131,13 +135,18 @@ struct Session::Impl {
   std::string validateSharding(const std::string &what, int tensor, bool sharded, int shardAxis,
                                int &slotAxis, TensorInfo &info) const;
   std::string gatherOut(const OutputSlot &slot, const TensorInfo &whole, NpyArray &array) const;
-  std::string saveStateHere(const std::string &directory) const;
+  /// Checkpoints (StateIO.cpp): the hash of the parameters' names, dtypes
+  /// and shapes; rank 0's write of the state read on every rank; reading.
+  std::string modelIdentity() const;
+  std::string writeCheckpoint(const std::string &directory, const CheckpointOptions &options,
+                              const std::vector<NpyArray> &arrays,
+                              const std::vector<uint64_t> &hashes) const;
+  std::string loadCheckpoint(const std::string &path, CheckpointInfo *info);
   std::string describeTensor(int index) const;
   std::string validateTensors(uint64_t sidecarSize);
   std::string validateInstructions();
   std::string validateBindings();
   std::string loadSidecar(const std::string &sidecarPath, uint64_t sidecarSize);
-  std::string loadStateHere(const std::string &directory);
   std::string copyOut(int tensor, NpyArray &array) const;
   std::string copyIn(int tensor, const TensorInfo &info, const std::string &what,
                      const NpyArray &array);

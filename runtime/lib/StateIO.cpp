@@ -1,7 +1,25 @@
-//===- StateIO.cpp - saving and restoring the state -------------------------===//
+//===- StateIO.cpp - checkpoints of the training state --------------------===//
 //
-// Parameters, optimizer state and the step count, as .npy files under a
-// folder, read back through the device.
+// A checkpoint is a folder that does not depend on the rank count or the
+// strategy of the plan that wrote it (DESIGN.md, "Checkpoints are whole
+// tensors"):
+//
+//   DIR/step-0000000100/manifest.json     format, model, optimizer, step, ...
+//   DIR/step-0000000100/param/NAME.npy    each parameter, whole
+//   DIR/step-0000000100/state/NAME.npy    optimizer moments, step counter
+//
+// Tensors are stored under their names (percent-encoded), never under plan
+// indices, with their global shape, dtype and an XXH64 of their bytes in the
+// manifest, which carries an XXH64 of itself. A save writes a new hidden
+// folder, syncs every file and folder, and renames it into place: the
+// previous checkpoint stays intact until the new one is complete, and a
+// process killed mid-save leaves only a hidden partial folder that the next
+// save removes. `keep` bounds how many checkpoints stay.
+//
+// Every rank holds the whole state in today's plans (the sequence split
+// shards activations only). The ranks compare the hashes of their state
+// before rank 0 writes, so a rank whose state diverged is an error rather
+// than a silent pick of rank 0's copy.
 //
 //===----------------------------------------------------------------------===//
 
@@ -9,83 +27,403 @@
 
 #include "sp/runtime/Files.h"
 
+#include <nlohmann/json.hpp>
+#include <xxhash.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
 
 namespace sp::runtime {
 
-std::string Session::saveState(const std::string &directory) const {
-  // The state is the same on every rank: rank 0 writes it.
-  std::string error = impl_->context.rank == 0 ? impl_->saveStateHere(directory) : "";
-  return impl_->agreed(error);
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+constexpr int kCheckpointVersion = 1;
+constexpr const char *kManifest = "manifest.json";
+constexpr const char *kStepPrefix = "step-";
+
+std::string hexHash(uint64_t hash) {
+  char text[17];
+  std::snprintf(text, sizeof text, "%016" PRIx64, hash);
+  return text;
 }
 
-std::string Session::loadState(const std::string &directory) {
-  return impl_->agreed(impl_->loadStateHere(directory));
-}
+std::string hashBytes(const void *data, size_t size) { return hexHash(XXH64(data, size, 0)); }
 
-std::string Session::Impl::saveStateHere(const std::string &directory) const {
-  namespace fs = std::filesystem;
-  std::error_code code;
-  for (const char *sub : {"param", "state"}) {
-    fs::create_directories(fs::path(directory) / sub, code);
-    if (code)
-      return (fs::path(directory) / sub).string() + ": cannot create: " + code.message();
-  }
-  std::string error;
-  for (const StateFile &file : stateFiles) {
-    NpyArray array;
-    copyOut(file.tensor, array);
-    if (!writeNpy((fs::path(directory) / file.relativePath).string(), array, error))
-      return error;
-  }
-  // Last, so that a folder with steps.txt holds a complete checkpoint.
-  std::string steps = std::to_string(stepsCompleted) + "\n";
-  if (!writeFileAtomically((fs::path(directory) / "steps.txt").string(),
-                           [&](std::ostream &out) {
-                             out << steps;
-                             return true;
-                           },
-                           error))
-    return error;
+/// Forces `path` (a file or a folder) to the disk.
+std::string syncPath(const fs::path &path) {
+  int descriptor = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (descriptor < 0)
+    return path.string() + ": cannot open to sync: " + std::strerror(errno);
+  int result = ::fsync(descriptor);
+  int saved = errno;
+  ::close(descriptor);
+  if (result != 0)
+    return path.string() + ": fsync failed: " + std::strerror(saved);
   return "";
 }
 
-std::string Session::Impl::loadStateHere(const std::string &directory) {
-  namespace fs = std::filesystem;
-  std::string stepsPath = (fs::path(directory) / "steps.txt").string();
-  std::ifstream stepsFile(stepsPath);
-  if (!stepsFile)
-    return stepsPath + ": cannot open: " + std::strerror(errno) +
-           " (not a folder written by --save?)";
-  std::string stepsText;
-  std::getline(stepsFile, stepsText);
-  if (stepsText.empty() || stepsText.size() > 18 ||
-      stepsText.find_first_not_of("0123456789") != std::string::npos)
-    return stepsPath + ": holds '" + stepsText + "', not a step count";
-  int64_t steps = std::stoll(stepsText);
+std::string stepFolderName(int64_t step) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%s%010" PRId64, kStepPrefix, step);
+  return text;
+}
+
+/// The step of a folder named by stepFolderName, or -1.
+int64_t stepOfFolder(const std::string &name) {
+  size_t prefix = std::strlen(kStepPrefix);
+  if (name.size() <= prefix || name.compare(0, prefix, kStepPrefix) != 0 ||
+      name.find_first_not_of("0123456789", prefix) != std::string::npos || name.size() > prefix + 18)
+    return -1;
+  return std::stoll(name.substr(prefix));
+}
+
+/// The checkpoints in a folder of them, by step.
+std::map<int64_t, fs::path> checkpointsIn(const fs::path &directory) {
+  std::map<int64_t, fs::path> found;
+  std::error_code code;
+  for (fs::directory_iterator it(directory, code), end; !code && it != end; it.increment(code)) {
+    int64_t step = stepOfFolder(it->path().filename().string());
+    if (step >= 0 && fs::is_regular_file(it->path() / kManifest))
+      found[step] = it->path();
+  }
+  return found;
+}
+
+/// The manifest's text without its own checksum, as hashed.
+std::string manifestBody(Json manifest) {
+  manifest.erase("checksum");
+  return manifest.dump(1);
+}
+
+const char *precisionOf(DType dtype) {
+  switch (dtype) {
+  case DType::Float64:
+    return "fp64";
+  case DType::BFloat16:
+    return "bf16";
+  case DType::Float16:
+    return "fp16";
+  default:
+    return "fp32";
+  }
+}
+
+bool isFloatType(DType dtype) {
+  return dtype == DType::Float32 || dtype == DType::Float64;
+}
+
+/// Whether a float tensor holds a NaN or an infinity.
+bool holdsNonFinite(const NpyArray &array) {
+  if (array.dtype == DType::Float32) {
+    const float *values = reinterpret_cast<const float *>(array.data.data());
+    for (int64_t i = 0; i < array.numElements(); ++i)
+      if (!std::isfinite(values[i]))
+        return true;
+  } else if (array.dtype == DType::Float64) {
+    const double *values = reinterpret_cast<const double *>(array.data.data());
+    for (int64_t i = 0; i < array.numElements(); ++i)
+      if (!std::isfinite(values[i]))
+        return true;
+  }
+  return false;
+}
+
+} // namespace
+
+std::string Session::Impl::modelIdentity() const {
+  // The parameters' names, dtypes and shapes, in name order: what a
+  // checkpoint must match, whatever the plan's rank count or strategy.
+  std::vector<std::string> entries;
+  for (const ParameterSlot &slot : parameterSlots)
+    entries.push_back(slot.info.name + ":" + slot.info.describe());
+  std::sort(entries.begin(), entries.end());
+  std::string joined;
+  for (const std::string &entry : entries)
+    joined += entry + "\n";
+  return hashBytes(joined.data(), joined.size());
+}
+
+std::string Session::saveState(const std::string &directory,
+                               const CheckpointOptions &options) const {
+  Impl &impl = *impl_;
+  // Read every state tensor once, on every rank, and compare the ranks'
+  // hashes: whole state must be the same everywhere.
+  std::vector<NpyArray> arrays(impl.stateFiles.size());
+  std::vector<uint64_t> hashes(impl.stateFiles.size());
+  for (size_t i = 0; i < impl.stateFiles.size(); ++i) {
+    impl.copyOut(impl.stateFiles[i].tensor, arrays[i]);
+    hashes[i] = XXH64(arrays[i].data.data(), arrays[i].data.size(), 0);
+  }
+  std::string error;
+  if (impl.isMultiRank() && !impl.communicationFailed) {
+    std::vector<uint64_t> all(hashes.size() * size_t(impl.context.worldSize));
+    if (!hashes.empty()) {
+      error = impl.communicator->allGather(hashes.data(), all.data(), int64_t(hashes.size()),
+                                           DType::Int64);
+      if (!error.empty()) {
+        impl.communicationFailed = true;
+        return "saving a checkpoint: comparing the ranks' state failed: " + error;
+      }
+    }
+    for (int rank = 1; rank < impl.context.worldSize && error.empty(); ++rank)
+      for (size_t i = 0; i < hashes.size(); ++i)
+        if (all[size_t(rank) * hashes.size() + i] != hashes[i]) {
+          error = impl.stateFiles[i].what + " differs between rank 0 and rank " +
+                  std::to_string(rank) + "; not saving a checkpoint of diverged ranks";
+          break;
+        }
+  }
+  if (error.empty() && impl.context.rank == 0)
+    error = impl.writeCheckpoint(directory, options, arrays, hashes);
+  return impl.agreed(error);
+}
+
+std::string Session::Impl::writeCheckpoint(const std::string &directory,
+                                           const CheckpointOptions &options,
+                                           const std::vector<NpyArray> &arrays,
+                                           const std::vector<uint64_t> &hashes) const {
+  fs::path root(directory);
+  std::error_code code;
+  if (fs::exists(root, code) && !fs::is_directory(root, code))
+    return directory + ": exists and is not a folder; --save needs a folder of checkpoints";
+  fs::create_directories(root, code);
+  if (code)
+    return directory + ": cannot create: " + code.message();
+  // Partial folders of saves that were killed.
+  for (fs::directory_iterator it(root, code), end; !code && it != end; it.increment(code)) {
+    std::string name = it->path().filename().string();
+    if (name.rfind(".partial-", 0) == 0) {
+      std::error_code ignored;
+      fs::remove_all(it->path(), ignored);
+    }
+  }
+
+  std::string finalName = stepFolderName(stepsCompleted);
+  fs::path staging = root / (".partial-" + finalName + "-" + std::to_string(::getpid()));
+  for (const char *sub : {"param", "state"}) {
+    fs::create_directories(staging / sub, code);
+    if (code)
+      return (staging / sub).string() + ": cannot create: " + code.message();
+  }
+
+  Json entries = Json::array();
+  std::string error;
+  for (size_t i = 0; i < stateFiles.size(); ++i) {
+    const StateFile &file = stateFiles[i];
+    fs::path path = staging / file.relativePath;
+    if (!writeNpy(path.string(), arrays[i], error))
+      return error;
+    if (std::string problem = syncPath(path); !problem.empty())
+      return problem;
+    Json shape = Json::array();
+    for (int64_t dim : arrays[i].shape)
+      shape.push_back(dim);
+    entries.push_back({{"name", file.name},
+                       {"role", file.role},
+                       {"file", file.relativePath},
+                       {"dtype", dtypeName(arrays[i].dtype)},
+                       {"shape", shape},
+                       {"xxh64", hexHash(hashes[i])}});
+  }
+
+  const sp::plan::Optimizer &optimizer = plan.optimizer();
+  int64_t tokensPerStep = tokenInput < 0 ? 0 : inputs[size_t(tokenInput)].numElements();
+  DType precision = parameterSlots.empty() ? DType::Float32 : parameterSlots[0].info.dtype;
+  Json manifest = {
+      {"format", "sp-checkpoint"},
+      {"version", kCheckpointVersion},
+      {"model", {{"source", plan.source()}, {"parameters_xxh64", modelIdentity()}}},
+      {"optimizer",
+       {{"kind", optimizer.kind()},
+        {"learning_rate", optimizer.learning_rate()},
+        {"weight_decay", optimizer.weight_decay()},
+        {"beta1", optimizer.beta1()},
+        {"beta2", optimizer.beta2()},
+        {"epsilon", optimizer.epsilon()}}},
+      {"step", stepsCompleted},
+      {"data_position", stepsCompleted * tokensPerStep},
+      {"seed", options.seed},
+      {"precision", precisionOf(precision)},
+      {"world_size", context.worldSize},
+      {"zigzag", plan.zigzag()},
+      {"tensors", entries}};
+  std::string body = manifestBody(manifest);
+  manifest["checksum"] = hashBytes(body.data(), body.size());
+  fs::path manifestPath = staging / kManifest;
+  {
+    std::ofstream out(manifestPath, std::ios::binary | std::ios::trunc);
+    out << manifest.dump(1) << "\n";
+    if (!out.flush())
+      return manifestPath.string() + ": write failed: " + std::strerror(errno);
+  }
+  for (const fs::path &path :
+       {manifestPath, staging / "param", staging / "state", staging})
+    if (std::string problem = syncPath(path); !problem.empty())
+      return problem;
+
+  // Into place. A checkpoint of the same step (saved again) is replaced
+  // only once the new one is complete.
+  fs::path destination = root / finalName;
+  fs::path replaced;
+  if (fs::exists(destination, code)) {
+    replaced = root / (".partial-replaced-" + finalName + "-" + std::to_string(::getpid()));
+    fs::rename(destination, replaced, code);
+    if (code)
+      return destination.string() + ": cannot move aside: " + code.message();
+  }
+  fs::rename(staging, destination, code);
+  if (code)
+    return destination.string() + ": cannot rename the new checkpoint into place: " +
+           code.message();
+  if (std::string problem = syncPath(root); !problem.empty())
+    return problem;
+  if (!replaced.empty())
+    fs::remove_all(replaced, code);
+
+  if (options.keep > 0) {
+    std::map<int64_t, fs::path> existing = checkpointsIn(root);
+    int64_t excess = int64_t(existing.size()) - options.keep;
+    for (auto it = existing.begin(); excess > 0 && it != existing.end(); ++it, --excess)
+      fs::remove_all(it->second, code);
+  }
+  return "";
+}
+
+std::string Session::loadState(const std::string &path, CheckpointInfo *info) {
+  return impl_->agreed(impl_->loadCheckpoint(path, info));
+}
+
+std::string Session::Impl::loadCheckpoint(const std::string &path, CheckpointInfo *info) {
+  fs::path folder(path);
+  std::error_code code;
+  if (!fs::is_directory(folder, code))
+    return path + ": not a checkpoint folder (" +
+           (fs::exists(folder, code) ? "not a folder" : "no such folder") + ")";
+  if (!fs::is_regular_file(folder / kManifest, code)) {
+    // A folder of checkpoints, as --save writes: the newest.
+    std::map<int64_t, fs::path> checkpoints = checkpointsIn(folder);
+    if (checkpoints.empty())
+      return path + ": holds no checkpoint (neither " + kManifest + " nor " + kStepPrefix +
+             "N folders written by --save)";
+    folder = checkpoints.rbegin()->second;
+  }
+  fs::path manifestPath = folder / kManifest;
+  std::string where = manifestPath.string();
+  std::ifstream in(manifestPath, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in)
+    return where + ": cannot read: " + std::strerror(errno);
+  Json manifest = Json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (manifest.is_discarded() || !manifest.is_object())
+    return where + ": not a JSON manifest (corrupt or truncated)";
+
+  int64_t steps = 0;
+  Json entries;
+  try {
+    if (manifest.value("format", "") != "sp-checkpoint")
+      return where + ": not an sp checkpoint manifest";
+    if (manifest.value("version", -1) != kCheckpointVersion)
+      return where + ": checkpoint format version " + manifest["version"].dump() +
+             "; this sp-run reads version " + std::to_string(kCheckpointVersion);
+    std::string body = manifestBody(manifest);
+    if (manifest.value("checksum", "") != hashBytes(body.data(), body.size()))
+      return where + ": checksum mismatch (the manifest was edited or is corrupt)";
+    if (manifest["model"].value("parameters_xxh64", "") != modelIdentity()) {
+      // Say what differs: the parameters by name, dtype and shape.
+      std::map<std::string, std::string> saved;
+      for (const Json &entry : manifest["tensors"])
+        if (entry.value("role", "") == "parameter") {
+          std::vector<int64_t> shape = entry["shape"].get<std::vector<int64_t>>();
+          saved[entry["name"].get<std::string>()] =
+              entry["dtype"].get<std::string>() + " " + formatShape(shape);
+        }
+      for (const ParameterSlot &slot : parameterSlots) {
+        auto found = saved.find(slot.info.name);
+        if (found == saved.end())
+          return where + ": checkpoint of another model: it has no parameter '" +
+                 slot.info.name + "'";
+        if (found->second != slot.info.describe())
+          return where + ": checkpoint of another model: parameter '" + slot.info.name +
+                 "' is " + found->second + " there, " + slot.info.describe() + " in the plan";
+        saved.erase(found);
+      }
+      if (!saved.empty())
+        return where + ": checkpoint of another model: the plan has no parameter '" +
+               saved.begin()->first + "'";
+      return where + ": checkpoint of another model";
+    }
+    std::string kind = manifest["optimizer"].value("kind", "");
+    if (kind != plan.optimizer().kind())
+      return where + ": the checkpoint's optimizer is '" + kind + "', the plan's '" +
+             plan.optimizer().kind() + "'";
+    steps = manifest.at("step").get<int64_t>();
+    if (steps < 0)
+      return where + ": step " + std::to_string(steps) + " is negative";
+    entries = manifest.at("tensors");
+    if (info) {
+      info->step = steps;
+      info->seed = manifest.value("seed", uint64_t(0));
+      info->worldSize = manifest.value("world_size", 1);
+      info->folder = folder.string();
+    }
+  } catch (const nlohmann::json::exception &exception) {
+    return where + ": malformed manifest: " + exception.what();
+  }
 
   // Read and check everything before changing anything.
+  std::map<std::string, const Json *> byName;
+  for (const Json &entry : entries)
+    if (entry.is_object() && entry.contains("name") && entry["name"].is_string())
+      byName[entry.value("role", "") + "/" + entry["name"].get<std::string>()] = &entry;
   std::vector<NpyArray> arrays(stateFiles.size());
   std::string error;
   for (size_t i = 0; i < stateFiles.size(); ++i) {
     const StateFile &file = stateFiles[i];
-    std::string path = (fs::path(directory) / file.relativePath).string();
-    if (!readNpy(path, arrays[i], error))
+    auto found = byName.find(file.role + "/" + file.name);
+    if (found == byName.end())
+      return where + ": the checkpoint has no " + file.what;
+    const Json &entry = *found->second;
+    std::string relative = entry.value("file", "");
+    // Files named in a manifest stay inside its checkpoint.
+    if (relative.empty() || fs::path(relative).is_absolute() ||
+        relative.find("..") != std::string::npos)
+      return where + ": " + file.what + " names the file '" + relative +
+             "', outside the checkpoint";
+    std::string tensorPath = (folder / relative).string();
+    if (!readNpy(tensorPath, arrays[i], error))
       return error;
     const TensorSlot &slot = tensors[file.tensor];
     if (arrays[i].dtype != slot.dtype || arrays[i].shape != slot.shape)
-      return path + ": " + file.what + " is " + dtypeName(slot.dtype) + " " +
-             formatShape(slot.shape) + " in the plan, the file holds " +
+      return tensorPath + ": " + file.what + " is " + dtypeName(slot.dtype) + " " +
+             formatShape(slot.shape) + " in the plan, the checkpoint holds " +
              dtypeName(arrays[i].dtype) + " " + formatShape(arrays[i].shape);
+    if (entry.value("xxh64", "") != hashBytes(arrays[i].data.data(), arrays[i].data.size()))
+      return tensorPath + ": checksum mismatch (the file is corrupt or was changed)";
+    if (isFloatType(arrays[i].dtype) && holdsNonFinite(arrays[i]))
+      return tensorPath + ": " + file.what + " holds NaN or infinity; not resuming from it";
   }
+  Stream &stream = device->computeStream();
   for (size_t i = 0; i < stateFiles.size(); ++i) {
     const TensorSlot &slot = tensors[stateFiles[i].tensor];
-    device->copyToDevice(slot.data, arrays[i].data.data(), slot.bytes, device->computeStream());
+    device->copyToDevice(slot.data, arrays[i].data.data(), slot.bytes, stream);
   }
-  device->computeStream().synchronize();
+  stream.synchronize();
   stepsCompleted = steps;
   return "";
 }

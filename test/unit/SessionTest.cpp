@@ -160,10 +160,10 @@ TEST_F(SessionTest, TrainsSavesAndResumes) {
   EXPECT_EQ(session->stepsCompleted(), 2);
 
   ASSERT_EQ(session->saveState(file("ckpt")), "");
-  EXPECT_TRUE(std::filesystem::exists(file("ckpt/param/p.npy")));
-  EXPECT_TRUE(std::filesystem::exists(file("ckpt/state/step.npy")));
+  EXPECT_TRUE(std::filesystem::exists(file("ckpt/step-0000000002/manifest.json")));
+  EXPECT_TRUE(std::filesystem::exists(file("ckpt/step-0000000002/param/p.npy")));
   NpyArray counter;
-  ASSERT_TRUE(readNpy(file("ckpt/state/step.npy"), counter, error)) << error;
+  ASSERT_TRUE(readNpy(file("ckpt/step-0000000002/state/step.npy"), counter, error)) << error;
   EXPECT_EQ(valuesOf<int64_t>(counter), std::vector<int64_t>{2});
 
   // A fresh session resumed from the checkpoint continues where this one is.
@@ -193,12 +193,24 @@ TEST_F(SessionTest, SetParameterAndLoadStateCheckShapes) {
   ASSERT_EQ(session->parameter("p", p), "");
   EXPECT_EQ(valuesOf<float>(p), (std::vector<float>{9, 9, 9, 9}));
 
-  EXPECT_NE(session->loadState(file("missing")).find("steps.txt: cannot open"), std::string::npos);
+  EXPECT_EQ(session->loadState(file("missing")),
+            file("missing") + ": not a checkpoint folder (no such folder)");
   ASSERT_EQ(session->saveState(file("ckpt")), "");
-  std::string wrong = file("ckpt/param/p.npy");
+  std::string wrong = file("ckpt/step-0000000000/param/p.npy");
   ASSERT_TRUE(writeNpy(wrong, floats({2}, {1, 2}), error)) << error;
   EXPECT_EQ(session->loadState(file("ckpt")),
-            wrong + ": parameter 'p' is float32 4 in the plan, the file holds float32 2");
+            wrong + ": parameter 'p' is float32 4 in the plan, the checkpoint holds float32 2");
+  // The same shape with other bytes: the checksum tells.
+  ASSERT_TRUE(writeNpy(wrong, floats({4}, {9, 9, 9, 8}), error)) << error;
+  EXPECT_EQ(session->loadState(file("ckpt")),
+            wrong + ": checksum mismatch (the file is corrupt or was changed)");
+  // A parameter that diverged to NaN is saved as it is, but not resumed.
+  ASSERT_EQ(session->setParameter("p", floats({4}, {1, std::nanf(""), 3, 4})), "");
+  ASSERT_EQ(session->saveState(file("diverged")), "");
+  EXPECT_EQ(session->loadState(file("diverged")),
+            file("diverged/step-0000000000/param/p.npy") +
+                ": parameter 'p' holds NaN or infinity; not resuming from it");
+  ASSERT_EQ(session->setParameter("p", floats({4}, {9, 9, 9, 9})), "");
   // Nothing changed: the state is loaded whole or not at all.
   ASSERT_EQ(session->parameter("p", p), "");
   EXPECT_EQ(valuesOf<float>(p), (std::vector<float>{9, 9, 9, 9}));

@@ -82,13 +82,22 @@ usage: [mpirun -np N] sp-run PLAN [options]
   --timeout SECONDS       end every rank, with one line naming the collective,
                           when a collective makes no progress for SECONDS
                           (default 600; a stopped or hung peer)
-  --save DIR              write parameters and optimizer state to DIR at the end
-  --save-every K          also write them every K steps (needs --save)
-  --resume DIR            start from the state in DIR (written by --save); step
-                          numbers and --data positions continue from it
+  --save DIR              write a checkpoint into the folder DIR at the end, as
+                          DIR/step-N: a manifest and each parameter and
+                          optimizer state tensor whole, by name, checksummed,
+                          whatever the rank count; written to a new folder and
+                          renamed into place, so a kill mid-save leaves the
+                          previous checkpoint intact
+  --save-every K          also save every K steps (needs --save)
+  --keep K                keep the K newest checkpoints in DIR (default: all)
+  --resume PATH           start from a checkpoint (PATH/manifest.json), or the
+                          newest in a folder of them; any rank count and
+                          strategy of the same model. Step numbers, --data
+                          positions and the seed continue from it
   --device=cpu|cuda       where to run (default cpu)
   --comm=mpi|nccl         collectives between ranks (plans for one rank need none)
-  --seed S                seed of synthetic data (default 0)
+  --seed S                seed of synthetic data (default 0, or the resumed
+                          checkpoint's)
   --print-plan            print the plan (protobuf text format) and exit
   --version               print the version, devices and collectives built in
   --help                  print this help
@@ -143,6 +152,8 @@ struct Options {
   std::string device = "cpu";
   std::string comm;
   uint64_t seed = 0;
+  bool seedGiven = false;
+  int keep = 0;
   bool printPlan = false, help = false, version = false;
 };
 
@@ -157,7 +168,7 @@ bool parseCount(const std::string &text, uint64_t maximum, uint64_t &value) {
 std::string parseOptions(int argc, char **argv, Options &options) {
   const std::vector<std::string> valued = {
       "--input",  "--data",       "--steps",  "--dump",   "--trace", "--profile", "--save",
-      "--save-every", "--resume", "--device", "--comm", "--seed",  "--timeout"};
+      "--save-every", "--resume", "--device", "--comm", "--seed",  "--timeout", "--keep"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.size() < 2 || arg[0] != '-') {
@@ -212,6 +223,11 @@ std::string parseOptions(int argc, char **argv, Options &options) {
       if (!parseCount(value, UINT64_MAX, count))
         return "--seed '" + value + "': expected a non-negative integer";
       options.seed = count;
+      options.seedGiven = true;
+    } else if (flag == "--keep") {
+      if (!parseCount(value, 1u << 30, count) || count == 0)
+        return "--keep '" + value + "': expected a positive integer";
+      options.keep = int(count);
     } else if (flag == "--timeout") {
       char *end = nullptr;
       double seconds = std::strtod(value.c_str(), &end);
@@ -892,8 +908,9 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
   Communicator &world = *ranks;
   if (std::string error = checkBackends(options); !error.empty())
     return reportError(error);
-  if (options.saveEvery && options.save.empty())
-    return reportError("--save-every needs --save DIR");
+  if ((options.saveEvery || options.keep) && options.save.empty())
+    return reportError(std::string(options.saveEvery ? "--save-every" : "--keep") +
+                       " needs --save DIR");
 
   // From here on every outcome is agreed among the ranks: each rank's own
   // problems (a file it cannot read) pass through Communicator::agree, and
@@ -923,16 +940,26 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
   }
   int64_t steps = options.steps.value_or(1);
 
+  // A resumed run continues the checkpoint's seed unless --seed says.
+  Options effective = options;
+  if (!options.resume.empty()) {
+    CheckpointInfo resumed;
+    if (!(error = session->loadState(options.resume, &resumed)).empty())
+      return failed(error);
+    if (!options.seedGiven)
+      effective.seed = resumed.seed;
+  }
   std::unique_ptr<TokenSource> source;
-  if (!(error = world.agree(setUpInputs(options, *session, source))).empty())
+  if (!(error = world.agree(setUpInputs(effective, *session, source))).empty())
     return reportError(error);
-  if (!options.resume.empty() && !(error = session->loadState(options.resume)).empty())
-    return failed(error);
   if (source && !(error = world.agree(
                       source->prepare(session->stepsCompleted(), steps, session->tokensPerStep())))
                      .empty())
     return reportError(error);
   StepRecorder recorder(*session, !options.profile.empty());
+  CheckpointOptions checkpointOptions;
+  checkpointOptions.seed = effective.seed;
+  checkpointOptions.keep = options.keep;
 
   using Clock = std::chrono::steady_clock;
   int64_t firstStep = session->stepsCompleted();
@@ -967,12 +994,13 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
     }
 
     if (options.saveEvery && (step + 1) % options.saveEvery == 0 && step + 1 != lastStep &&
-        !(error = session->saveState(options.save)).empty())
+        !(error = session->saveState(options.save, checkpointOptions)).empty())
       return failed(error);
   }
   double wallSeconds = std::chrono::duration<double>(Clock::now() - runStart).count();
 
-  if (!options.save.empty() && !(error = session->saveState(options.save)).empty())
+  if (!options.save.empty() &&
+      !(error = session->saveState(options.save, checkpointOptions)).empty())
     return failed(error);
   if (!options.dump.empty()) {
     error = writeDump(options.dump, *session);

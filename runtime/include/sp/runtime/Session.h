@@ -85,6 +85,22 @@ OverlapMeasure measureOverlap(const std::vector<KernelTiming> &kernels,
                               const std::vector<CommunicationTiming> &communication,
                               double stepMicroseconds);
 
+/// How saveState writes a checkpoint.
+struct CheckpointOptions {
+  /// The run's seed (synthetic data, dropout), recorded for a resume.
+  uint64_t seed = 0;
+  /// Checkpoints to keep in the folder, the newest; 0 keeps all.
+  int keep = 0;
+};
+
+/// What loadState read.
+struct CheckpointInfo {
+  int64_t step = 0;
+  uint64_t seed = 0;
+  int worldSize = 1;   // the ranks that wrote it
+  std::string folder;  // the checkpoint itself
+};
+
 /// How a session runs.
 struct SessionOptions {
   /// The device: "cpu" (Device.h, builtInDevices()).
@@ -149,14 +165,18 @@ public:
   std::string parameter(const std::string &name, NpyArray &array) const;
   std::string setParameter(const std::string &name, const NpyArray &array);
 
-  /// Writes every STATE tensor under `directory`: parameters as
-  /// param/<name>.npy, the rest (optimizer state, step counters) as
-  /// state/<name>.npy, names percent-encoded (encodeFileName), and the step
-  /// count as steps.txt. loadState reads such a folder back; it checks every
-  /// file before it changes anything. Under several ranks rank 0 writes (the
-  /// state is the same on all) and every rank reads.
-  std::string saveState(const std::string &directory) const;
-  std::string loadState(const std::string &directory);
+  /// Saves a checkpoint into `directory`, a folder of checkpoints: the
+  /// state as of now in DIR/step-N (N = stepsCompleted()), written whole and
+  /// atomically (StateIO.cpp: a manifest with the model's identity, the
+  /// optimizer, the step, the data position and seed, and each parameter and
+  /// state tensor by name with its shape, dtype and XXH64). Collective: the
+  /// ranks compare their state, rank 0 writes.
+  std::string saveState(const std::string &directory,
+                        const CheckpointOptions &options = CheckpointOptions()) const;
+  /// Restores a checkpoint: `path` is one (a folder with manifest.json) or a
+  /// folder of them, whose newest it takes. Any rank count and strategy of
+  /// the same model; every file is verified before anything changes.
+  std::string loadState(const std::string &path, CheckpointInfo *info = nullptr);
 
   /// The last step's kernel launches and collectives, timed.
   const std::vector<KernelTiming> &lastStepTimings() const;
