@@ -81,8 +81,9 @@ static cl::opt<std::string> sequenceParallelStrategy(
 static cl::opt<bool> noOverlap(
     "no-overlap",
     cl::desc("Keep every collective synchronous where sharding put it; by default the overlap "
-             "scheduler starts collectives early and waits for them late (at most 4 in "
-             "flight) to hide communication behind compute"),
+             "scheduler starts collectives as early as their inputs and the memory budget "
+             "allow, waits for them as late as their readers allow, and reduces parameter "
+             "gradients in buckets hidden behind the backward pass"),
     cl::cat(parallelCategory));
 
 static cl::opt<std::string> costProfile(
@@ -290,6 +291,11 @@ int main(int argc, char **argv) {
       sp::scheduling::loadCostModel(costProfile);
   if (!costModel)
     return reportError(llvm::toString(costModel.takeError()));
+
+  if (costModel->measuredWorldSize > 0 && costModel->measuredWorldSize != sequenceParallel)
+    llvm::errs() << "sp-compile: warning: cost profile '" << costProfile << "' was measured on "
+                 << costModel->measuredWorldSize << " ranks, this plan is for "
+                 << sequenceParallel << "; its collectives' times may not carry over\n";
 
   sp::OnnxImportOptions options;
   for (const std::string &shape : inputShapes)

@@ -100,7 +100,7 @@ double CostModel::estimateFlops(Operation *op) {
 double CostModel::estimateComputeSeconds(Operation *op) const {
   if (isFree(op) || getCollectiveTraffic(op) || llvm::isa<graph::WaitOp>(op))
     return 0.0;
-  if (std::optional<double> measured = getMeasuredSeconds(op))
+  if (std::optional<double> measured = lookUpMeasured(measuredComputeSeconds, op))
     return *measured;
   uint64_t bytes = 0;
   for (Type type : op->getOperandTypes())
@@ -118,7 +118,7 @@ double CostModel::estimateCollectiveSeconds(Operation *op) const {
   std::optional<CollectiveTraffic> traffic = getCollectiveTraffic(op);
   if (!traffic)
     return 0.0;
-  if (std::optional<double> measured = getMeasuredSeconds(op))
+  if (std::optional<double> measured = lookUpMeasured(measuredCollectiveSeconds, op))
     return *measured;
   return estimateCommunicationSeconds(traffic->bytesSent, traffic->steps);
 }

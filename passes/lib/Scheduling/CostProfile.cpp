@@ -89,7 +89,10 @@ llvm::Expected<CostModel> parseMeasured(const llvm::json::Object &root, llvm::St
   if (!model)
     return model.takeError();
   model->profile = (source + " (measured; " + base + " for the rest)").str();
+  model->measuredWorldSize = root.getInteger("world_size").value_or(0);
   for (llvm::StringRef list : {"instructions", "collectives"}) {
+    llvm::StringMap<double> &times = list == "instructions" ? model->measuredComputeSeconds
+                                                            : model->measuredCollectiveSeconds;
     const llvm::json::Array *entries = root.getArray(list);
     if (!entries)
       return makeError(source, "has no array \"" + list + "\"");
@@ -104,7 +107,7 @@ llvm::Expected<CostModel> parseMeasured(const llvm::json::Object &root, llvm::St
       llvm::Expected<double> micros = getPositive(*object, "us", source, where, true);
       if (!micros)
         return micros.takeError();
-      if (!model->measuredSeconds.try_emplace(*id, *micros * 1e-6).second)
+      if (!times.try_emplace(*id, *micros * 1e-6).second)
         return makeError(source, where + "times id '" + *id + "' a second time");
     }
   }
@@ -156,14 +159,15 @@ llvm::Expected<CostModel> loadCostModel(llvm::StringRef fileOrName) {
   return analytic ? parseAnalytic(*root, fileOrName) : parseMeasured(*root, fileOrName);
 }
 
-std::optional<double> CostModel::getMeasuredSeconds(Operation *op) const {
-  if (measuredSeconds.empty())
+std::optional<double> CostModel::lookUpMeasured(const llvm::StringMap<double> &times,
+                                                Operation *op) {
+  if (times.empty())
     return std::nullopt;
   auto id = op->getAttrOfType<StringAttr>(planning::kInstructionIdAttr);
   if (!id)
     return std::nullopt;
-  auto found = measuredSeconds.find(id.getValue());
-  if (found == measuredSeconds.end())
+  auto found = times.find(id.getValue());
+  if (found == times.end())
     return std::nullopt;
   return found->second;
 }

@@ -42,9 +42,12 @@ struct CostModel {
   /// Parameter-gradient bytes the scheduler reduces as one bucket (PyTorch
   /// DDP's 25 MB, scaled to the machine); 0: one bucket per gradient.
   uint64_t gradientBucketBytes = 1 << 20;
-  /// Measured seconds by instruction id (compute ops, and collectives' time
-  /// on the communication lane by the id of their start or synchronous op).
-  llvm::StringMap<double> measuredSeconds;
+  /// Measured seconds by instruction id: compute ops' time on the compute
+  /// lane, and collectives' time on the communication lane (by the id of
+  /// their start or synchronous op). A start may be in both.
+  llvm::StringMap<double> measuredComputeSeconds, measuredCollectiveSeconds;
+  /// The ranks a measured profile was taken on (0: not measured).
+  int64_t measuredWorldSize = 0;
 
   /// FLOPs of `op`: 2MNK for matrix products, 4 Sq Sk D per head for
   /// attention (half when causal, 2.5 times for its gradient), one per result
@@ -59,8 +62,9 @@ struct CostModel {
   /// Seconds the link carries the collective `op`: measured, else estimated
   /// from its traffic; 0 for other ops.
   double estimateCollectiveSeconds(mlir::Operation *op) const;
-  /// The measured seconds of `op`, if the profile timed it.
-  std::optional<double> getMeasuredSeconds(mlir::Operation *op) const;
+  /// The measured seconds of `op` in `times`, if the profile timed it.
+  static std::optional<double> lookUpMeasured(const llvm::StringMap<double> &times,
+                                              mlir::Operation *op);
 };
 
 /// The names of the built-in analytic profiles: "cpu" (this project's
