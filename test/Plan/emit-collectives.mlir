@@ -10,9 +10,13 @@
 // MEMORY-LABEL: func.func @main
 // MEMORY-SAME: {graph.onnx_name = "x", graph.shard_axis = 1 : i64, plan.offset = [[X:[0-9]+]] : i64}
 // MEMORY-SAME: {graph.onnx_name = "w", plan.offset = [[W:[0-9]+]] : i64}
-// MEMORY: graph.all_gather_start %{{.*}} {axis = 1 : i64, num_ranks = 2 : i64, plan.offsets = array<i64: [[F:[0-9]+]]>, zigzag = true}
+// Every op gets its instruction id (sp/Plan/InstructionIds.h): no location
+// names these ops, so they are named after @main and their kind, a start
+// after its synchronous collective and a wait after its start.
+// MEMORY: graph.all_gather_start %{{.*}} {axis = 1 : i64, num_ranks = 2 : i64, plan.id = "@main:all_gather", plan.offsets = array<i64: [[F:[0-9]+]]>, zigzag = true}
 // MEMORY-NOT: plan.offsets = array<i64: [[X]]>
-// MEMORY: graph.wait %{{.*}} {plan.offsets = array<i64: [[F]]>}
+// MEMORY: graph.neg %{{.*}} {plan.id = "@main:neg"
+// MEMORY: graph.wait %{{.*}} {plan.id = "@main:all_gather/wait", plan.offsets = array<i64: [[F]]>}
 module attributes {graph.num_ranks = 2 : i64, graph.zigzag} {
   func.func @main(%x: tensor<2x4x8xf32> {graph.onnx_name = "x", graph.shard_axis = 1 : i64},
                   %w: tensor<2x4x8xf32> {graph.onnx_name = "w"})
@@ -43,11 +47,14 @@ module attributes {graph.num_ranks = 2 : i64, graph.zigzag} {
 // CHECK: key: "zigzag"
 // CHECK-NEXT: value {
 // CHECK-NEXT: b: true
+// CHECK: id: "@main:all_gather"
 // CHECK: kernel: "neg"
+// CHECK: id: "@main:neg"
 // CHECK: kernel: "exp"
 // CHECK: kernel: "wait"
 // CHECK-NEXT: inputs: [[FUTURE]]
 // CHECK-NEXT: outputs: [[FUTURE]]
+// CHECK-NEXT: id: "@main:all_gather/wait"
 // CHECK-NEXT: }
 // Sharded bindings name the dim, normalized; whole ones say nothing.
 // CHECK: inputs {

@@ -3,6 +3,7 @@
 #include "sp/Plan/PlanEmitter.h"
 #include "sp/Dialect/Graph/IR/GraphOps.h"
 #include "sp/Import/OnnxImporter.h"
+#include "sp/Plan/InstructionIds.h"
 #include "sp/Plan/MemoryPlan.h"
 #include "sp/Plan/Passes.h"
 #include "sp/Training/Passes.h"
@@ -332,6 +333,7 @@ LogicalResult PlanBuilder::emitFill(Value root) {
     value.set_i(splat.getSplatValue<APInt>().getSExtValue());
   Operation *owner = root.getDefiningOp();
   fill.set_location(describeLocation(owner->getLoc(), owner->getName().stripDialect()));
+  fill.set_id(getInstructionId(owner).str());
   return success();
 }
 
@@ -409,6 +411,7 @@ LogicalResult PlanBuilder::emitInstruction(Operation *op) {
   StringRef kernel = op->getName().stripDialect();
   instruction.set_kernel(kernel.str());
   instruction.set_location(describeLocation(op->getLoc(), kernel));
+  instruction.set_id(getInstructionId(op).str());
 
   auto addInput = [&](Value operand) -> LogicalResult {
     FailureOr<int> tensor = getTensor(operand);
@@ -475,6 +478,7 @@ LogicalResult PlanBuilder::emitStore(ml_program::GlobalStoreOp store) {
   copy.add_inputs(*source);
   copy.add_outputs(stateTensorOf.lookup(global));
   copy.set_location(describeLocation(store.getLoc(), "copy"));
+  copy.set_id(getInstructionId(store).str());
   return success();
 }
 
@@ -656,6 +660,10 @@ LogicalResult buildPlan(ModuleOp module, const PlanEmitOptions &options, proto::
                         std::vector<char> &sidecar) {
   if (!module->hasAttr(kArenaBytesAttr) && failed(planAndRecordMemory(module)))
     return failure();
+  // Ops that no pass named (hand-written modules) get their ids here.
+  if (auto main = module.lookupSymbol<func::FuncOp>("main"))
+    if (failed(assignInstructionIds(main)))
+      return failure();
   FailureOr<StepAnalysis> analysis = StepAnalysis::analyze(module);
   if (failed(analysis))
     return failure();

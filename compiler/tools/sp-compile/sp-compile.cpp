@@ -9,7 +9,9 @@
 #include "sp/Dialect/Graph/IR/GraphDialect.h"
 #include "sp/Fusion/Passes.h"
 #include "sp/Import/OnnxImporter.h"
+#include "sp/Plan/InstructionIds.h"
 #include "sp/Plan/MemoryPlan.h"
+#include "sp/Plan/Passes.h"
 #include "sp/Plan/PlanEmitter.h"
 #include "sp/Scheduling/Passes.h"
 #include "sp/SequenceParallel/Passes.h"
@@ -79,9 +81,20 @@ static cl::opt<std::string> sequenceParallelStrategy(
 static cl::opt<bool> noOverlap(
     "no-overlap",
     cl::desc("Keep every collective synchronous where sharding put it; by default the overlap "
-             "scheduler starts collectives early and waits for them late (at most 4 in "
-             "flight) to hide communication behind compute"),
+             "scheduler starts collectives as early as their inputs and the memory budget "
+             "allow, waits for them as late as their readers allow, and reduces parameter "
+             "gradients in buckets hidden behind the backward pass"),
     cl::cat(parallelCategory));
+
+static cl::opt<std::string> costProfile(
+    "cost-profile",
+    cl::desc("The machine the schedule, --sp-strategy=auto and --report's timeline assume: a "
+             "built-in analytic profile (cpu: this 2-core CPU machine with MPI over shared "
+             "memory; h100-nvlink: 8 H100s on NVLink; h100-ib: H100 nodes over 400 Gb/s "
+             "InfiniBand), or a JSON file: an analytic profile of the same form, or a measured "
+             "one written by sp-run --profile, whose times replace the estimates of the "
+             "instructions it timed (default: cpu)"),
+    cl::init("cpu"), cl::value_desc("FILE|NAME"), cl::cat(parallelCategory));
 
 static cl::opt<bool> train("train", cl::desc("Compile a training step: loss, backward "
                                              "pass and optimizer update"),
@@ -252,7 +265,8 @@ int main(int argc, char **argv) {
       "             [--train [--loss=causal-lm|output] [--params GLOB,...|@FILE]\n"
       "              [--frozen GLOB,...] [--optimizer=adamw|sgd] [--lr X] [--weight-decay X]\n"
       "              [--beta1 X] [--beta2 X] [--eps X]]\n"
-      "             [--sp N [--sp-strategy=allgather|ulysses|ring|auto] [--no-overlap]]\n\n"
+      "             [--sp N [--sp-strategy=allgather|ulysses|ring|auto] [--no-overlap]]\n"
+      "             [--cost-profile FILE|cpu|h100-nvlink|h100-ib]\n\n"
       "Without --train the plan runs inference. Training needs static shapes:\n"
       "bind dynamic dims with --input-shape, e.g. --input-shape input_ids=2x128.\n"
       "With --emit=mlir, weights print as dense_resource blobs; MLIR's printer\n"
@@ -271,6 +285,17 @@ int main(int argc, char **argv) {
                        ": the rank count must be at least 1");
   if (sequenceParallelStrategy.getNumOccurrences() && sequenceParallel == 1)
     return reportError("--sp-strategy needs --sp N with N > 1");
+
+  // A bad profile is an error before any work, with or without --sp.
+  llvm::Expected<sp::scheduling::CostModel> costModel =
+      sp::scheduling::loadCostModel(costProfile);
+  if (!costModel)
+    return reportError(llvm::toString(costModel.takeError()));
+
+  if (costModel->measuredWorldSize > 0 && costModel->measuredWorldSize != sequenceParallel)
+    llvm::errs() << "sp-compile: warning: cost profile '" << costProfile << "' was measured on "
+                 << costModel->measuredWorldSize << " ranks, this plan is for "
+                 << sequenceParallel << "; its collectives' times may not carry over\n";
 
   sp::OnnxImportOptions options;
   for (const std::string &shape : inputShapes)
@@ -299,6 +324,12 @@ int main(int argc, char **argv) {
   });
   auto fail = [&]() { return reportError(modelPath + ": " + stageError); };
 
+  sp::sequence_parallel::SequenceParallelOptions sharding;
+  sharding.numRanks = sequenceParallel;
+  sharding.strategy = sequenceParallelStrategy;
+  sharding.linkBytesPerSecond = costModel->linkBytesPerSecond;
+  sharding.linkLatencySeconds = costModel->linkLatencySeconds;
+
   PassManager pm(&context);
   // Fold what the importer left and drop computations nothing uses.
   pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
@@ -312,8 +343,7 @@ int main(int argc, char **argv) {
     pm.addPass(sp::training::createSelectParams(select));
     pm.addPass(sp::training::createInsertLoss({loss}));
     if (sequenceParallel > 1)
-      pm.addPass(sp::sequence_parallel::createSequenceParallel(
-          {sequenceParallel, sequenceParallelStrategy}));
+      pm.addPass(sp::sequence_parallel::createSequenceParallel(sharding));
     pm.addPass(sp::autodiff::createAutodiff());
     pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
     pm.addNestedPass<func::FuncOp>(createCSEPass());
@@ -329,12 +359,16 @@ int main(int argc, char **argv) {
     update.epsilon = epsilon;
     pm.addPass(sp::training::createInsertOptimizer(update));
   } else if (sequenceParallel > 1) {
-    pm.addPass(sp::sequence_parallel::createSequenceParallel(
-        {sequenceParallel, sequenceParallelStrategy}));
+    pm.addPass(sp::sequence_parallel::createSequenceParallel(sharding));
   }
+  // Ids name ops before any schedule, so that they are the same in every one.
+  pm.addNestedPass<func::FuncOp>(sp::planning::createAssignInstructionIds());
   // Last, so that nothing reorders the collectives behind the scheduler.
-  if (sequenceParallel > 1 && !noOverlap)
-    pm.addNestedPass<func::FuncOp>(sp::scheduling::createScheduleCollectives());
+  if (sequenceParallel > 1 && !noOverlap) {
+    sp::scheduling::ScheduleCollectivesOptions schedule;
+    schedule.costProfile = costProfile;
+    pm.addNestedPass<func::FuncOp>(sp::scheduling::createScheduleCollectives(schedule));
+  }
   if (failed(pm.run(**module)))
     return fail();
 
@@ -348,10 +382,9 @@ int main(int argc, char **argv) {
     auto ranks = (**module)->getAttrOfType<IntegerAttr>(sp::sequence_parallel::kNumRanksAttr);
     printReport(os, *memory, ranks ? ranks.getInt() : 1);
     printParallelReport(os, **module, remarks);
-    if (func::FuncOp main = (**module).lookupSymbol<func::FuncOp>("main")) {
-      sp::scheduling::CostModel model;
-      sp::scheduling::printTimeline(os, sp::scheduling::predictTimeline(main, model), model);
-    }
+    if (func::FuncOp main = (**module).lookupSymbol<func::FuncOp>("main"))
+      sp::scheduling::printTimeline(os, sp::scheduling::predictTimeline(main, *costModel),
+                                    *costModel);
   }
 
   if (emit == EmitKind::Plan) {
@@ -366,6 +399,9 @@ int main(int argc, char **argv) {
     return 0;
   }
 
+  // Instruction ids are for plans and profiles; printed, they would only
+  // clutter every op.
+  (*module)->walk([](Operation *op) { op->removeAttr(sp::planning::kInstructionIdAttr); });
   std::string path = outputPath.empty() ? std::string("-") : std::string(outputPath);
   if (llvm::Error error = llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {
         (*module)->print(os);

@@ -100,6 +100,8 @@ double CostModel::estimateFlops(Operation *op) {
 double CostModel::estimateComputeSeconds(Operation *op) const {
   if (isFree(op) || getCollectiveTraffic(op) || llvm::isa<graph::WaitOp>(op))
     return 0.0;
+  if (std::optional<double> measured = lookUpMeasured(measuredComputeSeconds, op))
+    return *measured;
   uint64_t bytes = 0;
   for (Type type : op->getOperandTypes())
     bytes += getByteSize(type);
@@ -110,6 +112,15 @@ double CostModel::estimateComputeSeconds(Operation *op) const {
 
 double CostModel::estimateCommunicationSeconds(uint64_t bytesSent, int64_t steps) const {
   return double(steps) * linkLatencySeconds + double(bytesSent) / linkBytesPerSecond;
+}
+
+double CostModel::estimateCollectiveSeconds(Operation *op) const {
+  std::optional<CollectiveTraffic> traffic = getCollectiveTraffic(op);
+  if (!traffic)
+    return 0.0;
+  if (std::optional<double> measured = lookUpMeasured(measuredCollectiveSeconds, op))
+    return *measured;
+  return estimateCommunicationSeconds(traffic->bytesSent, traffic->steps);
 }
 
 std::optional<CollectiveTraffic> getCollectiveTraffic(Operation *op) {
@@ -160,8 +171,7 @@ Timeline predictTimeline(func::FuncOp function, const CostModel &model) {
     if (std::optional<CollectiveTraffic> traffic = getCollectiveTraffic(&op)) {
       TimelineEntry entry;
       entry.traffic = *traffic;
-      entry.communicationSeconds =
-          model.estimateCommunicationSeconds(traffic->bytesSent, traffic->steps);
+      entry.communicationSeconds = model.estimateCollectiveSeconds(&op);
       // One link: a collective begins when the ones started before it are done.
       double done = std::max(now, linkFree) + entry.communicationSeconds;
       linkFree = done;
@@ -210,9 +220,9 @@ void printTimeline(llvm::raw_ostream &os, const Timeline &timeline, const CostMo
   if (timeline.collectives.empty())
     return;
   auto micro = [](double seconds) { return seconds * 1e6; };
-  os << llvm::formatv("predicted timeline per rank (cost model: {0:F0} GFLOP/s, {1:F1} GB/s "
-                      "memory, {2:F1} GB/s link, {3:F1} us per message step):\n",
-                      model.flopsPerSecond / 1e9, model.memoryBytesPerSecond / 1e9,
+  os << llvm::formatv("predicted timeline per rank (cost profile {0}: {1:F0} GFLOP/s, {2:F1} GB/s "
+                      "memory, {3:F1} GB/s link, {4:F1} us per message step):\n",
+                      model.profile, model.flopsPerSecond / 1e9, model.memoryBytesPerSecond / 1e9,
                       model.linkBytesPerSecond / 1e9, micro(model.linkLatencySeconds));
   os << llvm::formatv("  {0,-4} {1,-22} {2,12} {3,12} {4,14} {5,12} {6,12}\n", "#", "collective",
                       "bytes sent", "ops between", "MFLOP between", "link us", "exposed us");
@@ -231,6 +241,10 @@ void printTimeline(llvm::raw_ostream &os, const Timeline &timeline, const CostMo
                       micro(hidden), micro(timeline.communicationSeconds), percent,
                       micro(timeline.exposedSeconds), micro(timeline.computeSeconds),
                       micro(timeline.stepSeconds), timeline.maxInFlight);
+  // One line for scripts (utils/bench/overlap.py) to compare with a trace.
+  os << llvm::formatv("predicted step time: {0:F1} us; communication hidden: {1:F1}% "
+                      "(cost profile {2})\n",
+                      micro(timeline.stepSeconds), percent, model.profile);
 }
 
 } // namespace sp::scheduling

@@ -81,6 +81,11 @@ uint64_t bytesOf(Type type) {
 struct StrategyCost {
   uint64_t allGather = 0;
   uint64_t ulysses = 0;
+  /// Collectives per step: allgather gathers K and V, again for the
+  /// backward pass, and reduce-scatters dK and dV; ulysses moves q, k, v and
+  /// the output each way.
+  int64_t allGatherCollectives = 0;
+  int64_t ulyssesCollectives = 0;
   bool ulyssesPossible = true;
 };
 
@@ -96,6 +101,7 @@ StrategyCost estimateAttentionTraffic(func::FuncOp main, int64_t numRanks, int64
     uint64_t keyValueBytes = bytesOf(key) + bytesOf(value);
     // allgather: the K/V shards of the others in, the dK/dV sums out.
     cost.allGather += uint64_t(2 * share * double(keyValueBytes));
+    cost.allGatherCollectives += 6;
     int64_t heads = query.getDimSize(rank - 3), keyHeads = key.getDimSize(rank - 3);
     if (heads % numRanks != 0) {
       cost.ulyssesPossible = false;
@@ -108,6 +114,7 @@ StrategyCost estimateAttentionTraffic(func::FuncOp main, int64_t numRanks, int64
         (bytesOf(query) + uint64_t(repeat) * keyValueBytes + bytesOf(op.getOutput().getType())) /
         uint64_t(numRanks);
     cost.ulysses += uint64_t(2 * share * double(moved));
+    cost.ulyssesCollectives += 8;
   });
   return cost;
 }
@@ -160,7 +167,27 @@ struct SequenceParallelPass
 
     AttentionStrategy chosen = AttentionStrategy::AllGather;
     StrategyCost cost = estimateAttentionTraffic(main, numRanks, sequence);
-    if (strategy == "auto") {
+    if (strategy == "auto" && linkBytesPerSecond > 0.0) {
+      // Ring algorithms: N - 1 message steps per collective.
+      auto seconds = [&](uint64_t bytes, int64_t collectives) {
+        return double(bytes) / linkBytesPerSecond +
+               double(collectives * (numRanks - 1)) * linkLatencySeconds;
+      };
+      double allGatherSeconds = seconds(cost.allGather, cost.allGatherCollectives);
+      double ulyssesSeconds = seconds(cost.ulysses, cost.ulyssesCollectives);
+      bool ulysses = cost.ulyssesPossible && ulyssesSeconds < allGatherSeconds;
+      chosen = ulysses ? AttentionStrategy::Ulysses : AttentionStrategy::AllGather;
+      InFlightDiagnostic remark = main.emitRemark();
+      remark << "strategy auto chose " << strategyName(chosen) << ": attention moves "
+             << cost.allGather << " bytes per rank and step in " << cost.allGatherCollectives
+             << " collectives by allgather (" << int64_t(allGatherSeconds * 1e6)
+             << " us predicted), ";
+      if (cost.ulyssesPossible)
+        remark << cost.ulysses << " in " << cost.ulyssesCollectives << " by ulysses ("
+               << int64_t(ulyssesSeconds * 1e6) << " us)";
+      else
+        remark << "ulysses needs query heads that the ranks divide";
+    } else if (strategy == "auto") {
       bool ulysses = cost.ulyssesPossible && cost.ulysses < cost.allGather;
       chosen = ulysses ? AttentionStrategy::Ulysses : AttentionStrategy::AllGather;
       main.emitRemark() << "strategy auto chose " << strategyName(chosen) << ": attention moves "

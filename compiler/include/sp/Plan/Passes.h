@@ -3,6 +3,7 @@
 #ifndef SP_PLAN_PASSES_H
 #define SP_PLAN_PASSES_H
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Pass/Pass.h"
 

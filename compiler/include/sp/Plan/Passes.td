@@ -56,4 +56,24 @@ def EmitPlan : Pass<"sp-emit-plan", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::ml_program::MLProgramDialect"];
 }
 
+def AssignInstructionIds : Pass<"sp-assign-instruction-ids", "mlir::func::FuncOp"> {
+  let summary = "Name every op with the id its plan instruction will carry";
+  let description = [{
+    Gives every op of the function (the terminator aside) without one the
+    discardable attribute `plan.id`: `NAME:KIND`, or `NAME:KIND#K` for the
+    K-th op (K >= 1, in program order) with the same NAME and KIND. NAME is
+    the first name in the op's location (the ONNX node it comes from, which
+    gradient ops share with their forward op), `@main` where there is none;
+    KIND is the op's name without its dialect, a `*_start` counting as its
+    synchronous collective. A `graph.wait` is named after its start:
+    `START_ID/wait`.
+
+    Run it after the last pass that adds or removes ops and before the
+    overlap scheduler: the ids then name the same ops with and without
+    scheduling, which is what measured profiles (`sp-run --profile`) key
+    instruction times by. Ids already present are kept; an id that is not a
+    string, or that two ops share, is an error.
+  }];
+}
+
 #endif // SP_PLAN_PASSES_TD

@@ -10,53 +10,73 @@ def ScheduleCollectives : Pass<"sp-schedule-collectives", "mlir::func::FuncOp"> 
   let description = [{
     Turns every synchronous collective (all_gather, reduce_scatter,
     all_reduce, all_to_all, ring_shift) of a single-block function into its
-    `*_start` and a `graph.wait`, then moves the starts up and the waits
-    down; every other op keeps its place relative to the others.
+    `*_start` and a `graph.wait`, then list-schedules the block (XLA's
+    latency-hiding scheduler, top down): each op is placed once its operands
+    are, and among the ops that are ready,
 
-    A wait goes right before the first op that reads its result (or starts a
-    collective of it), and never past an op that writes the global a start
-    reads through a load (its `ml_program.global_store`, or the update whose
-    result that store writes, which the planner runs in place), nor past an
-    op with unknown side effects. A start goes as early as its input is
-    defined, but no earlier than the cost model needs to hide the
-    collective: the latest place that leaves `overlap-margin` times its
-    estimated link time (latency per ring step plus bytes sent over the link
-    bandwidth) of estimated compute (FLOPs over the FLOP rate plus bytes
-    touched over the memory bandwidth) before its wait. Starting earlier
-    would only hold its result's bytes longer.
+    1. the next collective start goes first, as soon as its input is defined,
+       if it fits the in-flight limits, but no earlier than hiding it needs:
+       while `overlap-margin` times its estimated link time of compute (in
+       program order) remains before its first reader, it would only hold
+       its buffers longer (a gathered K/V for the backward pass would live
+       through the forward pass);
+    2. else the compute op that feeds the next start (the K/V projections
+       ahead of the query projection, so that their all-gathers start
+       before it), else the one first in program order;
+    3. a wait once the ready compute came after its first reader in program
+       order (so that no later work moves up and holds memory longer), or
+       when no compute is ready; for the collective whose result the
+       earliest blocked op needs.
 
-    Starts keep their relative order, so every rank, running the same
-    program, issues its collectives in the same order. At most
-    `max-in-flight` collectives, holding at most `max-in-flight-bytes` of
-    inputs and results (0: no bound; one collective alone may exceed it),
-    are in flight at once. A start that would exceed either first makes room
-    by waiting early for collectives that have had enough compute since
-    their start to have arrived (by the model, such a wait costs nothing),
-    else is delayed until a wait makes room; when it can be delayed no
-    longer (its own wait, or a later collective's, is due), the in-flight
-    collectives whose waits come first are waited for early. The result is
-    deterministic.
+    Parameter-gradient all-reduces (those on which no later collective
+    depends) are bucketed in the order the gradients complete, up to the cost
+    profile's `gradient_bucket_bytes` (PyTorch DDP's buckets): a bucket's
+    starts are issued together, right after its last gradient, and their
+    waits come only when compute runs out, so that the optimizer updates
+    follow the whole backward pass and the reductions hide behind it. Starts keep
+    one order, the same on every rank: program order, but each bucket's
+    starts at its last gradient's; ops that communicate inside their kernel
+    (ring attention) keep their place in that order too. A bucket starts as
+    soon as it is complete, whatever the margin.
+
+    Limits: at most `max-in-flight` collectives (a bucket counts once) and
+    `max-in-flight-bytes` bytes of their inputs and results (the memory
+    budget: a start extends the live range of its buffers; 0: no bound; one
+    collective alone may exceed it) are in flight at once. A start that does
+    not fit first waits early for collectives that the cost model says have
+    arrived (compute since their start covers their link time), else is
+    delayed while compute runs, and when no compute is left the oldest in
+    flight is waited for. Loads and stores of one global keep their order;
+    readers of a parameter's old value, and collectives reading it, stay
+    ahead of the update that the planner runs in place; an op with unknown
+    side effects orders everything around it. The result is deterministic.
+
+    The cost model is the profile `cost-profile` (a built-in name or a JSON
+    file; see `sp-compile --help`); the rate options override its figures.
   }];
   let options = [
     Option<"maxInFlight", "max-in-flight", "int64_t", /*default=*/"4",
-           "Most collectives started and not yet waited for at once (at least 1)">,
+           "Most collectives (a bucket counts once) started and not yet waited for at once "
+           "(at least 1)">,
     Option<"maxInFlightBytes", "max-in-flight-bytes", "int64_t", /*default=*/"0",
-           "Most bytes of inputs and results held by collectives in flight (0: no bound)">,
+           "Memory budget: most bytes of inputs and results held by collectives in flight "
+           "(0: no bound)">,
     Option<"overlapMargin", "overlap-margin", "double", /*default=*/"2.0",
-           "Compute to place between a start and its wait, in multiples of the "
-           "collective's estimated time (0: start only when the wait is due)">,
-    Option<"flopsPerSecond", "flops-per-second", "double",
-           /*default=*/"::sp::scheduling::CostModel().flopsPerSecond",
-           "Cost model: FLOP rate of one rank">,
-    Option<"memoryBytesPerSecond", "memory-bytes-per-second", "double",
-           /*default=*/"::sp::scheduling::CostModel().memoryBytesPerSecond",
-           "Cost model: bytes an op reads and writes per second">,
-    Option<"linkBytesPerSecond", "link-bytes-per-second", "double",
-           /*default=*/"::sp::scheduling::CostModel().linkBytesPerSecond",
-           "Cost model: bytes a rank sends per second">,
-    Option<"linkLatencySeconds", "link-latency", "double",
-           /*default=*/"::sp::scheduling::CostModel().linkLatencySeconds",
-           "Cost model: seconds per message step of a collective">,
+           "Compute to leave between a start and its first reader, in multiples of the "
+           "collective's estimated link time (0: start only when nothing else is left)">,
+    Option<"costProfile", "cost-profile", "std::string", /*default=*/"\"cpu\"",
+           "Cost profile: a built-in name (cpu, h100-nvlink, h100-ib) or a JSON file "
+           "(analytic, or measured by sp-run --profile)">,
+    Option<"gradientBucketBytes", "bucket-bytes", "int64_t", /*default=*/"-1",
+           "Gradient bucket size in bytes (-1: the profile's; 0: no buckets)">,
+    Option<"flopsPerSecond", "flops-per-second", "double", /*default=*/"0",
+           "Override the profile's FLOP rate of one rank (0: keep it)">,
+    Option<"memoryBytesPerSecond", "memory-bytes-per-second", "double", /*default=*/"0",
+           "Override the profile's bytes an op reads and writes per second (0: keep it)">,
+    Option<"linkBytesPerSecond", "link-bytes-per-second", "double", /*default=*/"0",
+           "Override the profile's bytes a rank sends per second (0: keep it)">,
+    Option<"linkLatencySeconds", "link-latency", "double", /*default=*/"-1",
+           "Override the profile's seconds per message step of a collective (-1: keep it)">,
   ];
   let dependentDialects = ["::sp::graph::GraphDialect"];
 }

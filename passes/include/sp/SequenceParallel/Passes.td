@@ -31,8 +31,12 @@ def SequenceParallel : Pass<"sp-sequence-parallel", "mlir::ModuleOp"> {
     position), `ulysses` (all_to_all from sequence to heads and back; query
     heads must divide by the ranks; fewer key/value heads are repeated),
     `ring` (K/V blocks passed around the ring, merged by logsumexp, in the
-    zigzag layout that balances causal work), or `auto` (fewest bytes moved
-    between allgather and ulysses, reported as a remark).
+    zigzag layout that balances causal work), or `auto` (between allgather
+    and ulysses, the fewest bytes moved; with `link-bytes-per-second` set,
+    the least predicted link time, bytes over the bandwidth plus
+    `link-latency` per ring step of each collective, which favours
+    allgather's fewer collectives on high-latency links; reported as a
+    remark).
 
     Leaves module attributes `graph.num_ranks` and, for ring, `graph.zigzag`,
     and `graph.shard_axis` on the @main arguments and results that are split.
@@ -42,6 +46,10 @@ def SequenceParallel : Pass<"sp-sequence-parallel", "mlir::ModuleOp"> {
            "Ranks the sequence is split across (1: leave @main as it is)">,
     Option<"strategy", "strategy", "std::string", /*default=*/"\"auto\"",
            "Attention: allgather, ulysses, ring or auto">,
+    Option<"linkBytesPerSecond", "link-bytes-per-second", "double", /*default=*/"0",
+           "Cost model for auto: bytes a rank sends per second (0: compare bytes only)">,
+    Option<"linkLatencySeconds", "link-latency", "double", /*default=*/"0",
+           "Cost model for auto: seconds per ring step of a collective">,
   ];
   let dependentDialects = ["::sp::graph::GraphDialect"];
 }
