@@ -114,27 +114,47 @@ const std::vector<KernelTiming> &Session::lastStepTimings() const {
   return impl.timings;
 }
 
+namespace {
+/// The union of `intervals` as sorted, disjoint intervals.
+std::vector<std::pair<double, double>> unionOf(std::vector<std::pair<double, double>> intervals) {
+  std::sort(intervals.begin(), intervals.end());
+  std::vector<std::pair<double, double>> merged;
+  for (const auto &interval : intervals) {
+    if (interval.second <= interval.first)
+      continue;
+    if (!merged.empty() && interval.first <= merged.back().second)
+      merged.back().second = std::max(merged.back().second, interval.second);
+    else
+      merged.push_back(interval);
+  }
+  return merged;
+}
+} // namespace
+
 OverlapMeasure measureOverlap(const std::vector<KernelTiming> &kernels,
                               const std::vector<CommunicationTiming> &communication,
                               double stepMicroseconds) {
-  // Kernels run one after another on the compute stream: their intervals
-  // are sorted and disjoint.
-  std::vector<std::pair<double, double>> computing;
+  // Lanes, as a trace shows them: the communication lane is busy while any
+  // collective is in flight (several may be), the compute lane while a
+  // kernel that is not waiting for communication runs.
+  std::vector<std::pair<double, double>> computing, communicating;
   for (const KernelTiming &kernel : kernels)
-    if (!kernel.waitsForCommunication && kernel.durationMicroseconds > 0)
+    if (!kernel.waitsForCommunication)
       computing.push_back(
           {kernel.startMicroseconds, kernel.startMicroseconds + kernel.durationMicroseconds});
-  std::sort(computing.begin(), computing.end());
+  for (const CommunicationTiming &operation : communication)
+    communicating.push_back({operation.startMicroseconds,
+                             operation.startMicroseconds + operation.durationMicroseconds});
+  computing = unionOf(std::move(computing));
+  communicating = unionOf(std::move(communicating));
   OverlapMeasure measure;
   measure.stepMicroseconds = stepMicroseconds;
-  for (const CommunicationTiming &operation : communication) {
-    double begin = operation.startMicroseconds, end = begin + operation.durationMicroseconds;
+  auto compute = computing.begin();
+  for (const auto &[begin, end] : communicating) {
     measure.communicationMicroseconds += end - begin;
-    auto first = std::lower_bound(computing.begin(), computing.end(), begin,
-                                  [](const std::pair<double, double> &interval, double time) {
-                                    return interval.second < time;
-                                  });
-    for (auto it = first; it != computing.end() && it->first < end; ++it)
+    while (compute != computing.end() && compute->second <= begin)
+      ++compute;
+    for (auto it = compute; it != computing.end() && it->first < end; ++it)
       measure.hiddenMicroseconds += std::min(end, it->second) - std::max(begin, it->first);
   }
   return measure;

@@ -281,6 +281,14 @@ TEST(OverlapMeasureTest, CountsCommunicationThatOverlapsComputeOnly) {
   EXPECT_DOUBLE_EQ(measure.communicationMicroseconds, 20);
   // 5..10 under kernel 0, nothing under the wait, 20..25 under kernel 2.
   EXPECT_DOUBLE_EQ(measure.hiddenMicroseconds, 10);
+
+  // Collectives in flight together busy the lane once: 2..12 and 4..8 are
+  // 10 us of communication, 8 of them (2..10) under kernel 0.
+  communication[0].startMicroseconds = 2, communication[0].durationMicroseconds = 10;
+  communication[1].startMicroseconds = 4, communication[1].durationMicroseconds = 4;
+  measure = measureOverlap(kernels, communication, 30);
+  EXPECT_DOUBLE_EQ(measure.communicationMicroseconds, 10);
+  EXPECT_DOUBLE_EQ(measure.hiddenMicroseconds, 8);
 }
 
 } // namespace

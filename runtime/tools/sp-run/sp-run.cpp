@@ -552,7 +552,7 @@ public:
   }
 
   /// The mean step's overlap over the recorded steps, averaged over the
-  /// ranks. Collective.
+  /// ranks (so the hidden share is the ratio of the ranks' sums). Collective.
   OverlapMeasure overlap(Communicator &world) const {
     double divisor = std::max<int64_t>(steps_, 1);
     std::vector<double> mine = {overlap_.stepMicroseconds / divisor,

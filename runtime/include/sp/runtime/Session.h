@@ -72,7 +72,8 @@ struct CommunicationTiming {
 };
 
 /// How much of one step's communication ran while the compute stream
-/// computed: `hiddenMicroseconds` of `communicationMicroseconds` overlap a
+/// computed: of the time the communication lane was busy (any collective in
+/// flight, `communicationMicroseconds`), `hiddenMicroseconds` overlap a
 /// kernel that is not waiting for communication.
 struct OverlapMeasure {
   double stepMicroseconds = 0;
