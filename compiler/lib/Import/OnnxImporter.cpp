@@ -9,6 +9,8 @@
 
 #include "sp/Import/OnnxImporter.h"
 
+#include "OnnxOpDefinitions.h"
+
 #include "sp/Dialect/Graph/IR/GraphOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -68,6 +70,9 @@ namespace {
 struct NodeContext {
   const onnx::NodeProto *node = nullptr;
   int64_t opset = 0;
+  /// The opset that introduced the node's definition ("Softmax-13"); 0 outside
+  /// the default domain.
+  int64_t sinceVersion = 0;
 };
 
 class OnnxImporter {
@@ -87,12 +92,15 @@ private:
   FailureOr<RankedTensorType> convertValueType(const onnx::ValueInfoProto &info);
   FailureOr<std::vector<char>> readTensorBytes(const onnx::TensorProto &tensor,
                                                RankedTensorType type);
+  FailureOr<std::string> confineExternalData(StringRef tensorName, StringRef location);
   FailureOr<ElementsAttr> convertTensor(const onnx::TensorProto &tensor,
                                         bool asResource);
   // --- The graph ---
   LogicalResult importGraph();
   LogicalResult bindInputShapes();
   LogicalResult importNode(const onnx::NodeProto &node);
+  LogicalResult checkDefinition(const onnx::NodeProto &node);
+  LogicalResult checkComputeElementTypes(const onnx::NodeProto &node);
   LogicalResult importFunctionCall(const onnx::NodeProto &node,
                                    const onnx::FunctionProto &function);
   LogicalResult dispatch(const onnx::NodeProto &node);
@@ -254,9 +262,11 @@ LogicalResult OnnxImporter::readModel() {
       opset = entry.version();
   if (opset == 0)
     return failGlobal("the model imports no opset of the default ONNX domain");
-  if (opset < kMinOnnxOpset || opset > kMaxOnnxOpset)
-    return failGlobal("opset " + Twine(opset) + " is not supported (supported: " +
-                      Twine(kMinOnnxOpset) + " to " + Twine(kMaxOnnxOpset) + ")");
+  // Each node is checked against the definition its opset selects; an opset
+  // newer than sp knows could redefine any op.
+  if (opset < 1 || opset > kNewestOnnxOpset)
+    return failGlobal("opset " + Twine(opset) + " is not supported (sp knows ONNX "
+                      "opsets 1 to " + Twine(kNewestOnnxOpset) + ")");
   for (const onnx::FunctionProto &function : model.functions())
     localFunctions[{function.domain(), function.name()}] = &function;
   return success();
@@ -334,6 +344,43 @@ static int64_t storageBytes(Type elementType) {
   return (elementType.getIntOrFloatBitWidth() + 7) / 8;
 }
 
+/// The path of external data at `location`, which must name a regular file
+/// inside the model's folder: a model must not read other files into its
+/// weights (ONNX Runtime refuses such models too).
+FailureOr<std::string> OnnxImporter::confineExternalData(StringRef tensorName,
+                                                         StringRef location) {
+  auto refuse = [&](const Twine &why) {
+    return fail("initializer '" + tensorName + "': external data location '" +
+                location + "' " + why);
+  };
+  namespace fs = llvm::sys::fs;
+  namespace sys_path = llvm::sys::path;
+  if (sys_path::is_absolute(location, sys_path::Style::posix) ||
+      sys_path::is_absolute(location, sys_path::Style::windows))
+    return refuse("is an absolute path; it must be relative to the model's folder");
+  for (StringRef component : llvm::make_range(sys_path::begin(location),
+                                              sys_path::end(location)))
+    if (component == "..")
+      return refuse("climbs out of the model's folder");
+  SmallString<256> folder(sys_path::parent_path(path));
+  if (folder.empty())
+    folder = ".";
+  SmallString<256> dataPath(folder);
+  sys_path::append(dataPath, location);
+  // A symlink may still point elsewhere: compare the resolved paths.
+  SmallString<256> realFolder, realData;
+  if (fs::real_path(folder, realFolder) || fs::real_path(dataPath, realData))
+    return std::string(dataPath.str()); // missing: reported when opened
+  if (!realFolder.ends_with("/"))
+    realFolder += "/";
+  if (!StringRef(realData).starts_with(realFolder))
+    return refuse("resolves to '" + realData + "', outside the model's folder");
+  fs::file_status status;
+  if (!fs::status(realData, status) && status.type() != fs::file_type::regular_file)
+    return refuse("is not a regular file");
+  return std::string(dataPath.str());
+}
+
 FailureOr<std::vector<char>>
 OnnxImporter::readTensorBytes(const onnx::TensorProto &tensor,
                               RankedTensorType type) {
@@ -353,8 +400,10 @@ OnnxImporter::readTensorBytes(const onnx::TensorProto &tensor,
     }
     if (location.empty())
       return fail("initializer '" + name + "' has external data without a location");
-    SmallString<256> dataPath(llvm::sys::path::parent_path(path));
-    llvm::sys::path::append(dataPath, location);
+    FailureOr<std::string> confined = confineExternalData(name, location);
+    if (failed(confined))
+      return failure();
+    SmallString<256> dataPath(*confined);
     if (length < 0)
       length = expected;
     if (length != expected)
@@ -893,7 +942,87 @@ LogicalResult OnnxImporter::importNode(const onnx::NodeProto &node) {
       return fail("output '" + name + "' is already defined by an earlier node, "
                   "graph input or initializer");
   }
+  if (failed(checkDefinition(node)) || failed(checkComputeElementTypes(node)))
+    return failure();
   return dispatch(node);
+}
+
+/// The first definition (by the opset that introduced it) of each operator the
+/// importer implements; it implements every later one up to kNewestOnnxOpset
+/// (those only widen the element types or add attributes it reads). Earlier
+/// definitions differ in meaning (Softmax before 13 flattens to 2-D, Gemm
+/// before 7 and the binary ops before 7 broadcast by attribute) or in form.
+static std::optional<int64_t> firstImplementedVersion(StringRef opType) {
+  static const llvm::StringMap<int64_t> versions = {
+      // Numpy-style broadcasting.
+      {"Add", 7}, {"Sub", 7}, {"Mul", 7}, {"Div", 7}, {"Pow", 7}, {"Equal", 7},
+      {"Less", 7}, {"Greater", 7}, {"And", 7}, {"Or", 7}, {"Xor", 7},
+      {"LessOrEqual", 12}, {"GreaterOrEqual", 12}, {"Gemm", 7},
+      // Without the legacy `consumed_inputs` attribute.
+      {"Max", 6}, {"Min", 6}, {"Sum", 6}, {"Neg", 6}, {"Abs", 6}, {"Sqrt", 6},
+      {"Reciprocal", 6}, {"Exp", 6}, {"Log", 6}, {"Tanh", 6}, {"Sigmoid", 6},
+      {"Relu", 6}, {"Floor", 6}, {"Ceil", 6},
+      // `to` as an element type number, not a string.
+      {"Cast", 6},
+      // Shapes and axes as inputs, not attributes.
+      {"Reshape", 5}, {"Slice", 10},
+      // With an explicit axis.
+      {"Concat", 4},
+      // Inference-mode Dropout with `training_mode` as an input.
+      {"Dropout", 12},
+      // Axes and split sizes as attributes before 13 and as inputs since.
+      {"ReduceSum", 1}, {"ReduceMean", 1}, {"ReduceMax", 1}, {"Squeeze", 1},
+      {"Unsqueeze", 1}, {"Split", 2},
+      // Every definition.
+      {"Not", 1}, {"Erf", 9}, {"Cos", 7}, {"Sin", 7}, {"IsNaN", 9}, {"IsInf", 10},
+      {"Mod", 10}, {"Flatten", 1}, {"Identity", 1}, {"Constant", 1},
+      {"CastLike", 15}, {"Where", 9}, {"MatMul", 1}, {"Softmax", 13},
+      {"LayerNormalization", 17}, {"Gelu", 20}, {"CumSum", 11}, {"Range", 11},
+      {"Shape", 1}, {"ConstantOfShape", 9}, {"Expand", 8}, {"Transpose", 1},
+      {"Gather", 1}, {"GatherND", 11}, {"Trilu", 14}, {"SplitToSequence", 11},
+      {"SequenceAt", 11}, {"SequenceConstruct", 11}, {"SequenceEmpty", 11},
+      {"SequenceLength", 11}, {"ConcatFromSequence", 11}};
+  auto found = versions.find(opType);
+  if (found == versions.end())
+    return std::nullopt;
+  return found->second;
+}
+
+LogicalResult OnnxImporter::checkDefinition(const onnx::NodeProto &node) {
+  StringRef opType = node.op_type();
+  std::optional<int64_t> implementedSince = firstImplementedVersion(opType);
+  if (!implementedSince)
+    return fail("operator is not supported");
+  std::optional<OnnxOpDefinition> definition =
+      lookupOnnxOpDefinition(opType, current.opset);
+  if (!definition) {
+    std::optional<int64_t> first = firstOnnxOpset(opType);
+    return fail("ONNX defines " + opType + " only from opset " +
+                Twine(first.value_or(*implementedSince)) + " on");
+  }
+  std::string defined = (opType + "-" + Twine(definition->sinceVersion)).str();
+  if (definition->sinceVersion < *implementedSince)
+    return fail("opset " + Twine(current.opset) + " defines " + opType + " as " +
+                defined + ", which is not supported; sp implements " + opType + "-" +
+                Twine(*implementedSince) + " and later (opset " +
+                Twine(*implementedSince) + " or newer)");
+  current.sinceVersion = definition->sinceVersion;
+  for (const onnx::AttributeProto &given : node.attribute()) {
+    auto spec = definition->attributes.find(given.name());
+    if (spec == definition->attributes.end())
+      return fail("attribute '" + given.name() + "' is not defined for " + defined);
+    // Inside a function, a reference to an attribute the call does not give
+    // leaves the default.
+    const onnx::AttributeProto *value = attribute(given.name());
+    if (value && value->type() != spec->second.type)
+      return fail("attribute '" + given.name() + "' is " +
+                  onnxAttributeTypeName(value->type()) + " but " + defined +
+                  " defines it as " + onnxAttributeTypeName(spec->second.type));
+  }
+  for (const auto &[name, spec] : definition->attributes)
+    if (spec.required && !attribute(name))
+      return fail("required attribute '" + name + "' of " + defined + " is missing");
+  return success();
 }
 
 LogicalResult OnnxImporter::importFunctionCall(const onnx::NodeProto &node,
@@ -950,6 +1079,50 @@ LogicalResult OnnxImporter::importFunctionCall(const onnx::NodeProto &node,
 //===----------------------------------------------------------------------===//
 // Op families
 //===----------------------------------------------------------------------===//
+
+/// Operators whose CPU kernels move elements without reading them as numbers,
+/// and so take every element type a plan holds.
+static bool movesElementsOnly(StringRef opType) {
+  static const llvm::StringSet<> ops = {
+      "Identity", "Dropout", "Constant", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
+      "Expand", "Transpose", "Slice", "Split", "Concat", "Trilu", "Gather", "GatherND",
+      "Shape", "SplitToSequence", "SequenceAt", "SequenceConstruct", "SequenceEmpty",
+      "SequenceLength", "ConcatFromSequence"};
+  return ops.contains(opType);
+}
+
+// The CPU kernels that compute on elements take f32, f64, i32, i64 and i1; a
+// half-precision model planned for them would be accepted by sp-compile and
+// refused by sp-run, so it is refused now. (Training at bf16 is
+// --precision=bf16, a pass on an f32 model.) The runtime's per-device kernel
+// registry is where this should come from once the compiler can read it.
+LogicalResult OnnxImporter::checkComputeElementTypes(const onnx::NodeProto &node) {
+  if (!options.forCpuPlan || movesElementsOnly(node.op_type()))
+    return success();
+  auto unsupported = [&](const Twine &what, StringRef type) {
+    return fail(what + " is " + type + "; sp's CPU kernels compute " + node.op_type() +
+                " in f32, f64, i32, i64 and i1 only");
+  };
+  for (unsigned i = 0; i < numInputs(); ++i) {
+    Value value = input(i);
+    if (!value)
+      continue;
+    Type elementType = llvm::cast<RankedTensorType>(value.getType()).getElementType();
+    if (llvm::isa<Float16Type, BFloat16Type>(elementType))
+      return unsupported("input '" + node.input(i) + "'",
+                         llvm::isa<Float16Type>(elementType) ? "f16" : "bf16");
+  }
+  int64_t produced = onnx::TensorProto::UNDEFINED;
+  if (node.op_type() == "Cast")
+    produced = intAttr("to", produced);
+  else if (const onnx::AttributeProto *value = attribute("value");
+           value && node.op_type() == "ConstantOfShape")
+    produced = value->t().data_type();
+  if (produced == onnx::TensorProto::FLOAT16 || produced == onnx::TensorProto::BFLOAT16)
+    return unsupported("the result",
+                       produced == onnx::TensorProto::FLOAT16 ? "f16" : "bf16");
+  return success();
+}
 
 LogicalResult OnnxImporter::importBinary(StringRef opName) {
   if (failed(requireInputs(2, 2)))
@@ -1056,18 +1229,72 @@ LogicalResult OnnxImporter::importGemm() {
 LogicalResult OnnxImporter::importLayerNorm() {
   if (failed(requireInputs(2, 3)))
     return failure();
-  if (outputUsed(1) || outputUsed(2))
-    return fail("outputs Mean and InvStdDev are not supported");
-  SmallVector<Value> operands = {input(0), input(1)};
+  Value data = input(0);
+  int64_t axis = intAttr("axis", -1);
+  double epsilon = floatAttr("epsilon", 1e-5);
+  SmallVector<Value> operands = {data, input(1)};
   if (Value bias = input(2))
     operands.push_back(bias);
   SmallVector<NamedAttribute> attrs = {
-      builder.getNamedAttr("axis", builder.getI64IntegerAttr(intAttr("axis", -1))),
-      builder.getNamedAttr("epsilon",
-                           builder.getF64FloatAttr(floatAttr("epsilon", 1e-5)))};
+      builder.getNamedAttr("axis", builder.getI64IntegerAttr(axis)),
+      builder.getNamedAttr("epsilon", builder.getF64FloatAttr(epsilon))};
   FailureOr<Value> result =
       createOne(LayerNormOp::getOperationName(), operands, attrs);
-  return failed(result) ? failure() : define(0, *result);
+  if (failed(result) || failed(define(0, *result)))
+    return failure();
+  if (!outputUsed(1) && !outputUsed(2))
+    return success();
+  int64_t rank = rankOf(data);
+  if (axis < 0)
+    axis += rank; // the layer_norm op has checked the range
+  // Mean and InvStdDev: the statistics over dims [axis, rank), kept as dims
+  // of size 1, in the stash type. They are recomputed from graph ops, which
+  // autodiff and the runtime already know, rather than exposed by the kernel.
+  if (intAttr("stash_type", 1) != onnx::TensorProto::FLOAT)
+    return fail("stash_type " + Twine(intAttr("stash_type", 1)) +
+                " is not supported for outputs Mean and InvStdDev (only 1, float)");
+  Type f32 = builder.getF32Type();
+  Value x = data;
+  auto dataType = llvm::cast<RankedTensorType>(data.getType());
+  if (dataType.getElementType() != f32) {
+    FailureOr<Value> cast = createWithType(CastOp::getOperationName(),
+                                           dataType.clone(f32), {data});
+    if (failed(cast))
+      return failure();
+    x = *cast;
+  }
+  SmallVector<int64_t> axes;
+  for (int64_t dim = axis; dim < rank; ++dim)
+    axes.push_back(dim);
+  SmallVector<NamedAttribute> reduceAttrs = {
+      builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr(axes)),
+      builder.getNamedAttr("keep_dims", builder.getBoolAttr(true))};
+  FailureOr<Value> mean = createOne(ReduceMeanOp::getOperationName(), {x}, reduceAttrs);
+  if (failed(mean))
+    return failure();
+  FailureOr<Value> centered = createOne(SubOp::getOperationName(), {x, *mean});
+  if (failed(centered))
+    return failure();
+  FailureOr<Value> squared =
+      createOne(MulOp::getOperationName(), {*centered, *centered});
+  if (failed(squared))
+    return failure();
+  FailureOr<Value> variance =
+      createOne(ReduceMeanOp::getOperationName(), {*squared}, reduceAttrs);
+  if (failed(variance))
+    return failure();
+  FailureOr<Value> shifted = createOne(AddOp::getOperationName(),
+                                       {*variance, constantScalarLike(f32, epsilon)});
+  if (failed(shifted))
+    return failure();
+  FailureOr<Value> deviation = createOne(SqrtOp::getOperationName(), {*shifted});
+  if (failed(deviation))
+    return failure();
+  FailureOr<Value> inverse = createOne(ReciprocalOp::getOperationName(), {*deviation});
+  if (failed(inverse))
+    return failure();
+  (void)define(1, *mean);
+  return define(2, *inverse);
 }
 
 LogicalResult OnnxImporter::importReduce(StringRef opName, bool axesAsInput) {
@@ -1098,7 +1325,7 @@ LogicalResult OnnxImporter::importReduce(StringRef opName, bool axesAsInput) {
 }
 
 LogicalResult OnnxImporter::importSplit() {
-  if (failed(requireInputs(1, 2)))
+  if (failed(requireInputs(1, current.sinceVersion < 13 ? 1 : 2)))
     return failure();
   Value data = input(0);
   auto type = llvm::cast<RankedTensorType>(data.getType());
@@ -1108,8 +1335,13 @@ LogicalResult OnnxImporter::importSplit() {
   int64_t axis = axes->front();
   unsigned numOutputs = current.node->output_size();
   SmallVector<int64_t> sizes;
-  if (input(1)) {
-    FailureOr<SmallVector<int64_t>> values = requireConstantInts(1, "split");
+  // Before opset 13 the sizes are an attribute.
+  std::optional<SmallVector<int64_t>> splitAttr =
+      current.sinceVersion < 13 ? intsAttr("split") : std::nullopt;
+  if (splitAttr || input(1)) {
+    FailureOr<SmallVector<int64_t>> values =
+        splitAttr ? FailureOr<SmallVector<int64_t>>(*splitAttr)
+                  : requireConstantInts(1, "split");
     if (failed(values))
       return failure();
     sizes = *values;
@@ -1164,12 +1396,19 @@ LogicalResult OnnxImporter::importSlice() {
 }
 
 LogicalResult OnnxImporter::importSqueeze(bool unsqueeze) {
-  if (failed(requireInputs(unsqueeze ? 2 : 1, 2)))
+  // Before opset 13 the axes are an attribute.
+  bool axesAsInput = current.sinceVersion >= 13;
+  std::optional<SmallVector<int64_t>> axesAttr = intsAttr("axes");
+  if (failed(axesAsInput ? requireInputs(unsqueeze ? 2 : 1, 2) : requireInputs(1, 1)))
     return failure();
+  if (!axesAsInput && unsqueeze && !axesAttr)
+    return fail("required attribute 'axes' is missing");
   Value data = input(0);
   auto type = llvm::cast<RankedTensorType>(data.getType());
   SmallVector<int64_t> axes;
-  if (input(1)) {
+  if (!axesAsInput && axesAttr) {
+    axes = *axesAttr;
+  } else if (axesAsInput && input(1)) {
     FailureOr<SmallVector<int64_t>> values = requireConstantInts(1, "axes");
     if (failed(values))
       return failure();
@@ -1532,11 +1771,11 @@ LogicalResult OnnxImporter::dispatch(const onnx::NodeProto &node) {
   if (op == "Gelu")
     return importGelu();
   if (op == "ReduceSum")
-    return importReduce(ReduceSumOp::getOperationName(), /*axesAsInput=*/true);
+    return importReduce(ReduceSumOp::getOperationName(), current.sinceVersion >= 13);
   if (op == "ReduceMean")
-    return importReduce(ReduceMeanOp::getOperationName(), current.opset >= 18);
+    return importReduce(ReduceMeanOp::getOperationName(), current.sinceVersion >= 18);
   if (op == "ReduceMax")
-    return importReduce(ReduceMaxOp::getOperationName(), current.opset >= 18);
+    return importReduce(ReduceMaxOp::getOperationName(), current.sinceVersion >= 18);
   if (op == "CumSum") {
     if (failed(requireInputs(2, 2)))
       return failure();

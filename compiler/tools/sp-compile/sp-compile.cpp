@@ -273,6 +273,7 @@ int main(int argc, char **argv) {
     return reportError("--sp-strategy needs --sp N with N > 1");
 
   sp::OnnxImportOptions options;
+  options.forCpuPlan = emit == EmitKind::Plan;
   for (const std::string &shape : inputShapes)
     if (llvm::Error error = sp::parseInputShape(shape, options))
       return reportError(llvm::toString(std::move(error)));
