@@ -152,6 +152,17 @@ private:
   LogicalResult importGemm();
   LogicalResult importLayerNorm();
   LogicalResult importReduce(StringRef opName, bool axesAsInput);
+  FailureOr<std::optional<SmallVector<int64_t>>> reduceAxes(bool axesAsInput);
+  LogicalResult importComposedReduce(StringRef opType);
+  LogicalResult importActivation(StringRef opType);
+  LogicalResult importClip();
+  LogicalResult importSize();
+  LogicalResult importLogSoftmax();
+  LogicalResult importMean();
+  /// One op of a decomposition; null where an operand is null (an earlier
+  /// step failed and said why) or this op fails.
+  Value compose(StringRef opName, ArrayRef<Value> operands,
+                ArrayRef<NamedAttribute> attrs = {});
   LogicalResult importSplit();
   LogicalResult importSlice();
   LogicalResult importSqueeze(bool unsqueeze);
@@ -981,7 +992,15 @@ static std::optional<int64_t> firstImplementedVersion(StringRef opType) {
       {"Shape", 1}, {"ConstantOfShape", 9}, {"Expand", 8}, {"Transpose", 1},
       {"Gather", 1}, {"GatherND", 11}, {"Trilu", 14}, {"SplitToSequence", 11},
       {"SequenceAt", 11}, {"SequenceConstruct", 11}, {"SequenceEmpty", 11},
-      {"SequenceLength", 11}, {"ConcatFromSequence", 11}};
+      {"SequenceLength", 11}, {"ConcatFromSequence", 11},
+      // Composed of the ops above.
+      {"ReduceMin", 1}, {"ReduceSumSquare", 1}, {"ReduceL1", 1}, {"ReduceL2", 1},
+      {"ReduceLogSum", 1}, {"ReduceLogSumExp", 1}, {"Mean", 6}, {"LeakyRelu", 6},
+      {"PRelu", 7}, {"Elu", 6}, {"Selu", 6}, {"Celu", 12}, {"ThresholdedRelu", 10},
+      {"HardSigmoid", 6}, {"HardSwish", 14}, {"Softplus", 1}, {"Softsign", 1},
+      {"Mish", 18}, {"Swish", 24}, {"Tan", 7}, {"Size", 1}, {"LogSoftmax", 13},
+      // min and max as inputs.
+      {"Clip", 11}};
   auto found = versions.find(opType);
   if (found == versions.end())
     return std::nullopt;
@@ -1086,7 +1105,7 @@ static bool movesElementsOnly(StringRef opType) {
   static const llvm::StringSet<> ops = {
       "Identity", "Dropout", "Constant", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
       "Expand", "Transpose", "Slice", "Split", "Concat", "Trilu", "Gather", "GatherND",
-      "Shape", "SplitToSequence", "SequenceAt", "SequenceConstruct", "SequenceEmpty",
+      "Shape", "Size", "SplitToSequence", "SequenceAt", "SequenceConstruct", "SequenceEmpty",
       "SequenceLength", "ConcatFromSequence"};
   return ops.contains(opType);
 }
@@ -1297,10 +1316,12 @@ LogicalResult OnnxImporter::importLayerNorm() {
   return define(2, *inverse);
 }
 
-LogicalResult OnnxImporter::importReduce(StringRef opName, bool axesAsInput) {
+/// The normalized axes of a Reduce* node (empty: all of them), or none where
+/// it reduces nothing (noop_with_empty_axes without axes).
+FailureOr<std::optional<SmallVector<int64_t>>>
+OnnxImporter::reduceAxes(bool axesAsInput) {
   if (failed(requireInputs(1, axesAsInput ? 2 : 1)))
     return failure();
-  Value data = input(0);
   SmallVector<int64_t> axes;
   if (axesAsInput) {
     if (input(1)) {
@@ -1313,15 +1334,213 @@ LogicalResult OnnxImporter::importReduce(StringRef opName, bool axesAsInput) {
     axes = *values;
   }
   if (axes.empty() && intAttr("noop_with_empty_axes", 0))
-    return define(0, data);
-  FailureOr<SmallVector<int64_t>> normalized = normalizeAxes(axes, rankOf(data));
+    return std::optional<SmallVector<int64_t>>();
+  FailureOr<SmallVector<int64_t>> normalized = normalizeAxes(axes, rankOf(input(0)));
   if (failed(normalized))
     return failure();
+  return std::optional<SmallVector<int64_t>>(*normalized);
+}
+
+LogicalResult OnnxImporter::importReduce(StringRef opName, bool axesAsInput) {
+  FailureOr<std::optional<SmallVector<int64_t>>> axes = reduceAxes(axesAsInput);
+  if (failed(axes))
+    return failure();
+  if (!*axes)
+    return define(0, input(0));
   SmallVector<NamedAttribute> attrs = {
-      builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr(*normalized)),
+      builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr(**axes)),
       builder.getNamedAttr("keep_dims", builder.getBoolAttr(intAttr("keepdims", 1)))};
-  FailureOr<Value> result = createOne(opName, {data}, attrs);
+  FailureOr<Value> result = createOne(opName, {input(0)}, attrs);
   return failed(result) ? failure() : define(0, *result);
+}
+
+Value OnnxImporter::compose(StringRef opName, ArrayRef<Value> operands,
+                            ArrayRef<NamedAttribute> attrs) {
+  if (llvm::any_of(operands, [](Value operand) { return !operand; }))
+    return {};
+  FailureOr<Value> result = createOne(opName, operands, attrs);
+  return succeeded(result) ? *result : Value();
+}
+
+// The reductions and activations below are spelled in the graph ops that
+// autodiff, the folder and the runtime already know.
+
+LogicalResult OnnxImporter::importComposedReduce(StringRef opType) {
+  FailureOr<std::optional<SmallVector<int64_t>>> axes =
+      reduceAxes(/*axesAsInput=*/current.sinceVersion >= 18);
+  if (failed(axes))
+    return failure();
+  // ONNX's reference applies the element-wise part even then (ReduceSumSquare
+  // squares); the specification says the input is returned as it is.
+  if (!*axes)
+    return fail("noop_with_empty_axes without axes is not supported for " + opType);
+  bool keepDims = intAttr("keepdims", 1);
+  auto reduce = [&](StringRef opName, Value value, bool keep) {
+    return compose(opName, {value},
+                   {builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr(**axes)),
+                    builder.getNamedAttr("keep_dims", builder.getBoolAttr(keep))});
+  };
+  Value x = input(0), result;
+  if (opType == "ReduceMin") {
+    result = compose(NegOp::getOperationName(),
+                     {reduce(ReduceMaxOp::getOperationName(),
+                             compose(NegOp::getOperationName(), {x}), keepDims)});
+  } else if (opType == "ReduceSumSquare") {
+    result = reduce(ReduceSumOp::getOperationName(),
+                    compose(MulOp::getOperationName(), {x, x}), keepDims);
+  } else if (opType == "ReduceL1") {
+    result = reduce(ReduceSumOp::getOperationName(),
+                    compose(AbsOp::getOperationName(), {x}), keepDims);
+  } else if (opType == "ReduceL2") {
+    result = compose(SqrtOp::getOperationName(),
+                     {reduce(ReduceSumOp::getOperationName(),
+                             compose(MulOp::getOperationName(), {x, x}), keepDims)});
+  } else if (opType == "ReduceLogSum") {
+    result = compose(LogOp::getOperationName(),
+                     {reduce(ReduceSumOp::getOperationName(), x, keepDims)});
+  } else if (opType == "ReduceLogSumExp") {
+    // max + log(sum(exp(x - max))): exp(x) alone overflows for large x.
+    Value peak = reduce(ReduceMaxOp::getOperationName(), x, /*keep=*/true);
+    Value sum = reduce(ReduceSumOp::getOperationName(),
+                       compose(ExpOp::getOperationName(),
+                               {compose(SubOp::getOperationName(), {x, peak})}),
+                       keepDims);
+    result = compose(AddOp::getOperationName(),
+                     {compose(LogOp::getOperationName(), {sum}),
+                      reduce(ReduceMaxOp::getOperationName(), x, keepDims)});
+  }
+  return result ? define(0, result) : failure();
+}
+
+LogicalResult OnnxImporter::importActivation(StringRef opType) {
+  if (failed(requireInputs(opType == "PRelu" ? 2 : 1, opType == "PRelu" ? 2 : 1)))
+    return failure();
+  Value x = input(0);
+  Type elementType = llvm::cast<RankedTensorType>(x.getType()).getElementType();
+  if (!llvm::isa<FloatType>(elementType))
+    return fail(opType + " needs a floating-point input");
+  auto scalar = [&](double value) { return constantScalarLike(elementType, value); };
+  auto op = [&](StringRef opName, ArrayRef<Value> operands) {
+    return compose(opName, operands);
+  };
+  StringRef add = AddOp::getOperationName(), sub = SubOp::getOperationName(),
+            mul = MulOp::getOperationName(), div = DivOp::getOperationName(),
+            exp = ExpOp::getOperationName(), less = LessOp::getOperationName(),
+            where = WhereOp::getOperationName(), max = MaxOp::getOperationName(),
+            min = MinOp::getOperationName();
+  auto hardSigmoid = [&](double alpha, double beta) {
+    return op(max, {op(min, {op(add, {op(mul, {x, scalar(alpha)}), scalar(beta)}),
+                             scalar(1)}),
+                    scalar(0)});
+  };
+  auto softplus = [&] {
+    return op(LogOp::getOperationName(), {op(add, {op(exp, {x}), scalar(1)})});
+  };
+  Value result;
+  if (opType == "LeakyRelu") {
+    result = op(where, {op(less, {x, scalar(0)}),
+                        op(mul, {x, scalar(floatAttr("alpha", 0.01))}), x});
+  } else if (opType == "PRelu") {
+    result = op(where, {op(less, {x, scalar(0)}), op(mul, {x, input(1)}), x});
+  } else if (opType == "Elu") {
+    double alpha = floatAttr("alpha", 1.0);
+    result = op(where, {op(less, {x, scalar(0)}),
+                        op(mul, {op(sub, {op(exp, {x}), scalar(1)}), scalar(alpha)}), x});
+  } else if (opType == "Selu") {
+    double alpha = floatAttr("alpha", 1.67326319217681884765625);
+    double gamma = floatAttr("gamma", 1.05070102214813232421875);
+    Value negative = op(sub, {op(mul, {op(exp, {x}), scalar(alpha)}), scalar(alpha)});
+    result = op(mul, {op(where, {op(LessEqualOp::getOperationName(), {x, scalar(0)}),
+                                 negative, x}),
+                      scalar(gamma)});
+  } else if (opType == "Celu") {
+    double alpha = floatAttr("alpha", 1.0);
+    Value negative = op(mul, {op(sub, {op(exp, {op(div, {x, scalar(alpha)})}), scalar(1)}),
+                              scalar(alpha)});
+    result = op(add, {op(max, {x, scalar(0)}), op(min, {negative, scalar(0)})});
+  } else if (opType == "ThresholdedRelu") {
+    result = op(where, {op(GreaterOp::getOperationName(),
+                           {x, scalar(floatAttr("alpha", 1.0))}),
+                        x, scalar(0)});
+  } else if (opType == "HardSigmoid") {
+    result = hardSigmoid(floatAttr("alpha", 0.2), floatAttr("beta", 0.5));
+  } else if (opType == "HardSwish") {
+    result = op(mul, {x, hardSigmoid(1.0 / 6.0, 0.5)});
+  } else if (opType == "Softplus") {
+    result = softplus();
+  } else if (opType == "Softsign") {
+    result = op(div, {x, op(add, {op(AbsOp::getOperationName(), {x}), scalar(1)})});
+  } else if (opType == "Mish") {
+    result = op(mul, {x, op(TanhOp::getOperationName(), {softplus()})});
+  } else if (opType == "Swish") {
+    result = op(mul, {x, op(SigmoidOp::getOperationName(),
+                            {op(mul, {x, scalar(floatAttr("alpha", 1.0))})})});
+  } else if (opType == "Tan") {
+    result = op(div, {op(SinOp::getOperationName(), {x}), op(CosOp::getOperationName(), {x})});
+  }
+  return result ? define(0, result) : failure();
+}
+
+LogicalResult OnnxImporter::importClip() {
+  if (failed(requireInputs(1, 3)))
+    return failure();
+  // Min then max, so that min > max gives max everywhere, as ONNX says.
+  Value result = input(0);
+  if (Value low = input(1))
+    result = compose(MaxOp::getOperationName(), {result, low});
+  if (Value high = input(2))
+    result = compose(MinOp::getOperationName(), {result, high});
+  return result ? define(0, result) : failure();
+}
+
+LogicalResult OnnxImporter::importSize() {
+  if (failed(requireInputs(1, 1)))
+    return failure();
+  // The product of the dims (a constant once they are static), as a scalar.
+  FailureOr<Value> count = dimProduct(input(0), 0, rankOf(input(0)));
+  if (failed(count))
+    return failure();
+  Value result = compose(ReshapeOp::getOperationName(), {*count, constantI64({})});
+  return result ? define(0, result) : failure();
+}
+
+LogicalResult OnnxImporter::importLogSoftmax() {
+  if (failed(requireInputs(1, 1)))
+    return failure();
+  Value x = input(0);
+  FailureOr<SmallVector<int64_t>> axes = normalizeAxes({intAttr("axis", -1)}, rankOf(x));
+  if (failed(axes))
+    return failure();
+  // (x - max) - log(sum(exp(x - max))): log(softmax(x)) would give -inf where
+  // softmax underflows.
+  auto reduce = [&](StringRef opName, Value value) {
+    return compose(opName, {value},
+                   {builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr(*axes)),
+                    builder.getNamedAttr("keep_dims", builder.getBoolAttr(true))});
+  };
+  Value shifted = compose(SubOp::getOperationName(),
+                          {x, reduce(ReduceMaxOp::getOperationName(), x)});
+  Value sum = reduce(ReduceSumOp::getOperationName(),
+                     compose(ExpOp::getOperationName(), {shifted}));
+  Value result = compose(SubOp::getOperationName(),
+                         {shifted, compose(LogOp::getOperationName(), {sum})});
+  return result ? define(0, result) : failure();
+}
+
+LogicalResult OnnxImporter::importMean() {
+  if (numInputs() < 1)
+    return fail("expects at least one input");
+  if (failed(requireInputs(numInputs(), numInputs())))
+    return failure();
+  Value sum = input(0);
+  for (unsigned i = 1; i < numInputs(); ++i)
+    sum = compose(AddOp::getOperationName(), {sum, input(i)});
+  if (!sum)
+    return failure();
+  Type elementType = llvm::cast<RankedTensorType>(sum.getType()).getElementType();
+  Value result = compose(DivOp::getOperationName(),
+                         {sum, constantScalarLike(elementType, double(numInputs()))});
+  return result ? define(0, result) : failure();
 }
 
 LogicalResult OnnxImporter::importSplit() {
@@ -1747,6 +1966,21 @@ LogicalResult OnnxImporter::dispatch(const onnx::NodeProto &node) {
                                         builder.getBoolAttr(intAttr("detect_positive", 1)))});
   if (op == "Flatten")
     return importFlatten();
+  if (op == "ReduceMin" || op == "ReduceSumSquare" || op == "ReduceL1" ||
+      op == "ReduceL2" || op == "ReduceLogSum" || op == "ReduceLogSumExp")
+    return importComposedReduce(op);
+  if (op == "LeakyRelu" || op == "PRelu" || op == "Elu" || op == "Selu" || op == "Celu" ||
+      op == "ThresholdedRelu" || op == "HardSigmoid" || op == "HardSwish" ||
+      op == "Softplus" || op == "Softsign" || op == "Mish" || op == "Swish" || op == "Tan")
+    return importActivation(op);
+  if (op == "Clip")
+    return importClip();
+  if (op == "Size")
+    return importSize();
+  if (op == "LogSoftmax")
+    return importLogSoftmax();
+  if (op == "Mean")
+    return importMean();
   if (op == "Identity") {
     if (failed(requireInputs(1, 1)))
       return failure();

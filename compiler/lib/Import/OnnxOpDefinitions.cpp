@@ -27,6 +27,7 @@ struct LaterDefinition {
 const std::vector<LaterDefinition> &laterDefinitions() {
   constexpr AttrType kInt = onnx::AttributeProto::INT;
   constexpr AttrType kString = onnx::AttributeProto::STRING;
+  constexpr AttrType kFloat = onnx::AttributeProto::FLOAT;
   static const std::vector<LaterDefinition> definitions = [] {
     std::vector<LaterDefinition> list = {
         {"Split", 18, true, {{"axis", {kInt}}, {"num_outputs", {kInt}}}},
@@ -49,16 +50,29 @@ const std::vector<LaterDefinition> &laterDefinitions() {
         {"Range", 27, true, {{"stash_type", {kInt}}}},
         {"Mod", 28},
         {"Cast", 28},
+        {"ReduceMin", 20},
+        {"Mish", 18, true},
+        {"Swish", 24, true, {{"alpha", {kFloat}}}},
+        {"Celu", 28},
     };
+    for (const char *opType : {"ReduceMin", "ReduceSumSquare", "ReduceL1", "ReduceL2",
+                               "ReduceLogSum", "ReduceLogSumExp"})
+      list.push_back(
+          {opType, 18, true, {{"keepdims", {kInt}}, {"noop_with_empty_axes", {kInt}}}});
+    for (const char *opType : {"ReduceLogSum", "ReduceLogSumExp"})
+      list.push_back({opType, 28});
+    for (const char *opType : {"Elu", "Selu", "HardSigmoid", "Softsign", "ThresholdedRelu",
+                               "Softplus", "HardSwish", "Mish", "Tan"})
+      list.push_back({opType, 22});
     // Definitions that only widened the element types, at each of these opsets.
-    for (const char *opType : {"Identity", "Constant", "Shape", "Reshape"})
+    for (const char *opType : {"Identity", "Constant", "Shape", "Reshape", "Size"})
       list.push_back({opType, 19});
     for (const char *opType : {"ConstantOfShape"})
       list.push_back({opType, 20});
     for (int64_t version : {21, 23, 24, 25}) {
       for (const char *opType : {"Flatten", "Identity", "Constant", "Shape",
                                  "ConstantOfShape", "Reshape", "Transpose", "Unsqueeze",
-                                 "Squeeze"})
+                                 "Squeeze", "Size"})
         list.push_back({opType, version});
       if (version != 24)
         for (const char *opType : {"Cast", "CastLike"})
