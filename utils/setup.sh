@@ -11,6 +11,7 @@ DEBIAN_PACKAGES=(
   libopenmpi-dev openmpi-bin
   libopenblas-dev libopenblas-openmp-dev
   libgtest-dev libxxhash-dev nlohmann-json3-dev
+  clang-14 libclang-rt-14-dev
 )
 # onnx/onnxruntime/numpy build and check test models; torch, transformers and
 # onnxscript export Hugging Face models for the exporter-compatibility tests.

@@ -6,12 +6,58 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace sp::runtime {
 
+namespace {
+
+/// Writes `path` in place (a device or FIFO, which a rename would replace).
+bool writeInPlace(const std::string &path, const std::function<bool(std::ostream &)> &write,
+                  std::string &error) {
+  std::ofstream file(path, std::ios::binary);
+  if (!file) {
+    error = path + ": cannot write: " + std::strerror(errno);
+    return false;
+  }
+  if (!write(file))
+    return false;
+  file.flush();
+  if (!file) {
+    error = path + ": write failed: " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+} // namespace
+
+OutputKind classifyOutputPath(const std::string &path, std::string &error) {
+  struct stat status;
+  if (::stat(path.c_str(), &status) != 0) {
+    if (errno == ENOENT)
+      return OutputKind::RegularFile;
+    error = path + ": cannot write: " + std::strerror(errno);
+    return OutputKind::Invalid;
+  }
+  if (S_ISDIR(status.st_mode)) {
+    error = path + ": is a directory, not a file";
+    return OutputKind::Invalid;
+  }
+  return S_ISREG(status.st_mode) ? OutputKind::RegularFile : OutputKind::Special;
+}
+
 bool writeFileAtomically(const std::string &path, const std::function<bool(std::ostream &)> &write,
                          std::string &error) {
+  switch (classifyOutputPath(path, error)) {
+  case OutputKind::Invalid:
+    return false;
+  case OutputKind::Special:
+    return writeInPlace(path, write, error);
+  case OutputKind::RegularFile:
+    break;
+  }
   // Same folder as the target, so that the rename never crosses file systems.
   std::string temporary = path + ".tmp." + std::to_string(::getpid());
   std::ofstream file(temporary, std::ios::binary | std::ios::trunc);

@@ -19,7 +19,9 @@ namespace sp::runtime {
 
 namespace {
 constexpr char kMagic[8] = {'S', 'P', 'P', 'L', 'A', 'N', '\r', '\n'};
-constexpr size_t kHeaderSize = 20;
+// Magic, format version (4 bytes), payload length (8), payload checksum (8).
+constexpr size_t kVersionEnd = 12;
+constexpr size_t kHeaderSize = 28;
 
 // The checksum is a polynomial hash over the prime field of 2^61 - 1: the
 // h-th little-endian 4-byte piece of the file is weighted by kBase^(h+1) and
@@ -170,29 +172,45 @@ bool writePlanFiles(const std::string &path, sp::plan::Plan &plan, const void *s
   std::memcpy(header, kMagic, sizeof(kMagic));
   putLittleEndian(header + 8, kPlanFormatVersion, 4);
   putLittleEndian(header + 12, payload.size(), 8);
+  SidecarChecksum payloadChecksum;
+  payloadChecksum.update(payload.data(), payload.size());
+  putLittleEndian(header + 20, payloadChecksum.value(), 8);
+  auto writePlan = [&](std::ostream &out) {
+    out.write(header, kHeaderSize);
+    out.write(payload.data(), std::streamsize(payload.size()));
+    return true;
+  };
+  auto writeSidecar = [&](std::ostream &out) {
+    out.write(static_cast<const char *>(sidecar), std::streamsize(sidecarSize));
+    return true;
+  };
+
+  // A device or FIFO (`-o /dev/null` for a report only) is written in place;
+  // its sidecar only where one already exists, since a device has no folder
+  // to put a new file beside it.
+  switch (classifyOutputPath(path, error)) {
+  case OutputKind::Invalid:
+    return false;
+  case OutputKind::Special: {
+    std::error_code code;
+    if (std::filesystem::exists(sidecarPath, code) &&
+        !writeFileAtomically(sidecarPath, writeSidecar, error))
+      return false;
+    return writeFileAtomically(path, writePlan, error);
+  }
+  case OutputKind::RegularFile:
+    break;
+  }
 
   // Stage both files completely before either replaces its predecessor, so
   // that a failure leaves the previous plan and its sidecar together.
   std::string stagedSidecar = sidecarPath + ".staged";
   std::string stagedPlan = path + ".staged";
-  if (!writeFileAtomically(
-          stagedSidecar,
-          [&](std::ostream &out) {
-            out.write(static_cast<const char *>(sidecar), std::streamsize(sidecarSize));
-            return true;
-          },
-          error)) {
+  if (!writeFileAtomically(stagedSidecar, writeSidecar, error)) {
     error = sidecarPath + error.substr(stagedSidecar.size());
     return false;
   }
-  if (!writeFileAtomically(
-          stagedPlan,
-          [&](std::ostream &out) {
-            out.write(header, kHeaderSize);
-            out.write(payload.data(), std::streamsize(payload.size()));
-            return true;
-          },
-          error)) {
+  if (!writeFileAtomically(stagedPlan, writePlan, error)) {
     error = path + error.substr(stagedPlan.size());
     std::remove(stagedSidecar.c_str());
     return false;
@@ -237,13 +255,18 @@ bool readPlanFile(const std::string &path, sp::plan::Plan &plan, std::string &er
   size_t magicBytes = std::min(headerBytes, sizeof(kMagic));
   if (std::memcmp(header, kMagic, magicBytes) != 0 || headerBytes < sizeof(kMagic))
     return fail("not a plan file (bad magic)");
+  // The version comes first, so that a plan of another version says so
+  // whatever its header looks like.
+  if (headerBytes >= kVersionEnd) {
+    uint64_t version = getLittleEndian(header + 8, 4);
+    if (version != kPlanFormatVersion)
+      return fail("plan format version " + std::to_string(version) +
+                  "; this runtime reads version " + std::to_string(kPlanFormatVersion) +
+                  " (recompile with sp-compile " SP_VERSION ")");
+  }
   if (headerBytes < kHeaderSize)
     return fail("truncated header (" + std::to_string(fileSize) + " bytes; a plan header is " +
                 std::to_string(kHeaderSize) + ")");
-  uint64_t version = getLittleEndian(header + 8, 4);
-  if (version != kPlanFormatVersion)
-    return fail("plan format version " + std::to_string(version) + "; this runtime reads version " +
-                std::to_string(kPlanFormatVersion) + " (recompile with sp-compile " SP_VERSION ")");
   uint64_t payloadSize = getLittleEndian(header + 12, 8);
   uint64_t available = uint64_t(fileSize) - kHeaderSize;
   if (payloadSize > available)
@@ -258,6 +281,10 @@ bool readPlanFile(const std::string &path, sp::plan::Plan &plan, std::string &er
   std::string payload(payloadSize, '\0');
   if (payloadSize && !file.read(payload.data(), std::streamsize(payloadSize)))
     return fail("read failed");
+  SidecarChecksum checksum;
+  checksum.update(payload.data(), payload.size());
+  if (checksum.value() != getLittleEndian(header + 20, 8))
+    return fail("the plan message does not match its checksum (corrupt file?)");
   // A corrupt payload would make protobuf log to stderr (invalid UTF-8 in a
   // string); the error line below says all there is to say.
   google::protobuf::LogSilencer silencer;

@@ -282,6 +282,72 @@ TEST(CpuKernelAttentionTest, MaskedKeysAndRowsThatSeeNothing) {
   expectMatchesReference<float>(c, 2e-5, /*maskSome=*/true);
 }
 
+/// Row i of attention's [1, 1, S, Dv] output and [1, 1, S] logsumexp: all NaN
+/// (`nan`), or all finite.
+template <typename T>
+void expectRows(const KernelResults &out, int64_t dv, std::initializer_list<bool> nanRows) {
+  std::vector<T> output = out.output.values<T>(), logsumexp = out.logsumexp.values<T>();
+  int64_t row = 0;
+  for (bool nan : nanRows) {
+    SCOPED_TRACE("row " + std::to_string(row));
+    EXPECT_EQ(std::isnan(logsumexp[row]), nan) << logsumexp[row];
+    for (int64_t c = 0; c < dv; ++c)
+      EXPECT_EQ(nan ? std::isnan(output[row * dv + c]) : std::isfinite(output[row * dv + c]),
+                true)
+          << output[row * dv + c];
+    ++row;
+  }
+}
+
+// NaN and Inf reach the output as they would through softmax and a matmul:
+// a row is NaN where a score it sees is NaN or +inf (exp(inf - inf)); rows
+// that do not see the bad key stay finite; a NaN value reaches its column.
+template <typename T> void expectNaNPropagates() {
+  AttentionCase c{{1}, 1, 1, 5, 5, 3, 2};
+  c.causal = true;
+  constexpr T kNaN = std::numeric_limits<T>::quiet_NaN();
+  {
+    SCOPED_TRACE("NaN in key 2: rows 2 to 4 see it");
+    AttentionInputs<T> in(c, 3);
+    in.key.template data<T>()[2 * c.d] = kNaN;
+    expectRows<T>(runKernels(c, in), c.dv, {false, false, true, true, true});
+  }
+  {
+    // Row 0's only visible score is NaN: the online maximum never sees a
+    // number, yet the row must not read as "no visible key".
+    SCOPED_TRACE("NaN in key 0: every row sees it");
+    AttentionInputs<T> in(c, 3);
+    in.key.template data<T>()[0] = kNaN;
+    expectRows<T>(runKernels(c, in), c.dv, {true, true, true, true, true});
+  }
+  {
+    SCOPED_TRACE("+inf in query 3");
+    AttentionInputs<T> in(c, 3);
+    in.query.template data<T>()[3 * c.d] = std::numeric_limits<T>::infinity();
+    in.key.template data<T>()[0] = T(1); // so that score (3, 0) is +inf
+    expectRows<T>(runKernels(c, in), c.dv, {false, false, false, true, false});
+  }
+  {
+    // softmax(S) V multiplies value 1 into every row, row 0's zero
+    // probability for it included: column 0 is NaN everywhere, column 1 not.
+    SCOPED_TRACE("NaN in column 0 of value 1");
+    AttentionInputs<T> in(c, 3);
+    in.value.template data<T>()[1 * c.dv] = kNaN;
+    KernelResults out = runKernels(c, in);
+    std::vector<T> output = out.output.values<T>(), logsumexp = out.logsumexp.values<T>();
+    for (int64_t row = 0; row < 5; ++row) {
+      EXPECT_TRUE(std::isnan(output[row * c.dv])) << "row " << row;
+      EXPECT_TRUE(std::isfinite(output[row * c.dv + 1])) << "row " << row;
+      EXPECT_TRUE(std::isfinite(logsumexp[row])) << "row " << row;
+    }
+  }
+}
+
+TEST(CpuKernelAttentionTest, NaNAndInfPropagateAsThroughSoftmax) {
+  expectNaNPropagates<float>();
+  expectNaNPropagates<double>();
+}
+
 TEST(CpuKernelAttentionTest, GradMatchesFiniteDifferences) {
   AttentionCase c{{1}, 2, 1, 3, 4, 2, 3};
   c.causal = true;

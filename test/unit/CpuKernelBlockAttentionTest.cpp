@@ -216,6 +216,20 @@ TEST(CpuKernelBlockAttentionTest, HiddenBlockGivesZerosNotNaN) {
       EXPECT_EQ(value, 0.0);
 }
 
+TEST(CpuKernelBlockAttentionTest, NaNScoresMakeTheirRowsNaN) {
+  // Query 0 sees only key 0, whose NaN is then its only score: the row must
+  // not read as one that sees no key. Query 1 sees keys 0 and 1.
+  BlockCase c{1, 1, 1, 2, 3, 2, {0, 1}, {0, 1, 2}};
+  BlockInputs in(c, 19);
+  in.key.data<double>()[0] = std::numeric_limits<double>::quiet_NaN();
+  BlockResults r = runBlock(c, in, nullptr);
+  for (double value : r.output.values<double>())
+    EXPECT_TRUE(std::isnan(value));
+  for (double value : r.logsumexp.values<double>())
+    EXPECT_TRUE(std::isnan(value));
+  // Finite inputs of a hidden row still give zeros (HiddenBlockGivesZerosNotNaN).
+}
+
 TEST(CpuKernelBlockAttentionTest, RejectsPositionsThatDoNotFit) {
   BlockCase c{1, 1, 1, 2, 3, 2, {0, 1}, {0, 1, 2}};
   BlockInputs in(c, 19);

@@ -72,9 +72,9 @@ TEST_F(PlanFileTest, RoundTripsThePlanAndWritesTheSidecar) {
   EXPECT_EQ(read.instructions(0).attributes().at("value").f(), 1.5);
 
   std::string bytes = readBytes(file("a.spplan"));
-  ASSERT_GE(bytes.size(), 20u);
+  ASSERT_GE(bytes.size(), 28u);
   EXPECT_EQ(bytes.substr(0, 8), std::string("SPPLAN\r\n"));
-  EXPECT_EQ(bytes[8], 1); // format version, little-endian
+  EXPECT_EQ(bytes[8], 2); // format version, little-endian
   // No temporaries are left behind.
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir),
                           std::filesystem::directory_iterator()),
@@ -124,12 +124,12 @@ TEST_F(PlanFileTest, RefusesTruncatedPlans) {
   std::string error;
   writeBytes(file("header.spplan"), good.substr(0, 12));
   EXPECT_FALSE(readPlanFile(file("header.spplan"), plan, error));
-  EXPECT_EQ(error, file("header.spplan") + ": truncated header (12 bytes; a plan header is 20)");
+  EXPECT_EQ(error, file("header.spplan") + ": truncated header (12 bytes; a plan header is 28)");
   writeBytes(file("payload.spplan"), good.substr(0, good.size() - 5));
   EXPECT_FALSE(readPlanFile(file("payload.spplan"), plan, error));
   EXPECT_EQ(error, file("payload.spplan") + ": truncated: the header announces " +
-                       std::to_string(good.size() - 20) + " plan bytes, the file holds " +
-                       std::to_string(good.size() - 25));
+                       std::to_string(good.size() - 28) + " plan bytes, the file holds " +
+                       std::to_string(good.size() - 33));
   writeBytes(file("long.spplan"), good + "xyz");
   EXPECT_FALSE(readPlanFile(file("long.spplan"), plan, error));
   EXPECT_EQ(error, file("long.spplan") + ": 3 unexpected bytes after the plan (corrupt file?)");
@@ -137,21 +137,45 @@ TEST_F(PlanFileTest, RefusesTruncatedPlans) {
 
 TEST_F(PlanFileTest, RefusesOtherFormatVersions) {
   std::string bytes = writeGoodPlan(file("good.spplan"));
-  bytes[8] = 2;
-  writeBytes(file("v2.spplan"), bytes);
+  bytes[8] = 3;
+  writeBytes(file("v3.spplan"), bytes);
   sp::plan::Plan plan;
   std::string error;
-  EXPECT_FALSE(readPlanFile(file("v2.spplan"), plan, error));
-  EXPECT_EQ(error, file("v2.spplan") + ": plan format version 2; this runtime reads version 1 "
+  EXPECT_FALSE(readPlanFile(file("v3.spplan"), plan, error));
+  EXPECT_EQ(error, file("v3.spplan") + ": plan format version 3; this runtime reads version 2 "
                                        "(recompile with sp-compile " SP_VERSION ")");
+  // A version-1 plan (20-byte header, no checksum) says its version too.
+  std::string v1 = bytes.substr(0, 20) + bytes.substr(28);
+  v1[8] = 1;
+  writeBytes(file("v1.spplan"), v1);
+  EXPECT_FALSE(readPlanFile(file("v1.spplan"), plan, error));
+  EXPECT_EQ(error, file("v1.spplan") + ": plan format version 1; this runtime reads version 2 "
+                                       "(recompile with sp-compile " SP_VERSION ")");
+}
+
+TEST_F(PlanFileTest, RefusesEveryFlippedBit) {
+  std::string good = writeGoodPlan(file("good.spplan"));
+  sp::plan::Plan plan;
+  std::string error;
+  for (size_t bit = 0; bit < good.size() * 8; ++bit) {
+    std::string flipped = good;
+    flipped[bit / 8] = char(flipped[bit / 8] ^ (1 << (bit % 8)));
+    writeBytes(file("flipped.spplan"), flipped);
+    EXPECT_FALSE(readPlanFile(file("flipped.spplan"), plan, error)) << "bit " << bit;
+    EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+  }
 }
 
 TEST_F(PlanFileTest, RefusesUnparsablePayloads) {
   // Field 1 with wire type 7, which does not exist.
   std::string payload = "\x0f\x01\x02";
+  SidecarChecksum checksum;
+  checksum.update(payload.data(), payload.size());
   std::string bytes = "SPPLAN\r\n";
-  bytes += std::string("\x01\x00\x00\x00", 4);
+  bytes += std::string("\x02\x00\x00\x00", 4);
   bytes += std::string(1, char(payload.size())) + std::string(7, '\0');
+  for (int i = 0; i < 8; ++i)
+    bytes += char((checksum.value() >> (8 * i)) & 0xff);
   bytes += payload;
   writeBytes(file("bad.spplan"), bytes);
   sp::plan::Plan plan;

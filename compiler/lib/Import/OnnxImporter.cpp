@@ -9,6 +9,8 @@
 
 #include "sp/Import/OnnxImporter.h"
 
+#include "OnnxOpDefinitions.h"
+
 #include "sp/Dialect/Graph/IR/GraphOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -68,6 +70,9 @@ namespace {
 struct NodeContext {
   const onnx::NodeProto *node = nullptr;
   int64_t opset = 0;
+  /// The opset that introduced the node's definition ("Softmax-13"); 0 outside
+  /// the default domain.
+  int64_t sinceVersion = 0;
 };
 
 class OnnxImporter {
@@ -87,12 +92,15 @@ private:
   FailureOr<RankedTensorType> convertValueType(const onnx::ValueInfoProto &info);
   FailureOr<std::vector<char>> readTensorBytes(const onnx::TensorProto &tensor,
                                                RankedTensorType type);
+  FailureOr<std::string> confineExternalData(StringRef tensorName, StringRef location);
   FailureOr<ElementsAttr> convertTensor(const onnx::TensorProto &tensor,
                                         bool asResource);
   // --- The graph ---
   LogicalResult importGraph();
   LogicalResult bindInputShapes();
   LogicalResult importNode(const onnx::NodeProto &node);
+  LogicalResult checkDefinition(const onnx::NodeProto &node);
+  LogicalResult checkComputeElementTypes(const onnx::NodeProto &node);
   LogicalResult importFunctionCall(const onnx::NodeProto &node,
                                    const onnx::FunctionProto &function);
   LogicalResult dispatch(const onnx::NodeProto &node);
@@ -144,6 +152,17 @@ private:
   LogicalResult importGemm();
   LogicalResult importLayerNorm();
   LogicalResult importReduce(StringRef opName, bool axesAsInput);
+  FailureOr<std::optional<SmallVector<int64_t>>> reduceAxes(bool axesAsInput);
+  LogicalResult importComposedReduce(StringRef opType);
+  LogicalResult importActivation(StringRef opType);
+  LogicalResult importClip();
+  LogicalResult importSize();
+  LogicalResult importLogSoftmax();
+  LogicalResult importMean();
+  /// One op of a decomposition; null where an operand is null (an earlier
+  /// step failed and said why) or this op fails.
+  Value compose(StringRef opName, ArrayRef<Value> operands,
+                ArrayRef<NamedAttribute> attrs = {});
   LogicalResult importSplit();
   LogicalResult importSlice();
   LogicalResult importSqueeze(bool unsqueeze);
@@ -254,9 +273,11 @@ LogicalResult OnnxImporter::readModel() {
       opset = entry.version();
   if (opset == 0)
     return failGlobal("the model imports no opset of the default ONNX domain");
-  if (opset < kMinOnnxOpset || opset > kMaxOnnxOpset)
-    return failGlobal("opset " + Twine(opset) + " is not supported (supported: " +
-                      Twine(kMinOnnxOpset) + " to " + Twine(kMaxOnnxOpset) + ")");
+  // Each node is checked against the definition its opset selects; an opset
+  // newer than sp knows could redefine any op.
+  if (opset < 1 || opset > kNewestOnnxOpset)
+    return failGlobal("opset " + Twine(opset) + " is not supported (sp knows ONNX "
+                      "opsets 1 to " + Twine(kNewestOnnxOpset) + ")");
   for (const onnx::FunctionProto &function : model.functions())
     localFunctions[{function.domain(), function.name()}] = &function;
   return success();
@@ -334,6 +355,43 @@ static int64_t storageBytes(Type elementType) {
   return (elementType.getIntOrFloatBitWidth() + 7) / 8;
 }
 
+/// The path of external data at `location`, which must name a regular file
+/// inside the model's folder: a model must not read other files into its
+/// weights (ONNX Runtime refuses such models too).
+FailureOr<std::string> OnnxImporter::confineExternalData(StringRef tensorName,
+                                                         StringRef location) {
+  auto refuse = [&](const Twine &why) {
+    return fail("initializer '" + tensorName + "': external data location '" +
+                location + "' " + why);
+  };
+  namespace fs = llvm::sys::fs;
+  namespace sys_path = llvm::sys::path;
+  if (sys_path::is_absolute(location, sys_path::Style::posix) ||
+      sys_path::is_absolute(location, sys_path::Style::windows))
+    return refuse("is an absolute path; it must be relative to the model's folder");
+  for (StringRef component : llvm::make_range(sys_path::begin(location),
+                                              sys_path::end(location)))
+    if (component == "..")
+      return refuse("climbs out of the model's folder");
+  SmallString<256> folder(sys_path::parent_path(path));
+  if (folder.empty())
+    folder = ".";
+  SmallString<256> dataPath(folder);
+  sys_path::append(dataPath, location);
+  // A symlink may still point elsewhere: compare the resolved paths.
+  SmallString<256> realFolder, realData;
+  if (fs::real_path(folder, realFolder) || fs::real_path(dataPath, realData))
+    return std::string(dataPath.str()); // missing: reported when opened
+  if (!realFolder.ends_with("/"))
+    realFolder += "/";
+  if (!StringRef(realData).starts_with(realFolder))
+    return refuse("resolves to '" + realData + "', outside the model's folder");
+  fs::file_status status;
+  if (!fs::status(realData, status) && status.type() != fs::file_type::regular_file)
+    return refuse("is not a regular file");
+  return std::string(dataPath.str());
+}
+
 FailureOr<std::vector<char>>
 OnnxImporter::readTensorBytes(const onnx::TensorProto &tensor,
                               RankedTensorType type) {
@@ -353,8 +411,10 @@ OnnxImporter::readTensorBytes(const onnx::TensorProto &tensor,
     }
     if (location.empty())
       return fail("initializer '" + name + "' has external data without a location");
-    SmallString<256> dataPath(llvm::sys::path::parent_path(path));
-    llvm::sys::path::append(dataPath, location);
+    FailureOr<std::string> confined = confineExternalData(name, location);
+    if (failed(confined))
+      return failure();
+    SmallString<256> dataPath(*confined);
     if (length < 0)
       length = expected;
     if (length != expected)
@@ -893,7 +953,95 @@ LogicalResult OnnxImporter::importNode(const onnx::NodeProto &node) {
       return fail("output '" + name + "' is already defined by an earlier node, "
                   "graph input or initializer");
   }
+  if (failed(checkDefinition(node)) || failed(checkComputeElementTypes(node)))
+    return failure();
   return dispatch(node);
+}
+
+/// The first definition (by the opset that introduced it) of each operator the
+/// importer implements; it implements every later one up to kNewestOnnxOpset
+/// (those only widen the element types or add attributes it reads). Earlier
+/// definitions differ in meaning (Softmax before 13 flattens to 2-D, Gemm
+/// before 7 and the binary ops before 7 broadcast by attribute) or in form.
+static std::optional<int64_t> firstImplementedVersion(StringRef opType) {
+  static const llvm::StringMap<int64_t> versions = {
+      // Numpy-style broadcasting.
+      {"Add", 7}, {"Sub", 7}, {"Mul", 7}, {"Div", 7}, {"Pow", 7}, {"Equal", 7},
+      {"Less", 7}, {"Greater", 7}, {"And", 7}, {"Or", 7}, {"Xor", 7},
+      {"LessOrEqual", 12}, {"GreaterOrEqual", 12}, {"Gemm", 7},
+      // Without the legacy `consumed_inputs` attribute.
+      {"Max", 6}, {"Min", 6}, {"Sum", 6}, {"Neg", 6}, {"Abs", 6}, {"Sqrt", 6},
+      {"Reciprocal", 6}, {"Exp", 6}, {"Log", 6}, {"Tanh", 6}, {"Sigmoid", 6},
+      {"Relu", 6}, {"Floor", 6}, {"Ceil", 6},
+      // `to` as an element type number, not a string.
+      {"Cast", 6},
+      // Shapes and axes as inputs, not attributes.
+      {"Reshape", 5}, {"Slice", 10},
+      // With an explicit axis.
+      {"Concat", 4},
+      // Inference-mode Dropout with `training_mode` as an input.
+      {"Dropout", 12},
+      // Axes and split sizes as attributes before 13 and as inputs since.
+      {"ReduceSum", 1}, {"ReduceMean", 1}, {"ReduceMax", 1}, {"Squeeze", 1},
+      {"Unsqueeze", 1}, {"Split", 2},
+      // Every definition.
+      {"Not", 1}, {"Erf", 9}, {"Cos", 7}, {"Sin", 7}, {"IsNaN", 9}, {"IsInf", 10},
+      {"Mod", 10}, {"Flatten", 1}, {"Identity", 1}, {"Constant", 1},
+      {"CastLike", 15}, {"Where", 9}, {"MatMul", 1}, {"Softmax", 13},
+      {"LayerNormalization", 17}, {"Gelu", 20}, {"CumSum", 11}, {"Range", 11},
+      {"Shape", 1}, {"ConstantOfShape", 9}, {"Expand", 8}, {"Transpose", 1},
+      {"Gather", 1}, {"GatherND", 11}, {"Trilu", 14}, {"SplitToSequence", 11},
+      {"SequenceAt", 11}, {"SequenceConstruct", 11}, {"SequenceEmpty", 11},
+      {"SequenceLength", 11}, {"ConcatFromSequence", 11},
+      // Composed of the ops above.
+      {"ReduceMin", 1}, {"ReduceSumSquare", 1}, {"ReduceL1", 1}, {"ReduceL2", 1},
+      {"ReduceLogSum", 1}, {"ReduceLogSumExp", 1}, {"Mean", 6}, {"LeakyRelu", 6},
+      {"PRelu", 7}, {"Elu", 6}, {"Selu", 6}, {"Celu", 12}, {"ThresholdedRelu", 10},
+      {"HardSigmoid", 6}, {"HardSwish", 14}, {"Softplus", 1}, {"Softsign", 1},
+      {"Mish", 18}, {"Swish", 24}, {"Tan", 7}, {"Size", 1}, {"LogSoftmax", 13},
+      // min and max as inputs.
+      {"Clip", 11}};
+  auto found = versions.find(opType);
+  if (found == versions.end())
+    return std::nullopt;
+  return found->second;
+}
+
+LogicalResult OnnxImporter::checkDefinition(const onnx::NodeProto &node) {
+  StringRef opType = node.op_type();
+  std::optional<int64_t> implementedSince = firstImplementedVersion(opType);
+  if (!implementedSince)
+    return fail("operator is not supported");
+  std::optional<OnnxOpDefinition> definition =
+      lookupOnnxOpDefinition(opType, current.opset);
+  if (!definition) {
+    std::optional<int64_t> first = firstOnnxOpset(opType);
+    return fail("ONNX defines " + opType + " only from opset " +
+                Twine(first.value_or(*implementedSince)) + " on");
+  }
+  std::string defined = (opType + "-" + Twine(definition->sinceVersion)).str();
+  if (definition->sinceVersion < *implementedSince)
+    return fail("opset " + Twine(current.opset) + " defines " + opType + " as " +
+                defined + ", which is not supported; sp implements " + opType + "-" +
+                Twine(*implementedSince) + " and later (opset " +
+                Twine(*implementedSince) + " or newer)");
+  current.sinceVersion = definition->sinceVersion;
+  for (const onnx::AttributeProto &given : node.attribute()) {
+    auto spec = definition->attributes.find(given.name());
+    if (spec == definition->attributes.end())
+      return fail("attribute '" + given.name() + "' is not defined for " + defined);
+    // Inside a function, a reference to an attribute the call does not give
+    // leaves the default.
+    const onnx::AttributeProto *value = attribute(given.name());
+    if (value && value->type() != spec->second.type)
+      return fail("attribute '" + given.name() + "' is " +
+                  onnxAttributeTypeName(value->type()) + " but " + defined +
+                  " defines it as " + onnxAttributeTypeName(spec->second.type));
+  }
+  for (const auto &[name, spec] : definition->attributes)
+    if (spec.required && !attribute(name))
+      return fail("required attribute '" + name + "' of " + defined + " is missing");
+  return success();
 }
 
 LogicalResult OnnxImporter::importFunctionCall(const onnx::NodeProto &node,
@@ -950,6 +1098,50 @@ LogicalResult OnnxImporter::importFunctionCall(const onnx::NodeProto &node,
 //===----------------------------------------------------------------------===//
 // Op families
 //===----------------------------------------------------------------------===//
+
+/// Operators whose CPU kernels move elements without reading them as numbers,
+/// and so take every element type a plan holds.
+static bool movesElementsOnly(StringRef opType) {
+  static const llvm::StringSet<> ops = {
+      "Identity", "Dropout", "Constant", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
+      "Expand", "Transpose", "Slice", "Split", "Concat", "Trilu", "Gather", "GatherND",
+      "Shape", "Size", "SplitToSequence", "SequenceAt", "SequenceConstruct", "SequenceEmpty",
+      "SequenceLength", "ConcatFromSequence"};
+  return ops.contains(opType);
+}
+
+// The CPU kernels that compute on elements take f32, f64, i32, i64 and i1; a
+// half-precision model planned for them would be accepted by sp-compile and
+// refused by sp-run, so it is refused now. (Training at bf16 is
+// --precision=bf16, a pass on an f32 model.) The runtime's per-device kernel
+// registry is where this should come from once the compiler can read it.
+LogicalResult OnnxImporter::checkComputeElementTypes(const onnx::NodeProto &node) {
+  if (!options.forCpuPlan || movesElementsOnly(node.op_type()))
+    return success();
+  auto unsupported = [&](const Twine &what, StringRef type) {
+    return fail(what + " is " + type + "; sp's CPU kernels compute " + node.op_type() +
+                " in f32, f64, i32, i64 and i1 only");
+  };
+  for (unsigned i = 0; i < numInputs(); ++i) {
+    Value value = input(i);
+    if (!value)
+      continue;
+    Type elementType = llvm::cast<RankedTensorType>(value.getType()).getElementType();
+    if (llvm::isa<Float16Type, BFloat16Type>(elementType))
+      return unsupported("input '" + node.input(i) + "'",
+                         llvm::isa<Float16Type>(elementType) ? "f16" : "bf16");
+  }
+  int64_t produced = onnx::TensorProto::UNDEFINED;
+  if (node.op_type() == "Cast")
+    produced = intAttr("to", produced);
+  else if (const onnx::AttributeProto *value = attribute("value");
+           value && node.op_type() == "ConstantOfShape")
+    produced = value->t().data_type();
+  if (produced == onnx::TensorProto::FLOAT16 || produced == onnx::TensorProto::BFLOAT16)
+    return unsupported("the result",
+                       produced == onnx::TensorProto::FLOAT16 ? "f16" : "bf16");
+  return success();
+}
 
 LogicalResult OnnxImporter::importBinary(StringRef opName) {
   if (failed(requireInputs(2, 2)))
@@ -1056,24 +1248,80 @@ LogicalResult OnnxImporter::importGemm() {
 LogicalResult OnnxImporter::importLayerNorm() {
   if (failed(requireInputs(2, 3)))
     return failure();
-  if (outputUsed(1) || outputUsed(2))
-    return fail("outputs Mean and InvStdDev are not supported");
-  SmallVector<Value> operands = {input(0), input(1)};
+  Value data = input(0);
+  int64_t axis = intAttr("axis", -1);
+  double epsilon = floatAttr("epsilon", 1e-5);
+  SmallVector<Value> operands = {data, input(1)};
   if (Value bias = input(2))
     operands.push_back(bias);
   SmallVector<NamedAttribute> attrs = {
-      builder.getNamedAttr("axis", builder.getI64IntegerAttr(intAttr("axis", -1))),
-      builder.getNamedAttr("epsilon",
-                           builder.getF64FloatAttr(floatAttr("epsilon", 1e-5)))};
+      builder.getNamedAttr("axis", builder.getI64IntegerAttr(axis)),
+      builder.getNamedAttr("epsilon", builder.getF64FloatAttr(epsilon))};
   FailureOr<Value> result =
       createOne(LayerNormOp::getOperationName(), operands, attrs);
-  return failed(result) ? failure() : define(0, *result);
+  if (failed(result) || failed(define(0, *result)))
+    return failure();
+  if (!outputUsed(1) && !outputUsed(2))
+    return success();
+  int64_t rank = rankOf(data);
+  if (axis < 0)
+    axis += rank; // the layer_norm op has checked the range
+  // Mean and InvStdDev: the statistics over dims [axis, rank), kept as dims
+  // of size 1, in the stash type. They are recomputed from graph ops, which
+  // autodiff and the runtime already know, rather than exposed by the kernel.
+  if (intAttr("stash_type", 1) != onnx::TensorProto::FLOAT)
+    return fail("stash_type " + Twine(intAttr("stash_type", 1)) +
+                " is not supported for outputs Mean and InvStdDev (only 1, float)");
+  Type f32 = builder.getF32Type();
+  Value x = data;
+  auto dataType = llvm::cast<RankedTensorType>(data.getType());
+  if (dataType.getElementType() != f32) {
+    FailureOr<Value> cast = createWithType(CastOp::getOperationName(),
+                                           dataType.clone(f32), {data});
+    if (failed(cast))
+      return failure();
+    x = *cast;
+  }
+  SmallVector<int64_t> axes;
+  for (int64_t dim = axis; dim < rank; ++dim)
+    axes.push_back(dim);
+  SmallVector<NamedAttribute> reduceAttrs = {
+      builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr(axes)),
+      builder.getNamedAttr("keep_dims", builder.getBoolAttr(true))};
+  FailureOr<Value> mean = createOne(ReduceMeanOp::getOperationName(), {x}, reduceAttrs);
+  if (failed(mean))
+    return failure();
+  FailureOr<Value> centered = createOne(SubOp::getOperationName(), {x, *mean});
+  if (failed(centered))
+    return failure();
+  FailureOr<Value> squared =
+      createOne(MulOp::getOperationName(), {*centered, *centered});
+  if (failed(squared))
+    return failure();
+  FailureOr<Value> variance =
+      createOne(ReduceMeanOp::getOperationName(), {*squared}, reduceAttrs);
+  if (failed(variance))
+    return failure();
+  FailureOr<Value> shifted = createOne(AddOp::getOperationName(),
+                                       {*variance, constantScalarLike(f32, epsilon)});
+  if (failed(shifted))
+    return failure();
+  FailureOr<Value> deviation = createOne(SqrtOp::getOperationName(), {*shifted});
+  if (failed(deviation))
+    return failure();
+  FailureOr<Value> inverse = createOne(ReciprocalOp::getOperationName(), {*deviation});
+  if (failed(inverse))
+    return failure();
+  (void)define(1, *mean);
+  return define(2, *inverse);
 }
 
-LogicalResult OnnxImporter::importReduce(StringRef opName, bool axesAsInput) {
+/// The normalized axes of a Reduce* node (empty: all of them), or none where
+/// it reduces nothing (noop_with_empty_axes without axes).
+FailureOr<std::optional<SmallVector<int64_t>>>
+OnnxImporter::reduceAxes(bool axesAsInput) {
   if (failed(requireInputs(1, axesAsInput ? 2 : 1)))
     return failure();
-  Value data = input(0);
   SmallVector<int64_t> axes;
   if (axesAsInput) {
     if (input(1)) {
@@ -1086,19 +1334,217 @@ LogicalResult OnnxImporter::importReduce(StringRef opName, bool axesAsInput) {
     axes = *values;
   }
   if (axes.empty() && intAttr("noop_with_empty_axes", 0))
-    return define(0, data);
-  FailureOr<SmallVector<int64_t>> normalized = normalizeAxes(axes, rankOf(data));
+    return std::optional<SmallVector<int64_t>>();
+  FailureOr<SmallVector<int64_t>> normalized = normalizeAxes(axes, rankOf(input(0)));
   if (failed(normalized))
     return failure();
+  return std::optional<SmallVector<int64_t>>(*normalized);
+}
+
+LogicalResult OnnxImporter::importReduce(StringRef opName, bool axesAsInput) {
+  FailureOr<std::optional<SmallVector<int64_t>>> axes = reduceAxes(axesAsInput);
+  if (failed(axes))
+    return failure();
+  if (!*axes)
+    return define(0, input(0));
   SmallVector<NamedAttribute> attrs = {
-      builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr(*normalized)),
+      builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr(**axes)),
       builder.getNamedAttr("keep_dims", builder.getBoolAttr(intAttr("keepdims", 1)))};
-  FailureOr<Value> result = createOne(opName, {data}, attrs);
+  FailureOr<Value> result = createOne(opName, {input(0)}, attrs);
   return failed(result) ? failure() : define(0, *result);
 }
 
+Value OnnxImporter::compose(StringRef opName, ArrayRef<Value> operands,
+                            ArrayRef<NamedAttribute> attrs) {
+  if (llvm::any_of(operands, [](Value operand) { return !operand; }))
+    return {};
+  FailureOr<Value> result = createOne(opName, operands, attrs);
+  return succeeded(result) ? *result : Value();
+}
+
+// The reductions and activations below are spelled in the graph ops that
+// autodiff, the folder and the runtime already know.
+
+LogicalResult OnnxImporter::importComposedReduce(StringRef opType) {
+  FailureOr<std::optional<SmallVector<int64_t>>> axes =
+      reduceAxes(/*axesAsInput=*/current.sinceVersion >= 18);
+  if (failed(axes))
+    return failure();
+  // ONNX's reference applies the element-wise part even then (ReduceSumSquare
+  // squares); the specification says the input is returned as it is.
+  if (!*axes)
+    return fail("noop_with_empty_axes without axes is not supported for " + opType);
+  bool keepDims = intAttr("keepdims", 1);
+  auto reduce = [&](StringRef opName, Value value, bool keep) {
+    return compose(opName, {value},
+                   {builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr(**axes)),
+                    builder.getNamedAttr("keep_dims", builder.getBoolAttr(keep))});
+  };
+  Value x = input(0), result;
+  if (opType == "ReduceMin") {
+    result = compose(NegOp::getOperationName(),
+                     {reduce(ReduceMaxOp::getOperationName(),
+                             compose(NegOp::getOperationName(), {x}), keepDims)});
+  } else if (opType == "ReduceSumSquare") {
+    result = reduce(ReduceSumOp::getOperationName(),
+                    compose(MulOp::getOperationName(), {x, x}), keepDims);
+  } else if (opType == "ReduceL1") {
+    result = reduce(ReduceSumOp::getOperationName(),
+                    compose(AbsOp::getOperationName(), {x}), keepDims);
+  } else if (opType == "ReduceL2") {
+    result = compose(SqrtOp::getOperationName(),
+                     {reduce(ReduceSumOp::getOperationName(),
+                             compose(MulOp::getOperationName(), {x, x}), keepDims)});
+  } else if (opType == "ReduceLogSum") {
+    result = compose(LogOp::getOperationName(),
+                     {reduce(ReduceSumOp::getOperationName(), x, keepDims)});
+  } else if (opType == "ReduceLogSumExp") {
+    // max + log(sum(exp(x - max))): exp(x) alone overflows for large x.
+    Value peak = reduce(ReduceMaxOp::getOperationName(), x, /*keep=*/true);
+    Value sum = reduce(ReduceSumOp::getOperationName(),
+                       compose(ExpOp::getOperationName(),
+                               {compose(SubOp::getOperationName(), {x, peak})}),
+                       keepDims);
+    result = compose(AddOp::getOperationName(),
+                     {compose(LogOp::getOperationName(), {sum}),
+                      reduce(ReduceMaxOp::getOperationName(), x, keepDims)});
+  }
+  return result ? define(0, result) : failure();
+}
+
+LogicalResult OnnxImporter::importActivation(StringRef opType) {
+  if (failed(requireInputs(opType == "PRelu" ? 2 : 1, opType == "PRelu" ? 2 : 1)))
+    return failure();
+  Value x = input(0);
+  Type elementType = llvm::cast<RankedTensorType>(x.getType()).getElementType();
+  if (!llvm::isa<FloatType>(elementType))
+    return fail(opType + " needs a floating-point input");
+  auto scalar = [&](double value) { return constantScalarLike(elementType, value); };
+  auto op = [&](StringRef opName, ArrayRef<Value> operands) {
+    return compose(opName, operands);
+  };
+  StringRef add = AddOp::getOperationName(), sub = SubOp::getOperationName(),
+            mul = MulOp::getOperationName(), div = DivOp::getOperationName(),
+            exp = ExpOp::getOperationName(), less = LessOp::getOperationName(),
+            where = WhereOp::getOperationName(), max = MaxOp::getOperationName(),
+            min = MinOp::getOperationName();
+  auto hardSigmoid = [&](double alpha, double beta) {
+    return op(max, {op(min, {op(add, {op(mul, {x, scalar(alpha)}), scalar(beta)}),
+                             scalar(1)}),
+                    scalar(0)});
+  };
+  auto softplus = [&] {
+    return op(LogOp::getOperationName(), {op(add, {op(exp, {x}), scalar(1)})});
+  };
+  Value result;
+  if (opType == "LeakyRelu") {
+    result = op(where, {op(less, {x, scalar(0)}),
+                        op(mul, {x, scalar(floatAttr("alpha", 0.01))}), x});
+  } else if (opType == "PRelu") {
+    result = op(where, {op(less, {x, scalar(0)}), op(mul, {x, input(1)}), x});
+  } else if (opType == "Elu") {
+    double alpha = floatAttr("alpha", 1.0);
+    result = op(where, {op(less, {x, scalar(0)}),
+                        op(mul, {op(sub, {op(exp, {x}), scalar(1)}), scalar(alpha)}), x});
+  } else if (opType == "Selu") {
+    double alpha = floatAttr("alpha", 1.67326319217681884765625);
+    double gamma = floatAttr("gamma", 1.05070102214813232421875);
+    Value negative = op(sub, {op(mul, {op(exp, {x}), scalar(alpha)}), scalar(alpha)});
+    result = op(mul, {op(where, {op(LessEqualOp::getOperationName(), {x, scalar(0)}),
+                                 negative, x}),
+                      scalar(gamma)});
+  } else if (opType == "Celu") {
+    double alpha = floatAttr("alpha", 1.0);
+    Value negative = op(mul, {op(sub, {op(exp, {op(div, {x, scalar(alpha)})}), scalar(1)}),
+                              scalar(alpha)});
+    result = op(add, {op(max, {x, scalar(0)}), op(min, {negative, scalar(0)})});
+  } else if (opType == "ThresholdedRelu") {
+    result = op(where, {op(GreaterOp::getOperationName(),
+                           {x, scalar(floatAttr("alpha", 1.0))}),
+                        x, scalar(0)});
+  } else if (opType == "HardSigmoid") {
+    result = hardSigmoid(floatAttr("alpha", 0.2), floatAttr("beta", 0.5));
+  } else if (opType == "HardSwish") {
+    result = op(mul, {x, hardSigmoid(1.0 / 6.0, 0.5)});
+  } else if (opType == "Softplus") {
+    result = softplus();
+  } else if (opType == "Softsign") {
+    result = op(div, {x, op(add, {op(AbsOp::getOperationName(), {x}), scalar(1)})});
+  } else if (opType == "Mish") {
+    result = op(mul, {x, op(TanhOp::getOperationName(), {softplus()})});
+  } else if (opType == "Swish") {
+    result = op(mul, {x, op(SigmoidOp::getOperationName(),
+                            {op(mul, {x, scalar(floatAttr("alpha", 1.0))})})});
+  } else if (opType == "Tan") {
+    result = op(div, {op(SinOp::getOperationName(), {x}), op(CosOp::getOperationName(), {x})});
+  }
+  return result ? define(0, result) : failure();
+}
+
+LogicalResult OnnxImporter::importClip() {
+  if (failed(requireInputs(1, 3)))
+    return failure();
+  // Min then max, so that min > max gives max everywhere, as ONNX says.
+  Value result = input(0);
+  if (Value low = input(1))
+    result = compose(MaxOp::getOperationName(), {result, low});
+  if (Value high = input(2))
+    result = compose(MinOp::getOperationName(), {result, high});
+  return result ? define(0, result) : failure();
+}
+
+LogicalResult OnnxImporter::importSize() {
+  if (failed(requireInputs(1, 1)))
+    return failure();
+  // The product of the dims (a constant once they are static), as a scalar.
+  FailureOr<Value> count = dimProduct(input(0), 0, rankOf(input(0)));
+  if (failed(count))
+    return failure();
+  Value result = compose(ReshapeOp::getOperationName(), {*count, constantI64({})});
+  return result ? define(0, result) : failure();
+}
+
+LogicalResult OnnxImporter::importLogSoftmax() {
+  if (failed(requireInputs(1, 1)))
+    return failure();
+  Value x = input(0);
+  FailureOr<SmallVector<int64_t>> axes = normalizeAxes({intAttr("axis", -1)}, rankOf(x));
+  if (failed(axes))
+    return failure();
+  // (x - max) - log(sum(exp(x - max))): log(softmax(x)) would give -inf where
+  // softmax underflows.
+  auto reduce = [&](StringRef opName, Value value) {
+    return compose(opName, {value},
+                   {builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr(*axes)),
+                    builder.getNamedAttr("keep_dims", builder.getBoolAttr(true))});
+  };
+  Value shifted = compose(SubOp::getOperationName(),
+                          {x, reduce(ReduceMaxOp::getOperationName(), x)});
+  Value sum = reduce(ReduceSumOp::getOperationName(),
+                     compose(ExpOp::getOperationName(), {shifted}));
+  Value result = compose(SubOp::getOperationName(),
+                         {shifted, compose(LogOp::getOperationName(), {sum})});
+  return result ? define(0, result) : failure();
+}
+
+LogicalResult OnnxImporter::importMean() {
+  if (numInputs() < 1)
+    return fail("expects at least one input");
+  if (failed(requireInputs(numInputs(), numInputs())))
+    return failure();
+  Value sum = input(0);
+  for (unsigned i = 1; i < numInputs(); ++i)
+    sum = compose(AddOp::getOperationName(), {sum, input(i)});
+  if (!sum)
+    return failure();
+  Type elementType = llvm::cast<RankedTensorType>(sum.getType()).getElementType();
+  Value result = compose(DivOp::getOperationName(),
+                         {sum, constantScalarLike(elementType, double(numInputs()))});
+  return result ? define(0, result) : failure();
+}
+
 LogicalResult OnnxImporter::importSplit() {
-  if (failed(requireInputs(1, 2)))
+  if (failed(requireInputs(1, current.sinceVersion < 13 ? 1 : 2)))
     return failure();
   Value data = input(0);
   auto type = llvm::cast<RankedTensorType>(data.getType());
@@ -1108,8 +1554,13 @@ LogicalResult OnnxImporter::importSplit() {
   int64_t axis = axes->front();
   unsigned numOutputs = current.node->output_size();
   SmallVector<int64_t> sizes;
-  if (input(1)) {
-    FailureOr<SmallVector<int64_t>> values = requireConstantInts(1, "split");
+  // Before opset 13 the sizes are an attribute.
+  std::optional<SmallVector<int64_t>> splitAttr =
+      current.sinceVersion < 13 ? intsAttr("split") : std::nullopt;
+  if (splitAttr || input(1)) {
+    FailureOr<SmallVector<int64_t>> values =
+        splitAttr ? FailureOr<SmallVector<int64_t>>(*splitAttr)
+                  : requireConstantInts(1, "split");
     if (failed(values))
       return failure();
     sizes = *values;
@@ -1164,12 +1615,19 @@ LogicalResult OnnxImporter::importSlice() {
 }
 
 LogicalResult OnnxImporter::importSqueeze(bool unsqueeze) {
-  if (failed(requireInputs(unsqueeze ? 2 : 1, 2)))
+  // Before opset 13 the axes are an attribute.
+  bool axesAsInput = current.sinceVersion >= 13;
+  std::optional<SmallVector<int64_t>> axesAttr = intsAttr("axes");
+  if (failed(axesAsInput ? requireInputs(unsqueeze ? 2 : 1, 2) : requireInputs(1, 1)))
     return failure();
+  if (!axesAsInput && unsqueeze && !axesAttr)
+    return fail("required attribute 'axes' is missing");
   Value data = input(0);
   auto type = llvm::cast<RankedTensorType>(data.getType());
   SmallVector<int64_t> axes;
-  if (input(1)) {
+  if (!axesAsInput && axesAttr) {
+    axes = *axesAttr;
+  } else if (axesAsInput && input(1)) {
     FailureOr<SmallVector<int64_t>> values = requireConstantInts(1, "axes");
     if (failed(values))
       return failure();
@@ -1508,6 +1966,21 @@ LogicalResult OnnxImporter::dispatch(const onnx::NodeProto &node) {
                                         builder.getBoolAttr(intAttr("detect_positive", 1)))});
   if (op == "Flatten")
     return importFlatten();
+  if (op == "ReduceMin" || op == "ReduceSumSquare" || op == "ReduceL1" ||
+      op == "ReduceL2" || op == "ReduceLogSum" || op == "ReduceLogSumExp")
+    return importComposedReduce(op);
+  if (op == "LeakyRelu" || op == "PRelu" || op == "Elu" || op == "Selu" || op == "Celu" ||
+      op == "ThresholdedRelu" || op == "HardSigmoid" || op == "HardSwish" ||
+      op == "Softplus" || op == "Softsign" || op == "Mish" || op == "Swish" || op == "Tan")
+    return importActivation(op);
+  if (op == "Clip")
+    return importClip();
+  if (op == "Size")
+    return importSize();
+  if (op == "LogSoftmax")
+    return importLogSoftmax();
+  if (op == "Mean")
+    return importMean();
   if (op == "Identity") {
     if (failed(requireInputs(1, 1)))
       return failure();
@@ -1532,11 +2005,11 @@ LogicalResult OnnxImporter::dispatch(const onnx::NodeProto &node) {
   if (op == "Gelu")
     return importGelu();
   if (op == "ReduceSum")
-    return importReduce(ReduceSumOp::getOperationName(), /*axesAsInput=*/true);
+    return importReduce(ReduceSumOp::getOperationName(), current.sinceVersion >= 13);
   if (op == "ReduceMean")
-    return importReduce(ReduceMeanOp::getOperationName(), current.opset >= 18);
+    return importReduce(ReduceMeanOp::getOperationName(), current.sinceVersion >= 18);
   if (op == "ReduceMax")
-    return importReduce(ReduceMaxOp::getOperationName(), current.opset >= 18);
+    return importReduce(ReduceMaxOp::getOperationName(), current.sinceVersion >= 18);
   if (op == "CumSum") {
     if (failed(requireInputs(2, 2)))
       return failure();

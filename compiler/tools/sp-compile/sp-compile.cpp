@@ -23,6 +23,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -298,6 +299,7 @@ int main(int argc, char **argv) {
                  << sequenceParallel << "; its collectives' times may not carry over\n";
 
   sp::OnnxImportOptions options;
+  options.forCpuPlan = emit == EmitKind::Plan;
   for (const std::string &shape : inputShapes)
     if (llvm::Error error = sp::parseInputShape(shape, options))
       return reportError(llvm::toString(std::move(error)));
@@ -403,6 +405,24 @@ int main(int argc, char **argv) {
   // clutter every op.
   (*module)->walk([](Operation *op) { op->removeAttr(sp::planning::kInstructionIdAttr); });
   std::string path = outputPath.empty() ? std::string("-") : std::string(outputPath);
+  // writeToOutput renames a temporary over the path, which would replace a
+  // FIFO or a device (other than /dev/null) with a regular file: those are
+  // written in place.
+  llvm::sys::fs::file_status status;
+  if (path != "-" && !llvm::sys::fs::status(path, status) &&
+      status.type() != llvm::sys::fs::file_type::regular_file &&
+      status.type() != llvm::sys::fs::file_type::directory_file) {
+    std::error_code code;
+    llvm::raw_fd_ostream os(path, code);
+    if (!code) {
+      (*module)->print(os);
+      os.flush();
+      code = os.error();
+    }
+    if (code)
+      return reportError("cannot write '" + path + "': " + code.message());
+    return 0;
+  }
   if (llvm::Error error = llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {
         (*module)->print(os);
         return llvm::Error::success();

@@ -12,12 +12,17 @@
 // Causal masks skip the tiles above the diagonal and mask only the tiles it
 // crosses. A query row that sees no key (every score -inf) gets a zero output
 // and a logsumexp of -inf, which the backward pass reads as "no gradient".
+// A NaN score, or a +inf one (whose exp(s - max) is NaN), makes the whole row
+// NaN, output and logsumexp, as softmax followed by a matmul would: the
+// running denominator carries the NaN to the end of the row. A NaN value
+// reaches its column of every row, as in softmax(S) V (propagateValueNaN).
 //
 //===----------------------------------------------------------------------===//
 
 #include "AttentionSupport.h"
 #include "FastMath.h"
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <limits>
@@ -296,9 +301,13 @@ void forwardBlock(const AttentionProblem<T> &p, int64_t bh, int64_t i0, int64_t 
 #pragma omp simd reduction(max : tileMax)
       for (int64_t c = 0; c < cols; ++c)
         tileMax = row[c] > tileMax ? row[c] : tileMax;
+      // The comparison above skips NaN, so newMax is never NaN.
       T newMax = std::max(maxima[r], tileMax);
       if (newMax == kNegInf) {
-        // Nothing visible yet: the row contributes nothing to the output.
+        // Nothing visible yet: the row contributes nothing to the output;
+        // but a NaN score among the -inf ones still poisons the row.
+        if (std::any_of(row, row + cols, [](T score) { return std::isnan(score); }))
+          sums[r] = std::numeric_limits<T>::quiet_NaN();
         std::fill(row, row + cols, T(0));
         continue;
       }
@@ -331,9 +340,14 @@ void forwardBlock(const AttentionProblem<T> &p, int64_t bh, int64_t i0, int64_t 
       for (int64_t c = 0; c < dims.dv; ++c)
         outRow[c] *= inverse;
       lse[r] = maxima[r] + std::log(sums[r]);
-    } else {
+    } else if (sums[r] == T(0)) {
+      // No visible key.
       std::fill(outRow, outRow + dims.dv, T(0));
       lse[r] = kNegInf;
+    } else {
+      // A NaN reached the denominator.
+      std::fill(outRow, outRow + dims.dv, std::numeric_limits<T>::quiet_NaN());
+      lse[r] = std::numeric_limits<T>::quiet_NaN();
     }
   }
 }
@@ -363,6 +377,7 @@ std::string runAttention(const KernelArgs &args) {
           forwardBlock(p, bh, i0, std::min(kQueryBlock, dims.sq - i0), output, logsumexp,
                        scratch.scores);
         });
+    propagateValueNaN(dims, p.value, output);
   });
   return {};
 }

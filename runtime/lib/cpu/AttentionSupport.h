@@ -11,6 +11,10 @@
 
 #include <cblas.h>
 
+#include <cmath>
+#include <limits>
+#include <vector>
+
 namespace sp::runtime::cpu {
 
 /// The sizes of one attention instruction: query [lead..., Hq, Sq, D], key
@@ -34,6 +38,36 @@ struct AttentionDims {
 /// on failure, empty on success.
 std::string checkQueryKeyValue(const TensorArg &query, const TensorArg &key,
                                const TensorArg &value, AttentionDims &dims);
+
+/// Makes output column c of every row of a query head NaN where column c of
+/// its value head holds a NaN. The unfused softmax(S) V multiplies every value
+/// row, masked keys' zero probabilities included (0 * NaN = NaN); the kernels
+/// skip the keys a causal mask hides, so they put that NaN back here. Reads
+/// the values once: O(Sk Dv) per head against the kernel's O(Sq Sk D).
+template <typename T>
+void propagateValueNaN(const AttentionDims &dims, const T *value, T *output) {
+  int64_t kvHeads = dims.batch * dims.kvHeads;
+  std::vector<char> nanColumns(size_t(dims.dv));
+  for (int64_t kv = 0; kv < kvHeads; ++kv) {
+    std::fill(nanColumns.begin(), nanColumns.end(), 0);
+    bool any = false;
+    const T *rows = value + kv * dims.sk * dims.dv;
+    for (int64_t j = 0; j < dims.sk; ++j)
+      for (int64_t c = 0; c < dims.dv; ++c)
+        if (std::isnan(rows[j * dims.dv + c]))
+          any = nanColumns[size_t(c)] = 1;
+    if (!any)
+      continue;
+    int64_t b = kv / dims.kvHeads, firstHead = (kv % dims.kvHeads) * dims.group();
+    for (int64_t h = firstHead; h < firstHead + dims.group(); ++h) {
+      T *out = output + (b * dims.queryHeads + h) * dims.sq * dims.dv;
+      for (int64_t i = 0; i < dims.sq; ++i)
+        for (int64_t c = 0; c < dims.dv; ++c)
+          if (nanColumns[size_t(c)])
+            out[i * dims.dv + c] = std::numeric_limits<T>::quiet_NaN();
+    }
+  }
+}
 
 /// C = alpha * op(A) op(B) + beta * C on row-major tiles with leading dims
 /// lda, ldb, ldc.

@@ -9,7 +9,9 @@
 // rank's two chunks in order), so a block's keys end at the last one its
 // latest query sees; other positions are masked key by key. A row that sees
 // no key gets a zero output and a logsumexp of -inf; the backward pass skips
-// such rows. The gradient also takes the logsumexp's gradient, since ring
+// such rows. A NaN score makes its row's logsumexp, and so its output, NaN,
+// as softmax followed by a matmul would; a NaN value reaches its column of
+// every row (propagateValueNaN). The gradient also takes the logsumexp's gradient, since ring
 // attention merges blocks by it:
 //   dS = P * (dO V^T - (rowsum(dO * O) - dlse)).
 //
@@ -21,6 +23,7 @@
 #include "AttentionSupport.h"
 #include "FastMath.h"
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <limits>
@@ -204,9 +207,13 @@ std::string runBlockAttention(const KernelArgs &args) {
           T *row = scores.data() + r * keys;
           T maximum = *std::max_element(row, row + keys);
           if (maximum == -std::numeric_limits<T>::infinity()) {
-            // Sees no key: a zero row of probabilities, a zero output.
-            lse[r] = maximum;
-            BlockProblem<T>::probabilities(row, keys, maximum);
+            // Sees no key: a zero row of probabilities, a zero output; unless
+            // a score is NaN (max_element may pass over it), which makes the
+            // probabilities exp(s - NaN) NaN.
+            bool poisoned =
+                std::any_of(row, row + keys, [](T score) { return std::isnan(score); });
+            lse[r] = poisoned ? std::numeric_limits<T>::quiet_NaN() : maximum;
+            BlockProblem<T>::probabilities(row, keys, lse[r]);
             continue;
           }
           T sum = 0;
@@ -220,6 +227,7 @@ std::string runBlockAttention(const KernelArgs &args) {
                  p.valueRow(p.kvHead(bh), 0), dims.dv, T(0), out, dims.dv);
       }
     });
+    propagateValueNaN(dims, args.inputs[2].as<T>(), output);
   });
   return {};
 }

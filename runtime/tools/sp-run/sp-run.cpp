@@ -42,6 +42,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 using namespace sp::runtime;
 namespace fs = std::filesystem;
 
@@ -281,6 +283,54 @@ void printVersion() {
               collectives == "none" ? "none (plans for one rank)" : collectives.c_str());
 }
 
+/// Why the folder `path` cannot be written, or empty. With `mayCreate` it may
+/// not exist yet (sp-run makes it), and its nearest existing ancestor must
+/// then be a writable folder.
+std::string checkWritableFolder(const std::string &flag, const std::string &path,
+                                bool mayCreate) {
+  std::error_code code;
+  fs::path folder = fs::absolute(path, code), existing = folder;
+  while (mayCreate && !fs::exists(existing, code) && existing != existing.parent_path())
+    existing = existing.parent_path();
+  if (!fs::exists(existing, code))
+    return flag + ": folder " + existing.string() + " does not exist";
+  if (!fs::is_directory(existing, code))
+    return flag + " " + path + ": " +
+           (existing == folder ? "exists and is not a folder"
+                               : existing.string() + " is not a folder");
+  if (::access(existing.c_str(), W_OK | X_OK) != 0)
+    return flag + " " + path + ": cannot write in " + existing.string() + ": " +
+           std::strerror(errno);
+  return "";
+}
+
+/// Checks the output paths before the first step, so that a path that cannot
+/// be written stops the run now rather than after hours of steps.
+std::string checkOutputPaths(const Options &options) {
+  for (const auto &[flag, folder] :
+       {std::pair<const char *, const std::string *>{"--dump", &options.dump},
+        {"--save", &options.save}})
+    if (!folder->empty())
+      if (std::string error = checkWritableFolder(flag, *folder, /*mayCreate=*/true);
+          !error.empty())
+        return error;
+  if (!options.trace.empty()) {
+    std::string error;
+    switch (classifyOutputPath(options.trace, error)) {
+    case OutputKind::Invalid:
+      return "--trace " + error;
+    case OutputKind::Special:
+      break;
+    case OutputKind::RegularFile: {
+      fs::path parent = fs::path(options.trace).parent_path();
+      return checkWritableFolder("--trace", parent.empty() ? "." : parent.string(),
+                                 /*mayCreate=*/false);
+    }
+    }
+  }
+  return "";
+}
+
 /// Checks what this build can do against --device, --comm and the launcher.
 std::string checkBackends(const Options &options) {
   std::vector<std::string> devices = builtInDevices();
@@ -344,8 +394,13 @@ public:
     }
     vocab_ = vocab;
     std::error_code code;
-    if (fs::is_directory(path_, code))
+    fs::file_status status = fs::status(path_, code);
+    if (fs::is_directory(status))
       return path_ + ": is a directory, not a token file";
+    // A FIFO without a writer would block the open forever, and neither it
+    // nor a device can be read window by window.
+    if (fs::exists(status) && !fs::is_regular_file(status))
+      return path_ + ": is not a regular file (a FIFO or a device); --data reads token files";
     file_.open(path_, std::ios::binary);
     if (!file_)
       return path_ + ": cannot open: " + std::strerror(errno);
@@ -939,6 +994,8 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
                            ": an inference plan has no training state");
   }
   int64_t steps = options.steps.value_or(1);
+  if (!(error = world.agree(checkOutputPaths(options))).empty())
+    return reportError(error);
 
   // A resumed run continues the checkpoint's seed unless --seed says.
   Options effective = options;

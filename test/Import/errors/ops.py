@@ -9,10 +9,10 @@
 # UNNAMED: {{^}}sp-compile: error: {{.*}}.unnamed.onnx: node '(unnamed)' (Foo, opset 17): operator is not supported{{$}}
 # RUN: %exit1 sp-compile %t.domain.onnx --emit=mlir | FileCheck %s --check-prefix=DOMAIN
 # DOMAIN: {{^}}sp-compile: error: {{.*}}.domain.onnx: node 'fused' (com.microsoft.FusedGelu, opset 1): operator domain 'com.microsoft' is not supported{{$}}
-# RUN: %exit1 sp-compile %t.opset9.onnx --emit=mlir | FileCheck %s --check-prefix=OPSET9
-# OPSET9: {{^}}sp-compile: error: {{.*}}.opset9.onnx: opset 9 is not supported (supported: 13 to 23){{$}}
+# RUN: %exit1 sp-compile %t.opset0.onnx --emit=mlir | FileCheck %s --check-prefix=OPSET0
+# OPSET0: {{^}}sp-compile: error: {{.*}}.opset0.onnx: opset -1 is not supported (sp knows ONNX opsets 1 to 28){{$}}
 # RUN: %exit1 sp-compile %t.opset30.onnx --emit=mlir | FileCheck %s --check-prefix=OPSET30
-# OPSET30: {{^}}sp-compile: error: {{.*}}.opset30.onnx: opset 30 is not supported (supported: 13 to 23){{$}}
+# OPSET30: {{^}}sp-compile: error: {{.*}}.opset30.onnx: opset 30 is not supported (sp knows ONNX opsets 1 to 28){{$}}
 # RUN: %exit1 sp-compile %t.missing.onnx --emit=mlir | FileCheck %s --check-prefix=MISSING
 # MISSING: {{^}}sp-compile: error: {{.*}}.missing.onnx: node 'add_w' (Add, opset 17): input 'w' is not defined by any earlier node, graph input or initializer{{$}}
 # RUN: %exit1 sp-compile %t.order.onnx --emit=mlir | FileCheck %s --check-prefix=ORDER
@@ -39,9 +39,9 @@ save([node("LSTM", ["x", "w", "r"], ["y"], name="rnn", hidden_size=2)],
 save([helper.make_node("Foo", ["x"], ["y"])], inputs=X, outputs=["y"], path=out + ".unnamed.onnx")
 save([node("FusedGelu", ["x"], ["y"], name="fused", domain="com.microsoft")], inputs=X,
      outputs=["y"], extra_opsets=[("com.microsoft", 1)], path=out + ".domain.onnx")
-for opset in (9, 30):
+for opset in (-1, 30):
     save([node("Relu", ["x"], ["y"])], inputs=X, outputs=["y"], opset=opset,
-         path=out + f".opset{opset}.onnx")
+         path=out + f".opset{max(opset, 0)}.onnx")
 save([node("Add", ["x", "w"], ["y"], name="add_w")], inputs=X, outputs=["y"],
      path=out + ".missing.onnx")
 save([node("Relu", ["z"], ["y"], name="first"), node("Neg", ["x"], ["z"])], inputs=X,

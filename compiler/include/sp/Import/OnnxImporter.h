@@ -20,14 +20,14 @@
 
 namespace sp {
 
-/// Opsets of the default ONNX domain that the importer understands.
-constexpr int64_t kMinOnnxOpset = 13;
-constexpr int64_t kMaxOnnxOpset = 23;
-
 struct OnnxImportOptions {
   /// Static shapes for graph inputs, by input name. They bind the input's
   /// symbolic dims everywhere else they appear too.
   std::map<std::string, std::vector<int64_t>> inputShapes;
+  /// The module becomes a plan for the CPU runtime: nodes that compute on
+  /// element types its kernels lack (f16, bf16) are refused now rather than
+  /// by sp-run.
+  bool forCpuPlan = false;
 };
 
 /// Parses `NAME=DxDx...` as given to --input-shape.

@@ -14,10 +14,25 @@
 
 namespace sp::runtime {
 
+/// What an output path names, as far as writing it goes.
+enum class OutputKind {
+  /// A regular file, or nothing yet: written through a temporary and a rename.
+  RegularFile,
+  /// A device or FIFO (/dev/null, a pipe): written in place, never replaced.
+  Special,
+  /// A directory, or a path that cannot be inspected; `error` says why.
+  Invalid,
+};
+
+/// Classifies `path` (following symlinks); on Invalid sets `error` to one line.
+OutputKind classifyOutputPath(const std::string &path, std::string &error);
+
 /// Writes `path` through a temporary file in the same folder and a rename.
-/// `write` streams the contents and returns false to abandon the write (then
-/// `error` must already say why). On failure returns false, sets `error` to
-/// one line naming `path`, and leaves any existing file at `path` untouched.
+/// A device or FIFO at `path` is written in place instead, and a directory is
+/// an error. `write` streams the contents and returns false to abandon the
+/// write (then `error` must already say why). On failure returns false, sets
+/// `error` to one line naming `path`, and leaves any existing regular file at
+/// `path` untouched.
 bool writeFileAtomically(const std::string &path, const std::function<bool(std::ostream &)> &write,
                          std::string &error);
 
