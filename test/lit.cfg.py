@@ -7,7 +7,7 @@ from lit.llvm import llvm_config
 config.name = "sp"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".py", ".test"]
-config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "lit.local.cfg", "tools", "unit", "integration",
+config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "lit.local.cfg", "tools", "unit", "integration", "fuzz",
                    "CMakeLists.txt"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.sp_obj_root, "test")
