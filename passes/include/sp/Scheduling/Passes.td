@@ -39,10 +39,11 @@ def ScheduleCollectives : Pass<"sp-schedule-collectives", "mlir::func::FuncOp"> 
     (ring attention) keep their place in that order too. A bucket starts as
     soon as it is complete, whatever the margin.
 
-    Limits: at most `max-in-flight` collectives (a bucket counts once) and
-    `max-in-flight-bytes` bytes of their inputs and results (the memory
-    budget: a start extends the live range of its buffers; 0: no bound; one
-    collective alone may exceed it) are in flight at once. A start that does
+    Limits: at most `max-in-flight` collectives other than gradient
+    reductions (which stay in flight through the backward pass) and
+    `max-in-flight-bytes` bytes of the inputs and results of all of them (the
+    memory budget: a start extends the live range of its buffers; 0: no
+    bound; one collective alone may exceed it) are in flight at once. A start that does
     not fit first waits early for collectives that the cost model says have
     arrived (compute since their start covers their link time), else is
     delayed while compute runs, and when no compute is left the oldest in
@@ -56,8 +57,8 @@ def ScheduleCollectives : Pass<"sp-schedule-collectives", "mlir::func::FuncOp"> 
   }];
   let options = [
     Option<"maxInFlight", "max-in-flight", "int64_t", /*default=*/"4",
-           "Most collectives (a bucket counts once) started and not yet waited for at once "
-           "(at least 1)">,
+           "Most collectives other than gradient reductions started and not yet waited for "
+           "at once (at least 1)">,
     Option<"maxInFlightBytes", "max-in-flight-bytes", "int64_t", /*default=*/"0",
            "Memory budget: most bytes of inputs and results held by collectives in flight "
            "(0: no bound)">,
