@@ -7,13 +7,18 @@
 // unknown effects that order everything, and one chain through the
 // collective starts (and ops that communicate inside their kernel) that
 // fixes the order in which every rank issues them. Every edge points forward
-// in program order except those of the start chain that bucketing reorders,
-// which are checked to stay acyclic.
+// in program order except those of the chain that bucketing reorders; only
+// reductions no start depends on are bucketed, which keeps the graph
+// acyclic (a cycle would be reported, not scheduled).
 //
-// The scheduler then repeatedly emits the next start if it is ready and
-// fits, else the best ready compute op, else a wait. Waits are not "ready"
-// on their own: they go only when compute runs out, so every op that does
-// not need a collective's result runs before its wait.
+// The scheduler then repeatedly emits the next start if it is ready, due
+// (enough compute left before its first reader to hide it, no more) and
+// fits the limits; else a wait that is due; else the best ready compute op
+// (what feeds the next start first, then program order); else a wait.
+// Waits are not "ready" on their own: a collective's wait goes once the
+// compute that came before its first reader in program order has run and
+// the model says it has arrived, or when compute runs out, so every op
+// that does not need its result and can hide it runs before it.
 //
 //===----------------------------------------------------------------------===//
 
