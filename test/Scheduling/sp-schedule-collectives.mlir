@@ -79,17 +79,18 @@ func.func @gather_before_query_projection(%x: tensor<4x8xf32>, %wq: tensor<8x8xf
 }
 
 // Starts keep their program order, the same on every rank: the second
-// all_reduce's input could be ready first, yet the first's input is computed
-// first and it starts first. Waits go in the order their results are needed.
+// all_reduce's input is computed first, yet the first starts first. These
+// are gradient reductions (no collective depends on them): waited for once
+// arrived, here when the compute runs out.
 // CHECK-LABEL: func.func @start_order
+// CHECK-NEXT: %[[A:.*]] = graph.exp
 // CHECK-NEXT: %[[B:.*]] = graph.tanh
 // CHECK-NEXT: %[[F1:.*]] = graph.all_reduce_start %[[B]]
-// CHECK-NEXT: %[[A:.*]] = graph.exp
 // CHECK-NEXT: %[[F2:.*]] = graph.all_reduce_start %[[A]]
 // CHECK-NEXT: %[[C:.*]] = graph.neg
 // CHECK-NEXT: %[[R2:.*]] = graph.wait %[[F2]]
-// CHECK-NEXT: %[[D:.*]] = graph.add %[[R2]], %[[C]]
 // CHECK-NEXT: %[[R1:.*]] = graph.wait %[[F1]]
+// CHECK-NEXT: %[[D:.*]] = graph.add %[[R2]], %[[C]]
 // CHECK-NEXT: graph.add %[[R1]], %[[D]]
 func.func @start_order(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
   %a = graph.exp %x : tensor<4x8xf32>
@@ -266,8 +267,8 @@ func.func @arrived(%x: tensor<4x8xf32>, %m: tensor<256x256xf32>) -> (tensor<4x8x
 // A backward pass as sp-reduce-gradients and the optimizer leave it: each
 // gradient's all_reduce right where it is complete, the update right after.
 // The updates move after the rest of the backward pass (the matmul), so
-// that the reductions hide behind it, and every wait comes as late as its
-// update allows. With buckets of two gradients, a bucket's starts go
+// that the reductions hide behind it; the waits come once the reductions
+// have arrived. With buckets of two gradients, a bucket's starts go
 // together, right after its last gradient.
 // CHECK-LABEL: func.func @gradient_buckets
 // CHECK-NEXT: %[[G1:.*]] = graph.exp
@@ -280,12 +281,12 @@ func.func @arrived(%x: tensor<4x8xf32>, %m: tensor<256x256xf32>) -> (tensor<4x8x
 // CHECK-NEXT: %[[F4:.*]] = graph.all_reduce_start %[[G4]]
 // CHECK-NEXT: graph.matmul
 // CHECK-NEXT: %[[R1:.*]] = graph.wait %[[F1]]
-// CHECK-NEXT: graph.sgd_update %arg1, %[[R1]]
 // CHECK-NEXT: %[[R2:.*]] = graph.wait %[[F2]]
-// CHECK-NEXT: graph.sgd_update %arg2, %[[R2]]
 // CHECK-NEXT: %[[R3:.*]] = graph.wait %[[F3]]
-// CHECK-NEXT: graph.sgd_update %arg3, %[[R3]]
 // CHECK-NEXT: %[[R4:.*]] = graph.wait %[[F4]]
+// CHECK-NEXT: graph.sgd_update %arg1, %[[R1]]
+// CHECK-NEXT: graph.sgd_update %arg2, %[[R2]]
+// CHECK-NEXT: graph.sgd_update %arg3, %[[R3]]
 // CHECK-NEXT: graph.sgd_update %arg4, %[[R4]]
 // BUCKET-LABEL: func.func @gradient_buckets
 // BUCKET-NEXT: %[[G1:.*]] = graph.exp
@@ -298,7 +299,6 @@ func.func @arrived(%x: tensor<4x8xf32>, %m: tensor<256x256xf32>) -> (tensor<4x8x
 // BUCKET-NEXT: %[[F4:.*]] = graph.all_reduce_start %[[G4]]
 // BUCKET-NEXT: graph.matmul
 // BUCKET-NEXT: %[[R1:.*]] = graph.wait %[[F1]]
-// BUCKET-NEXT: graph.sgd_update %arg1, %[[R1]]
 func.func @gradient_buckets(%x: tensor<4x8xf32>, %w1: tensor<4x8xf32>, %w2: tensor<4x8xf32>, %w3: tensor<4x8xf32>, %w4: tensor<4x8xf32>, %m: tensor<256x256xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<256x256xf32>) {
   %g1 = graph.exp %x : tensor<4x8xf32>
   %r1 = graph.all_reduce %g1 {num_ranks = 2 : i64} : (tensor<4x8xf32>) -> tensor<4x8xf32>

@@ -76,7 +76,8 @@ static cl::opt<int64_t> sequenceParallel(
 static cl::opt<std::string> sequenceParallelStrategy(
     "sp-strategy",
     cl::desc("Attention across ranks: allgather (gather K/V), ulysses (all-to-all over "
-             "heads), ring (K/V blocks around a ring), auto (fewest bytes moved)"),
+             "heads), ring (K/V blocks around a ring), auto (least predicted link time on the "
+             "--cost-profile: bytes over bandwidth plus latency per collective step)"),
     cl::init("auto"), cl::value_desc("allgather|ulysses|ring|auto"),
     cl::cat(parallelCategory));
 static cl::opt<bool> noOverlap(

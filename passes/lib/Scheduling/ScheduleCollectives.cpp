@@ -7,13 +7,18 @@
 // unknown effects that order everything, and one chain through the
 // collective starts (and ops that communicate inside their kernel) that
 // fixes the order in which every rank issues them. Every edge points forward
-// in program order except those of the start chain that bucketing reorders,
-// which are checked to stay acyclic.
+// in program order except those of the chain that bucketing reorders; only
+// reductions no start depends on are bucketed, which keeps the graph
+// acyclic (a cycle would be reported, not scheduled).
 //
-// The scheduler then repeatedly emits the next start if it is ready and
-// fits, else the best ready compute op, else a wait. Waits are not "ready"
-// on their own: they go only when compute runs out, so every op that does
-// not need a collective's result runs before its wait.
+// The scheduler then repeatedly emits the next start if it is ready, due
+// (enough compute left before its first reader to hide it, no more) and
+// fits the limits; else a wait that is due; else the best ready compute op
+// (what feeds the next start first, then program order); else a wait.
+// Waits are not "ready" on their own: a collective's wait goes once the
+// compute that came before its first reader in program order has run and
+// the model says it has arrived, or when compute runs out, so every op
+// that does not need its result and can hide it runs before it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -453,12 +458,22 @@ private:
       terminator = ops.size() - 1;
 
     SmallVector<unsigned> order;
-    SmallVector<bool> emitted(ops.size(), false), ready(ops.size(), false);
-    // Ready compute ops by (feeds the next link of the chain ? 0 : 1, position).
+    SmallVector<bool> ready(ops.size(), false);
+    // Ready compute ops by (feeds the next link of the chain ? 0 : 1,
+    // position). Not for a gradient bucket: its gradients come in program
+    // order, since computing them early would keep them (and the rank's own
+    // copy, until the reduction arrives) alive through more of the pass.
     std::set<std::pair<unsigned, unsigned>> readyCompute;
     size_t nextLink = 0;
+    auto isGradientLink = [&](size_t link) {
+      if (link >= chain.size())
+        return false;
+      auto found = collectiveOf.find(chain[link]);
+      return found != collectiveOf.end() && collectives[found->second].gradientReduction;
+    };
     auto priorityOf = [&](unsigned position) {
-      return std::make_pair(firstLinkFed[position] == nextLink ? 0u : 1u, position);
+      bool feedsNext = firstLinkFed[position] == nextLink && !isGradientLink(nextLink);
+      return std::make_pair(feedsNext ? 0u : 1u, position);
     };
     auto isCompute = [&](unsigned position) {
       return !collectiveOf.count(position) && !waitOf.count(position) &&
@@ -480,7 +495,6 @@ private:
     uint64_t bytesInFlight = 0;
 
     auto emit = [&](unsigned position) {
-      emitted[position] = true;
       order.push_back(position);
       if (isCompute(position))
         readyCompute.erase(priorityOf(position));
@@ -496,23 +510,25 @@ private:
         if (--pending[successor] == 0)
           markReady(successor);
     };
-    auto groupsInFlight = [&]() {
-      llvm::SmallDenseSet<unsigned> groups;
-      for (unsigned number : inFlight)
-        if (!collectives[number].gradientReduction)
-          groups.insert(collectives[number].group);
-      return groups;
-    };
     // Gradient reductions stay in flight to the end of the backward pass:
     // they count against the bytes, not against the collectives in flight.
+    auto countsAgainstLimit = [&](unsigned number) {
+      return !collectives[number].gradientReduction;
+    };
+    auto countBlocks = [&](const Collective &collective) {
+      return !collective.gradientReduction &&
+             int64_t(llvm::count_if(inFlight, countsAgainstLimit)) + 1 > limits.maxInFlight;
+    };
+    auto bytesBlock = [&](const Collective &collective) {
+      return limits.maxInFlightBytes != 0 &&
+             bytesInFlight + collective.bytesHeld > limits.maxInFlightBytes;
+    };
     auto fits = [&](const Collective &collective) {
-      if (inFlight.empty())
-        return true;
-      llvm::SmallDenseSet<unsigned> groups = groupsInFlight();
-      if (!collective.gradientReduction && int64_t(groups.size()) + 1 > limits.maxInFlight)
-        return false;
-      return limits.maxInFlightBytes == 0 ||
-             bytesInFlight + collective.bytesHeld <= limits.maxInFlightBytes;
+      return inFlight.empty() || (!countBlocks(collective) && !bytesBlock(collective));
+    };
+    // Whether waiting for `number` makes room for `collective`.
+    auto makesRoom = [&](unsigned number, const Collective &collective) {
+      return bytesBlock(collective) || countsAgainstLimit(number);
     };
     auto emitWait = [&](unsigned number) {
       const Collective &collective = collectives[number];
@@ -566,8 +582,9 @@ private:
           // Room from collectives that have arrived: by the model, their
           // waits cost nothing now.
           while (!fits(collective)) {
-            unsigned *arrived = llvm::find_if(
-                inFlight, [&](unsigned number) { return arrival[number] <= now; });
+            unsigned *arrived = llvm::find_if(inFlight, [&](unsigned number) {
+              return arrival[number] <= now && makesRoom(number, collective);
+            });
             if (arrived == inFlight.end())
               break;
             emitWait(*arrived);
@@ -583,16 +600,20 @@ private:
         // reader in program order and the model says it has arrived, or is
         // past its pull horizon: later work moves up only as far as hiding
         // the collective needs, since it keeps its tensors alive longer.
-        // Gradient reductions wait until compute runs out, so that the
-        // updates follow the backward pass.
+        // A gradient reduction's wait is due once it has arrived, which
+        // frees the rank's own gradient; the update it feeds comes last in
+        // program order, so it runs where the backward pass would stall.
         unsigned best = readyCompute.begin()->second;
         std::optional<unsigned> due;
         for (unsigned number : inFlight) {
           const Collective &collective = collectives[number];
-          if (collective.gradientReduction || firstNeed(number) >= best)
+          if (collective.gradientReduction) {
+            if (arrival[number] > now)
+              continue;
+          } else if (firstNeed(number) >= best ||
+                     (arrival[number] > now && best < collective.pullHorizon)) {
             continue;
-          if (arrival[number] > now && best < collective.pullHorizon)
-            continue;
+          }
           if (!due || firstNeed(number) < firstNeed(*due))
             due = number;
         }
@@ -607,13 +628,18 @@ private:
         return block.getParentOp()->emitOpError(
             "cannot be scheduled: its collectives' order and its data dependencies form a "
             "cycle");
-      // Nothing to compute: wait. For room, the oldest; else the one the
-      // earliest blocked op needs.
+      // Nothing to compute: wait. For room, the oldest that makes room;
+      // else the one the earliest blocked op needs.
       unsigned chosen = inFlight.front();
-      if (!linkReady)
+      if (linkReady) {
+        const Collective &next = collectives[collectiveOf.lookup(chain[nextLink])];
+        chosen = *llvm::find_if(inFlight,
+                                [&](unsigned number) { return makesRoom(number, next); });
+      } else {
         for (unsigned number : inFlight)
           if (firstNeed(number) < firstNeed(chosen))
             chosen = number;
+      }
       emitWait(chosen);
     }
     if (terminator < ops.size())

@@ -24,29 +24,36 @@ def ScheduleCollectives : Pass<"sp-schedule-collectives", "mlir::func::FuncOp"> 
        ahead of the query projection, so that their all-gathers start
        before it), else the one first in program order;
     3. a wait once the ready compute came after its first reader in program
-       order (so that no later work moves up and holds memory longer), or
-       when no compute is ready; for the collective whose result the
-       earliest blocked op needs.
+       order and the cost model says the collective has arrived (until then
+       later compute moves up, but not past the first reader of the next
+       collective, which would hold its tensors longer), or when no compute
+       is ready; for the collective whose result the earliest blocked op
+       needs.
 
     Parameter-gradient all-reduces (those on which no later collective
     depends) are bucketed in the order the gradients complete, up to the cost
     profile's `gradient_bucket_bytes` (PyTorch DDP's buckets): a bucket's
     starts are issued together, right after its last gradient, and their
-    waits come only when compute runs out, so that the optimizer updates
-    follow the whole backward pass and the reductions hide behind it. Starts keep
-    one order, the same on every rank: program order, but each bucket's
-    starts at its last gradient's; ops that communicate inside their kernel
-    (ring attention) keep their place in that order too. A bucket starts as
-    soon as it is complete, whatever the margin.
+    waits come once the cost model says they have arrived (which frees the
+    rank's own gradient) or when compute runs out: the optimizer updates,
+    last in program order, follow the backward pass and fill its stalls, and
+    the reductions hide behind it. A bucket starts as soon as it is
+    complete, whatever the margin.
 
-    Limits: at most `max-in-flight` collectives (a bucket counts once) and
-    `max-in-flight-bytes` bytes of their inputs and results (the memory
-    budget: a start extends the live range of its buffers; 0: no bound; one
-    collective alone may exceed it) are in flight at once. A start that does
-    not fit first waits early for collectives that the cost model says have
-    arrived (compute since their start covers their link time), else is
-    delayed while compute runs, and when no compute is left the oldest in
-    flight is waited for. Loads and stores of one global keep their order;
+    Starts keep one order, the same on every rank: program order, but each
+    bucket's starts at its last gradient's; ops that communicate inside
+    their kernel (ring attention) keep their place in that order too.
+
+    Limits: at most `max-in-flight` collectives other than gradient
+    reductions (which stay in flight through the backward pass) and
+    `max-in-flight-bytes` bytes of the inputs and results of all of them (the
+    memory budget: a start extends the live range of its buffers; 0: no
+    bound; one collective alone may exceed it) are in flight at once. A
+    start that does not fit first waits early for collectives that the cost
+    model says have arrived (compute since their start covers their link
+    time) and whose wait makes room, else is delayed while compute runs, and
+    when no compute is left the oldest in flight that makes room is waited
+    for. Loads and stores of one global keep their order;
     readers of a parameter's old value, and collectives reading it, stay
     ahead of the update that the planner runs in place; an op with unknown
     side effects orders everything around it. The result is deterministic.
@@ -56,8 +63,8 @@ def ScheduleCollectives : Pass<"sp-schedule-collectives", "mlir::func::FuncOp"> 
   }];
   let options = [
     Option<"maxInFlight", "max-in-flight", "int64_t", /*default=*/"4",
-           "Most collectives (a bucket counts once) started and not yet waited for at once "
-           "(at least 1)">,
+           "Most collectives other than gradient reductions started and not yet waited for "
+           "at once (at least 1)">,
     Option<"maxInFlightBytes", "max-in-flight-bytes", "int64_t", /*default=*/"0",
            "Memory budget: most bytes of inputs and results held by collectives in flight "
            "(0: no bound)">,
