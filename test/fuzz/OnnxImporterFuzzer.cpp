@@ -15,11 +15,22 @@
 #include <string>
 #include <unistd.h>
 
+namespace {
+
+/// A file name for this process that is removed when it exits (libFuzzer
+/// ends with exit(), which runs static destructors).
+struct ScratchFile : std::string {
+  explicit ScratchFile(std::string name) : std::string(std::move(name)) {}
+  ~ScratchFile() { std::remove(c_str()); }
+};
+
+} // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   // The importer reads a path (external data resolves beside it): one file
   // per process, rewritten for each input.
-  static const std::string path =
-      "/tmp/sp-fuzz-importer-" + std::to_string(::getpid()) + ".onnx";
+  static const ScratchFile path(
+      "/tmp/sp-fuzz-importer-" + std::to_string(::getpid()) + ".onnx");
   FILE *file = std::fopen(path.c_str(), "wb");
   if (!file)
     return 0;

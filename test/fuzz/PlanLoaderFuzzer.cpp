@@ -17,6 +17,13 @@
 
 namespace {
 
+/// A file name for this process that is removed when it exits (libFuzzer
+/// ends with exit(), which runs static destructors).
+struct ScratchFile : std::string {
+  explicit ScratchFile(std::string name) : std::string(std::move(name)) {}
+  ~ScratchFile() { std::remove(c_str()); }
+};
+
 void load(const std::string &path, const std::string &bytes) {
   FILE *file = std::fopen(path.c_str(), "wb");
   if (!file)
@@ -39,8 +46,8 @@ std::string littleEndian(uint64_t value, int bytes) {
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static const std::string path =
-      "/tmp/sp-fuzz-plan-" + std::to_string(::getpid()) + ".spplan";
+  static const ScratchFile path(
+      "/tmp/sp-fuzz-plan-" + std::to_string(::getpid()) + ".spplan");
   std::string bytes(reinterpret_cast<const char *>(data), size);
   load(path, bytes);
   sp::runtime::SidecarChecksum checksum;
