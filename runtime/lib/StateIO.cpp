@@ -25,6 +25,9 @@
 
 #include "SessionImpl.h"
 
+#include "CheckpointFormat.h"
+
+#include "sp/runtime/Checkpoint.h"
 #include "sp/runtime/Files.h"
 
 #include <nlohmann/json.hpp>
@@ -48,21 +51,9 @@
 namespace sp::runtime {
 
 namespace fs = std::filesystem;
-using Json = nlohmann::ordered_json;
+using namespace checkpoint_format;
 
 namespace {
-
-constexpr int kCheckpointVersion = 1;
-constexpr const char *kManifest = "manifest.json";
-constexpr const char *kStepPrefix = "step-";
-
-std::string hexHash(uint64_t hash) {
-  char text[17];
-  std::snprintf(text, sizeof text, "%016" PRIx64, hash);
-  return text;
-}
-
-std::string hashBytes(const void *data, size_t size) { return hexHash(XXH64(data, size, 0)); }
 
 /// Forces `path` (a file or a folder) to the disk.
 std::string syncPath(const fs::path &path) {
@@ -77,39 +68,6 @@ std::string syncPath(const fs::path &path) {
   return "";
 }
 
-std::string stepFolderName(int64_t step) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%s%010" PRId64, kStepPrefix, step);
-  return text;
-}
-
-/// The step of a folder named by stepFolderName, or -1.
-int64_t stepOfFolder(const std::string &name) {
-  size_t prefix = std::strlen(kStepPrefix);
-  if (name.size() <= prefix || name.compare(0, prefix, kStepPrefix) != 0 ||
-      name.find_first_not_of("0123456789", prefix) != std::string::npos || name.size() > prefix + 18)
-    return -1;
-  return std::stoll(name.substr(prefix));
-}
-
-/// The checkpoints in a folder of them, by step.
-std::map<int64_t, fs::path> checkpointsIn(const fs::path &directory) {
-  std::map<int64_t, fs::path> found;
-  std::error_code code;
-  for (fs::directory_iterator it(directory, code), end; !code && it != end; it.increment(code)) {
-    int64_t step = stepOfFolder(it->path().filename().string());
-    if (step >= 0 && fs::is_regular_file(it->path() / kManifest))
-      found[step] = it->path();
-  }
-  return found;
-}
-
-/// The manifest's text without its own checksum, as hashed.
-std::string manifestBody(Json manifest) {
-  manifest.erase("checksum");
-  return manifest.dump(1);
-}
-
 const char *precisionOf(DType dtype) {
   switch (dtype) {
   case DType::Float64:
@@ -121,26 +79,6 @@ const char *precisionOf(DType dtype) {
   default:
     return "fp32";
   }
-}
-
-bool isFloatType(DType dtype) {
-  return dtype == DType::Float32 || dtype == DType::Float64;
-}
-
-/// Whether a float tensor holds a NaN or an infinity.
-bool holdsNonFinite(const NpyArray &array) {
-  if (array.dtype == DType::Float32) {
-    const float *values = reinterpret_cast<const float *>(array.data.data());
-    for (int64_t i = 0; i < array.numElements(); ++i)
-      if (!std::isfinite(values[i]))
-        return true;
-  } else if (array.dtype == DType::Float64) {
-    const double *values = reinterpret_cast<const double *>(array.data.data());
-    for (int64_t i = 0; i < array.numElements(); ++i)
-      if (!std::isfinite(values[i]))
-        return true;
-  }
-  return false;
 }
 
 } // namespace
@@ -245,8 +183,8 @@ std::string Session::Impl::writeCheckpoint(const std::string &directory,
   int64_t tokensPerStep = tokenInput < 0 ? 0 : inputs[size_t(tokenInput)].numElements();
   DType precision = parameterSlots.empty() ? DType::Float32 : parameterSlots[0].info.dtype;
   Json manifest = {
-      {"format", "sp-checkpoint"},
-      {"version", kCheckpointVersion},
+      {"format", kFormatName},
+      {"version", kVersion},
       {"model", {{"source", plan.source()}, {"parameters_xxh64", modelIdentity()}}},
       {"optimizer",
        {{"kind", optimizer.kind()},
@@ -309,114 +247,54 @@ std::string Session::loadState(const std::string &path, CheckpointInfo *info) {
 }
 
 std::string Session::Impl::loadCheckpoint(const std::string &path, CheckpointInfo *info) {
-  fs::path folder(path);
-  std::error_code code;
-  if (!fs::is_directory(folder, code))
-    return path + ": not a checkpoint folder (" +
-           (fs::exists(folder, code) ? "not a folder" : "no such folder") + ")";
-  if (!fs::is_regular_file(folder / kManifest, code)) {
-    // A folder of checkpoints, as --save writes: the newest.
-    std::map<int64_t, fs::path> checkpoints = checkpointsIn(folder);
-    if (checkpoints.empty())
-      return path + ": holds no checkpoint (neither " + kManifest + " nor " + kStepPrefix +
-             "N folders written by --save)";
-    folder = checkpoints.rbegin()->second;
-  }
-  fs::path manifestPath = folder / kManifest;
-  std::string where = manifestPath.string();
-  std::ifstream in(manifestPath, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in)
-    return where + ": cannot read: " + std::strerror(errno);
-  Json manifest = Json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (manifest.is_discarded() || !manifest.is_object())
-    return where + ": not a JSON manifest (corrupt or truncated)";
-
-  int64_t steps = 0;
-  Json entries;
-  try {
-    if (manifest.value("format", "") != "sp-checkpoint")
-      return where + ": not an sp checkpoint manifest";
-    if (manifest.value("version", -1) != kCheckpointVersion)
-      return where + ": checkpoint format version " + manifest["version"].dump() +
-             "; this sp-run reads version " + std::to_string(kCheckpointVersion);
-    std::string body = manifestBody(manifest);
-    if (manifest.value("checksum", "") != hashBytes(body.data(), body.size()))
-      return where + ": checksum mismatch (the manifest was edited or is corrupt)";
-    if (manifest["model"].value("parameters_xxh64", "") != modelIdentity()) {
-      // Say what differs: the parameters by name, dtype and shape.
-      std::map<std::string, std::string> saved;
-      for (const Json &entry : manifest["tensors"])
-        if (entry.value("role", "") == "parameter") {
-          std::vector<int64_t> shape = entry["shape"].get<std::vector<int64_t>>();
-          saved[entry["name"].get<std::string>()] =
-              entry["dtype"].get<std::string>() + " " + formatShape(shape);
-        }
-      for (const ParameterSlot &slot : parameterSlots) {
-        auto found = saved.find(slot.info.name);
-        if (found == saved.end())
-          return where + ": checkpoint of another model: it has no parameter '" +
-                 slot.info.name + "'";
-        if (found->second != slot.info.describe())
-          return where + ": checkpoint of another model: parameter '" + slot.info.name +
-                 "' is " + found->second + " there, " + slot.info.describe() + " in the plan";
-        saved.erase(found);
-      }
-      if (!saved.empty())
-        return where + ": checkpoint of another model: the plan has no parameter '" +
-               saved.begin()->first + "'";
-      return where + ": checkpoint of another model";
+  CheckpointManifest manifest;
+  if (std::string error = openCheckpoint(path, manifest); !error.empty())
+    return error;
+  std::string where = (fs::path(manifest.folder) / kManifest).string();
+  if (manifest.parametersHash != modelIdentity()) {
+    // Say what differs: the parameters by name, dtype and shape.
+    std::map<std::string, std::string> saved;
+    for (const CheckpointTensor &tensor : manifest.tensors)
+      if (tensor.role == "parameter")
+        saved[tensor.name] = tensor.dtype + " " + formatShape(tensor.shape);
+    for (const ParameterSlot &slot : parameterSlots) {
+      auto found = saved.find(slot.info.name);
+      if (found == saved.end())
+        return where + ": checkpoint of another model: it has no parameter '" + slot.info.name +
+               "'";
+      if (found->second != slot.info.describe())
+        return where + ": checkpoint of another model: parameter '" + slot.info.name + "' is " +
+               found->second + " there, " + slot.info.describe() + " in the plan";
+      saved.erase(found);
     }
-    std::string kind = manifest["optimizer"].value("kind", "");
-    if (kind != plan.optimizer().kind())
-      return where + ": the checkpoint's optimizer is '" + kind + "', the plan's '" +
-             plan.optimizer().kind() + "'";
-    steps = manifest.at("step").get<int64_t>();
-    if (steps < 0)
-      return where + ": step " + std::to_string(steps) + " is negative";
-    entries = manifest.at("tensors");
-    if (info) {
-      info->step = steps;
-      info->seed = manifest.value("seed", uint64_t(0));
-      info->worldSize = manifest.value("world_size", 1);
-      info->folder = folder.string();
-    }
-  } catch (const nlohmann::json::exception &exception) {
-    return where + ": malformed manifest: " + exception.what();
+    if (!saved.empty())
+      return where + ": checkpoint of another model: the plan has no parameter '" +
+             saved.begin()->first + "'";
+    return where + ": checkpoint of another model";
   }
+  if (manifest.optimizerKind != plan.optimizer().kind())
+    return where + ": the checkpoint's optimizer is '" + manifest.optimizerKind + "', the plan's '" +
+           plan.optimizer().kind() + "'";
 
   // Read and check everything before changing anything.
-  std::map<std::string, const Json *> byName;
-  for (const Json &entry : entries)
-    if (entry.is_object() && entry.contains("name") && entry["name"].is_string())
-      byName[entry.value("role", "") + "/" + entry["name"].get<std::string>()] = &entry;
+  std::map<std::string, const CheckpointTensor *> byName;
+  for (const CheckpointTensor &tensor : manifest.tensors)
+    byName[tensor.role + "/" + tensor.name] = &tensor;
   std::vector<NpyArray> arrays(stateFiles.size());
-  std::string error;
   for (size_t i = 0; i < stateFiles.size(); ++i) {
     const StateFile &file = stateFiles[i];
     auto found = byName.find(file.role + "/" + file.name);
     if (found == byName.end())
       return where + ": the checkpoint has no " + file.what;
-    const Json &entry = *found->second;
-    std::string relative = entry.value("file", "");
-    // Files named in a manifest stay inside its checkpoint.
-    if (relative.empty() || fs::path(relative).is_absolute() ||
-        relative.find("..") != std::string::npos)
-      return where + ": " + file.what + " names the file '" + relative +
-             "', outside the checkpoint";
-    std::string tensorPath = (folder / relative).string();
-    if (!readNpy(tensorPath, arrays[i], error))
+    if (std::string error = readCheckpointTensor(manifest, *found->second, arrays[i]);
+        !error.empty())
       return error;
     const TensorSlot &slot = tensors[file.tensor];
     if (arrays[i].dtype != slot.dtype || arrays[i].shape != slot.shape)
-      return tensorPath + ": " + file.what + " is " + dtypeName(slot.dtype) + " " +
-             formatShape(slot.shape) + " in the plan, the checkpoint holds " +
-             dtypeName(arrays[i].dtype) + " " + formatShape(arrays[i].shape);
-    if (entry.value("xxh64", "") != hashBytes(arrays[i].data.data(), arrays[i].data.size()))
-      return tensorPath + ": checksum mismatch (the file is corrupt or was changed)";
-    if (isFloatType(arrays[i].dtype) && holdsNonFinite(arrays[i]))
-      return tensorPath + ": " + file.what + " holds NaN or infinity; not resuming from it";
+      return (fs::path(manifest.folder) / found->second->file).string() + ": " + file.what +
+             " is " + dtypeName(slot.dtype) + " " + formatShape(slot.shape) +
+             " in the plan, the checkpoint holds " + dtypeName(arrays[i].dtype) + " " +
+             formatShape(arrays[i].shape);
   }
   Stream &stream = device->computeStream();
   for (size_t i = 0; i < stateFiles.size(); ++i) {
@@ -424,7 +302,13 @@ std::string Session::Impl::loadCheckpoint(const std::string &path, CheckpointInf
     device->copyToDevice(slot.data, arrays[i].data.data(), slot.bytes, stream);
   }
   stream.synchronize();
-  stepsCompleted = steps;
+  stepsCompleted = manifest.step;
+  if (info) {
+    info->step = manifest.step;
+    info->seed = manifest.seed;
+    info->worldSize = manifest.worldSize;
+    info->folder = manifest.folder;
+  }
   return "";
 }
 
