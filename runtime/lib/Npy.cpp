@@ -60,6 +60,18 @@ std::string formatShape(const std::vector<int64_t> &shape) {
   return text;
 }
 
+/// `text` as one printable line for an error message: control and non-ASCII
+/// bytes as '?', trailing padding dropped, at most 160 characters.
+static std::string quotedForMessage(const std::string &text) {
+  std::string line = text.substr(0, text.find_last_not_of(" \n") + 1);
+  if (line.size() > 160)
+    line = line.substr(0, 157) + "...";
+  for (char &c : line)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f)
+      c = '?';
+  return line;
+}
+
 /// The value text of `key` in the header dict, e.g. "'<f4'" or "(2, 3)".
 static bool findHeaderValue(const std::string &header, const std::string &key,
                             std::string &value) {
@@ -101,8 +113,9 @@ static bool parseShape(const std::string &text, std::vector<int64_t> &shape) {
 }
 
 bool readNpy(const std::string &path, NpyArray &array, std::string &error) {
+  // What a file says is quoted as one printable line, whatever its bytes.
   auto fail = [&](const std::string &why) {
-    error = path + ": " + why;
+    error = path + ": " + quotedForMessage(why);
     return false;
   };
   std::error_code code;
