@@ -393,7 +393,11 @@ int main(int argc, char **argv) {
   if (emit == EmitKind::Plan) {
     sp::planning::PlanEmitOptions planOptions;
     planOptions.producer = "sp-compile " SP_VERSION;
-    planOptions.sourcePath = modelPath;
+    // Absolute, so that sp-export finds the model from any folder.
+    llvm::SmallString<256> absoluteModel(modelPath);
+    llvm::sys::fs::make_absolute(absoluteModel);
+    llvm::sys::path::remove_dots(absoluteModel, /*remove_dot_dot=*/true);
+    planOptions.sourcePath = absoluteModel.str().str();
     std::string path = outputPath.empty() ? defaultPlanPath() : std::string(outputPath);
     if (path == "-")
       return reportError("a plan is a file and its weights sidecar; give -o PATH, not stdout");
