@@ -11,6 +11,8 @@
 
 #include "CpuKernelSupport.h"
 
+#include "sp/Semantics/Slice.h"
+
 #include <cmath>
 #include <numeric>
 
@@ -596,37 +598,8 @@ std::string runTranspose(const KernelArgs &args) {
 // slice, slice_grad
 //===----------------------------------------------------------------------===//
 
-/// The elements one dim of a slice visits: start, step and count.
-struct SliceRange {
-  int64_t start = 0, step = 1, length = 0;
-};
-
-/// Clamps start/end/step as ONNX Slice does for a dim of `size`.
-SliceRange resolveSlice(int64_t start, int64_t end, int64_t step, int64_t size) {
-  SliceRange range;
-  // A step longer than the dim visits at most one element; bounding it keeps
-  // the arithmetic below from overflowing.
-  constexpr int64_t kMaxStep = int64_t(1) << 62;
-  step = std::clamp(step, -kMaxStep, kMaxStep);
-  range.step = step;
-  if (size == 0)
-    return range;
-  if (start < 0)
-    start = std::max(start, -size) + size;
-  if (end < 0)
-    end = std::max(end, -size - 1) + size;
-  if (step > 0) {
-    start = std::clamp<int64_t>(start, 0, size);
-    end = std::clamp<int64_t>(end, 0, size);
-    range.length = std::max<int64_t>(0, (end - start + step - 1) / step);
-  } else {
-    start = std::clamp<int64_t>(start, 0, size - 1);
-    end = std::clamp<int64_t>(end, -1, size - 1);
-    range.length = std::max<int64_t>(0, (start - end - step - 1) / -step);
-  }
-  range.start = start;
-  return range;
-}
+using sp::semantics::resolveSlice;
+using sp::semantics::SliceRange;
 
 /// Operands 1-4 of slice and slice_grad: starts, ends, axes, steps (axes and
 /// steps may be absent).

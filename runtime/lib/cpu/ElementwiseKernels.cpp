@@ -10,6 +10,8 @@
 #include "CpuKernelSupport.h"
 #include "FastMath.h"
 
+#include "sp/Semantics/Arithmetic.h"
+
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -95,35 +97,20 @@ struct DivOp {
 };
 /// NaN wins, as in numpy.maximum and torch.maximum.
 struct MaxOp {
-  template <typename T> static T apply(T a, T b) { return (a != a || a > b) ? a : b; }
+  template <typename T> static T apply(T a, T b) { return semantics::nanMax(a, b); }
 };
 struct MinOp {
-  template <typename T> static T apply(T a, T b) { return (a != a || a < b) ? a : b; }
+  template <typename T> static T apply(T a, T b) { return semantics::nanMin(a, b); }
 };
 /// Python `%`: the remainder takes the divisor's sign.
 struct ModOp {
   static constexpr bool kIntegerDivision = true;
-  template <typename T> static T apply(T a, T b) {
-    if constexpr (std::is_integral_v<T>) {
-      if (b == -1)
-        return 0;
-      T r = T(a % b);
-      return (r != 0 && ((r < 0) != (b < 0))) ? T(r + b) : r;
-    } else {
-      T r = std::fmod(a, b);
-      return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
-    }
-  }
+  template <typename T> static T apply(T a, T b) { return semantics::floorMod(a, b); }
 };
 /// C `fmod`: the remainder takes the dividend's sign.
 struct FModOp {
   static constexpr bool kIntegerDivision = true;
-  template <typename T> static T apply(T a, T b) {
-    if constexpr (std::is_integral_v<T>)
-      return b == -1 ? T(0) : T(a % b);
-    else
-      return std::fmod(a, b);
-  }
+  template <typename T> static T apply(T a, T b) { return semantics::truncMod(a, b); }
 };
 
 template <typename Op, typename = void> struct IsIntegerDivision : std::false_type {};

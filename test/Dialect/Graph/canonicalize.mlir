@@ -132,3 +132,42 @@ func.func @batched_transpose_kept(%q: tensor<2x3x4xf32>, %k: tensor<2x3x4xf32>) 
   %s = graph.matmul %q, %t : (tensor<2x3x4xf32>, tensor<2x4x3xf32>) -> tensor<2x3x3xf32>
   return %s : tensor<2x3x3xf32>
 }
+
+// -----
+
+// One truth for slice arithmetic (sp/Semantics/Slice.h): a step of INT64_MAX
+// keeps the first row, as ONNX and the runtime's kernel say; type inference
+// once overflowed to 0 rows and refused this program.
+// CHECK-LABEL: func.func @slice_with_huge_step
+// CHECK-NEXT: %[[C:.*]] = graph.constant dense<{{\[}}[0, 1, 2, 3]]> : tensor<1x4xi64>
+// CHECK-NEXT: return %[[C]]
+func.func @slice_with_huge_step() -> tensor<1x4xi64> {
+  %t = graph.constant dense<[[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15], [16, 17, 18, 19]]> : tensor<5x4xi64>
+  %starts = graph.constant dense<[0]> : tensor<1xi64>
+  %ends = graph.constant dense<[5]> : tensor<1xi64>
+  %axes = graph.constant dense<[0]> : tensor<1xi64>
+  %steps = graph.constant dense<[9223372036854775807]> : tensor<1xi64>
+  %s = graph.slice %t, %starts, %ends, %axes, %steps : (tensor<5x4xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<1x4xi64>
+  return %s : tensor<1x4xi64>
+}
+
+// -----
+
+// The folder's max, min and mod are the kernels' (sp/Semantics/Arithmetic.h):
+// NaN wins in either operand; mod takes the divisor's sign, fmod the
+// dividend's.
+// CHECK-LABEL: func.func @arithmetic_rules
+// CHECK-DAG: graph.constant dense<0x7FC00000> : tensor<2xf32>
+// CHECK-DAG: graph.constant dense<[1, -1]> : tensor<2xi64>
+// CHECK-DAG: graph.constant dense<[-2, 2]> : tensor<2xi64>
+func.func @arithmetic_rules() -> (tensor<2xf32>, tensor<2xf32>, tensor<2xi64>, tensor<2xi64>) {
+  %nan = graph.constant dense<[0x7FC00000, 1.0]> : tensor<2xf32>
+  %one = graph.constant dense<[1.0, 0x7FC00000]> : tensor<2xf32>
+  %max = graph.max %one, %nan : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+  %min = graph.min %one, %nan : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+  %a = graph.constant dense<[7, -7]> : tensor<2xi64>
+  %b = graph.constant dense<[-3, 3]> : tensor<2xi64>
+  %mod = graph.mod %a, %b : (tensor<2xi64>, tensor<2xi64>) -> tensor<2xi64>
+  %fmod = graph.fmod %a, %b : (tensor<2xi64>, tensor<2xi64>) -> tensor<2xi64>
+  return %max, %min, %mod, %fmod : tensor<2xf32>, tensor<2xf32>, tensor<2xi64>, tensor<2xi64>
+}

@@ -2,6 +2,8 @@
 
 #include "sp/Dialect/Graph/IR/GraphFolding.h"
 
+#include "sp/Semantics/Arithmetic.h"
+
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/APFloat.h"
 
@@ -169,15 +171,11 @@ static double evaluateFloat(BinaryKind kind, double a, double b) {
   case BinaryKind::Sub: return a - b;
   case BinaryKind::Mul: return a * b;
   case BinaryKind::Div: return a / b;
-  case BinaryKind::Max: return std::max(a, b);
-  case BinaryKind::Min: return std::min(a, b);
+  case BinaryKind::Max: return sp::semantics::nanMax(a, b);
+  case BinaryKind::Min: return sp::semantics::nanMin(a, b);
   case BinaryKind::Pow: return std::pow(a, b);
-  case BinaryKind::Mod: {
-    // The remainder takes the sign of the divisor, as Python's `%`.
-    double r = std::fmod(a, b);
-    return r != 0 && (r < 0) != (b < 0) ? r + b : r;
-  }
-  case BinaryKind::FMod: return std::fmod(a, b);
+  case BinaryKind::Mod: return sp::semantics::floorMod(a, b);
+  case BinaryKind::FMod: return sp::semantics::truncMod(a, b);
   case BinaryKind::Equal: return a == b;
   case BinaryKind::Less: return a < b;
   case BinaryKind::LessEqual: return a <= b;
@@ -206,14 +204,13 @@ static std::optional<int64_t> evaluateInt(BinaryKind kind, int64_t a, int64_t b)
     return result;
   }
   case BinaryKind::Mod:
-  case BinaryKind::FMod: {
     if (b == 0)
       return std::nullopt;
-    int64_t r = b == -1 ? 0 : a % b;
-    if (kind == BinaryKind::Mod && r != 0 && (r < 0) != (b < 0))
-      r += b;
-    return r;
-  }
+    return sp::semantics::floorMod(a, b);
+  case BinaryKind::FMod:
+    if (b == 0)
+      return std::nullopt;
+    return sp::semantics::truncMod(a, b);
   case BinaryKind::Add: return int64_t(uint64_t(a) + uint64_t(b));
   case BinaryKind::Sub: return int64_t(uint64_t(a) - uint64_t(b));
   case BinaryKind::Mul: return int64_t(uint64_t(a) * uint64_t(b));

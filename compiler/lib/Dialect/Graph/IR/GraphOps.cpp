@@ -8,6 +8,8 @@
 
 #include "sp/Dialect/Graph/IR/GraphOps.h"
 
+#include "sp/Semantics/Slice.h"
+
 #include "mlir/Dialect/Traits.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Matchers.h"
@@ -79,34 +81,8 @@ std::optional<SmallVector<int64_t>> getConstantIntValues(Value value) {
   return values;
 }
 
-namespace {
-/// One sliced dim: where it starts, its step and how many elements it keeps.
-struct SliceRange {
-  int64_t start = 0, step = 1, length = 0;
-};
-} // namespace
-
-/// Clamps start/end/step as ONNX Slice does for a dim of `size`.
-static SliceRange resolveSlice(int64_t start, int64_t end, int64_t step,
-                               int64_t size) {
-  SliceRange range;
-  range.step = step;
-  if (start < 0)
-    start += size;
-  if (end < 0)
-    end += size;
-  if (step > 0) {
-    start = std::clamp<int64_t>(start, 0, size);
-    end = std::clamp<int64_t>(end, 0, size);
-    range.length = std::max<int64_t>(0, (end - start + step - 1) / step);
-  } else {
-    start = std::clamp<int64_t>(start, 0, size - 1);
-    end = std::clamp<int64_t>(end, -1, size - 1);
-    range.length = std::max<int64_t>(0, (start - end + (-step) - 1) / (-step));
-  }
-  range.start = start;
-  return range;
-}
+using sp::semantics::resolveSlice;
+using sp::semantics::SliceRange;
 
 namespace {
 /// The constant operands of a slice; axes normalized to [0, rank).
