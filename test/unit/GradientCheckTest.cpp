@@ -15,6 +15,7 @@
 #include "sp/Dialect/Graph/IR/GraphDialect.h"
 #include "sp/Dialect/Graph/IR/GraphOps.h"
 #include "sp/Plan/PlanEmitter.h"
+#include "sp/runtime/Device.h"
 #include "sp/runtime/Session.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -23,6 +24,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
@@ -664,3 +666,169 @@ TEST(GradientRules, PassRegistersItsRules) {
 }
 
 } // namespace
+
+/// Every graph op that can reach a plan has a kernel on every device built
+/// in, registered under the op's name (the plan emitter names instructions
+/// so). graph.constant alone is none: the emitter stores its value as the
+/// plan's constant data.
+TEST(OpContract, EveryEmittableOpHasAKernelOnEveryDevice) {
+  MLIRContext context;
+  context.loadDialect<graph::GraphDialect>();
+  std::vector<std::unique_ptr<sp::runtime::Device>> devices;
+  for (const std::string &name : sp::runtime::builtInDevices()) {
+    std::string error;
+    devices.push_back(sp::runtime::createDevice(name, error));
+    ASSERT_TRUE(devices.back()) << name << ": " << error;
+  }
+  int checked = 0;
+  for (RegisteredOperationName name : context.getRegisteredOperations()) {
+    if (name.getDialectNamespace() != "graph")
+      continue;
+    StringRef op = name.getStringRef().drop_front(strlen("graph."));
+    if (op == "constant")
+      continue;
+    ++checked;
+    for (auto &device : devices)
+      EXPECT_TRUE(device->findKernel(op.str(), sp::runtime::DType::Float32) ||
+                  device->findKernel(op.str(), sp::runtime::DType::Int64))
+          << "graph." << op.str() << " has no kernel on device " << device->name();
+  }
+  EXPECT_GT(checked, 50);
+}
+
+/// Folding an op on constants computes what its kernel computes, bit for
+/// bit (NaN as NaN): each case's @main runs once as a plan, its arguments fed
+/// as inputs, and once with the arguments replaced by constants and folded.
+struct FoldCase {
+  const char *name;
+  const char *module;
+};
+
+const FoldCase kFoldCases[] = {
+    {"float_arithmetic", R"mlir(
+      func.func @main(%a: tensor<8xf64> {graph.onnx_name = "a"}, %b: tensor<8xf64> {graph.onnx_name = "b"}) -> (tensor<8xf64>, tensor<8xf64>, tensor<8xf64>, tensor<8xf64>, tensor<8xf64>, tensor<8xf64>, tensor<8xf64>) {
+        %0 = graph.max %a, %b : (tensor<8xf64>, tensor<8xf64>) -> tensor<8xf64>
+        %1 = graph.min %a, %b : (tensor<8xf64>, tensor<8xf64>) -> tensor<8xf64>
+        %2 = graph.mod %a, %b : (tensor<8xf64>, tensor<8xf64>) -> tensor<8xf64>
+        %3 = graph.fmod %a, %b : (tensor<8xf64>, tensor<8xf64>) -> tensor<8xf64>
+        %4 = graph.div %a, %b : (tensor<8xf64>, tensor<8xf64>) -> tensor<8xf64>
+        %5 = graph.sub %a, %b : (tensor<8xf64>, tensor<8xf64>) -> tensor<8xf64>
+        %6 = graph.pow %a, %b : (tensor<8xf64>, tensor<8xf64>) -> tensor<8xf64>
+        return %0, %1, %2, %3, %4, %5, %6 : tensor<8xf64>, tensor<8xf64>, tensor<8xf64>, tensor<8xf64>, tensor<8xf64>, tensor<8xf64>, tensor<8xf64>
+      })mlir"},
+    {"integer_arithmetic", R"mlir(
+      func.func @main(%a: tensor<8xi64> {graph.onnx_name = "a"}, %b: tensor<8xi64> {graph.onnx_name = "b"}) -> (tensor<8xi64>, tensor<8xi64>, tensor<8xi64>, tensor<8xi64>, tensor<8xi64>, tensor<8xi64>) {
+        %0 = graph.mod %a, %b : (tensor<8xi64>, tensor<8xi64>) -> tensor<8xi64>
+        %1 = graph.fmod %a, %b : (tensor<8xi64>, tensor<8xi64>) -> tensor<8xi64>
+        %2 = graph.div %a, %b : (tensor<8xi64>, tensor<8xi64>) -> tensor<8xi64>
+        %3 = graph.max %a, %b : (tensor<8xi64>, tensor<8xi64>) -> tensor<8xi64>
+        %4 = graph.mul %a, %b : (tensor<8xi64>, tensor<8xi64>) -> tensor<8xi64>
+        %5 = graph.add %a, %b : (tensor<8xi64>, tensor<8xi64>) -> tensor<8xi64>
+        return %0, %1, %2, %3, %4, %5 : tensor<8xi64>, tensor<8xi64>, tensor<8xi64>, tensor<8xi64>, tensor<8xi64>, tensor<8xi64>
+      })mlir"},
+    {"float_to_integer_cast", R"mlir(
+      func.func @main(%a: tensor<8xf64> {graph.onnx_name = "a"}, %b: tensor<8xf64> {graph.onnx_name = "b"}) -> (tensor<8xi64>, tensor<8xi64>, tensor<8xi32>, tensor<8xi32>) {
+        %0 = graph.cast %a : tensor<8xf64> -> tensor<8xi64>
+        %1 = graph.cast %b : tensor<8xf64> -> tensor<8xi64>
+        %2 = graph.cast %a : tensor<8xf64> -> tensor<8xi32>
+        %3 = graph.cast %b : tensor<8xf64> -> tensor<8xi32>
+        return %0, %1, %2, %3 : tensor<8xi64>, tensor<8xi64>, tensor<8xi32>, tensor<8xi32>
+      })mlir"},
+};
+
+TEST(OpContract, FoldingAgreesWithTheKernel) {
+  MLIRContext context;
+  context.loadDialect<graph::GraphDialect, func::FuncDialect, ml_program::MLProgramDialect>();
+  // Operands where the rules differ: signs, zero, NaN, infinity, extremes.
+  const double floatsA[] = {7, -7, 7, -7, NAN, 1, INFINITY, -0.0};
+  const double floatsB[] = {3, 3, -3, -3, 1e30, -2.7, 2.7, -1e300};
+  const int64_t intsA[] = {7, -7, 7, -7, INT64_MIN, 5, 9, 0};
+  const int64_t intsB[] = {3, 3, -3, -3, -1, 7, INT64_MAX, 4};
+  llvm::SmallString<128> directory;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("sp-fold-check", directory));
+  for (const FoldCase &foldCase : kFoldCases) {
+    SCOPED_TRACE(foldCase.name);
+    OwningOpRef<ModuleOp> module =
+        parseSourceString<ModuleOp>(foldCase.module, ParserConfig(&context));
+    ASSERT_TRUE(module);
+    auto main = module->lookupSymbol<func::FuncOp>("main");
+    bool isFloat = llvm::isa<FloatType>(
+        llvm::cast<RankedTensorType>(main.getArgumentTypes()[0]).getElementType());
+    bool floatResults = llvm::isa<FloatType>(
+        llvm::cast<RankedTensorType>(main.getResultTypes()[0]).getElementType());
+    auto bytesOf = [&](int index) {
+      const void *data = isFloat ? static_cast<const void *>(index ? floatsB : floatsA)
+                                 : static_cast<const void *>(index ? intsB : intsA);
+      return std::vector<char>(static_cast<const char *>(data),
+                               static_cast<const char *>(data) + 8 * 8);
+    };
+
+    // The kernels: a plan with the arguments as inputs, results r0, r1, ...
+    for (unsigned r = 0; r < main.getNumResults(); ++r)
+      main.setResultAttr(r, "graph.onnx_name",
+                         StringAttr::get(&context, "r" + std::to_string(r)));
+    llvm::SmallString<128> planPath(directory);
+    llvm::sys::path::append(planPath, std::string(foldCase.name) + ".spplan");
+    sp::planning::PlanEmitOptions options;
+    options.producer = "GradientCheckTest";
+    ASSERT_TRUE(succeeded(sp::planning::emitPlan(*module, options, planPath)));
+    std::string error;
+    std::unique_ptr<runtime::Session> session = runtime::Session::load(std::string(planPath), error);
+    ASSERT_TRUE(session) << error;
+    ASSERT_EQ(session->inputs().size(), 2u);
+    for (int i = 0; i < 2; ++i) {
+      runtime::NpyArray array;
+      array.dtype = isFloat ? runtime::DType::Float64 : runtime::DType::Int64;
+      array.shape = {8};
+      array.data = bytesOf(i);
+      ASSERT_EQ(session->setInput(session->inputs()[i].name, array), "");
+    }
+    ASSERT_EQ(session->runStep(), "");
+
+    // The folder: the arguments as constants, then canonicalize.
+    OpBuilder builder(&main.getBody().front(), main.getBody().front().begin());
+    for (int i = 0; i < 2; ++i) {
+      auto type = llvm::cast<RankedTensorType>(main.getArgumentTypes()[i]);
+      std::vector<char> bytes = bytesOf(i);
+      DenseElementsAttr value = DenseElementsAttr::getFromRawBuffer(type, bytes);
+      Value constant = graph::ConstantOp::create(builder, main.getLoc(), type, value);
+      main.getArgument(i).replaceAllUsesWith(constant);
+    }
+    PassManager passes(&context);
+    passes.addPass(mlir::createCanonicalizerPass());
+    ASSERT_TRUE(succeeded(passes.run(*module)));
+    auto returnOp = llvm::cast<func::ReturnOp>(main.getBody().front().getTerminator());
+    for (unsigned r = 0; r < returnOp.getNumOperands(); ++r) {
+      auto folded = returnOp.getOperand(r).getDefiningOp<graph::ConstantOp>();
+      ASSERT_TRUE(folded) << "result " << r << " did not fold";
+      auto elements = llvm::cast<DenseElementsAttr>(folded.getValue());
+      runtime::NpyArray ran;
+      ASSERT_EQ(session->output("r" + std::to_string(r), ran), "");
+      auto resultType = llvm::cast<IntegerType>(
+          llvm::isa<FloatType>(elements.getElementType())
+              ? IntegerType::get(&context, 64)
+              : elements.getElementType());
+      size_t width = resultType.getWidth() / 8;
+      ASSERT_EQ(ran.data.size(), 8 * width);
+      for (int64_t k = 0; k < 8; ++k) {
+        if (floatResults) {
+          double expected = elements.getValues<double>()[k], actual;
+          std::memcpy(&actual, ran.data.data() + 8 * k, 8);
+          EXPECT_TRUE((std::isnan(expected) && std::isnan(actual)) ||
+                      std::memcmp(&expected, &actual, 8) == 0)
+              << "result " << r << "[" << k << "]: folded " << expected << ", kernel " << actual;
+        } else {
+          APInt value = elements.getValues<APInt>()[k];
+          uint64_t expected = resultType.isUnsigned() ? value.getZExtValue()
+                                                      : uint64_t(value.getSExtValue());
+          uint64_t actual = 0;
+          std::memcpy(&actual, ran.data.data() + width * k, width);
+          if (!resultType.isUnsigned() && width < 8 && (actual >> (8 * width - 1)) & 1)
+            actual |= ~uint64_t(0) << (8 * width);
+          EXPECT_EQ(expected, actual) << "result " << r << "[" << k << "]";
+        }
+      }
+    }
+  }
+  llvm::sys::fs::remove_directories(directory);
+}

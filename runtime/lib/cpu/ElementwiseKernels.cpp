@@ -26,32 +26,10 @@ using Offsets = BroadcastLoop::Offsets;
 // Scalar operations
 //===----------------------------------------------------------------------===//
 
-template <typename T> using Unsigned = std::make_unsigned_t<T>;
-
-template <typename T> T wrapAdd(T a, T b) {
-  if constexpr (std::is_integral_v<T>)
-    return T(Unsigned<T>(a) + Unsigned<T>(b));
-  else
-    return a + b;
-}
-template <typename T> T wrapSub(T a, T b) {
-  if constexpr (std::is_integral_v<T>)
-    return T(Unsigned<T>(a) - Unsigned<T>(b));
-  else
-    return a - b;
-}
-template <typename T> T wrapMul(T a, T b) {
-  if constexpr (std::is_integral_v<T>)
-    return T(Unsigned<T>(a) * Unsigned<T>(b));
-  else
-    return a * b;
-}
-template <typename T> T wrapNeg(T a) {
-  if constexpr (std::is_integral_v<T>)
-    return T(Unsigned<T>(0) - Unsigned<T>(a));
-  else
-    return -a;
-}
+using semantics::wrapAdd;
+using semantics::wrapMul;
+using semantics::wrapNeg;
+using semantics::wrapSub;
 
 /// Converts one element to `To`: floats to integers truncate and saturate
 /// (NaN gives 0), anything to bool is `!= 0`.
@@ -61,16 +39,7 @@ template <typename To, typename From> To convert(From value) {
   } else if constexpr (std::is_same_v<From, BoolByte>) {
     return To(value != 0);
   } else if constexpr (std::is_integral_v<To> && std::is_floating_point_v<From>) {
-    // The bounds are exact powers of two in every float type.
-    constexpr From kLow = From(std::numeric_limits<To>::min());
-    constexpr From kHigh = -kLow;
-    if (!(value == value))
-      return 0;
-    if (value <= kLow)
-      return std::numeric_limits<To>::min();
-    if (value >= kHigh)
-      return std::numeric_limits<To>::max();
-    return To(value);
+    return semantics::saturatingCast<To>(value);
   } else {
     return To(value);
   }
@@ -90,7 +59,7 @@ struct DivOp {
   static constexpr bool kIntegerDivision = true;
   template <typename T> static T apply(T a, T b) {
     if constexpr (std::is_integral_v<T>)
-      return b == -1 ? wrapNeg(a) : T(a / b);
+      return semantics::truncDiv(a, b);
     else
       return a / b;
   }

@@ -71,10 +71,31 @@ void HostTensor::set(int64_t i, double value) {
     floats[i] = value;
     return;
   }
-  if (type.getElementType().isInteger(1))
+  auto intType = llvm::cast<IntegerType>(type.getElementType());
+  if (intType.getWidth() == 1) {
     ints[i] = value != 0.0;
-  else
-    ints[i] = std::isfinite(value) ? int64_t(value) : 0;
+    return;
+  }
+  // As the kernels convert (sp/Semantics/Arithmetic.h): truncate, saturate.
+  namespace semantics = sp::semantics;
+  bool isUnsigned = intType.isUnsigned();
+  switch (intType.getWidth()) {
+  case 8:
+    ints[i] = isUnsigned ? int64_t(semantics::saturatingCast<uint8_t>(value))
+                         : int64_t(semantics::saturatingCast<int8_t>(value));
+    return;
+  case 16:
+    ints[i] = isUnsigned ? int64_t(semantics::saturatingCast<uint16_t>(value))
+                         : int64_t(semantics::saturatingCast<int16_t>(value));
+    return;
+  case 32:
+    ints[i] = isUnsigned ? int64_t(semantics::saturatingCast<uint32_t>(value))
+                         : int64_t(semantics::saturatingCast<int32_t>(value));
+    return;
+  default:
+    ints[i] = isUnsigned ? int64_t(semantics::saturatingCast<uint64_t>(value))
+                         : semantics::saturatingCast<int64_t>(value);
+  }
 }
 
 void HostTensor::setInt(int64_t i, int64_t value) {
@@ -192,9 +213,9 @@ static double evaluateFloat(BinaryKind kind, double a, double b) {
 static std::optional<int64_t> evaluateInt(BinaryKind kind, int64_t a, int64_t b) {
   switch (kind) {
   case BinaryKind::Div:
-    if (b == 0 || (a == INT64_MIN && b == -1))
+    if (b == 0)
       return std::nullopt;
-    return a / b;
+    return sp::semantics::truncDiv(a, b);
   case BinaryKind::Pow: {
     if (b < 0)
       return std::nullopt;
@@ -211,9 +232,9 @@ static std::optional<int64_t> evaluateInt(BinaryKind kind, int64_t a, int64_t b)
     if (b == 0)
       return std::nullopt;
     return sp::semantics::truncMod(a, b);
-  case BinaryKind::Add: return int64_t(uint64_t(a) + uint64_t(b));
-  case BinaryKind::Sub: return int64_t(uint64_t(a) - uint64_t(b));
-  case BinaryKind::Mul: return int64_t(uint64_t(a) * uint64_t(b));
+  case BinaryKind::Add: return sp::semantics::wrapAdd(a, b);
+  case BinaryKind::Sub: return sp::semantics::wrapSub(a, b);
+  case BinaryKind::Mul: return sp::semantics::wrapMul(a, b);
   case BinaryKind::Max: return std::max(a, b);
   case BinaryKind::Min: return std::min(a, b);
   case BinaryKind::Equal: return a == b;

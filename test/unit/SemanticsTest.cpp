@@ -1,0 +1,84 @@
+//===- SemanticsTest.cpp - the op rules written once -----------------------===//
+//
+// sp/Semantics holds the arithmetic that type inference, the constant folder
+// and the kernels share; OpContract (GradientCheckTest) checks that folder
+// and kernels agree through it. These pin the rules themselves to ONNX's.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sp/Semantics/Arithmetic.h"
+#include "sp/Semantics/Slice.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+namespace {
+
+using namespace sp::semantics;
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+
+void expectRange(SliceRange range, int64_t start, int64_t step, int64_t length) {
+  EXPECT_EQ(range.start, start);
+  EXPECT_EQ(range.step, step);
+  EXPECT_EQ(range.length, length);
+}
+
+TEST(SemanticsSlice, ClampsAsOnnx) {
+  expectRange(resolveSlice(0, 5, 1, 5), 0, 1, 5);
+  expectRange(resolveSlice(1, -1, 1, 5), 1, 1, 3);
+  expectRange(resolveSlice(-1, kMin, -1, 5), 4, -1, 5);   // reversed, whole dim
+  expectRange(resolveSlice(-100, 100, 2, 5), 0, 2, 3);    // clamped both ends
+  expectRange(resolveSlice(3, 1, 1, 5), 3, 1, 0);         // empty
+  expectRange(resolveSlice(0, 5, 1, 0), 0, 1, 0);         // empty dim
+}
+
+TEST(SemanticsSlice, ExtremeValuesDoNotOverflow) {
+  // ONNX and ONNX Runtime: one element (the first, or the last going back).
+  EXPECT_EQ(resolveSlice(0, 5, kMax, 5).length, 1);
+  EXPECT_EQ(resolveSlice(kMax, kMin, kMin, 5).length, 1);
+  EXPECT_EQ(resolveSlice(kMax, kMin, kMin, 5).start, 4);
+  EXPECT_EQ(resolveSlice(kMin, kMax, 1, 5).length, 5);
+  EXPECT_EQ(resolveSlice(kMin, kMax, kMax, 5).length, 1);
+}
+
+TEST(SemanticsArithmetic, RemaindersAndDivision) {
+  EXPECT_EQ(floorMod<int64_t>(7, -3), -2);
+  EXPECT_EQ(floorMod<int64_t>(-7, 3), 2);
+  EXPECT_EQ(truncMod<int64_t>(7, -3), 1);
+  EXPECT_EQ(truncMod<int64_t>(-7, 3), -1);
+  EXPECT_EQ(floorMod<int64_t>(kMin, -1), 0);
+  EXPECT_EQ(truncDiv<int64_t>(kMin, -1), kMin);
+  EXPECT_EQ(truncDiv<int64_t>(-7, 2), -3);
+  EXPECT_DOUBLE_EQ(floorMod(-7.5, 2.0), 0.5);
+  EXPECT_DOUBLE_EQ(truncMod(-7.5, 2.0), -1.5);
+  EXPECT_EQ(wrapAdd<int64_t>(kMax, 1), kMin);
+  EXPECT_EQ(wrapMul<int32_t>(1 << 30, 4), 0);
+}
+
+TEST(SemanticsArithmetic, NanWinsInMaxAndMin) {
+  EXPECT_TRUE(std::isnan(nanMax(double(NAN), 1.0)));
+  EXPECT_TRUE(std::isnan(nanMax(1.0, double(NAN))));
+  EXPECT_TRUE(std::isnan(nanMin(double(NAN), 1.0)));
+  EXPECT_TRUE(std::isnan(nanMin(1.0, double(NAN))));
+  EXPECT_EQ(nanMax(-2.0, 3.0), 3.0);
+}
+
+TEST(SemanticsArithmetic, FloatToIntegerTruncatesAndSaturates) {
+  EXPECT_EQ(saturatingCast<int64_t>(-2.7), -2);
+  EXPECT_EQ(saturatingCast<int64_t>(double(INFINITY)), kMax);
+  EXPECT_EQ(saturatingCast<int64_t>(-1e300), kMin);
+  EXPECT_EQ(saturatingCast<int64_t>(double(NAN)), 0);
+  EXPECT_EQ(saturatingCast<int32_t>(3e9), std::numeric_limits<int32_t>::max());
+  // Unsigned targets: in range stays, below is 0, above is the maximum.
+  EXPECT_EQ(saturatingCast<uint8_t>(5.9), 5);
+  EXPECT_EQ(saturatingCast<uint8_t>(300.0), 255);
+  EXPECT_EQ(saturatingCast<uint8_t>(-3.0), 0);
+  EXPECT_EQ(saturatingCast<uint8_t>(255.5f), 255);
+  EXPECT_EQ(saturatingCast<int8_t>(-128.9f), -128);
+}
+
+} // namespace
