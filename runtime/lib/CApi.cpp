@@ -208,6 +208,32 @@ sp_status sp_session_loss(const sp_session *session, double *loss) {
   });
 }
 
+sp_status sp_session_learning_rate(const sp_session *session, double *learningRate) {
+  return guarded([&]() -> std::string {
+    if (!session || !learningRate)
+      return "session or learning_rate is NULL";
+    if (!session->session->isTraining())
+      return "the plan has no learning rate (an inference plan)";
+    if (!session->session->hasRun())
+      return "no step has run yet";
+    *learningRate = session->session->learningRate();
+    return "";
+  });
+}
+
+sp_status sp_session_gradient_norm(const sp_session *session, double *norm) {
+  return guarded([&]() -> std::string {
+    if (!session || !norm)
+      return "session or norm is NULL";
+    if (!session->session->measuresGradientNorm())
+      return "the plan does not measure the gradient norm (compile with --clip-grad-norm)";
+    if (!session->session->hasRun())
+      return "no step has run yet";
+    *norm = session->session->gradientNorm();
+    return "";
+  });
+}
+
 sp_status sp_session_read_output(const sp_session *session, const char *name, void *buffer,
                                  size_t size_bytes) {
   return readInto(session, name, buffer, size_bytes, "output", &Session::output);

@@ -160,22 +160,42 @@ OverlapMeasure measureOverlap(const std::vector<KernelTiming> &kernels,
   return measure;
 }
 
-double Session::loss() const {
-  if (!impl_->stepRan || impl_->lossTensor < 0)
-    return std::nan("");
-  const TensorSlot &loss = impl_->tensors[impl_->lossTensor];
-  Device &device = *impl_->device;
+/// The float32 or float64 scalar `scalar` holds.
+static double readScalar(const TensorSlot &scalar, Device &device) {
   double value = 0;
-  if (loss.dtype == DType::Float32) {
+  if (scalar.dtype == DType::Float32) {
     float single;
-    device.copyToHost(&single, loss.data, sizeof single, device.computeStream());
+    device.copyToHost(&single, scalar.data, sizeof single, device.computeStream());
     device.computeStream().synchronize();
     value = single;
   } else {
-    device.copyToHost(&value, loss.data, sizeof value, device.computeStream());
+    device.copyToHost(&value, scalar.data, sizeof value, device.computeStream());
     device.computeStream().synchronize();
   }
   return value;
+}
+
+double Session::loss() const {
+  if (!impl_->stepRan || impl_->lossTensor < 0)
+    return std::nan("");
+  return readScalar(impl_->tensors[impl_->lossTensor], *impl_->device);
+}
+
+double Session::learningRate() const {
+  if (impl_->learningRateTensor >= 0)
+    return impl_->stepRan ? readScalar(impl_->tensors[impl_->learningRateTensor], *impl_->device)
+                          : std::nan("");
+  if (!isTraining())
+    return std::nan("");
+  return impl_->plan.optimizer().learning_rate();
+}
+
+bool Session::measuresGradientNorm() const { return impl_->gradientNormTensor >= 0; }
+
+double Session::gradientNorm() const {
+  if (!impl_->stepRan || impl_->gradientNormTensor < 0)
+    return std::nan("");
+  return readScalar(impl_->tensors[impl_->gradientNormTensor], *impl_->device);
 }
 
 } // namespace sp::runtime

@@ -301,6 +301,29 @@ std::string Session::Impl::validateBindings() {
                   formatShape(loss.shape) + "; a loss is a float32 or float64 scalar");
     lossTensor = plan.loss();
   }
+  // A scalar the step leaves for the host: `role` names it in messages.
+  auto scalarResult = [&](int tensor, const char *role, int &slot) -> std::string {
+    if (!inRange(tensor))
+      return fail(std::string(role) + " is tensor " + std::to_string(tensor) + ", out of range");
+    const TensorSlot &value = tensors[tensor];
+    if ((value.dtype != DType::Float32 && value.dtype != DType::Float64) ||
+        value.bytes != uint64_t(dtypeSize(value.dtype)))
+      return fail(std::string(role) + " " + describeTensor(tensor) + " is " +
+                  dtypeName(value.dtype) + " " + formatShape(value.shape) +
+                  "; it must be a float32 or float64 scalar");
+    slot = tensor;
+    return {};
+  };
+  if (plan.has_learning_rate())
+    if (std::string problem = scalarResult(plan.learning_rate(), "learning rate",
+                                           learningRateTensor);
+        !problem.empty())
+      return problem;
+  if (plan.has_gradient_norm())
+    if (std::string problem = scalarResult(plan.gradient_norm(), "gradient norm",
+                                           gradientNormTensor);
+        !problem.empty())
+      return problem;
 
   // Every STATE tensor is saved and restored by name; parameters and their
   // optimizer state claim theirs first.

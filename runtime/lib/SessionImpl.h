@@ -94,6 +94,8 @@ struct Session::Impl {
   std::vector<StateFile> stateFiles;
   int tokenInput = -1; // index into inputs
   int lossTensor = -1;
+  int learningRateTensor = -1; // this step's scheduled learning rate, or -1
+  int gradientNormTensor = -1; // the gradients' norm before clipping, or -1
   int64_t stepsCompleted = 0;
   bool stepRan = false;
 

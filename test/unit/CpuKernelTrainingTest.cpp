@@ -8,6 +8,7 @@
 
 #include "CpuKernelTesting.h"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace sp::runtime;
@@ -195,6 +196,129 @@ TEST(CpuKernelOptimizerTest, SGDUpdatesInPlace) {
   std::vector<double> expected = {1 - 0.1 * (0.5 + 0.01 * 1), -2 - 0.1 * (0.5 - 0.02),
                                   3 - 0.1 * (-1 + 0.03)};
   expectNear(param.values<double>(), expected, 1e-15);
+}
+
+TEST(CpuKernelOptimizerTest, ScheduledLearningRateOperandReplacesTheAttribute) {
+  Tensor param = doubles({2}, {1, -2}), grad = doubles({2}, {0.5, -1});
+  Tensor rate = doubles({}, {0.25});
+  ASSERT_EQ(call("sgd_update", {&param, &grad, &rate}, {&param},
+                 attrs({{"learning_rate", 100.0}, {"weight_decay", 0.0}}))
+                .run(),
+            "");
+  expectNear(param.values<double>(), {1 - 0.25 * 0.5, -2 + 0.25}, 0);
+
+  Tensor wrongRate = floats({}, {0.25});
+  EXPECT_EQ(call("sgd_update", {&param, &grad, &wrongRate}, {&param},
+                 attrs({{"learning_rate", 1.0}, {"weight_decay", 0.0}}))
+                .check(),
+            "scheduled_lr must be float64, got float32 scalar");
+}
+
+TEST(CpuKernelClippingTest, GlobalNormCoversEveryElementOfEveryInput) {
+  Tensor a = floats({2, 2}, {1, -2, 3, 0.5f}), b = doubles({3}, {-4, 1e-3, 2});
+  double expected = std::sqrt(1.0 + 4 + 9 + 0.25 + 16 + 1e-6 + 4);
+  Tensor norm(DType::Float64, {}), norm32(DType::Float32, {});
+  ASSERT_EQ(call("global_norm", {&a, &b}, {&norm}).run(), "");
+  EXPECT_EQ(norm.values<double>()[0], expected);
+  ASSERT_EQ(call("global_norm", {&a, &b}, {&norm32}).run(), "");
+  EXPECT_EQ(norm32.values<float>()[0], float(expected));
+
+  // Many elements: chunked partial sums still give the exact sum of squares.
+  Tensor ones = doubles({100003}, std::vector<double>(100003, 0.5));
+  ASSERT_EQ(call("global_norm", {&ones}, {&norm}).run(), "");
+  EXPECT_DOUBLE_EQ(norm.values<double>()[0], std::sqrt(100003 * 0.25));
+
+  Tensor integers = int64s({2}, {1, 2});
+  EXPECT_EQ(call("global_norm", {&a, &integers}, {&norm}).check(),
+            "input 1 must be float32 or float64, got int64 2");
+  EXPECT_EQ(call("global_norm", {}, {&norm}).check(),
+            "expects at least 1 input and 1 output, got 0 and 1");
+}
+
+TEST(CpuKernelClippingTest, ClipCoefficientIsTorchsClampedRatio) {
+  Tensor coefficient(DType::Float64, {});
+  for (double value : {4.0, 1.0, 0.5, 0.0}) {
+    Tensor norm = doubles({}, {value});
+    ASSERT_EQ(call("clip_coefficient", {&norm}, {&coefficient}, attrs({{"max_norm", 1.0}})).run(),
+              "");
+    // torch: clamp(max_norm / (total_norm + 1e-6), max=1.0)
+    EXPECT_EQ(coefficient.values<double>()[0], std::min(1.0, 1.0 / (value + 1e-6))) << value;
+  }
+  Tensor nan = doubles({}, {std::nan("")});
+  ASSERT_EQ(call("clip_coefficient", {&nan}, {&coefficient}, attrs({{"max_norm", 1.0}})).run(),
+            "");
+  EXPECT_TRUE(std::isnan(coefficient.values<double>()[0]));
+  EXPECT_EQ(call("clip_coefficient", {&nan}, {&coefficient}, attrs({{"max_norm", -2.0}})).check(),
+            "max_norm must be positive and finite, got -2.000000");
+}
+
+/// Hugging Face's lr lambdas (transformers.optimization), transcribed from
+/// their Python for the test: the factor LambdaLR multiplies the base rate by.
+double referenceFactor(const std::string &kind, int64_t s, int64_t w, int64_t t, double minRate) {
+  if (s < w)
+    return double(s) / double(std::max<int64_t>(1, w));
+  if (kind == "constant")
+    return 1.0;
+  if (kind == "linear") {
+    double linear = std::max(0.0, double(t - s) / double(std::max<int64_t>(1, t - w)));
+    return minRate > 0 ? minRate + (1.0 - minRate) * linear : linear;
+  }
+  double progress = double(s - w) / double(std::max<int64_t>(1, t - w));
+  double factor = 0.5 * (1.0 + std::cos(M_PI * 0.5 * 2.0 * progress));
+  return std::max(0.0, factor * (1 - minRate) + minRate);
+}
+
+TEST(CpuKernelScheduleTest, LRScheduleFollowsHuggingFaceWithWarmup) {
+  struct Case {
+    const char *kind;
+    int64_t warmup, total;
+    double minLr;
+  };
+  const double lr = 0.002;
+  for (Case c : {Case{"constant", 3, 0, 0}, Case{"constant", 0, 0, 0}, Case{"linear", 3, 10, 0},
+                 Case{"linear", 0, 10, 2e-4}, Case{"cosine", 3, 10, 0},
+                 Case{"cosine", 2, 10, 5e-4}, Case{"cosine", 10, 10, 0}}) {
+    Attributes attributes =
+        attrs({{"kind", std::string(c.kind)}, {"warmup_steps", c.warmup},
+               {"total_steps", c.total}, {"learning_rate", lr}, {"min_learning_rate", c.minLr}});
+    for (int64_t s = 0; s <= 13; ++s) {
+      Tensor steps = int64s({}, {s}), rate(DType::Float64, {});
+      ASSERT_EQ(call("lr_schedule", {&steps}, {&rate}, attributes).run(), "");
+      double expected = lr * referenceFactor(c.kind, s, c.warmup, c.total, c.minLr / lr);
+      EXPECT_EQ(rate.values<double>()[0], expected) << c.kind << " step " << s;
+    }
+  }
+  // Spot values that need no formula: warmup halfway, the linear end, the
+  // cosine midpoint, the floor.
+  auto rateAt = [&](const char *kind, int64_t w, int64_t t, double minLr, int64_t s) {
+    Tensor steps = int64s({}, {s}), rate(DType::Float64, {});
+    EXPECT_EQ(call("lr_schedule", {&steps}, {&rate},
+                   attrs({{"kind", std::string(kind)}, {"warmup_steps", w}, {"total_steps", t},
+                          {"learning_rate", 1.0}, {"min_learning_rate", minLr}}))
+                  .run(),
+              "");
+    return rate.values<double>()[0];
+  };
+  EXPECT_EQ(rateAt("linear", 4, 8, 0, 2), 0.5);
+  EXPECT_EQ(rateAt("linear", 4, 8, 0, 6), 0.5);
+  EXPECT_EQ(rateAt("linear", 4, 8, 0, 9), 0.0);
+  EXPECT_EQ(rateAt("linear", 0, 8, 0.25, 8), 0.25);
+  EXPECT_NEAR(rateAt("cosine", 0, 8, 0, 4), 0.5, 1e-15);
+  EXPECT_NEAR(rateAt("cosine", 0, 8, 0.1, 8), 0.1, 1e-15);
+
+  Tensor steps = int64s({}, {0}), rate(DType::Float64, {});
+  EXPECT_EQ(call("lr_schedule", {&steps}, {&rate},
+                 attrs({{"kind", std::string("step")}, {"warmup_steps", int64_t(0)},
+                        {"total_steps", int64_t(1)}, {"learning_rate", 1.0},
+                        {"min_learning_rate", 0.0}}))
+                .check(),
+            "unknown schedule kind 'step'; expected constant, linear or cosine");
+  EXPECT_EQ(call("lr_schedule", {&steps}, {&rate},
+                 attrs({{"kind", std::string("linear")}, {"warmup_steps", int64_t(5)},
+                        {"total_steps", int64_t(4)}, {"learning_rate", 1.0},
+                        {"min_learning_rate", 0.0}}))
+                .check(),
+            "schedule steps out of range: warmup 5, total 4");
 }
 
 } // namespace

@@ -116,6 +116,79 @@ TEST_F(RuntimeCApiTest, LoadsDescribesAndRuns) {
   sp_session_free(session);
 }
 
+/// A plan that clips and schedules as sp-compile builds one: a [2] parameter
+/// with the constant gradient [3, 4] (norm 5), clipped to norm 1, and SGD at
+/// a linear schedule of base rate 1 over 4 steps with 2 of warmup.
+TEST_F(RuntimeCApiTest, ReportsTheLearningRateAndGradientNorm) {
+  PlanBuilder builder;
+  int param = builder.state<double>(sp::plan::F64, {2}, {0, 0}, "w");
+  int grad = builder.constant<double>(sp::plan::F64, {2}, {3, 4}, "g");
+  int clipped = builder.arena(sp::plan::F64, {2});
+  int norm = builder.arena(sp::plan::F64, {});
+  int coefficient = builder.arena(sp::plan::F64, {});
+  int counter = builder.state<int64_t>(sp::plan::I64, {}, {0}, "sp.step");
+  int one = builder.constant<int64_t>(sp::plan::I64, {}, {1}, "one");
+  int next = builder.arena(sp::plan::I64, {});
+  int rate = builder.arena(sp::plan::F64, {});
+  int loss = builder.arena(sp::plan::F64, {});
+  builder.instruction("fill", {}, {loss}).mutable_attributes()->operator[]("value").set_f(1);
+  builder.instruction("global_norm", {grad}, {norm});
+  (*builder.instruction("clip_coefficient", {norm}, {coefficient}).mutable_attributes())
+      ["max_norm"].set_f(1);
+  builder.instruction("mul", {grad, coefficient}, {clipped});
+  builder.instruction("add", {counter, one}, {next});
+  auto &schedule = *builder.instruction("lr_schedule", {counter}, {rate}).mutable_attributes();
+  schedule["kind"].set_s("linear");
+  schedule["warmup_steps"].set_i(2);
+  schedule["total_steps"].set_i(4);
+  schedule["learning_rate"].set_f(1);
+  schedule["min_learning_rate"].set_f(0);
+  builder.instruction("copy", {next}, {counter});
+  auto &update = *builder.instruction("sgd_update", {param, clipped, rate}, {param})
+                      .mutable_attributes();
+  update["learning_rate"].set_f(1);
+  update["weight_decay"].set_f(0);
+  builder.parameter("w", param, clipped);
+  builder.plan.set_loss(loss);
+  builder.plan.set_learning_rate(rate);
+  builder.plan.set_gradient_norm(norm);
+  builder.plan.mutable_optimizer()->set_kind("sgd");
+  builder.plan.mutable_optimizer()->set_learning_rate(1);
+  std::string error;
+  ASSERT_TRUE(builder.write(path, error)) << error;
+
+  sp_session *session = nullptr;
+  ASSERT_EQ(sp_session_load(path.c_str(), &session), SP_OK) << sp_last_error();
+  double value;
+  EXPECT_EQ(sp_session_learning_rate(session, &value), SP_ERROR);
+  EXPECT_STREQ(sp_last_error(), "no step has run yet");
+  double expectedRates[] = {0, 0.5, 1, 0.5, 0, 0};
+  double position = 0;
+  for (double expected : expectedRates) {
+    ASSERT_EQ(sp_session_run_step(session), SP_OK) << sp_last_error();
+    ASSERT_EQ(sp_session_learning_rate(session, &value), SP_OK) << sp_last_error();
+    EXPECT_EQ(value, expected);
+    ASSERT_EQ(sp_session_gradient_norm(session, &value), SP_OK) << sp_last_error();
+    EXPECT_EQ(value, 5);
+    position -= expected * 3 * (1 / (5 + 1e-6));
+  }
+  double w[2];
+  ASSERT_EQ(sp_session_read_parameter(session, "w", w, sizeof w), SP_OK);
+  EXPECT_DOUBLE_EQ(w[0], position);
+  sp_session_free(session);
+
+  writeEmbeddingPlan();
+  ASSERT_EQ(sp_session_load(path.c_str(), &session), SP_OK) << sp_last_error();
+  const int64_t shape[] = {1, 3};
+  const int64_t ids[] = {4, 0, 2};
+  ASSERT_EQ(sp_session_set_input(session, "ids", SP_DTYPE_INT64, 2, shape, ids, sizeof ids), SP_OK);
+  ASSERT_EQ(sp_session_run_step(session), SP_OK) << sp_last_error();
+  EXPECT_EQ(sp_session_gradient_norm(session, &value), SP_ERROR);
+  EXPECT_STREQ(sp_last_error(),
+               "the plan does not measure the gradient norm (compile with --clip-grad-norm)");
+  sp_session_free(session);
+}
+
 TEST_F(RuntimeCApiTest, ReportsErrorsAsOneLine) {
   sp_session *session = reinterpret_cast<sp_session *>(&path); // must be reset on failure
   EXPECT_EQ(sp_session_load((dir / "missing.spplan").c_str(), &session), SP_ERROR);

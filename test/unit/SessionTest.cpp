@@ -375,6 +375,11 @@ TEST_F(SessionTest, RefusesBrokenBindings) {
   EXPECT_EQ(loadError(trainingPlan(),
                       [](sp::plan::Plan &plan) { *plan.add_parameters() = plan.parameters(0); }),
             prefix + "parameter 'p' is listed twice");
+  EXPECT_EQ(loadError(trainingPlan(), [](sp::plan::Plan &plan) { plan.set_learning_rate(99); }),
+            prefix + "learning rate is tensor 99, out of range");
+  EXPECT_EQ(loadError(trainingPlan(), [](sp::plan::Plan &plan) { plan.set_gradient_norm(2); }),
+            prefix + "gradient norm tensor 2 ('step') is int64 scalar; it must be a float32 or "
+                     "float64 scalar");
 }
 
 TEST_F(SessionTest, RefusesBrokenSidecars) {

@@ -522,6 +522,10 @@ LogicalResult PlanBuilder::bindResults(func::ReturnOp returnOp) {
     }
     if (main.getResultAttr(index, training::kLossAttr))
       plan.set_loss(*tensor);
+    if (main.getResultAttr(index, training::kLearningRateAttr))
+      plan.set_learning_rate(*tensor);
+    if (main.getResultAttr(index, training::kGradientNormAttr))
+      plan.set_gradient_norm(*tensor);
     auto parameterRef =
         main.getResultAttrOfType<FlatSymbolRefAttr>(index, training::kGradientOfAttr);
     if (!parameterRef)
@@ -572,6 +576,17 @@ LogicalResult PlanBuilder::recordModuleAttributes() {
     settings.set_beta1(real("beta1"));
     settings.set_beta2(real("beta2"));
     settings.set_epsilon(real("epsilon"));
+    if (auto schedule = optimizer.getAs<StringAttr>("lr_schedule"))
+      settings.set_lr_schedule(schedule.str());
+    auto integer = [&](StringRef name) -> int64_t {
+      auto value = optimizer.getAs<IntegerAttr>(name);
+      return value ? value.getInt() : 0;
+    };
+    settings.set_warmup_steps(integer("warmup_steps"));
+    settings.set_total_steps(integer("total_steps"));
+    settings.set_min_learning_rate(real("min_learning_rate"));
+    if (auto clip = module->getAttrOfType<FloatAttr>(training::kClipGradNormAttr))
+      settings.set_clip_grad_norm(clip.getValueAsDouble());
   }
   if (auto tokenInput = module->getAttrOfType<StringAttr>(training::kTokenInputAttr))
     plan.set_token_input(tokenInput.str());

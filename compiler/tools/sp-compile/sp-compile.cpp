@@ -7,6 +7,7 @@
 
 #include "sp/Autodiff/Passes.h"
 #include "sp/Dialect/Graph/IR/GraphDialect.h"
+#include "sp/Dialect/Graph/IR/GraphOps.h"
 #include "sp/Fusion/Passes.h"
 #include "sp/Import/OnnxImporter.h"
 #include "sp/Plan/InstructionIds.h"
@@ -24,11 +25,14 @@
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -130,6 +134,33 @@ static cl::opt<double> beta2("beta2", cl::desc("AdamW beta2 (default 0.999)"),
 static cl::opt<double> epsilon("eps", cl::desc("AdamW epsilon (default 1e-8)"),
                                cl::init(1e-8), cl::cat(trainingCategory));
 
+static cl::opt<std::string> lrSchedule(
+    "lr-schedule",
+    cl::desc("Learning rate per step, Hugging Face's get_*_schedule_with_warmup stepped as "
+             "PyTorch's LambdaLR: linear warmup over --warmup-steps from 0 to --lr, then "
+             "constant, linear decay or cosine decay to --min-lr at --total-steps "
+             "(default: --lr throughout)"),
+    cl::value_desc("constant|linear|cosine"), cl::cat(trainingCategory));
+static cl::opt<int64_t> warmupSteps("warmup-steps",
+                                    cl::desc("Schedule: steps of linear warmup (default 0)"),
+                                    cl::init(0), cl::value_desc("W"),
+                                    cl::cat(trainingCategory));
+static cl::opt<int64_t> totalSteps(
+    "total-steps",
+    cl::desc("Schedule: the step linear and cosine decay end at (required for them)"),
+    cl::init(0), cl::value_desc("T"), cl::cat(trainingCategory));
+static cl::opt<double> minLearningRate(
+    "min-lr",
+    cl::desc("Schedule: the learning rate linear and cosine decay to (default 0; cosine as "
+             "get_cosine_with_min_lr_schedule_with_warmup, linear likewise)"),
+    cl::init(0), cl::value_desc("X"), cl::cat(trainingCategory));
+static cl::opt<double> clipGradNorm(
+    "clip-grad-norm",
+    cl::desc("Scale the gradients so that their global L2 norm over all parameters is at "
+             "most X, as torch.nn.utils.clip_grad_norm_ (with --sp, the norm one rank "
+             "computes)"),
+    cl::init(0), cl::value_desc("X"), cl::cat(trainingCategory));
+
 static int reportError(const llvm::Twine &message) {
   llvm::errs() << "sp-compile: error: " << message << "\n";
   return 1;
@@ -218,6 +249,42 @@ static void printReport(llvm::raw_ostream &os, const sp::planning::StepMemory &m
        "parameters, constants, optimizer state and arena");
 }
 
+/// The --report lines of a training step's update: the optimizer, its
+/// learning-rate schedule and gradient clipping.
+static void printTrainingReport(llvm::raw_ostream &os, ModuleOp module) {
+  auto optimizer = module->getAttrOfType<DictionaryAttr>(sp::training::kOptimizerAttr);
+  if (!optimizer)
+    return;
+  auto real = [&](llvm::StringRef name) {
+    auto value = optimizer.getAs<FloatAttr>(name);
+    return value ? value.getValueAsDouble() : 0.0;
+  };
+  auto integer = [&](llvm::StringRef name) -> int64_t {
+    auto value = optimizer.getAs<IntegerAttr>(name);
+    return value ? value.getInt() : 0;
+  };
+  auto kind = optimizer.getAs<StringAttr>("kind");
+  os << "update:\n";
+  os << llvm::formatv("  {0,-22} {1} lr {2}\n", "optimizer",
+                      kind ? kind.getValue() : llvm::StringRef(),
+                      llvm::format("%g", real("learning_rate")));
+  if (auto schedule = optimizer.getAs<StringAttr>("lr_schedule")) {
+    os << llvm::formatv("  {0,-22} {1}, warmup {2} steps", "lr schedule", schedule.getValue(),
+                        integer("warmup_steps"));
+    if (schedule.getValue() != "constant")
+      os << llvm::formatv(", total {0} steps, min lr {1}", integer("total_steps"),
+                          llvm::format("%g", real("min_learning_rate")));
+    os << "\n";
+  } else {
+    os << llvm::formatv("  {0,-22} none (constant lr)\n", "lr schedule");
+  }
+  if (auto clip = module->getAttrOfType<FloatAttr>(sp::training::kClipGradNormAttr))
+    os << llvm::formatv("  {0,-22} global L2 norm at most {1}\n", "gradient clipping",
+                        llvm::format("%g", clip.getValueAsDouble()));
+  else
+    os << llvm::formatv("  {0,-22} none\n", "gradient clipping");
+}
+
 /// The --report lines of a sequence-parallel step: what each kind of
 /// collective moves, and what the sharding pass gathered and chose.
 static void printParallelReport(llvm::raw_ostream &os, ModuleOp module,
@@ -266,7 +333,9 @@ int main(int argc, char **argv) {
       "  sp-compile MODEL.onnx [-o OUT] [--emit=plan|mlir] [--input-shape NAME=DxD] [--report]\n"
       "             [--train [--loss=causal-lm|output] [--params GLOB,...|@FILE]\n"
       "              [--frozen GLOB,...] [--optimizer=adamw|sgd] [--lr X] [--weight-decay X]\n"
-      "              [--beta1 X] [--beta2 X] [--eps X]]\n"
+      "              [--beta1 X] [--beta2 X] [--eps X] [--clip-grad-norm X]\n"
+      "              [--lr-schedule=constant|linear|cosine [--warmup-steps W]\n"
+      "               [--total-steps T] [--min-lr X]]]\n"
       "             [--sp N [--sp-strategy=allgather|ulysses|ring|auto] [--no-overlap]]\n"
       "             [--cost-profile FILE|cpu|h100-nvlink|h100-ib]\n\n"
       "Without --train the plan runs inference. Training needs static shapes:\n"
@@ -278,10 +347,31 @@ int main(int argc, char **argv) {
                              loss.getNumOccurrences() || optimizer.getNumOccurrences() ||
                              learningRate.getNumOccurrences() ||
                              weightDecay.getNumOccurrences() || beta1.getNumOccurrences() ||
-                             beta2.getNumOccurrences() || epsilon.getNumOccurrences();
+                             beta2.getNumOccurrences() || epsilon.getNumOccurrences() ||
+                             lrSchedule.getNumOccurrences() ||
+                             warmupSteps.getNumOccurrences() ||
+                             totalSteps.getNumOccurrences() ||
+                             minLearningRate.getNumOccurrences() ||
+                             clipGradNorm.getNumOccurrences();
   if (trainingOptionGiven && !train)
     return reportError("training options (--loss, --params, --frozen, --optimizer, --lr, "
                        "...) need --train");
+  if (clipGradNorm.getNumOccurrences() && (!(clipGradNorm > 0) || std::isinf(clipGradNorm))) {
+    std::string value;
+    llvm::raw_string_ostream(value) << llvm::format("%g", double(clipGradNorm));
+    return reportError("--clip-grad-norm " + value +
+                       ": the maximum norm must be positive and finite");
+  }
+  if (!lrSchedule.getNumOccurrences() &&
+      (warmupSteps.getNumOccurrences() || totalSteps.getNumOccurrences() ||
+       minLearningRate.getNumOccurrences()))
+    return reportError("--warmup-steps, --total-steps and --min-lr need --lr-schedule");
+  if (lrSchedule.getNumOccurrences()) {
+    std::string problem = sp::graph::describeLRScheduleProblem(
+        lrSchedule, warmupSteps, totalSteps, learningRate, minLearningRate);
+    if (!problem.empty())
+      return reportError("--lr-schedule: " + problem);
+  }
   if (sequenceParallel < 1)
     return reportError("--sp " + llvm::Twine(sequenceParallel) +
                        ": the rank count must be at least 1");
@@ -353,6 +443,9 @@ int main(int argc, char **argv) {
     pm.addPass(sp::sequence_parallel::createReduceGradients());
     if (sequenceParallel > 1)
       pm.addPass(sp::sequence_parallel::createRegatherForBackward());
+    // After the gradients are summed over the ranks: the norm one rank sees.
+    if (clipGradNorm.getNumOccurrences())
+      pm.addPass(sp::training::createClipGradients({double(clipGradNorm)}));
     sp::training::InsertOptimizerOptions update;
     update.kind = optimizer;
     update.learningRate = learningRate;
@@ -360,6 +453,10 @@ int main(int argc, char **argv) {
     update.beta1 = beta1;
     update.beta2 = beta2;
     update.epsilon = epsilon;
+    update.lrSchedule = lrSchedule;
+    update.warmupSteps = warmupSteps;
+    update.totalSteps = totalSteps;
+    update.minLearningRate = minLearningRate;
     pm.addPass(sp::training::createInsertOptimizer(update));
   } else if (sequenceParallel > 1) {
     pm.addPass(sp::sequence_parallel::createSequenceParallel(sharding));
@@ -384,6 +481,7 @@ int main(int argc, char **argv) {
     llvm::raw_ostream &os = moduleOnStdout ? llvm::errs() : llvm::outs();
     auto ranks = (**module)->getAttrOfType<IntegerAttr>(sp::sequence_parallel::kNumRanksAttr);
     printReport(os, *memory, ranks ? ranks.getInt() : 1);
+    printTrainingReport(os, **module);
     printParallelReport(os, **module, remarks);
     if (func::FuncOp main = (**module).lookupSymbol<func::FuncOp>("main"))
       sp::scheduling::printTimeline(os, sp::scheduling::predictTimeline(main, *costModel),

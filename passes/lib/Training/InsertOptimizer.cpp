@@ -41,6 +41,18 @@ struct InsertOptimizerPass
                          << " must be >= 0, betas in [0, 1), eps >= 0";
       return signalPassFailure();
     }
+    bool scheduled = !lrSchedule.empty();
+    if (scheduled) {
+      std::string problem = graph::describeLRScheduleProblem(
+          lrSchedule, warmupSteps, totalSteps, learningRate, minLearningRate);
+      if (!problem.empty()) {
+        module.emitError() << problem;
+        return signalPassFailure();
+      }
+    } else if (warmupSteps != 0 || totalSteps != 0 || minLearningRate != 0) {
+      module.emitError("warmup-steps, total-steps and min-lr need lr-schedule");
+      return signalPassFailure();
+    }
     double decay = weightDecay >= 0 ? double(weightDecay) : (kind == "adamw" ? 0.01 : 0.0);
 
     auto returnOp = llvm::cast<func::ReturnOp>(main.getBody().front().getTerminator());
@@ -86,8 +98,9 @@ struct InsertOptimizerPass
       ml_program::GlobalStoreOp::create(builder, loc, FlatSymbolRefAttr::get(global), value);
     };
 
-    Value step;
-    if (kind == "adamw") {
+    // AdamW's bias corrections and the schedule count updates.
+    Value step, scheduledLearningRate;
+    if (kind == "adamw" || scheduled) {
       auto counterType = RankedTensorType::get({}, builder.getI64Type());
       if (symbols.lookup(kStepCounterName)) {
         module.emitError() << "the model already has a symbol '" << kStepCounterName << "'";
@@ -102,7 +115,18 @@ struct InsertOptimizerPass
       symbols.insert(counter);
       Value one = graph::ConstantOp::create(
           builder, loc, DenseElementsAttr::get(counterType, builder.getI64IntegerAttr(1)));
-      step = graph::AddOp::create(builder, loc, counterType, load(counter), one);
+      Value completedSteps = load(counter);
+      step = graph::AddOp::create(builder, loc, counterType, completedSteps, one);
+      // Before the store: a plan holds one copy of the counter.
+      if (scheduled) {
+        Location scheduleLoc =
+            NameLoc::get(builder.getStringAttr("lr_schedule"), main.getLoc());
+        scheduledLearningRate = graph::LRScheduleOp::create(
+            builder, scheduleLoc, RankedTensorType::get({}, builder.getF64Type()),
+            completedSteps, builder.getStringAttr(lrSchedule),
+            builder.getI64IntegerAttr(warmupSteps), builder.getI64IntegerAttr(totalSteps),
+            builder.getF64FloatAttr(learningRate), builder.getF64FloatAttr(minLearningRate));
+      }
       store(counter, step);
     }
 
@@ -122,7 +146,8 @@ struct InsertOptimizerPass
       Value paramValue = load(param);
       if (kind == "sgd") {
         Value updated = graph::SGDUpdateOp::create(
-            builder, loc, type, paramValue, gradient, builder.getF64FloatAttr(learningRate),
+            builder, loc, type, paramValue, gradient, scheduledLearningRate,
+            builder.getF64FloatAttr(learningRate),
             builder.getF64FloatAttr(decay));
         store(param, updated);
         continue;
@@ -136,7 +161,8 @@ struct InsertOptimizerPass
       Value vValue = load(v);
       auto update = graph::AdamWUpdateOp::create(
           builder, loc, TypeRange{type, type, type}, paramValue, gradient, mValue, vValue,
-          step, builder.getF64FloatAttr(learningRate), builder.getF64FloatAttr(beta1),
+          step, scheduledLearningRate, builder.getF64FloatAttr(learningRate),
+          builder.getF64FloatAttr(beta1),
           builder.getF64FloatAttr(beta2), builder.getF64FloatAttr(epsilon),
           builder.getF64FloatAttr(decay));
       store(param, update.getNewParam());
@@ -152,6 +178,16 @@ struct InsertOptimizerPass
       settings.append({builder.getNamedAttr("beta1", builder.getF64FloatAttr(beta1)),
                        builder.getNamedAttr("beta2", builder.getF64FloatAttr(beta2)),
                        builder.getNamedAttr("epsilon", builder.getF64FloatAttr(epsilon))});
+    if (scheduled) {
+      settings.append(
+          {builder.getNamedAttr("lr_schedule", builder.getStringAttr(lrSchedule)),
+           builder.getNamedAttr("warmup_steps", builder.getI64IntegerAttr(warmupSteps)),
+           builder.getNamedAttr("total_steps", builder.getI64IntegerAttr(totalSteps)),
+           builder.getNamedAttr("min_learning_rate", builder.getF64FloatAttr(minLearningRate))});
+      sp::training::appendMainResult(
+          main, scheduledLearningRate,
+          {builder.getNamedAttr(sp::training::kLearningRateAttr, builder.getUnitAttr())});
+    }
     module->setAttr(sp::training::kOptimizerAttr, builder.getDictionaryAttr(settings));
   }
 };

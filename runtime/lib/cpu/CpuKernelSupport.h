@@ -36,6 +36,13 @@ void addReductionKernels(std::vector<Kernel> &kernels);
 void addDataMovementKernels(std::vector<Kernel> &kernels);
 void addIndexingKernels(std::vector<Kernel> &kernels);
 void addTrainingKernels(std::vector<Kernel> &kernels);
+/// lr_schedule (ScheduleKernels.cpp), which reads an integer step count.
+void addScheduleKernels(std::vector<Kernel> &kernels);
+
+/// The learning rate of the update after `step` completed ones under a
+/// graph.lr_schedule of `kind` (GraphOps.td has the formulas).
+double scheduledLearningRate(const std::string &kind, int64_t warmupSteps, int64_t totalSteps,
+                             double learningRate, double minLearningRate, int64_t step);
 void addCollectiveKernels(std::vector<Kernel> &kernels);
 void addAttentionKernels(std::vector<Kernel> &kernels);
 void addBlockAttentionKernels(std::vector<Kernel> &kernels);

@@ -50,6 +50,7 @@ const std::vector<Kernel> &kernelTable() {
     cpu::addDataMovementKernels(kernels);
     cpu::addIndexingKernels(kernels);
     floatOnly(cpu::addTrainingKernels);
+    cpu::addScheduleKernels(kernels);
     cpu::addCollectiveKernels(kernels);
     floatOnly(cpu::addAttentionKernels);
     floatOnly(cpu::addBlockAttentionKernels);

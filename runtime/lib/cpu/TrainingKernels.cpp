@@ -1,4 +1,4 @@
-//===- TrainingKernels.cpp - GELU gradient, cross-entropy, optimizers ---===//
+//===- TrainingKernels.cpp - GELU gradient, cross-entropy, optimizers, clipping ===//
 //
 // Cross-entropy works per row through the log-sum-exp with the row max
 // subtracted, so that large logits never overflow; partial sums are kept per
@@ -12,6 +12,7 @@
 #include "CpuKernelSupport.h"
 #include "FastMath.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -242,8 +243,29 @@ std::string checkOptimizerAttributes(const Attributes &attributes,
   return {};
 }
 
+/// "" when the optimizer's optional learning-rate operand (input `index`,
+/// present in plans with a schedule) is absent or an f64 scalar.
+std::string checkScheduledLearningRate(const KernelArgs &args, size_t index) {
+  if (args.inputs.size() <= index || !args.inputs[index].present)
+    return {};
+  const TensorArg &rate = args.inputs[index];
+  return firstError({checkDType(rate, DType::Float64, "scheduled_lr"),
+                     checkScalar(rate, "scheduled_lr")});
+}
+
+/// This step's learning rate: the scheduled operand where there is one,
+/// else the `learning_rate` attribute.
+double learningRateOf(const KernelArgs &args, size_t index) {
+  if (args.inputs.size() > index && args.inputs[index].present)
+    return args.inputs[index].as<double>()[0];
+  return floatAttribute(attributesOf(args), "learning_rate", 0);
+}
+
 std::string checkAdamW(const KernelArgs &args) {
-  if (std::string error = checkArity(args, 5, 3); !error.empty())
+  // Without a schedule the plan has no sixth operand (older plans neither).
+  if (std::string error = checkArity(args, args.inputs.size() == 6 ? 6 : 5, 3); !error.empty())
+    return error;
+  if (std::string error = checkScheduledLearningRate(args, 5); !error.empty())
     return error;
   const char *roles[] = {"param", "grad", "m", "v", "step"};
   for (int i = 0; i < 5; ++i)
@@ -267,7 +289,7 @@ std::string runAdamW(const KernelArgs &args) {
   int64_t t = step.dtype == DType::Int32 ? int64_t(step.as<int32_t>()[0]) : step.as<int64_t>()[0];
   if (t < 1)
     return "adamw step " + std::to_string(t) + " must be at least 1";
-  double lr = floatAttribute(attributes, "learning_rate", 0);
+  double lr = learningRateOf(args, 5);
   double beta1 = floatAttribute(attributes, "beta1", 0);
   double beta2 = floatAttribute(attributes, "beta2", 0);
   double epsilon = floatAttribute(attributes, "epsilon", 0);
@@ -306,8 +328,10 @@ std::string runAdamW(const KernelArgs &args) {
 }
 
 std::string checkSGD(const KernelArgs &args) {
-  if (std::string error = firstError({checkArity(args, 2, 1), checkPresent(args, 0, "param"),
-                                      checkPresent(args, 1, "grad")});
+  if (std::string error =
+          firstError({checkArity(args, args.inputs.size() == 3 ? 3 : 2, 1),
+                      checkPresent(args, 0, "param"), checkPresent(args, 1, "grad"),
+                      checkScheduledLearningRate(args, 2)});
       !error.empty())
     return error;
   const TensorArg &param = args.inputs[0];
@@ -319,7 +343,7 @@ std::string checkSGD(const KernelArgs &args) {
 
 std::string runSGD(const KernelArgs &args) {
   const Attributes &attributes = attributesOf(args);
-  double lr = floatAttribute(attributes, "learning_rate", 0);
+  double lr = learningRateOf(args, 2);
   double weightDecay = floatAttribute(attributes, "weight_decay", 0);
   visitFloat(args.inputs[0].dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -337,9 +361,88 @@ std::string runSGD(const KernelArgs &args) {
   return {};
 }
 
+//===----------------------------------------------------------------------===//
+// global_norm, clip_coefficient
+//===----------------------------------------------------------------------===//
+
+std::string checkGlobalNorm(const KernelArgs &args) {
+  if (args.inputs.empty() || args.outputs.size() != 1)
+    return "expects at least 1 input and 1 output, got " + std::to_string(args.inputs.size()) +
+           " and " + std::to_string(args.outputs.size());
+  for (size_t i = 0; i < args.inputs.size(); ++i) {
+    std::string role = "input " + std::to_string(i);
+    if (std::string error =
+            firstError({checkPresent(args, i, role.c_str()), checkFloat(args.inputs[i], role.c_str())});
+        !error.empty())
+      return error;
+  }
+  return firstError({checkFloat(args.outputs[0], "norm"), checkScalar(args.outputs[0], "norm")});
+}
+
+/// sqrt(sum of x^2) over every element of every input, in double: partial
+/// sums per chunk of each tensor, combined in a fixed order so that the
+/// result does not depend on the thread count's timing.
+std::string runGlobalNorm(const KernelArgs &args) {
+  double sumOfSquares = 0;
+  for (const TensorArg &input : args.inputs) {
+    visitFloat(input.dtype, [&](auto tag) {
+      using T = decltype(tag);
+      const T *x = input.as<T>();
+      std::vector<double> partial(maxParallelChunks(), 0.0);
+      parallelChunks(input.numElements(), 2, [&](int chunk, int64_t begin, int64_t end) {
+        double sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t i = begin; i < end; ++i)
+          sum += double(x[i]) * double(x[i]);
+        partial[chunk] = sum;
+      });
+      for (double value : partial)
+        sumOfSquares += value;
+    });
+  }
+  double norm = std::sqrt(sumOfSquares);
+  visitFloat(args.outputs[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    args.outputs[0].as<T>()[0] = T(norm);
+  });
+  return {};
+}
+
+std::string checkClipCoefficient(const KernelArgs &args) {
+  if (std::string error = firstError({checkArity(args, 1, 1), checkPresent(args, 0, "norm")});
+      !error.empty())
+    return error;
+  const TensorArg &norm = args.inputs[0];
+  if (std::string error =
+          firstError({checkFloat(norm, "norm"), checkScalar(norm, "norm"),
+                      checkSameType(args.outputs[0], norm, "coefficient"),
+                      checkFloatAttribute(attributesOf(args), "max_norm", true)});
+      !error.empty())
+    return error;
+  double maxNorm = floatAttribute(attributesOf(args), "max_norm", 0);
+  if (!(maxNorm > 0) || std::isinf(maxNorm))
+    return "max_norm must be positive and finite, got " + std::to_string(maxNorm);
+  return {};
+}
+
+std::string runClipCoefficient(const KernelArgs &args) {
+  double maxNorm = floatAttribute(attributesOf(args), "max_norm", 0);
+  visitFloat(args.inputs[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    // clip_grad_norm_: clip_coef = max_norm / (total_norm + 1e-6), then
+    // clamp(clip_coef, max=1.0), in the norm's dtype. NaN stays NaN.
+    T coefficient = T(maxNorm) / (args.inputs[0].as<T>()[0] + T(1e-6));
+    args.outputs[0].as<T>()[0] = coefficient > T(1) ? T(1) : coefficient;
+  });
+  return {};
+}
+
 } // namespace
 
 void addTrainingKernels(std::vector<Kernel> &kernels) {
+  kernels.push_back({"global_norm", checkGlobalNorm, runGlobalNorm});
+  kernels.push_back({"clip_coefficient", checkClipCoefficient, runClipCoefficient});
+
   kernels.push_back({"gelu_grad", checkGeluGrad, runGeluGrad});
   kernels.push_back({"cross_entropy_sum", checkCrossEntropySum, runCrossEntropySum});
   kernels.push_back(

@@ -69,7 +69,10 @@ usage: [mpirun -np N] sp-run PLAN [options]
                           runs once
   --dump DIR              after the last step write every graph output as
                           DIR/NAME.npy and, for training plans, DIR/loss.npy,
-                          DIR/grad/NAME.npy (the last step's gradients) and
+                          DIR/lr.npy (the last step's learning rate),
+                          DIR/grad_norm.npy (plans that clip: the norm before
+                          clipping), DIR/grad/NAME.npy (the last step's
+                          gradients, clipped) and
                           DIR/param/NAME.npy (the parameters after it); names
                           percent-encode bytes outside [A-Za-z0-9._-]
   --trace FILE.json       write the last step as a Chrome trace (Perfetto,
@@ -832,6 +835,18 @@ std::string writeDump(const fs::path &directory, const Session &session) {
       std::memcpy(loss.data.data(), &value, sizeof value);
     }
     files.emplace_back("loss.npy", std::move(loss));
+    // The last step's learning rate, and with clipping its gradient norm
+    // before clipping: float64 scalars.
+    auto scalar = [](double value) {
+      NpyArray array;
+      array.dtype = DType::Float64;
+      array.data.resize(sizeof value);
+      std::memcpy(array.data.data(), &value, sizeof value);
+      return array;
+    };
+    files.emplace_back("lr.npy", scalar(session.learningRate()));
+    if (session.measuresGradientNorm())
+      files.emplace_back("grad_norm.npy", scalar(session.gradientNorm()));
     for (const TensorInfo &parameter : session.parameters()) {
       NpyArray gradient, value;
       std::string file = encodeFileName(parameter.name) + ".npy";
@@ -1042,6 +1057,14 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
       char loss[32];
       std::snprintf(loss, sizeof loss, "%.4f", lastLoss);
       line += std::string("  loss ") + loss;
+      char rate[32];
+      std::snprintf(rate, sizeof rate, "%.4g", session->learningRate());
+      line += std::string("  lr ") + rate;
+      if (session->measuresGradientNorm()) {
+        char norm[32];
+        std::snprintf(norm, sizeof norm, "%.4g", session->gradientNorm());
+        line += std::string("  grad_norm ") + norm;
+      }
     }
     if (session->tokensPerStep())
       line += "  tokens/s " + formatRate(double(session->tokensPerStep()), seconds);

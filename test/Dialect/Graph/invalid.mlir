@@ -194,3 +194,35 @@ func.func @rms_norm_scale_shape(%x: tensor<2x3x8xf32>, %g: tensor<3x8xf32>) -> t
   %0 = graph.rms_norm %x, %g {axis = -1 : i64, epsilon = 1.0e-6 : f64} : (tensor<2x3x8xf32>, tensor<3x8xf32>) -> tensor<2x3x8xf32>
   return %0 : tensor<2x3x8xf32>
 }
+
+// -----
+
+func.func @global_norm_of_integers(%a: tensor<2xi64>) -> tensor<f64> {
+  // expected-error @below {{operand #0 must be a float tensor, got 'tensor<2xi64>'}}
+  %n = graph.global_norm %a : (tensor<2xi64>) -> tensor<f64>
+  return %n : tensor<f64>
+}
+
+// -----
+
+func.func @clip_coefficient_negative(%n: tensor<f64>) -> tensor<f64> {
+  // expected-error @below {{max_norm must be positive and finite, got -1}}
+  %c = graph.clip_coefficient %n {max_norm = -1.0 : f64} : tensor<f64>
+  return %c : tensor<f64>
+}
+
+// -----
+
+func.func @lr_schedule_warmup_past_total(%s: tensor<i64>) -> tensor<f64> {
+  // expected-error @below {{warmup steps 20 exceed the total steps 10}}
+  %lr = graph.lr_schedule %s {kind = "linear", warmup_steps = 20 : i64, total_steps = 10 : i64, learning_rate = 1.0 : f64, min_learning_rate = 0.0 : f64} : (tensor<i64>) -> tensor<f64>
+  return %lr : tensor<f64>
+}
+
+// -----
+
+func.func @lr_schedule_unknown_kind(%s: tensor<i64>) -> tensor<f64> {
+  // expected-error @below {{unknown learning-rate schedule 'step'; expected constant, linear or cosine}}
+  %lr = graph.lr_schedule %s {kind = "step", warmup_steps = 0 : i64, total_steps = 10 : i64, learning_rate = 1.0 : f64, min_learning_rate = 0.0 : f64} : (tensor<i64>) -> tensor<f64>
+  return %lr : tensor<f64>
+}

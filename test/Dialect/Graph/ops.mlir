@@ -97,3 +97,16 @@ func.func @fused(%q: tensor<2x4x3x8xf32>, %k: tensor<2x2x5x8xf32>, %v: tensor<2x
   %dx:2 = graph.rms_norm_grad %x, %g, %y {axis = -1 : i64, epsilon = 1.0e-6 : f64} : (tensor<2x3x8xf32>, tensor<8xf32>, tensor<2x3x8xf32>) -> (tensor<2x3x8xf32>, tensor<8xf32>)
   return %dx#0 : tensor<2x3x8xf32>
 }
+
+// CHECK-LABEL: func.func @clipping_and_schedules
+// CHECK: %[[N:.*]] = graph.global_norm %arg0, %arg1 : (tensor<2x3xf32>, tensor<4xf64>) -> tensor<f64>
+// CHECK: %[[C:.*]] = graph.clip_coefficient %[[N]] {max_norm = 1.000000e+00 : f64} : tensor<f64>
+// CHECK: %[[LR:.*]] = graph.lr_schedule %arg2 {kind = "cosine", learning_rate = 1.000000e-03 : f64, min_learning_rate = 0.000000e+00 : f64, total_steps = 100 : i64, warmup_steps = 10 : i64} : (tensor<i64>) -> tensor<f64>
+// CHECK: graph.sgd_update %arg1, %arg1 lr %[[LR]] {learning_rate = 1.000000e-03 : f64, weight_decay = 0.000000e+00 : f64} : (tensor<4xf64>, tensor<4xf64>, tensor<f64>) -> tensor<4xf64>
+func.func @clipping_and_schedules(%a: tensor<2x3xf32>, %b: tensor<4xf64>, %step: tensor<i64>) -> (tensor<f64>, tensor<4xf64>) {
+  %n = graph.global_norm %a, %b : (tensor<2x3xf32>, tensor<4xf64>) -> tensor<f64>
+  %c = graph.clip_coefficient %n {max_norm = 1.0 : f64} : tensor<f64>
+  %lr = graph.lr_schedule %step {kind = "cosine", warmup_steps = 10 : i64, total_steps = 100 : i64, learning_rate = 1.0e-3 : f64, min_learning_rate = 0.0 : f64} : (tensor<i64>) -> tensor<f64>
+  %p = graph.sgd_update %b, %b lr %lr {learning_rate = 1.0e-3 : f64, weight_decay = 0.0 : f64} : (tensor<4xf64>, tensor<4xf64>, tensor<f64>) -> tensor<4xf64>
+  return %c, %p : tensor<f64>, tensor<4xf64>
+}

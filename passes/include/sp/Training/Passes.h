@@ -24,6 +24,12 @@ constexpr llvm::StringLiteral kStepCounterAttr = "graph.step_counter";
 constexpr llvm::StringLiteral kTokenInputAttr = "graph.token_input";
 constexpr llvm::StringLiteral kVocabSizeAttr = "graph.vocab_size";
 constexpr llvm::StringLiteral kOptimizerAttr = "graph.optimizer";
+/// Result attributes of @main: this step's learning rate (sp-insert-optimizer
+/// with a schedule) and the gradients' global norm before clipping
+/// (sp-clip-gradients); module attribute: the clipping threshold.
+constexpr llvm::StringLiteral kLearningRateAttr = "graph.learning_rate";
+constexpr llvm::StringLiteral kGradientNormAttr = "graph.gradient_norm";
+constexpr llvm::StringLiteral kClipGradNormAttr = "graph.clip_grad_norm";
 
 } // namespace sp::training
 

@@ -55,6 +55,15 @@ def InsertOptimizer : Pass<"sp-insert-optimizer", "mlir::ModuleOp"> {
     `NAME.exp_avg` and `NAME.exp_avg_sq` (marked `graph.state_of`) and the step
     count in `sp.step` (marked `graph.step_counter`). Defaults follow PyTorch:
     AdamW weight decay 0.01, SGD none.
+
+    With `lr-schedule` (constant, linear or cosine), the learning rate of
+    each step is a `graph.lr_schedule` of the step count before the update
+    (Hugging Face's `get_*_schedule_with_warmup`, stepped as PyTorch's
+    `LambdaLR`: the first update uses the factor of step 0), which the
+    updates read instead of the constant `lr`; it is also returned from
+    @main, marked `graph.learning_rate`. SGD then gets the step counter
+    too. Since the counter is optimizer state, a resumed checkpoint continues
+    the schedule.
   }];
   let options = [
     Option<"kind", "kind", "std::string", /*default=*/"\"adamw\"", "adamw or sgd">,
@@ -64,8 +73,38 @@ def InsertOptimizer : Pass<"sp-insert-optimizer", "mlir::ModuleOp"> {
     Option<"beta1", "beta1", "double", /*default=*/"0.9", "AdamW first-moment decay">,
     Option<"beta2", "beta2", "double", /*default=*/"0.999", "AdamW second-moment decay">,
     Option<"epsilon", "eps", "double", /*default=*/"1e-8", "AdamW denominator epsilon">,
+    Option<"lrSchedule", "lr-schedule", "std::string", /*default=*/"\"\"",
+           "Learning-rate schedule: constant, linear or cosine (default: none, lr throughout)">,
+    Option<"warmupSteps", "warmup-steps", "int64_t", /*default=*/"0",
+           "Schedule: steps of linear warmup from 0 to lr">,
+    Option<"totalSteps", "total-steps", "int64_t", /*default=*/"0",
+           "Schedule: the step at which linear and cosine reach their end">,
+    Option<"minLearningRate", "min-lr", "double", /*default=*/"0",
+           "Schedule: the rate linear and cosine decay to (default 0)">,
   ];
   let dependentDialects = ["mlir::ml_program::MLProgramDialect"];
+}
+
+def ClipGradients : Pass<"sp-clip-gradients", "mlir::ModuleOp"> {
+  let summary = "Scale the gradients so that their global L2 norm is at most max-norm";
+  let description = [{
+    `torch.nn.utils.clip_grad_norm_` on the gradients @main returns (results
+    marked `graph.gradient_of`): their `graph.global_norm` over all
+    parameters together, the `graph.clip_coefficient`
+    `min(1, max-norm / (norm + 1e-6))`, and every gradient multiplied by it
+    (in its own element type) before sp-insert-optimizer reads it. The norm
+    before clipping is returned from @main, marked `graph.gradient_norm`,
+    and the module gets `graph.clip_grad_norm`.
+
+    Run it after sp-reduce-gradients: on a sequence-parallel step the norm
+    is then taken of the gradients summed over the ranks, the same number on
+    every rank and the one a single rank computes.
+  }];
+  let options = [
+    Option<"maxNorm", "max-norm", "double", /*default=*/"1.0",
+           "The largest global gradient norm the optimizer sees (positive)">,
+  ];
+  let dependentDialects = ["::sp::graph::GraphDialect"];
 }
 
 #endif // SP_TRAINING_PASSES_TD

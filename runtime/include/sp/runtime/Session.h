@@ -158,6 +158,16 @@ public:
 
   /// The loss of the last step; NaN before the first step or without a loss.
   double loss() const;
+  /// The learning rate the last step's update used: the schedule's value
+  /// for that step (NaN before the first step), or the plan's constant rate;
+  /// NaN for inference plans.
+  double learningRate() const;
+  /// The global L2 norm of the last step's gradients before clipping (the
+  /// value torch.nn.utils.clip_grad_norm_ returns); NaN before the first
+  /// step or where the plan does not clip.
+  double gradientNorm() const;
+  /// Whether the plan measures (and clips) the gradients' global norm.
+  bool measuresGradientNorm() const;
   /// Copies an output (whole: a sharded one is gathered from every rank), the
   /// last step's gradient of a parameter, or a parameter's current value
   /// (the same on every rank).

@@ -92,6 +92,12 @@ sp_status sp_session_run_step(sp_session *session);
 
 /* The last step's loss. */
 sp_status sp_session_loss(const sp_session *session, double *loss);
+/* The learning rate of the last step's update (a scheduled plan's rate for
+   that step, else the plan's constant rate). */
+sp_status sp_session_learning_rate(const sp_session *session, double *learning_rate);
+/* The global L2 norm of the last step's gradients before clipping; an error
+   for plans compiled without --clip-grad-norm. */
+sp_status sp_session_gradient_norm(const sp_session *session, double *norm);
 sp_status sp_session_read_output(const sp_session *session, const char *name, void *buffer,
                                  size_t size_bytes);
 /* The last step's gradient of a parameter. */

@@ -17,6 +17,7 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/Format.h"
 
 #include <cmath>
 #include <numeric>
@@ -1761,6 +1762,64 @@ LogicalResult SGDUpdateOp::inferReturnTypes(MLIRContext *, std::optional<Locatio
 
 LogicalResult SGDUpdateOp::verify() {
   return verifyUpdateOperands(*this, {getParam(), getGrad()});
+}
+
+//===----------------------------------------------------------------------===//
+// Gradient clipping and learning-rate schedules
+//===----------------------------------------------------------------------===//
+
+LogicalResult GlobalNormOp::verify() {
+  if (getInputs().empty())
+    return emitOpError("needs at least one operand");
+  for (auto [index, input] : llvm::enumerate(getInputs()))
+    if (!llvm::isa<FloatType>(llvm::cast<RankedTensorType>(input.getType()).getElementType()))
+      return emitOpError("operand #") << index << " must be a float tensor, got "
+                                      << input.getType();
+  return success();
+}
+
+LogicalResult ClipCoefficientOp::verify() {
+  double maxNorm = getMaxNorm().convertToDouble();
+  if (!(maxNorm > 0) || std::isinf(maxNorm)) {
+    std::string value;
+    llvm::raw_string_ostream(value) << llvm::format("%g", maxNorm);
+    return emitOpError("max_norm must be positive and finite, got ") << value;
+  }
+  return success();
+}
+
+std::string describeLRScheduleProblem(StringRef kind, int64_t warmupSteps, int64_t totalSteps,
+                                      double learningRate, double minLearningRate) {
+  std::string problem;
+  llvm::raw_string_ostream os(problem);
+  if (kind != "constant" && kind != "linear" && kind != "cosine")
+    os << "unknown learning-rate schedule '" << kind << "'; expected constant, linear or cosine";
+  else if (warmupSteps < 0)
+    os << "warmup steps " << warmupSteps << " must be at least 0";
+  else if (totalSteps < 0)
+    os << "total steps " << totalSteps << " must be at least 0";
+  else if (kind != "constant" && totalSteps == 0)
+    os << "a " << kind << " schedule needs the total steps (at least 1)";
+  else if (totalSteps > 0 && warmupSteps > totalSteps)
+    os << "warmup steps " << warmupSteps << " exceed the total steps " << totalSteps;
+  else if (!(learningRate >= 0) || std::isinf(learningRate))
+    os << "learning rate " << llvm::format("%g", learningRate) << " must be finite and at least 0";
+  else if (!(minLearningRate >= 0) || minLearningRate > learningRate)
+    os << "minimum learning rate " << llvm::format("%g", minLearningRate) << " must be in [0, "
+       << llvm::format("%g", learningRate) << "], the learning rate";
+  else if (kind == "constant" && minLearningRate > 0)
+    os << "a minimum learning rate applies to linear and cosine schedules, not constant";
+  return problem;
+}
+
+LogicalResult LRScheduleOp::verify() {
+  std::string problem =
+      describeLRScheduleProblem(getKind(), getWarmupSteps(), getTotalSteps(),
+                                getLearningRate().convertToDouble(),
+                                getMinLearningRate().convertToDouble());
+  if (!problem.empty())
+    return emitOpError() << problem;
+  return success();
 }
 
 //===----------------------------------------------------------------------===//

@@ -53,6 +53,14 @@ llvm::LogicalResult inferAttentionGradTypes(
     mlir::Value output, mlir::Value outputGrad, mlir::Value logsumexp,
     mlir::Value logsumexpGrad, llvm::SmallVectorImpl<mlir::Type> &types);
 
+/// Why a learning-rate schedule (GraphOps.td, graph.lr_schedule) with these
+/// settings is invalid, as a phrase for a message; empty when it is valid.
+/// sp-compile's flags, sp-insert-optimizer's options and the op's verifier
+/// all ask this.
+std::string describeLRScheduleProblem(llvm::StringRef kind, int64_t warmupSteps,
+                                      int64_t totalSteps, double learningRate,
+                                      double minLearningRate);
+
 /// A shape as "[2, ?, 4]", for messages.
 std::string formatShape(llvm::ArrayRef<int64_t> shape);
 

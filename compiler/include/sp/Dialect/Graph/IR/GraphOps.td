@@ -553,28 +553,99 @@ def Graph_AdamWUpdateOp : Graph_Op<"adamw_update", [Pure, InferTypeOpAdaptor]> {
   let description = [{
     `step` is the i64 scalar count of updates including this one (1 first),
     for the bias corrections. The plan runs it in place on the parameter and
-    its moments.
+    its moments. `scheduled_lr`, when present (the f64 scalar of a
+    `graph.lr_schedule`), is this step's learning rate; `learning_rate` then
+    records the base rate the schedule scales.
   }];
   let arguments = (ins AnyRankedTensor:$param, AnyRankedTensor:$grad,
                        AnyRankedTensor:$m, AnyRankedTensor:$v, 0DTensorOf<[I64]>:$step,
+                       Optional<0DTensorOf<[F64]>>:$scheduled_lr,
                        F64Attr:$learning_rate, F64Attr:$beta1, F64Attr:$beta2,
                        F64Attr:$epsilon, F64Attr:$weight_decay);
   let results = (outs AnyRankedTensor:$new_param, AnyRankedTensor:$new_m,
                       AnyRankedTensor:$new_v);
   let assemblyFormat = [{
-    $param `,` $grad `,` $m `,` $v `,` $step attr-dict `:` functional-type(operands, results)
+    $param `,` $grad `,` $m `,` $v `,` $step (`lr` $scheduled_lr^)? attr-dict `:`
+    functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }
 
 def Graph_SGDUpdateOp : Graph_Op<"sgd_update", [Pure, InferTypeOpAdaptor]> {
   let summary = "One SGD step (PyTorch's torch.optim.SGD without momentum)";
+  let description = [{
+    `scheduled_lr`, when present (the f64 scalar of a `graph.lr_schedule`),
+    is this step's learning rate; `learning_rate` then records the base rate.
+  }];
   let arguments = (ins AnyRankedTensor:$param, AnyRankedTensor:$grad,
+                       Optional<0DTensorOf<[F64]>>:$scheduled_lr,
                        F64Attr:$learning_rate, F64Attr:$weight_decay);
   let results = (outs AnyRankedTensor:$new_param);
   let assemblyFormat = [{
-    $param `,` $grad attr-dict `:` functional-type(operands, results)
+    $param `,` $grad (`lr` $scheduled_lr^)? attr-dict `:` functional-type(operands, results)
   }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Gradient clipping and learning-rate schedules
+//===----------------------------------------------------------------------===//
+
+def Graph_GlobalNormOp : Graph_Op<"global_norm", [Pure]> {
+  let summary = "The L2 norm of all elements of all operands together";
+  let description = [{
+    sqrt of the sum of the squares of every element of every operand, as
+    `torch.nn.utils.clip_grad_norm_` measures its `total_norm` (the norm of
+    the per-tensor norms is the same number). Squares accumulate in f64
+    whatever the operands' float types, so the result is the norm of the
+    values as stored.
+  }];
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs);
+  let results = (outs 0DTensorOf<[F32, F64]>:$norm);
+  let assemblyFormat = "$inputs attr-dict `:` functional-type($inputs, $norm)";
+  let hasVerifier = 1;
+}
+
+def Graph_ClipCoefficientOp : Graph_Op<"clip_coefficient",
+    [Pure, AllTypesMatch<["norm", "coefficient"]>]> {
+  let summary = "What clip_grad_norm_ scales gradients by: min(1, max_norm / (norm + 1e-6))";
+  let description = [{
+    PyTorch's `clip_coef_clamped`: `max_norm / (norm + 1e-6)` clamped to at
+    most 1, so gradients whose norm is below `max_norm` keep their values.
+    A NaN or infinite norm gives NaN or 0 as in PyTorch (which does not
+    error by default).
+  }];
+  let arguments = (ins 0DTensorOf<[F32, F64]>:$norm, F64Attr:$max_norm);
+  let results = (outs 0DTensorOf<[F32, F64]>:$coefficient);
+  let assemblyFormat = "$norm attr-dict `:` type($norm)";
+  let hasVerifier = 1;
+}
+
+def Graph_LRScheduleOp : Graph_Op<"lr_schedule", [Pure]> {
+  let summary = "The learning rate of a step, by Hugging Face's schedules with warmup";
+  let description = [{
+    `completed_steps` is the count of updates before this one (0 for the
+    first), PyTorch's `LambdaLR` step count: the result is
+    `learning_rate * factor(s)`. With `W = warmup_steps`,
+    `T = total_steps`, `r = min_learning_rate / learning_rate`:
+
+    - every kind, `s < W`: `factor = s / max(1, W)`;
+    - `constant`: `1` (`get_constant_schedule_with_warmup`);
+    - `linear`: `max(0, (T - s) / max(1, T - W))`
+      (`get_linear_schedule_with_warmup`), and with a minimum
+      `r + (1 - r) * that`, so the rate falls linearly to the minimum at `T`
+      and stays there;
+    - `cosine`: `max(0, 0.5 * (1 + cos(pi * p)))` with
+      `p = (s - W) / max(1, T - W)` (`get_cosine_schedule_with_warmup`), and
+      with a minimum `max(0, that * (1 - r) + r)`
+      (`get_cosine_with_min_lr_schedule_with_warmup`). As there, `p` is not
+      clamped: past `T` the cosine rises again.
+  }];
+  let arguments = (ins 0DTensorOf<[I64]>:$completed_steps, StrAttr:$kind,
+                       Graph_I64Attr:$warmup_steps, Graph_I64Attr:$total_steps,
+                       F64Attr:$learning_rate, F64Attr:$min_learning_rate);
+  let results = (outs 0DTensorOf<[F64]>:$lr);
+  let assemblyFormat = "$completed_steps attr-dict `:` functional-type($completed_steps, $lr)";
   let hasVerifier = 1;
 }
 
