@@ -1624,7 +1624,7 @@ LogicalResult OnnxImporter::importLoss(StringRef opType) {
     auto weightType = llvm::cast<RankedTensorType>(weight.getType());
     if (weightType.getRank() != 1 || weightType.getDimSize(0) != scoresType.getDimSize(1) ||
         weightType.getElementType() != scoresType.getElementType())
-      return fail("weight of type " + formatShape(weightType.getShape()) +
+      return fail("weight of shape " + formatShape(weightType.getShape()) +
                   " must be 1-D over the " + Twine(scoresType.getDimSize(1)) +
                   " classes, of the input's element type");
   }
