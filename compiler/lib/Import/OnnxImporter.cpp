@@ -159,7 +159,9 @@ private:
   LogicalResult importActivation(StringRef opType);
   LogicalResult importClip();
   LogicalResult importSize();
-  LogicalResult importLogSoftmax();
+  /// Softmax or LogSoftmax; before opset 13 they normalize the input
+  /// flattened to 2-D at `axis` (default 1).
+  LogicalResult importSoftmax(bool logarithm);
   /// (x - max) - log(sum(exp(x - max))) along the normalized `axis`.
   Value logSoftmax(Value x, int64_t axis);
   LogicalResult importMean();
@@ -1011,7 +1013,7 @@ static std::optional<int64_t> firstImplementedVersion(StringRef opType) {
       // Every definition.
       {"Not", 1}, {"Erf", 9}, {"Cos", 7}, {"Sin", 7}, {"IsNaN", 9}, {"IsInf", 10},
       {"Mod", 10}, {"Flatten", 1}, {"Identity", 1}, {"Constant", 1},
-      {"CastLike", 15}, {"Where", 9}, {"MatMul", 1}, {"Softmax", 13},
+      {"CastLike", 15}, {"Where", 9}, {"MatMul", 1}, {"Softmax", 1},
       {"LayerNormalization", 17}, {"Gelu", 20}, {"CumSum", 11}, {"Range", 11},
       {"Shape", 1}, {"ConstantOfShape", 9}, {"Expand", 8}, {"Transpose", 1},
       {"Gather", 1}, {"GatherND", 11}, {"Trilu", 14}, {"SplitToSequence", 11},
@@ -1022,7 +1024,7 @@ static std::optional<int64_t> firstImplementedVersion(StringRef opType) {
       {"ReduceLogSum", 1}, {"ReduceLogSumExp", 1}, {"Mean", 6}, {"LeakyRelu", 6},
       {"PRelu", 7}, {"Elu", 6}, {"Selu", 6}, {"Celu", 12}, {"ThresholdedRelu", 10},
       {"HardSigmoid", 6}, {"HardSwish", 14}, {"Softplus", 1}, {"Softsign", 1},
-      {"Mish", 18}, {"Swish", 24}, {"Tan", 7}, {"Size", 1}, {"LogSoftmax", 13},
+      {"Mish", 18}, {"Swish", 24}, {"Tan", 7}, {"Size", 1}, {"LogSoftmax", 1},
       {"NegativeLogLikelihoodLoss", 12}, {"SoftmaxCrossEntropyLoss", 12},
       {"GatherElements", 11}, {"ScatterElements", 11}, {"ScatterND", 11}, {"Einsum", 12},
       // Repeats as an input.
@@ -1532,14 +1534,40 @@ LogicalResult OnnxImporter::importSize() {
   return result ? define(0, result) : failure();
 }
 
-LogicalResult OnnxImporter::importLogSoftmax() {
+LogicalResult OnnxImporter::importSoftmax(bool logarithm) {
   if (failed(requireInputs(1, 1)))
     return failure();
   Value x = input(0);
-  FailureOr<SmallVector<int64_t>> axes = normalizeAxes({intAttr("axis", -1)}, rankOf(x));
+  int64_t rank = rankOf(x);
+  bool coerced = current.sinceVersion < 13;
+  FailureOr<SmallVector<int64_t>> axes =
+      normalizeAxes({intAttr("axis", coerced ? 1 : -1)}, rank);
   if (failed(axes))
     return failure();
-  Value result = logSoftmax(x, axes->front());
+  int64_t axis = axes->front();
+  auto normalize = [&](Value value, int64_t along) {
+    return logarithm ? logSoftmax(value, along)
+                     : compose(SoftmaxOp::getOperationName(), {value},
+                               {builder.getNamedAttr("axis", builder.getI64IntegerAttr(
+                                                                 coerced ? along : intAttr("axis", -1)))});
+  };
+  // Before 13 the rows are the dims from `axis` on, flattened: the same as
+  // the last dim alone only when `axis` is the last.
+  if (!coerced || axis == rank - 1) {
+    Value result = normalize(x, axis);
+    return result ? define(0, result) : failure();
+  }
+  FailureOr<Value> outer = dimProduct(x, 0, axis);
+  FailureOr<Value> inner = dimProduct(x, axis, rank);
+  if (failed(outer) || failed(inner))
+    return failure();
+  Value rows = compose(ReshapeOp::getOperationName(),
+                       {x, compose(ConcatOp::getOperationName(), {*outer, *inner},
+                                   {builder.getNamedAttr("axis", builder.getI64IntegerAttr(0))})},
+                       {builder.getNamedAttr("allow_zero", builder.getBoolAttr(true))});
+  Value shape = compose(ShapeOp::getOperationName(), {x});
+  Value result = compose(ReshapeOp::getOperationName(), {normalize(rows, 1), shape},
+                         {builder.getNamedAttr("allow_zero", builder.getBoolAttr(true))});
   return result ? define(0, result) : failure();
 }
 
@@ -2576,8 +2604,8 @@ LogicalResult OnnxImporter::dispatch(const onnx::NodeProto &node) {
     return importClip();
   if (op == "Size")
     return importSize();
-  if (op == "LogSoftmax")
-    return importLogSoftmax();
+  if (op == "Softmax" || op == "LogSoftmax")
+    return importSoftmax(op == "LogSoftmax");
   if (op == "Mean")
     return importMean();
   if (op == "NegativeLogLikelihoodLoss" || op == "SoftmaxCrossEntropyLoss")
@@ -2607,8 +2635,6 @@ LogicalResult OnnxImporter::dispatch(const onnx::NodeProto &node) {
     return simple(MatMulOp::getOperationName(), 2, 2, {});
   if (op == "Gemm")
     return importGemm();
-  if (op == "Softmax")
-    return simple(SoftmaxOp::getOperationName(), 1, 1, {i64("axis", intAttr("axis", -1))});
   if (op == "LayerNormalization")
     return importLayerNorm();
   if (op == "Gelu")
