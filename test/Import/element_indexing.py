@@ -1,20 +1,24 @@
-# GatherElements and ScatterElements address every element with a gather_nd
-# coordinate tuple (the other dims' positions, constant, and the index along
-# `axis`); ScatterND scatter-adds with gather_nd_grad and replaces where an
-# update lands. Tile repeats by unsqueeze, expand and reshape.
+# GatherElements and ScatterElements whose indices span the data's other dims
+# are gather_nd / gather_nd_grad over those dims as batch dims (`axis` moved
+# last); smaller indices address every element with a coordinate tuple (the
+# other dims' positions, constant, and the index along `axis`). ScatterND
+# scatter-adds with gather_nd_grad and replaces where an update lands. Tile
+# repeats by unsqueeze, expand and reshape.
 # RUN: %python %s %t.onnx
 # RUN: sp-compile %t.onnx --emit=mlir | FileCheck %s
 # RUN: sp-compile %t.onnx --emit=mlir | sp-opt | FileCheck %s
 from onnx_test_builder import *
 
 save([node("GatherElements", ["data", "idx"], ["gathered"], axis=1),
+      node("GatherElements", ["data", "first_row"], ["corner"], axis=-1),
       node("ScatterElements", ["data", "idx", "upd"], ["scattered"], axis=-1),
       node("ScatterND", ["data", "nd_idx", "rows"], ["replaced"]),
       node("ScatterND", ["data", "nd_idx", "rows"], ["added"], reduction="add"),
       node("Tile", ["x", "repeats"], ["tiled"])],
      inputs=[("data", "f32", [2, 3]), ("idx", "i32", [2, 2]), ("upd", "f32", [2, 2]),
-             ("nd_idx", "i64", [1, 1]), ("rows", "f32", [1, 3]), ("x", "f32", ["n", 3])],
-     outputs=["gathered", "scattered", "replaced", "added", "tiled"],
+             ("nd_idx", "i64", [1, 1]), ("rows", "f32", [1, 3]), ("x", "f32", ["n", 3]),
+             ("first_row", "i64", [1, 2])],
+     outputs=["gathered", "corner", "scattered", "replaced", "added", "tiled"],
      initializers=[const("repeats", [2, 1], np.int64)], opset=18)
 
 # CHECK-LABEL: func.func @main(
@@ -24,18 +28,22 @@ save([node("GatherElements", ["data", "idx"], ["gathered"], axis=1),
 # CHECK-SAME: %[[NDIDX:[a-z0-9]+]]: tensor<1x1xi64>
 # CHECK-SAME: %[[ROWS:[a-z0-9]+]]: tensor<1x3xf32>
 # CHECK-SAME: %[[X:[a-z0-9]+]]: tensor<?x3xf32>
+# CHECK-SAME: %[[FIRST:[a-z0-9]+]]: tensor<1x2xi64>
 # CHECK-DAG: %[[ROWONES:.*]] = graph.constant dense<1> : tensor<1x3xi64>
 # CHECK-DAG: %[[ZERO:.*]] = graph.constant dense<0> : tensor<i64>
 # CHECK-DAG: %[[ONES:.*]] = graph.constant dense<1> : tensor<2x2xi64>
-# The other dim's position of every index element, [2, 2, 1].
-# CHECK-DAG: %[[ROWIDS:.*]] = graph.constant dense<{{\[\[\[}}0], [0]], {{\[\[}}1], [1]]]> : tensor<2x2x1xi64>
+# CHECK-DAG: %[[ROWZERO:.*]] = graph.constant dense<0> : tensor<1x2x1xi64>
+# Along the last axis, batch dim 0.
 # CHECK: %[[WIDE:.*]] = graph.cast %[[IDX]] : tensor<2x2xi32> -> tensor<2x2xi64>
-# CHECK: %[[COL:.*]] = graph.unsqueeze %[[WIDE]] {axes = array<i64: 2>}
-# CHECK: %[[COORDS:.*]] = graph.concat %[[ROWIDS]], %[[COL]] {axis = 2 : i64} : (tensor<2x2x1xi64>, tensor<2x2x1xi64>) -> tensor<2x2x2xi64>
-# CHECK: %[[GATHERED:.*]] = graph.gather_nd %[[DATA]], %[[COORDS]] : (tensor<2x3xf32>, tensor<2x2x2xi64>) -> tensor<2x2xf32>
-# ScatterElements along the last axis (the same coordinates), replacing.
-# CHECK: %[[SUMS:.*]] = graph.gather_nd_grad %[[UPD]], %[[COORDS]] : (tensor<2x2xf32>, tensor<2x2x2xi64>) -> tensor<2x3xf32>
-# CHECK: %[[HITS:.*]] = graph.gather_nd_grad %[[ONES]], %[[COORDS]] : (tensor<2x2xi64>, tensor<2x2x2xi64>) -> tensor<2x3xi64>
+# CHECK: %[[TUPLES:.*]] = graph.unsqueeze %[[WIDE]] {axes = array<i64: 2>} : (tensor<2x2xi64>) -> tensor<2x2x1xi64>
+# CHECK: %[[GATHERED:.*]] = graph.gather_nd %[[DATA]], %[[TUPLES]] {batch_dims = 1 : i64} : (tensor<2x3xf32>, tensor<2x2x1xi64>) -> tensor<2x2xf32>
+# Indices of one row: coordinates (row 0, then the index).
+# CHECK: %[[COL:.*]] = graph.unsqueeze %[[FIRST]] {axes = array<i64: 2>}
+# CHECK: %[[COORDS:.*]] = graph.concat %[[ROWZERO]], %[[COL]] {axis = 2 : i64} : (tensor<1x2x1xi64>, tensor<1x2x1xi64>) -> tensor<1x2x2xi64>
+# CHECK: %[[CORNER:.*]] = graph.gather_nd %[[DATA]], %[[COORDS]] : (tensor<2x3xf32>, tensor<1x2x2xi64>) -> tensor<1x2xf32>
+# ScatterElements along the last axis, replacing.
+# CHECK: %[[SUMS:.*]] = graph.gather_nd_grad %[[UPD]], %[[TUPLES]] {batch_dims = 1 : i64} : (tensor<2x2xf32>, tensor<2x2x1xi64>) -> tensor<2x3xf32>
+# CHECK: %[[HITS:.*]] = graph.gather_nd_grad %[[ONES]], %[[TUPLES]] {batch_dims = 1 : i64} : (tensor<2x2xi64>, tensor<2x2x1xi64>) -> tensor<2x3xi64>
 # CHECK: %[[WRITTEN:.*]] = graph.greater %[[HITS]], %[[ZERO]]
 # CHECK: %[[SCATTERED:.*]] = graph.where %[[WRITTEN]], %[[SUMS]], %[[DATA]]
 # ScatterND: replacing, then adding.
@@ -51,4 +59,4 @@ save([node("GatherElements", ["data", "idx"], ["gathered"], axis=1),
 # CHECK: %[[TWON:.*]] = graph.mul %[[N]]
 # CHECK: %[[SHAPE:.*]] = graph.concat %[[TWON]]
 # CHECK: %[[TILED:.*]] = graph.reshape %[[SPREAD]], %[[SHAPE]] {allow_zero = true} : (tensor<2x?x1x3xf32>, tensor<2xi64>) -> tensor<?x3xf32>
-# CHECK: return %[[GATHERED]], %[[SCATTERED]], %[[REPLACED]], %[[ADDED]], %[[TILED]] :
+# CHECK: return %[[GATHERED]], %[[CORNER]], %[[SCATTERED]], %[[REPLACED]], %[[ADDED]], %[[TILED]] :

@@ -177,10 +177,18 @@ private:
   /// The i64 [indices..., rank] coordinates of every element of an
   /// ...Elements op's `indices` into `data`, the index itself along `axis`.
   Value elementCoordinates(Value data, Value indices, int64_t axis);
+  /// Whether `indices` has `data`'s dims except along `axis`: then an
+  /// ...Elements op is gather_nd over batch dims, with `axis` moved last.
+  bool spansOtherDims(Value data, Value indices, int64_t axis) const;
+  /// `value` with dim `axis` moved last, or (`back`) from last to `axis`.
+  Value moveAxisLast(Value value, int64_t axis, bool back = false);
+  /// i64 `indices` [..., k] as the 1-tuples [..., k, 1] of gather_nd.
+  Value indexTuples(Value indices);
   LogicalResult importGatherElements();
   LogicalResult importScatter(StringRef opType);
   /// ScatterND with reduction none or add, from gather_nd_grad (scatter-add).
-  Value scatterND(Value data, Value indices, Value updates, StringRef reduction);
+  Value scatterND(Value data, Value indices, Value updates, StringRef reduction,
+                  int64_t batchDims = 0);
   LogicalResult importTile();
   LogicalResult importEinsum();
   /// Contracts `operands` (their letters in `terms`) into `output`'s letters.
@@ -1836,14 +1844,67 @@ Value OnnxImporter::elementCoordinates(Value data, Value indices, int64_t axis) 
                  {builder.getNamedAttr("axis", builder.getI64IntegerAttr(rank))});
 }
 
+bool OnnxImporter::spansOtherDims(Value data, Value indices, int64_t axis) const {
+  ArrayRef<int64_t> dataShape = llvm::cast<RankedTensorType>(data.getType()).getShape();
+  ArrayRef<int64_t> indexShape = llvm::cast<RankedTensorType>(indices.getType()).getShape();
+  if (dataShape.size() != indexShape.size())
+    return false;
+  for (size_t d = 0; d < dataShape.size(); ++d)
+    if (int64_t(d) != axis &&
+        (ShapedType::isDynamic(dataShape[d]) || dataShape[d] != indexShape[d]))
+      return false;
+  return true;
+}
+
+Value OnnxImporter::moveAxisLast(Value value, int64_t axis, bool back) {
+  if (!value || axis == rankOf(value) - 1)
+    return value;
+  int64_t rank = rankOf(value);
+  SmallVector<int64_t> perm;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (back)
+      perm.push_back(d < axis ? d : d == axis ? rank - 1 : d - 1);
+    else if (d != axis)
+      perm.push_back(d);
+  }
+  if (!back)
+    perm.push_back(axis);
+  return compose(TransposeOp::getOperationName(), {value},
+                 {builder.getNamedAttr("perm", builder.getDenseI64ArrayAttr(perm))});
+}
+
+Value OnnxImporter::indexTuples(Value indices) {
+  auto type = llvm::cast<RankedTensorType>(indices.getType());
+  if (!type.getElementType().isInteger(64)) {
+    FailureOr<Value> widened = createWithType(
+        CastOp::getOperationName(), type.clone(IntegerType::get(&context, 64)), {indices});
+    if (failed(widened))
+      return {};
+    indices = *widened;
+  }
+  return compose(UnsqueezeOp::getOperationName(), {indices},
+                 {builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr({type.getRank()}))});
+}
+
 LogicalResult OnnxImporter::importGatherElements() {
   if (failed(requireInputs(2, 2)))
     return failure();
-  Value data = input(0);
-  FailureOr<SmallVector<int64_t>> axes = normalizeAxes({intAttr("axis", 0)}, rankOf(data));
+  Value data = input(0), indices = input(1);
+  int64_t rank = rankOf(data);
+  FailureOr<SmallVector<int64_t>> axes = normalizeAxes({intAttr("axis", 0)}, rank);
   if (failed(axes))
     return failure();
-  Value coordinates = elementCoordinates(data, input(1), axes->front());
+  int64_t axis = axes->front();
+  if (spansOtherDims(data, indices, axis)) {
+    // The other dims are batch dims: each index picks from its own row.
+    Value gathered = compose(
+        GatherNDOp::getOperationName(),
+        {moveAxisLast(data, axis), indexTuples(moveAxisLast(indices, axis))},
+        {builder.getNamedAttr("batch_dims", builder.getI64IntegerAttr(rank - 1))});
+    Value result = moveAxisLast(gathered, axis, /*back=*/true);
+    return result ? define(0, result) : failure();
+  }
+  Value coordinates = elementCoordinates(data, indices, axis);
   if (!coordinates)
     return failure();
   FailureOr<Value> result = createOne(GatherNDOp::getOperationName(), {data, coordinates});
@@ -1857,25 +1918,37 @@ LogicalResult OnnxImporter::importScatter(StringRef opType) {
   if (reduction != "none" && reduction != "add")
     return fail("reduction '" + reduction + "' is not supported (only none and add)");
   Value data = input(0), indices = input(1), updates = input(2);
-  if (opType == "ScatterElements") {
-    FailureOr<SmallVector<int64_t>> axes = normalizeAxes({intAttr("axis", 0)}, rankOf(data));
-    if (failed(axes))
-      return failure();
-    if (indices.getType() != updates.getType() &&
-        llvm::cast<RankedTensorType>(indices.getType()).getShape() !=
-            llvm::cast<RankedTensorType>(updates.getType()).getShape())
-      return fail("indices and updates must have the same shape");
-    indices = elementCoordinates(data, indices, axes->front());
-    if (!indices)
-      return failure();
-  } else if (!llvm::cast<RankedTensorType>(indices.getType()).getElementType().isInteger(64)) {
-    return fail("indices must be i64");
+  if (opType == "ScatterND") {
+    if (!llvm::cast<RankedTensorType>(indices.getType()).getElementType().isInteger(64))
+      return fail("indices must be i64");
+    Value result = scatterND(data, indices, updates, reduction);
+    return result ? define(0, result) : failure();
   }
-  Value result = scatterND(data, indices, updates, reduction);
+  int64_t rank = rankOf(data);
+  FailureOr<SmallVector<int64_t>> axes = normalizeAxes({intAttr("axis", 0)}, rank);
+  if (failed(axes))
+    return failure();
+  int64_t axis = axes->front();
+  if (llvm::cast<RankedTensorType>(indices.getType()).getShape() !=
+      llvm::cast<RankedTensorType>(updates.getType()).getShape())
+    return fail("indices and updates must have the same shape");
+  if (spansOtherDims(data, indices, axis)) {
+    Value scattered = scatterND(moveAxisLast(data, axis), indexTuples(moveAxisLast(indices, axis)),
+                                moveAxisLast(updates, axis), reduction, rank - 1);
+    Value result = moveAxisLast(scattered, axis, /*back=*/true);
+    return result ? define(0, result) : failure();
+  }
+  Value coordinates = elementCoordinates(data, indices, axis);
+  if (!coordinates)
+    return failure();
+  Value result = scatterND(data, coordinates, updates, reduction);
   return result ? define(0, result) : failure();
 }
 
-Value OnnxImporter::scatterND(Value data, Value indices, Value updates, StringRef reduction) {
+Value OnnxImporter::scatterND(Value data, Value indices, Value updates, StringRef reduction,
+                               int64_t batchDims) {
+  if (!data || !indices || !updates)
+    return {};
   auto dataType = llvm::cast<RankedTensorType>(data.getType());
   auto updatesType = llvm::cast<RankedTensorType>(updates.getType());
   if (!dataType.hasStaticShape() || !updatesType.hasStaticShape()) {
@@ -1893,9 +1966,9 @@ Value OnnxImporter::scatterND(Value data, Value indices, Value updates, StringRe
   int64_t depth = indicesType.getRank() ? indicesType.getShape().back() : 0;
   SmallVector<int64_t> expected;
   if (indicesType.getRank() >= 1 && !ShapedType::isDynamic(depth) && depth >= 1 &&
-      depth <= dataType.getRank()) {
+      batchDims + depth <= dataType.getRank()) {
     llvm::append_range(expected, indicesType.getShape().drop_back());
-    llvm::append_range(expected, dataType.getShape().drop_front(depth));
+    llvm::append_range(expected, dataType.getShape().drop_front(batchDims + depth));
   }
   if (expected.empty() && !(indicesType.getRank() == 1 && depth == dataType.getRank()))
     expected.push_back(ShapedType::kDynamic);
@@ -1907,8 +1980,10 @@ Value OnnxImporter::scatterND(Value data, Value indices, Value updates, StringRe
   }
   // The sum of the updates at each index (gather_nd's gradient, a scatter-add
   // into zeros), which also checks that updates fit the indices.
+  NamedAttribute batch =
+      builder.getNamedAttr("batch_dims", builder.getI64IntegerAttr(batchDims));
   FailureOr<Value> scattered =
-      createWithType(GatherNDGradOp::getOperationName(), dataType, {updates, indices});
+      createWithType(GatherNDGradOp::getOperationName(), dataType, {updates, indices}, {batch});
   if (failed(scattered))
     return {};
   if (reduction == "add")
@@ -1920,7 +1995,7 @@ Value OnnxImporter::scatterND(Value data, Value indices, Value updates, StringRe
   Value ones = ConstantOp::create(builder, nodeLocation(), onesType,
                                   DenseElementsAttr::get(onesType, int64_t(1)));
   FailureOr<Value> hits = createWithType(GatherNDGradOp::getOperationName(),
-                                         dataType.clone(i64Type), {ones, indices});
+                                         dataType.clone(i64Type), {ones, indices}, {batch});
   if (failed(hits))
     return {};
   Value written = compose(GreaterOp::getOperationName(),

@@ -48,7 +48,7 @@ save([node("ScatterND", ["d", "i", "u"], ["s"], name="scatter", reduction="mul")
 save([node("ScatterND", ["d", "i", "u"], ["s"], name="scatter")],
      inputs=D + [("u", "f32", [2, 3])], outputs=["s"], opset=18,
      path=out + ".scatter_shape.onnx")
-save([node("GatherElements", ["m", "gi"], ["g"], name="ge")],
+save([node("GatherElements", ["m", "gi"], ["g"], name="ge", axis=1)],
      inputs=M + [("gi", "i64", ["n", 4])], outputs=["g"], path=out + ".gather_dynamic.onnx")
 save([node("SoftmaxCrossEntropyLoss", ["scores", "labels"], ["l"], name="sce")],
      inputs=[("scores", "f32", [4, "c"]), ("labels", "i64", [4])], outputs=["l"],
