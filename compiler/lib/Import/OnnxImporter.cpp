@@ -2144,8 +2144,11 @@ Value OnnxImporter::einsum(ArrayRef<Value> operands, ArrayRef<std::string> terms
       }
       auto [it, inserted] = sizes.emplace(c, shape[d]);
       if (!inserted && it->second != shape[d]) {
-        (void)fail("Einsum letter '" + Twine(c) + "' has sizes " + Twine(it->second) +
-                   " and " + Twine(shape[d]));
+        // Ellipsis dims are spelled with digits; they do not broadcast here.
+        (void)fail((llvm::isDigit(c) ? Twine("Einsum ellipsis dim")
+                                     : "Einsum letter '" + Twine(c) + "'") +
+                   " has sizes " + Twine(it->second) + " and " + Twine(shape[d]) +
+                   " (size-1 dims do not broadcast)");
         return {};
       }
     }

@@ -6,7 +6,9 @@
 # RUN: %exit1 sp-compile %t.einsum_dynamic.onnx --emit=mlir | FileCheck %s --check-prefix=EINSUMDYN
 # EINSUMDYN: {{^}}sp-compile: error: {{.*}}.einsum_dynamic.onnx: node 'mm' (Einsum, opset 17): Einsum needs static shapes; operand of shape [?, 4] has a dynamic dim (bind it with --input-shape){{$}}
 # RUN: %exit1 sp-compile %t.einsum_sizes.onnx --emit=mlir | FileCheck %s --check-prefix=EINSUMSIZES
-# EINSUMSIZES: {{^}}sp-compile: error: {{.*}}.einsum_sizes.onnx: node 'mm' (Einsum, opset 17): Einsum letter 'j' has sizes 4 and 3{{$}}
+# EINSUMSIZES: {{^}}sp-compile: error: {{.*}}.einsum_sizes.onnx: node 'mm' (Einsum, opset 17): Einsum letter 'j' has sizes 4 and 3 (size-1 dims do not broadcast){{$}}
+# RUN: %exit1 sp-compile %t.einsum_ellipsis.onnx --emit=mlir | FileCheck %s --check-prefix=EINSUMELLIPSIS
+# EINSUMELLIPSIS: {{^}}sp-compile: error: {{.*}}.einsum_ellipsis.onnx: node 'bmm' (Einsum, opset 17): Einsum ellipsis dim has sizes 1 and 2 (size-1 dims do not broadcast){{$}}
 # RUN: %exit1 sp-compile %t.einsum_terms.onnx --emit=mlir | FileCheck %s --check-prefix=EINSUMTERMS
 # EINSUMTERMS: {{^}}sp-compile: error: {{.*}}.einsum_terms.onnx: node 'mm' (Einsum, opset 17): equation 'ij,jk,kl->il' names 3 operands but the node has 2 inputs{{$}}
 # RUN: %exit1 sp-compile %t.tile_input.onnx --emit=mlir | FileCheck %s --check-prefix=TILEINPUT
@@ -36,6 +38,9 @@ save([node("Einsum", ["a", "m"], ["p"], name="mm", equation="ij,jk")],
      inputs=[("a", "f32", ["n", 4])] + M, outputs=["p"], path=out + ".einsum_dynamic.onnx")
 save([node("Einsum", ["m", "b"], ["p"], name="mm", equation="ij,jk")],
      inputs=M + [("b", "f32", [3, 2])], outputs=["p"], path=out + ".einsum_sizes.onnx")
+save([node("Einsum", ["c", "e"], ["p"], name="bmm", equation="...ij,...jk->...ik")],
+     inputs=[("c", "f32", [1, 4, 4]), ("e", "f32", [2, 4, 4])], outputs=["p"],
+     path=out + ".einsum_ellipsis.onnx")
 save([node("Einsum", ["m", "m"], ["p"], name="mm", equation="ij,jk,kl->il")],
      inputs=M, outputs=["p"], path=out + ".einsum_terms.onnx")
 save([node("Tile", ["m", "r"], ["t"], name="tile")], inputs=M + [("r", "i64", [2])],
