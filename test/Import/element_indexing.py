@@ -1,7 +1,8 @@
 # GatherElements and ScatterElements whose indices span the data's other dims
 # are gather_nd / gather_nd_grad over those dims as batch dims (`axis` moved
-# last); smaller indices address every element with a coordinate tuple (the
-# other dims' positions, constant, and the index along `axis`). ScatterND
+# last); otherwise (smaller indices, dynamic dims) every element is addressed
+# by a coordinate tuple: the other dims' positions (constants once shapes are
+# static) and the index along `axis`. ScatterND
 # scatter-adds with gather_nd_grad and replaces where an update lands. Tile
 # repeats by unsqueeze, expand and reshape.
 # RUN: %python %s %t.onnx
@@ -14,11 +15,15 @@ save([node("GatherElements", ["data", "idx"], ["gathered"], axis=1),
       node("ScatterElements", ["data", "idx", "upd"], ["scattered"], axis=-1),
       node("ScatterND", ["data", "nd_idx", "rows"], ["replaced"]),
       node("ScatterND", ["data", "nd_idx", "rows"], ["added"], reduction="add"),
-      node("Tile", ["x", "repeats"], ["tiled"])],
+      node("Tile", ["x", "repeats"], ["tiled"]),
+      node("GatherElements", ["x", "x_idx"], ["x_gathered"], axis=1),
+      node("ScatterElements", ["x", "x_idx", "x_upd"], ["x_scattered"], axis=1)],
      inputs=[("data", "f32", [2, 3]), ("idx", "i32", [2, 2]), ("upd", "f32", [2, 2]),
              ("nd_idx", "i64", [1, 1]), ("rows", "f32", [1, 3]), ("x", "f32", ["n", 3]),
-             ("first_row", "i64", [1, 2])],
-     outputs=["gathered", "corner", "scattered", "replaced", "added", "tiled"],
+             ("first_row", "i64", [1, 2]), ("x_idx", "i64", ["n", 2]),
+             ("x_upd", "f32", ["n", 2])],
+     outputs=["gathered", "corner", "scattered", "replaced", "added", "tiled", "x_gathered",
+              "x_scattered"],
      initializers=[const("repeats", [2, 1], np.int64)], opset=18)
 
 # CHECK-LABEL: func.func @main(
@@ -29,6 +34,8 @@ save([node("GatherElements", ["data", "idx"], ["gathered"], axis=1),
 # CHECK-SAME: %[[ROWS:[a-z0-9]+]]: tensor<1x3xf32>
 # CHECK-SAME: %[[X:[a-z0-9]+]]: tensor<?x3xf32>
 # CHECK-SAME: %[[FIRST:[a-z0-9]+]]: tensor<1x2xi64>
+# CHECK-SAME: %[[XIDX:[a-z0-9]+]]: tensor<?x2xi64>
+# CHECK-SAME: %[[XUPD:[a-z0-9]+]]: tensor<?x2xf32>
 # CHECK-DAG: %[[ROWONES:.*]] = graph.constant dense<1> : tensor<1x3xi64>
 # CHECK-DAG: %[[ZERO:.*]] = graph.constant dense<0> : tensor<i64>
 # CHECK-DAG: %[[ONES:.*]] = graph.constant dense<1> : tensor<2x2xi64>
@@ -59,4 +66,21 @@ save([node("GatherElements", ["data", "idx"], ["gathered"], axis=1),
 # CHECK: %[[TWON:.*]] = graph.mul %[[N]]
 # CHECK: %[[SHAPE:.*]] = graph.concat %[[TWON]]
 # CHECK: %[[TILED:.*]] = graph.reshape %[[SPREAD]], %[[SHAPE]] {allow_zero = true} : (tensor<2x?x1x3xf32>, tensor<2xi64>) -> tensor<?x3xf32>
-# CHECK: return %[[GATHERED]], %[[CORNER]], %[[SCATTERED]], %[[REPLACED]], %[[ADDED]], %[[TILED]] :
+# Dynamic rows: the row positions from a range over the indices' dim 0.
+# CHECK: %[[ISHAPE:.*]] = graph.shape %[[XIDX]] : (tensor<?x2xi64>) -> tensor<2xi64>
+# CHECK: %[[ROWCOUNT:.*]] = graph.shape %[[XIDX]] {end = 1 : i64}
+# CHECK: %[[ROWCOUNT0:.*]] = graph.reshape %[[ROWCOUNT]]
+# CHECK: %[[IOTA:.*]] = graph.range %{{.*}}, %[[ROWCOUNT0]], %{{.*}} : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<?xi64>
+# CHECK: %[[IOTACOL:.*]] = graph.reshape %[[IOTA]], %{{.*}} -> tensor<?x1xi64>
+# CHECK: %[[ROWPOS:.*]] = graph.expand %[[IOTACOL]], %[[ISHAPE]] : (tensor<?x1xi64>, tensor<2xi64>) -> tensor<?x2xi64>
+# CHECK: %[[ROWPOS1:.*]] = graph.unsqueeze %[[ROWPOS]] {axes = array<i64: 2>}
+# CHECK: %[[XCOL:.*]] = graph.unsqueeze %[[XIDX]] {axes = array<i64: 2>}
+# CHECK: %[[XCOORDS:.*]] = graph.concat %[[ROWPOS1]], %[[XCOL]] {axis = 2 : i64} : (tensor<?x2x1xi64>, tensor<?x2x1xi64>) -> tensor<?x2x2xi64>
+# CHECK: %[[XGATHERED:.*]] = graph.gather_nd %[[X]], %[[XCOORDS]] : (tensor<?x3xf32>, tensor<?x2x2xi64>) -> tensor<?x2xf32>
+# CHECK: %[[XSUMS:.*]] = graph.gather_nd_grad %[[XUPD]], %[[XCOORDS]] : (tensor<?x2xf32>, tensor<?x2x2xi64>) -> tensor<?x3xf32>
+# CHECK: %[[USHAPE:.*]] = graph.shape %[[XUPD]]
+# CHECK: %[[XONES:.*]] = graph.constant_of_shape %[[USHAPE]] {value = dense<1> : tensor<1xi64>} : (tensor<2xi64>) -> tensor<?x2xi64>
+# CHECK: %[[XHITS:.*]] = graph.gather_nd_grad %[[XONES]], %[[XCOORDS]]
+# CHECK: %[[XWRITTEN:.*]] = graph.greater %[[XHITS]]
+# CHECK: %[[XSCATTERED:.*]] = graph.where %[[XWRITTEN]], %[[XSUMS]], %[[X]]
+# CHECK: return %[[GATHERED]], %[[CORNER]], %[[SCATTERED]], %[[REPLACED]], %[[ADDED]], %[[TILED]], %[[XGATHERED]], %[[XSCATTERED]] :

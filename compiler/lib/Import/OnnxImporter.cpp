@@ -1799,17 +1799,11 @@ Value OnnxImporter::fusedCrossEntropy(Value scores, Value labels, StringRef redu
 Value OnnxImporter::elementCoordinates(Value data, Value indices, int64_t axis) {
   auto indicesType = llvm::cast<RankedTensorType>(indices.getType());
   int64_t rank = indicesType.getRank();
-  if (!indicesType.hasStaticShape()) {
-    (void)fail("indices of shape " + formatShape(indicesType.getShape()) +
-               " must have a static shape");
-    return {};
-  }
   if (rank != rankOf(data)) {
     (void)fail("indices of rank " + Twine(rank) + " must have the data's rank " +
                Twine(rankOf(data)));
     return {};
   }
-  ArrayRef<int64_t> shape = indicesType.getShape();
   auto i64Type = IntegerType::get(&context, 64);
   Value index = indices;
   if (!indicesType.getElementType().isInteger(64)) {
@@ -1821,20 +1815,25 @@ Value OnnxImporter::elementCoordinates(Value data, Value indices, int64_t axis) 
   }
   // Coordinate d of element (i0, ..., i(r-1)) is i_d, except along `axis`,
   // where it is the index; gather_nd wraps negative ones and checks ranges.
-  auto coordinatesType = RankedTensorType::get(shape, i64Type);
-  int64_t count = coordinatesType.getNumElements();
+  // With static shapes the positions fold into constants.
+  Value shape = compose(ShapeOp::getOperationName(), {index});
+  auto scalar = [&](int64_t value) { return constantScalarLike(i64Type, double(value)); };
   SmallVector<Value> columns;
   for (int64_t d = 0; d < rank; ++d) {
     Value column = index;
     if (d != axis) {
-      SmallVector<int64_t> values(count);
-      int64_t inner = 1;
-      for (int64_t e = d + 1; e < rank; ++e)
-        inner *= shape[e];
-      for (int64_t i = 0; i < count; ++i)
-        values[i] = (i / inner) % shape[d];
-      column = ConstantOp::create(builder, nodeLocation(), coordinatesType,
-                                  DenseElementsAttr::get(coordinatesType, ArrayRef(values)));
+      FailureOr<Value> size = dimProduct(index, d, d + 1);
+      if (failed(size))
+        return {};
+      Value positions = compose(
+          RangeOp::getOperationName(),
+          {scalar(0), compose(ReshapeOp::getOperationName(), {*size, constantI64({})}),
+           scalar(1)});
+      SmallVector<int64_t> along(rank, 1);
+      along[d] = -1;
+      column = compose(ExpandOp::getOperationName(),
+                       {compose(ReshapeOp::getOperationName(), {positions, constantI64(along)}),
+                        shape});
     }
     columns.push_back(compose(UnsqueezeOp::getOperationName(), {column},
                               {builder.getNamedAttr("axes",
@@ -1951,28 +1950,26 @@ Value OnnxImporter::scatterND(Value data, Value indices, Value updates, StringRe
     return {};
   auto dataType = llvm::cast<RankedTensorType>(data.getType());
   auto updatesType = llvm::cast<RankedTensorType>(updates.getType());
-  if (!dataType.hasStaticShape() || !updatesType.hasStaticShape()) {
-    (void)fail("data " + formatShape(dataType.getShape()) + " and updates " +
-               formatShape(updatesType.getShape()) + " must have static shapes");
-    return {};
-  }
   if (updatesType.getElementType() != dataType.getElementType()) {
     (void)fail("updates must have the data's element type");
     return {};
   }
-  // updates: indices.shape[:-1] + data.shape[depth:], each index a tuple of
-  // `depth` coordinates.
+  // updates: indices.shape[:-1] + data.shape[batch_dims + depth:], each index
+  // a tuple of `depth` coordinates (the kernel checks dims unknown here).
   auto indicesType = llvm::cast<RankedTensorType>(indices.getType());
   int64_t depth = indicesType.getRank() ? indicesType.getShape().back() : 0;
+  bool fits = indicesType.getRank() >= 1 && !ShapedType::isDynamic(depth) && depth >= 1 &&
+              batchDims + depth <= dataType.getRank();
   SmallVector<int64_t> expected;
-  if (indicesType.getRank() >= 1 && !ShapedType::isDynamic(depth) && depth >= 1 &&
-      batchDims + depth <= dataType.getRank()) {
+  if (fits) {
     llvm::append_range(expected, indicesType.getShape().drop_back());
     llvm::append_range(expected, dataType.getShape().drop_front(batchDims + depth));
+    fits = expected.size() == size_t(updatesType.getRank());
   }
-  if (expected.empty() && !(indicesType.getRank() == 1 && depth == dataType.getRank()))
-    expected.push_back(ShapedType::kDynamic);
-  if (ArrayRef<int64_t>(expected) != updatesType.getShape()) {
+  for (size_t d = 0; fits && d < expected.size(); ++d)
+    fits = expected[d] == updatesType.getDimSize(d) || ShapedType::isDynamic(expected[d]) ||
+           updatesType.isDynamicDim(d);
+  if (!fits) {
     (void)fail("updates of shape " + formatShape(updatesType.getShape()) +
                " do not fit indices of shape " + formatShape(indicesType.getShape()) +
                " into data of shape " + formatShape(dataType.getShape()));
@@ -1991,9 +1988,12 @@ Value OnnxImporter::scatterND(Value data, Value indices, Value updates, StringRe
   // Replacing: where some update lands, its value (ONNX leaves duplicate
   // indices undefined; here they add up), elsewhere the data.
   auto i64Type = IntegerType::get(&context, 64);
-  auto onesType = RankedTensorType::get(updatesType.getShape(), i64Type);
-  Value ones = ConstantOp::create(builder, nodeLocation(), onesType,
-                                  DenseElementsAttr::get(onesType, int64_t(1)));
+  Value ones = compose(
+      ConstantOfShapeOp::getOperationName(), {compose(ShapeOp::getOperationName(), {updates})},
+      {builder.getNamedAttr("value", DenseElementsAttr::get(RankedTensorType::get({1}, i64Type),
+                                                            int64_t(1)))});
+  if (!ones)
+    return {};
   FailureOr<Value> hits = createWithType(GatherNDGradOp::getOperationName(),
                                          dataType.clone(i64Type), {ones, indices}, {batch});
   if (failed(hits))
