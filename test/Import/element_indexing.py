@@ -3,7 +3,8 @@
 # last); otherwise (smaller indices, dynamic dims) every element is addressed
 # by a coordinate tuple: the other dims' positions (constants once shapes are
 # static) and the index along `axis`. ScatterND
-# scatter-adds with gather_nd_grad and replaces where an update lands. Tile
+# scatter-adds with gather_nd_grad and replaces where an update lands; on
+# constants gather_nd folds. Tile
 # repeats by unsqueeze, expand and reshape.
 # RUN: %python %s %t.onnx
 # RUN: sp-compile %t.onnx --emit=mlir | FileCheck %s
@@ -17,14 +18,17 @@ save([node("GatherElements", ["data", "idx"], ["gathered"], axis=1),
       node("ScatterND", ["data", "nd_idx", "rows"], ["added"], reduction="add"),
       node("Tile", ["x", "repeats"], ["tiled"]),
       node("GatherElements", ["x", "x_idx"], ["x_gathered"], axis=1),
-      node("ScatterElements", ["x", "x_idx", "x_upd"], ["x_scattered"], axis=1)],
+      node("ScatterElements", ["x", "x_idx", "x_upd"], ["x_scattered"], axis=1),
+      node("GatherElements", ["types", "type_idx"], ["folded"], axis=1)],
      inputs=[("data", "f32", [2, 3]), ("idx", "i32", [2, 2]), ("upd", "f32", [2, 2]),
              ("nd_idx", "i64", [1, 1]), ("rows", "f32", [1, 3]), ("x", "f32", ["n", 3]),
              ("first_row", "i64", [1, 2]), ("x_idx", "i64", ["n", 2]),
              ("x_upd", "f32", ["n", 2])],
      outputs=["gathered", "corner", "scattered", "replaced", "added", "tiled", "x_gathered",
-              "x_scattered"],
-     initializers=[const("repeats", [2, 1], np.int64)], opset=18)
+              "x_scattered", ("folded", "i64", [1, 3])],
+     initializers=[const("repeats", [2, 1], np.int64),
+                   const("types", [[10, 11, 12, 13]], np.int64),
+                   const("type_idx", [[3, -4, 1]], np.int64)], opset=18)
 
 # CHECK-LABEL: func.func @main(
 # CHECK-SAME: %[[DATA:[a-z0-9]+]]: tensor<2x3xf32>
@@ -40,6 +44,8 @@ save([node("GatherElements", ["data", "idx"], ["gathered"], axis=1),
 # CHECK-DAG: %[[ZERO:.*]] = graph.constant dense<0> : tensor<i64>
 # CHECK-DAG: %[[ONES:.*]] = graph.constant dense<1> : tensor<2x2xi64>
 # CHECK-DAG: %[[ROWZERO:.*]] = graph.constant dense<0> : tensor<1x2x1xi64>
+# GatherElements of constants folds.
+# CHECK-DAG: %[[FOLDED:.*]] = graph.constant dense<{{\[\[}}13, 10, 11]]> : tensor<1x3xi64>
 # Along the last axis, batch dim 0.
 # CHECK: %[[WIDE:.*]] = graph.cast %[[IDX]] : tensor<2x2xi32> -> tensor<2x2xi64>
 # CHECK: %[[TUPLES:.*]] = graph.unsqueeze %[[WIDE]] {axes = array<i64: 2>} : (tensor<2x2xi64>) -> tensor<2x2x1xi64>
@@ -83,4 +89,4 @@ save([node("GatherElements", ["data", "idx"], ["gathered"], axis=1),
 # CHECK: %[[XHITS:.*]] = graph.gather_nd_grad %[[XONES]], %[[XCOORDS]]
 # CHECK: %[[XWRITTEN:.*]] = graph.greater %[[XHITS]]
 # CHECK: %[[XSCATTERED:.*]] = graph.where %[[XWRITTEN]], %[[XSUMS]], %[[X]]
-# CHECK: return %[[GATHERED]], %[[CORNER]], %[[SCATTERED]], %[[REPLACED]], %[[ADDED]], %[[TILED]], %[[XGATHERED]], %[[XSCATTERED]] :
+# CHECK: return %[[GATHERED]], %[[CORNER]], %[[SCATTERED]], %[[REPLACED]], %[[ADDED]], %[[TILED]], %[[XGATHERED]], %[[XSCATTERED]], %[[FOLDED]] :
