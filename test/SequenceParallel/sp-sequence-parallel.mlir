@@ -169,6 +169,33 @@ module attributes {graph.token_input = "input_ids"} {
 
 // -----
 
+// gather_nd over batch dims that hold the sequence (GatherElements and
+// ScatterElements away from it, as imported) reads each position's own row:
+// local, with its index table sliced to the shard. Addressing the sequence
+// dim by index gathers the whole sequence.
+// CHECK-LABEL: func.func @main
+// CHECK-SAME: %[[X:[^:]*]]: tensor<2x4x6xf32>
+// CHECK-SAME: -> (tensor<2x4x3xf32> {graph.shard_axis = 1 : i64}, tensor<2x6xf32>)
+// CHECK: %[[TABLE:.*]] = graph.constant dense<2> : tensor<2x8x3x1xi64>
+// CHECK: %[[SHARD:.*]] = graph.shard_slice %[[TABLE]] {axis = 1 : i64, num_ranks = 2 : i64} : (tensor<2x8x3x1xi64>) -> tensor<2x4x3x1xi64>
+// CHECK: %[[PICKED:.*]] = graph.gather_nd %[[X]], %[[SHARD]] {batch_dims = 2 : i64} : (tensor<2x4x6xf32>, tensor<2x4x3x1xi64>) -> tensor<2x4x3xf32>
+// CHECK: %[[WHOLE:.*]] = graph.all_gather %[[X]] {axis = 1 : i64, num_ranks = 2 : i64}
+// CHECK: %[[CORNERS:.*]] = graph.gather_nd %[[WHOLE]], %{{.*}} : (tensor<2x8x6xf32>, tensor<2x2xi64>) -> tensor<2x6xf32>
+// CHECK: return %[[PICKED]], %[[CORNERS]]
+module attributes {graph.token_input = "input_ids"} {
+  func.func @main(%ids: tensor<2x8xi64> {graph.onnx_name = "input_ids"},
+                  %x: tensor<2x8x6xf32>) -> (tensor<2x8x3xf32>, tensor<2x6xf32>) {
+    %indices = graph.constant dense<2> : tensor<2x8x3x1xi64>
+    %picked = graph.gather_nd %x, %indices {batch_dims = 2 : i64} : (tensor<2x8x6xf32>, tensor<2x8x3x1xi64>) -> tensor<2x8x3xf32>
+    %positions = graph.constant dense<[[1, 7], [0, 0]]> : tensor<2x2xi64>
+    // expected-remark @below {{gathered the whole sequence of operand #0 of 'graph.gather_nd': it addresses the sequence dim of its data by index}}
+    %corners = graph.gather_nd %x, %positions : (tensor<2x8x6xf32>, tensor<2x2xi64>) -> tensor<2x6xf32>
+    return %picked, %corners : tensor<2x8x3xf32>, tensor<2x6xf32>
+  }
+}
+
+// -----
+
 // A reshape that would cut a rank's shard apart reshapes the whole tensor.
 // CHECK-LABEL: func.func @main
 // CHECK: %[[W:.*]] = graph.all_gather %{{.*}} {axis = 1 : i64, num_ranks = 2 : i64} : (tensor<1x4x3xf32>) -> tensor<1x8x3xf32>

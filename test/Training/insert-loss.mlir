@@ -62,3 +62,16 @@ module {
     return %x : tensor<2x4xf32>
   }
 }
+
+// -----
+
+// A model that computes its own loss gets a pointer to --loss=output.
+module {
+  // expected-error @below {{causal-lm loss: no float output of shape [batch, sequence, vocab] matches the token input of shape [2, 4]; the model's one scalar float output may be its own loss: train it with --loss=output}}
+  func.func @main(%ids: tensor<2x4xi64>, %logits: tensor<8x5xf32>) -> (tensor<f32>) {
+    %shape = graph.constant dense<8> : tensor<1xi64>
+    %labels = graph.reshape %ids, %shape : (tensor<2x4xi64>, tensor<1xi64>) -> tensor<8xi64>
+    %sum = graph.cross_entropy_sum %logits, %labels : (tensor<8x5xf32>, tensor<8xi64>) -> tensor<f32>
+    return %sum : tensor<f32>
+  }
+}

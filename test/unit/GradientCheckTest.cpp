@@ -542,6 +542,35 @@ const GradientCase kCases[] = {
         %1 = graph.mul %0, %0 : (tensor<2x2x4xf64>, tensor<2x2x4xf64>) -> tensor<2x2x4xf64>
         return %1 : tensor<2x2x4xf64>
       })mlir"},
+    // ScatterND as the importer writes it: the scatter-add of the updates
+    // (gather_nd_grad, with a repeated index) where an update lands, the
+    // data elsewhere.
+    {"scatter_nd", R"mlir(
+      ml_program.global private mutable @data(dense<0.0> : tensor<3x4xf64>) : tensor<3x4xf64>
+      ml_program.global private mutable @updates(dense<0.0> : tensor<3x4xf64>) : tensor<3x4xf64>
+      func.func @main() -> tensor<3x4xf64> {
+        %d = ml_program.global_load @data : tensor<3x4xf64>
+        %u = ml_program.global_load @updates : tensor<3x4xf64>
+        %indices = graph.constant dense<[[2], [-3], [2]]> : tensor<3x1xi64>
+        %0 = graph.gather_nd_grad %u, %indices : (tensor<3x4xf64>, tensor<3x1xi64>) -> tensor<3x4xf64>
+        %written = graph.constant dense<[[true, true, true, true], [false, false, false, false], [true, true, true, true]]> : tensor<3x4xi1>
+        %1 = graph.where %written, %0, %d : (tensor<3x4xi1>, tensor<3x4xf64>, tensor<3x4xf64>) -> tensor<3x4xf64>
+        %2 = graph.mul %1, %1 : (tensor<3x4xf64>, tensor<3x4xf64>) -> tensor<3x4xf64>
+        return %2 : tensor<3x4xf64>
+      })mlir"},
+    // ScatterElements along the last axis: the same over batch dim 0.
+    {"scatter_elements", R"mlir(
+      ml_program.global private mutable @data(dense<0.0> : tensor<2x4xf64>) : tensor<2x4xf64>
+      ml_program.global private mutable @updates(dense<0.0> : tensor<2x3xf64>) : tensor<2x3xf64>
+      func.func @main() -> tensor<2x4xf64> {
+        %d = ml_program.global_load @data : tensor<2x4xf64>
+        %u = ml_program.global_load @updates : tensor<2x3xf64>
+        %indices = graph.constant dense<[[[3], [0], [3]], [[-1], [1], [2]]]> : tensor<2x3x1xi64>
+        %0 = graph.gather_nd_grad %u, %indices {batch_dims = 1 : i64} : (tensor<2x3xf64>, tensor<2x3x1xi64>) -> tensor<2x4xf64>
+        %1 = graph.add %0, %d : (tensor<2x4xf64>, tensor<2x4xf64>) -> tensor<2x4xf64>
+        %2 = graph.mul %1, %1 : (tensor<2x4xf64>, tensor<2x4xf64>) -> tensor<2x4xf64>
+        return %2 : tensor<2x4xf64>
+      })mlir"},
     {"trilu", R"mlir(
       ml_program.global private mutable @x(dense<0.0> : tensor<2x3x3xf64>) : tensor<2x3x3xf64>
       func.func @main() -> tensor<2x3x3xf64> {

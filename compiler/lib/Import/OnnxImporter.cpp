@@ -21,6 +21,8 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Verifier.h"
+#include "llvm/ADT/Sequence.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
@@ -157,8 +159,40 @@ private:
   LogicalResult importActivation(StringRef opType);
   LogicalResult importClip();
   LogicalResult importSize();
-  LogicalResult importLogSoftmax();
+  /// Softmax or LogSoftmax; before opset 13 they normalize the input
+  /// flattened to 2-D at `axis` (default 1).
+  LogicalResult importSoftmax(bool logarithm);
+  /// (x - max) - log(sum(exp(x - max))) along the normalized `axis`.
+  Value logSoftmax(Value x, int64_t axis);
   LogicalResult importMean();
+  LogicalResult importLoss(StringRef opType);
+  /// NegativeLogLikelihoodLoss of `logProb` [N, C, d...] against `target`
+  /// [N, d...] with optional `weight` [C], reduced as `reduction` says.
+  Value negativeLogLikelihood(Value logProb, Value target, Value weight,
+                              StringRef reduction, std::optional<int64_t> ignoreIndex);
+  /// SoftmaxCrossEntropyLoss summed or averaged by the fused
+  /// cross_entropy_sum, where nothing else needs the log-probabilities.
+  Value fusedCrossEntropy(Value scores, Value labels, StringRef reduction,
+                          std::optional<int64_t> ignoreIndex);
+  /// The i64 [indices..., rank] coordinates of every element of an
+  /// ...Elements op's `indices` into `data`, the index itself along `axis`.
+  Value elementCoordinates(Value data, Value indices, int64_t axis);
+  /// Whether `indices` has `data`'s dims except along `axis`: then an
+  /// ...Elements op is gather_nd over batch dims, with `axis` moved last.
+  bool spansOtherDims(Value data, Value indices, int64_t axis) const;
+  /// `value` with dim `axis` moved last, or (`back`) from last to `axis`.
+  Value moveAxisLast(Value value, int64_t axis, bool back = false);
+  /// i64 `indices` [..., k] as the 1-tuples [..., k, 1] of gather_nd.
+  Value indexTuples(Value indices);
+  LogicalResult importGatherElements();
+  LogicalResult importScatter(StringRef opType);
+  /// ScatterND with reduction none or add, from gather_nd_grad (scatter-add).
+  Value scatterND(Value data, Value indices, Value updates, StringRef reduction,
+                  int64_t batchDims = 0);
+  LogicalResult importTile();
+  LogicalResult importEinsum();
+  /// Contracts `operands` (their letters in `terms`) into `output`'s letters.
+  Value einsum(ArrayRef<Value> operands, ArrayRef<std::string> terms, StringRef output);
   /// One op of a decomposition; null where an operand is null (an earlier
   /// step failed and said why) or this op fails.
   Value compose(StringRef opName, ArrayRef<Value> operands,
@@ -987,7 +1021,7 @@ static std::optional<int64_t> firstImplementedVersion(StringRef opType) {
       // Every definition.
       {"Not", 1}, {"Erf", 9}, {"Cos", 7}, {"Sin", 7}, {"IsNaN", 9}, {"IsInf", 10},
       {"Mod", 10}, {"Flatten", 1}, {"Identity", 1}, {"Constant", 1},
-      {"CastLike", 15}, {"Where", 9}, {"MatMul", 1}, {"Softmax", 13},
+      {"CastLike", 15}, {"Where", 9}, {"MatMul", 1}, {"Softmax", 1},
       {"LayerNormalization", 17}, {"Gelu", 20}, {"CumSum", 11}, {"Range", 11},
       {"Shape", 1}, {"ConstantOfShape", 9}, {"Expand", 8}, {"Transpose", 1},
       {"Gather", 1}, {"GatherND", 11}, {"Trilu", 14}, {"SplitToSequence", 11},
@@ -998,7 +1032,11 @@ static std::optional<int64_t> firstImplementedVersion(StringRef opType) {
       {"ReduceLogSum", 1}, {"ReduceLogSumExp", 1}, {"Mean", 6}, {"LeakyRelu", 6},
       {"PRelu", 7}, {"Elu", 6}, {"Selu", 6}, {"Celu", 12}, {"ThresholdedRelu", 10},
       {"HardSigmoid", 6}, {"HardSwish", 14}, {"Softplus", 1}, {"Softsign", 1},
-      {"Mish", 18}, {"Swish", 24}, {"Tan", 7}, {"Size", 1}, {"LogSoftmax", 13},
+      {"Mish", 18}, {"Swish", 24}, {"Tan", 7}, {"Size", 1}, {"LogSoftmax", 1},
+      {"NegativeLogLikelihoodLoss", 12}, {"SoftmaxCrossEntropyLoss", 12},
+      {"GatherElements", 11}, {"ScatterElements", 11}, {"ScatterND", 11}, {"Einsum", 12},
+      // Repeats as an input.
+      {"Tile", 6},
       // min and max as inputs.
       {"Clip", 11}};
   auto found = versions.find(opType);
@@ -1504,27 +1542,57 @@ LogicalResult OnnxImporter::importSize() {
   return result ? define(0, result) : failure();
 }
 
-LogicalResult OnnxImporter::importLogSoftmax() {
+LogicalResult OnnxImporter::importSoftmax(bool logarithm) {
   if (failed(requireInputs(1, 1)))
     return failure();
   Value x = input(0);
-  FailureOr<SmallVector<int64_t>> axes = normalizeAxes({intAttr("axis", -1)}, rankOf(x));
+  int64_t rank = rankOf(x);
+  bool coerced = current.sinceVersion < 13;
+  FailureOr<SmallVector<int64_t>> axes =
+      normalizeAxes({intAttr("axis", coerced ? 1 : -1)}, rank);
   if (failed(axes))
     return failure();
+  int64_t axis = axes->front();
+  auto normalize = [&](Value value, int64_t along) {
+    return logarithm ? logSoftmax(value, along)
+                     : compose(SoftmaxOp::getOperationName(), {value},
+                               {builder.getNamedAttr("axis", builder.getI64IntegerAttr(
+                                                                 coerced ? along : intAttr("axis", -1)))});
+  };
+  // Before 13 the rows are the dims from `axis` on, flattened: the same as
+  // the last dim alone only when `axis` is the last.
+  if (!coerced || axis == rank - 1) {
+    Value result = normalize(x, axis);
+    return result ? define(0, result) : failure();
+  }
+  FailureOr<Value> outer = dimProduct(x, 0, axis);
+  FailureOr<Value> inner = dimProduct(x, axis, rank);
+  if (failed(outer) || failed(inner))
+    return failure();
+  Value rows = compose(ReshapeOp::getOperationName(),
+                       {x, compose(ConcatOp::getOperationName(), {*outer, *inner},
+                                   {builder.getNamedAttr("axis", builder.getI64IntegerAttr(0))})},
+                       {builder.getNamedAttr("allow_zero", builder.getBoolAttr(true))});
+  Value shape = compose(ShapeOp::getOperationName(), {x});
+  Value result = compose(ReshapeOp::getOperationName(), {normalize(rows, 1), shape},
+                         {builder.getNamedAttr("allow_zero", builder.getBoolAttr(true))});
+  return result ? define(0, result) : failure();
+}
+
+Value OnnxImporter::logSoftmax(Value x, int64_t axis) {
   // (x - max) - log(sum(exp(x - max))): log(softmax(x)) would give -inf where
   // softmax underflows.
   auto reduce = [&](StringRef opName, Value value) {
     return compose(opName, {value},
-                   {builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr(*axes)),
+                   {builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr({axis})),
                     builder.getNamedAttr("keep_dims", builder.getBoolAttr(true))});
   };
   Value shifted = compose(SubOp::getOperationName(),
                           {x, reduce(ReduceMaxOp::getOperationName(), x)});
   Value sum = reduce(ReduceSumOp::getOperationName(),
                      compose(ExpOp::getOperationName(), {shifted}));
-  Value result = compose(SubOp::getOperationName(),
-                         {shifted, compose(LogOp::getOperationName(), {sum})});
-  return result ? define(0, result) : failure();
+  return compose(SubOp::getOperationName(),
+                 {shifted, compose(LogOp::getOperationName(), {sum})});
 }
 
 LogicalResult OnnxImporter::importMean() {
@@ -1541,6 +1609,643 @@ LogicalResult OnnxImporter::importMean() {
   Value result = compose(DivOp::getOperationName(),
                          {sum, constantScalarLike(elementType, double(numInputs()))});
   return result ? define(0, result) : failure();
+}
+
+//===----------------------------------------------------------------------===//
+// Losses, element indexing, tiling and einsum, spelled in graph ops
+//===----------------------------------------------------------------------===//
+
+// ONNX's losses are written in ops that autodiff, the folder, the runtime and
+// the sequence-parallel rules already know: the picked log-probability is a
+// reduce_sum over the class dim of a where() that keeps the target's class,
+// so the sum over sharded tokens is a partial sum like any other, and the
+// mean divides two such sums after they are all-reduced.
+
+LogicalResult OnnxImporter::importLoss(StringRef opType) {
+  bool softmax = opType == "SoftmaxCrossEntropyLoss";
+  if (failed(requireInputs(2, 3)))
+    return failure();
+  std::string reduction = stringAttr("reduction", "mean");
+  if (reduction != "none" && reduction != "sum" && reduction != "mean")
+    return fail("reduction '" + reduction + "' is not one of none, sum, mean");
+  std::optional<int64_t> ignoreIndex;
+  if (attribute("ignore_index"))
+    ignoreIndex = intAttr("ignore_index", 0);
+  Value scores = input(0), target = input(1), weight = input(2);
+  auto scoresType = llvm::cast<RankedTensorType>(scores.getType());
+  auto targetType = llvm::cast<RankedTensorType>(target.getType());
+  if (!llvm::isa<FloatType>(scoresType.getElementType()))
+    return fail("input '" + current.node->input(0) + "' must be floating-point");
+  if (!targetType.getElementType().isInteger(32) && !targetType.getElementType().isInteger(64))
+    return fail("target '" + current.node->input(1) + "' must be i32 or i64");
+  int64_t rank = scoresType.getRank();
+  if (rank < 2)
+    return fail("input '" + current.node->input(0) + "' must have rank >= 2 ([N, C, d1, ...]), got " +
+                formatShape(scoresType.getShape()));
+  SmallVector<int64_t> expected = {scoresType.getDimSize(0)};
+  llvm::append_range(expected, scoresType.getShape().drop_front(2));
+  bool targetFits = targetType.getRank() == rank - 1;
+  for (int64_t d = 0; targetFits && d < rank - 1; ++d)
+    targetFits = ShapedType::isDynamic(expected[d]) ||
+                 ShapedType::isDynamic(targetType.getDimSize(d)) ||
+                 expected[d] == targetType.getDimSize(d);
+  if (!targetFits)
+    return fail("target of shape " + formatShape(targetType.getShape()) +
+                " does not match input of shape " + formatShape(scoresType.getShape()) +
+                " (expected [N, d1, ...] = " + formatShape(expected) + ")");
+  if (ShapedType::isDynamic(scoresType.getDimSize(1)))
+    return fail("the class dim (1) of input '" + current.node->input(0) +
+                "' must be static, got " + formatShape(scoresType.getShape()));
+  if (weight) {
+    auto weightType = llvm::cast<RankedTensorType>(weight.getType());
+    if (weightType.getRank() != 1 || weightType.getDimSize(0) != scoresType.getDimSize(1) ||
+        weightType.getElementType() != scoresType.getElementType())
+      return fail("weight of shape " + formatShape(weightType.getShape()) +
+                  " must be 1-D over the " + Twine(scoresType.getDimSize(1)) +
+                  " classes, of the input's element type");
+  }
+  if (!softmax) {
+    Value loss = negativeLogLikelihood(scores, target, weight, reduction, ignoreIndex);
+    return loss ? define(0, loss) : failure();
+  }
+  if (!weight && reduction != "none" && !outputUsed(1)) {
+    Value loss = fusedCrossEntropy(scores, target, reduction, ignoreIndex);
+    return loss ? define(0, loss) : failure();
+  }
+  Value logProb = logSoftmax(scores, 1);
+  Value loss = negativeLogLikelihood(logProb, target, weight, reduction, ignoreIndex);
+  if (!loss || failed(define(0, loss)))
+    return failure();
+  return define(1, logProb);
+}
+
+Value OnnxImporter::negativeLogLikelihood(Value logProb, Value target, Value weight,
+                                          StringRef reduction,
+                                          std::optional<int64_t> ignoreIndex) {
+  auto type = llvm::cast<RankedTensorType>(logProb.getType());
+  int64_t rank = type.getRank(), classes = type.getDimSize(1);
+  Type floatType = type.getElementType();
+  Type indexType = llvm::cast<RankedTensorType>(target.getType()).getElementType();
+  auto reduceSum = [&](Value value, ArrayRef<int64_t> axes) {
+    return compose(ReduceSumOp::getOperationName(), {value},
+                   {builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr(axes)),
+                    builder.getNamedAttr("keep_dims", builder.getBoolAttr(false))});
+  };
+  // hit[n, c, d...] = target[n, d...] == c, and not ignored.
+  SmallVector<int64_t> classShape(rank, 1);
+  classShape[1] = classes;
+  auto classType = RankedTensorType::get(classShape, indexType);
+  SmallVector<APInt> ids;
+  for (int64_t c = 0; c < classes; ++c)
+    ids.push_back(APInt(indexType.getIntOrFloatBitWidth(), uint64_t(c), /*isSigned=*/true));
+  Value classIds = ConstantOp::create(builder, nodeLocation(), classType,
+                                      DenseElementsAttr::get(classType, ids));
+  Value column = compose(UnsqueezeOp::getOperationName(), {target},
+                         {builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr({1}))});
+  Value hit = compose(EqualOp::getOperationName(), {column, classIds});
+  if (ignoreIndex)
+    hit = compose(AndOp::getOperationName(),
+                  {hit, compose(NotOp::getOperationName(),
+                                {compose(EqualOp::getOperationName(),
+                                         {column, constantScalarLike(indexType,
+                                                                     double(*ignoreIndex))})})});
+  Value zero = constantScalarLike(floatType, 0.0);
+  // Where, not a product with a one-hot mask: -inf log-probabilities of the
+  // other classes must not turn the loss into NaN.
+  Value picked = reduceSum(compose(WhereOp::getOperationName(), {hit, logProb, zero}), {1});
+  Value positionWeight;
+  if (weight) {
+    Value weights = compose(ReshapeOp::getOperationName(), {weight, constantI64(classShape)});
+    positionWeight =
+        reduceSum(compose(WhereOp::getOperationName(), {hit, weights, zero}), {1});
+    picked = compose(MulOp::getOperationName(), {picked, positionWeight});
+  }
+  Value loss = compose(NegOp::getOperationName(), {picked});
+  if (reduction == "none")
+    return loss;
+  Value total = reduceSum(loss, {});
+  if (reduction == "sum")
+    return total;
+  // The mean divides by the weight of the positions counted (their number
+  // without weights); ignored positions count for nothing.
+  Value counted = positionWeight;
+  if (!counted) {
+    if (!hit)
+      return {};
+    FailureOr<Value> asFloat = createWithType(
+        CastOp::getOperationName(),
+        llvm::cast<RankedTensorType>(hit.getType()).clone(floatType), {hit});
+    if (failed(asFloat))
+      return {};
+    counted = *asFloat;
+  }
+  return compose(DivOp::getOperationName(), {total, reduceSum(counted, {})});
+}
+
+Value OnnxImporter::fusedCrossEntropy(Value scores, Value labels, StringRef reduction,
+                                      std::optional<int64_t> ignoreIndex) {
+  auto type = llvm::cast<RankedTensorType>(scores.getType());
+  int64_t rank = type.getRank();
+  Type floatType = type.getElementType();
+  // Classes last, as cross_entropy_sum reads them.
+  if (rank > 2) {
+    SmallVector<int64_t> perm = {0};
+    for (int64_t d = 2; d < rank; ++d)
+      perm.push_back(d);
+    perm.push_back(1);
+    scores = compose(TransposeOp::getOperationName(), {scores},
+                     {builder.getNamedAttr("perm", builder.getDenseI64ArrayAttr(perm))});
+  }
+  // Without ignore_index no label is ignored: INT64_MIN is never a class, and
+  // the kernel refuses labels out of range.
+  int64_t ignored = ignoreIndex.value_or(std::numeric_limits<int64_t>::min());
+  Value sum = compose(CrossEntropySumOp::getOperationName(), {scores, labels},
+                      {builder.getNamedAttr("ignore_index", builder.getI64IntegerAttr(ignored))});
+  if (reduction == "sum" || !sum)
+    return sum;
+  auto labelsType = llvm::cast<RankedTensorType>(labels.getType());
+  auto reduceAll = [&](Value value) {
+    return compose(ReduceSumOp::getOperationName(), {value},
+                   {builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr({})),
+                    builder.getNamedAttr("keep_dims", builder.getBoolAttr(false))});
+  };
+  Value counted;
+  if (ignoreIndex) {
+    Value ignoredHere = compose(
+        EqualOp::getOperationName(),
+        {labels, constantScalarLike(labelsType.getElementType(), double(*ignoreIndex))});
+    Value kept = compose(NotOp::getOperationName(), {ignoredHere});
+    if (!kept)
+      return {};
+    FailureOr<Value> asFloat = createWithType(
+        CastOp::getOperationName(), labelsType.clone(floatType), {kept});
+    if (failed(asFloat))
+      return {};
+    counted = reduceAll(*asFloat);
+  } else {
+    // Every position counts: their number, as a float scalar.
+    FailureOr<Value> count = dimProduct(labels, 0, labelsType.getRank());
+    if (failed(count))
+      return {};
+    FailureOr<Value> asFloat = createWithType(
+        CastOp::getOperationName(), RankedTensorType::get({1}, floatType), {*count});
+    if (failed(asFloat))
+      return {};
+    counted = compose(ReshapeOp::getOperationName(), {*asFloat, constantI64({})});
+  }
+  return compose(DivOp::getOperationName(), {sum, counted});
+}
+
+Value OnnxImporter::elementCoordinates(Value data, Value indices, int64_t axis) {
+  auto indicesType = llvm::cast<RankedTensorType>(indices.getType());
+  int64_t rank = indicesType.getRank();
+  if (rank != rankOf(data)) {
+    (void)fail("indices of rank " + Twine(rank) + " must have the data's rank " +
+               Twine(rankOf(data)));
+    return {};
+  }
+  auto i64Type = IntegerType::get(&context, 64);
+  Value index = indices;
+  if (!indicesType.getElementType().isInteger(64)) {
+    FailureOr<Value> widened =
+        createWithType(CastOp::getOperationName(), indicesType.clone(i64Type), {indices});
+    if (failed(widened))
+      return {};
+    index = *widened;
+  }
+  // Coordinate d of element (i0, ..., i(r-1)) is i_d, except along `axis`,
+  // where it is the index; gather_nd wraps negative ones and checks ranges.
+  // With static shapes the positions fold into constants.
+  Value shape = compose(ShapeOp::getOperationName(), {index});
+  auto scalar = [&](int64_t value) { return constantScalarLike(i64Type, double(value)); };
+  SmallVector<Value> columns;
+  for (int64_t d = 0; d < rank; ++d) {
+    Value column = index;
+    if (d != axis) {
+      FailureOr<Value> size = dimProduct(index, d, d + 1);
+      if (failed(size))
+        return {};
+      Value positions = compose(
+          RangeOp::getOperationName(),
+          {scalar(0), compose(ReshapeOp::getOperationName(), {*size, constantI64({})}),
+           scalar(1)});
+      SmallVector<int64_t> along(rank, 1);
+      along[d] = -1;
+      column = compose(ExpandOp::getOperationName(),
+                       {compose(ReshapeOp::getOperationName(), {positions, constantI64(along)}),
+                        shape});
+    }
+    columns.push_back(compose(UnsqueezeOp::getOperationName(), {column},
+                              {builder.getNamedAttr("axes",
+                                                    builder.getDenseI64ArrayAttr({rank}))}));
+  }
+  return compose(ConcatOp::getOperationName(), columns,
+                 {builder.getNamedAttr("axis", builder.getI64IntegerAttr(rank))});
+}
+
+bool OnnxImporter::spansOtherDims(Value data, Value indices, int64_t axis) const {
+  ArrayRef<int64_t> dataShape = llvm::cast<RankedTensorType>(data.getType()).getShape();
+  ArrayRef<int64_t> indexShape = llvm::cast<RankedTensorType>(indices.getType()).getShape();
+  if (dataShape.size() != indexShape.size())
+    return false;
+  for (size_t d = 0; d < dataShape.size(); ++d)
+    if (int64_t(d) != axis &&
+        (ShapedType::isDynamic(dataShape[d]) || dataShape[d] != indexShape[d]))
+      return false;
+  return true;
+}
+
+Value OnnxImporter::moveAxisLast(Value value, int64_t axis, bool back) {
+  if (!value || axis == rankOf(value) - 1)
+    return value;
+  int64_t rank = rankOf(value);
+  SmallVector<int64_t> perm;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (back)
+      perm.push_back(d < axis ? d : d == axis ? rank - 1 : d - 1);
+    else if (d != axis)
+      perm.push_back(d);
+  }
+  if (!back)
+    perm.push_back(axis);
+  return compose(TransposeOp::getOperationName(), {value},
+                 {builder.getNamedAttr("perm", builder.getDenseI64ArrayAttr(perm))});
+}
+
+Value OnnxImporter::indexTuples(Value indices) {
+  auto type = llvm::cast<RankedTensorType>(indices.getType());
+  if (!type.getElementType().isInteger(64)) {
+    FailureOr<Value> widened = createWithType(
+        CastOp::getOperationName(), type.clone(IntegerType::get(&context, 64)), {indices});
+    if (failed(widened))
+      return {};
+    indices = *widened;
+  }
+  return compose(UnsqueezeOp::getOperationName(), {indices},
+                 {builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr({type.getRank()}))});
+}
+
+LogicalResult OnnxImporter::importGatherElements() {
+  if (failed(requireInputs(2, 2)))
+    return failure();
+  Value data = input(0), indices = input(1);
+  int64_t rank = rankOf(data);
+  FailureOr<SmallVector<int64_t>> axes = normalizeAxes({intAttr("axis", 0)}, rank);
+  if (failed(axes))
+    return failure();
+  int64_t axis = axes->front();
+  if (spansOtherDims(data, indices, axis)) {
+    // The other dims are batch dims: each index picks from its own row.
+    Value gathered = compose(
+        GatherNDOp::getOperationName(),
+        {moveAxisLast(data, axis), indexTuples(moveAxisLast(indices, axis))},
+        {builder.getNamedAttr("batch_dims", builder.getI64IntegerAttr(rank - 1))});
+    Value result = moveAxisLast(gathered, axis, /*back=*/true);
+    return result ? define(0, result) : failure();
+  }
+  Value coordinates = elementCoordinates(data, indices, axis);
+  if (!coordinates)
+    return failure();
+  FailureOr<Value> result = createOne(GatherNDOp::getOperationName(), {data, coordinates});
+  return failed(result) ? failure() : define(0, *result);
+}
+
+LogicalResult OnnxImporter::importScatter(StringRef opType) {
+  if (failed(requireInputs(3, 3)))
+    return failure();
+  std::string reduction = stringAttr("reduction", "none");
+  if (reduction != "none" && reduction != "add")
+    return fail("reduction '" + reduction + "' is not supported (only none and add)");
+  Value data = input(0), indices = input(1), updates = input(2);
+  if (opType == "ScatterND") {
+    if (!llvm::cast<RankedTensorType>(indices.getType()).getElementType().isInteger(64))
+      return fail("indices must be i64");
+    Value result = scatterND(data, indices, updates, reduction);
+    return result ? define(0, result) : failure();
+  }
+  int64_t rank = rankOf(data);
+  FailureOr<SmallVector<int64_t>> axes = normalizeAxes({intAttr("axis", 0)}, rank);
+  if (failed(axes))
+    return failure();
+  int64_t axis = axes->front();
+  if (llvm::cast<RankedTensorType>(indices.getType()).getShape() !=
+      llvm::cast<RankedTensorType>(updates.getType()).getShape())
+    return fail("indices and updates must have the same shape");
+  if (spansOtherDims(data, indices, axis)) {
+    Value scattered = scatterND(moveAxisLast(data, axis), indexTuples(moveAxisLast(indices, axis)),
+                                moveAxisLast(updates, axis), reduction, rank - 1);
+    Value result = moveAxisLast(scattered, axis, /*back=*/true);
+    return result ? define(0, result) : failure();
+  }
+  Value coordinates = elementCoordinates(data, indices, axis);
+  if (!coordinates)
+    return failure();
+  Value result = scatterND(data, coordinates, updates, reduction);
+  return result ? define(0, result) : failure();
+}
+
+Value OnnxImporter::scatterND(Value data, Value indices, Value updates, StringRef reduction,
+                               int64_t batchDims) {
+  if (!data || !indices || !updates)
+    return {};
+  auto dataType = llvm::cast<RankedTensorType>(data.getType());
+  auto updatesType = llvm::cast<RankedTensorType>(updates.getType());
+  if (updatesType.getElementType() != dataType.getElementType()) {
+    (void)fail("updates must have the data's element type");
+    return {};
+  }
+  // updates: indices.shape[:-1] + data.shape[batch_dims + depth:], each index
+  // a tuple of `depth` coordinates (the kernel checks dims unknown here).
+  auto indicesType = llvm::cast<RankedTensorType>(indices.getType());
+  int64_t depth = indicesType.getRank() ? indicesType.getShape().back() : 0;
+  bool fits = indicesType.getRank() >= 1 && !ShapedType::isDynamic(depth) && depth >= 1 &&
+              batchDims + depth <= dataType.getRank();
+  SmallVector<int64_t> expected;
+  if (fits) {
+    llvm::append_range(expected, indicesType.getShape().drop_back());
+    llvm::append_range(expected, dataType.getShape().drop_front(batchDims + depth));
+    fits = expected.size() == size_t(updatesType.getRank());
+  }
+  for (size_t d = 0; fits && d < expected.size(); ++d)
+    fits = expected[d] == updatesType.getDimSize(d) || ShapedType::isDynamic(expected[d]) ||
+           updatesType.isDynamicDim(d);
+  if (!fits) {
+    (void)fail("updates of shape " + formatShape(updatesType.getShape()) +
+               " do not fit indices of shape " + formatShape(indicesType.getShape()) +
+               " into data of shape " + formatShape(dataType.getShape()));
+    return {};
+  }
+  // The sum of the updates at each index (gather_nd's gradient, a scatter-add
+  // into zeros), which also checks that updates fit the indices.
+  NamedAttribute batch =
+      builder.getNamedAttr("batch_dims", builder.getI64IntegerAttr(batchDims));
+  FailureOr<Value> scattered =
+      createWithType(GatherNDGradOp::getOperationName(), dataType, {updates, indices}, {batch});
+  if (failed(scattered))
+    return {};
+  if (reduction == "add")
+    return compose(AddOp::getOperationName(), {data, *scattered});
+  // Replacing: where some update lands, its value (ONNX leaves duplicate
+  // indices undefined; here they add up), elsewhere the data.
+  auto i64Type = IntegerType::get(&context, 64);
+  Value ones = compose(
+      ConstantOfShapeOp::getOperationName(), {compose(ShapeOp::getOperationName(), {updates})},
+      {builder.getNamedAttr("value", DenseElementsAttr::get(RankedTensorType::get({1}, i64Type),
+                                                            int64_t(1)))});
+  if (!ones)
+    return {};
+  FailureOr<Value> hits = createWithType(GatherNDGradOp::getOperationName(),
+                                         dataType.clone(i64Type), {ones, indices}, {batch});
+  if (failed(hits))
+    return {};
+  Value written = compose(GreaterOp::getOperationName(),
+                          {*hits, constantScalarLike(i64Type, 0.0)});
+  return compose(WhereOp::getOperationName(), {written, *scattered, data});
+}
+
+LogicalResult OnnxImporter::importTile() {
+  if (failed(requireInputs(2, 2)))
+    return failure();
+  Value x = input(0);
+  int64_t rank = rankOf(x);
+  FailureOr<SmallVector<int64_t>> repeats = requireConstantInts(1, "repeats");
+  if (failed(repeats))
+    return failure();
+  if (int64_t(repeats->size()) != rank)
+    return fail("repeats holds " + Twine(repeats->size()) + " values for an input of rank " +
+                Twine(rank));
+  for (int64_t r : *repeats)
+    if (r < 0)
+      return fail("repeats must not be negative, got " + Twine(r));
+  if (rank == 0)
+    return define(0, x);
+  // [d0, d1, ...] -> [1, d0, 1, d1, ...] -> [r0, d0, r1, d1, ...] ->
+  // [r0 * d0, r1 * d1, ...]: copies of the whole tensor along each dim.
+  SmallVector<int64_t> unitAxes, expanded, sizes;
+  for (int64_t d = 0; d < rank; ++d) {
+    unitAxes.push_back(2 * d);
+    expanded.append({(*repeats)[d], 1});
+  }
+  Value spread = compose(
+      ExpandOp::getOperationName(),
+      {compose(UnsqueezeOp::getOperationName(), {x},
+               {builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr(unitAxes))}),
+       constantI64(expanded)});
+  SmallVector<Value> dims;
+  for (int64_t d = 0; d < rank; ++d) {
+    FailureOr<Value> size = dimProduct(x, d, d + 1);
+    if (failed(size))
+      return failure();
+    dims.push_back(compose(MulOp::getOperationName(), {*size, constantI64({(*repeats)[d]})}));
+  }
+  Value shape = compose(ConcatOp::getOperationName(), dims,
+                        {builder.getNamedAttr("axis", builder.getI64IntegerAttr(0))});
+  Value result = compose(ReshapeOp::getOperationName(), {spread, shape},
+                         {builder.getNamedAttr("allow_zero", builder.getBoolAttr(true))});
+  return result ? define(0, result) : failure();
+}
+
+LogicalResult OnnxImporter::importEinsum() {
+  if (numInputs() < 1)
+    return fail("expects at least one input");
+  if (failed(requireInputs(numInputs(), numInputs())))
+    return failure();
+  std::string equation;
+  for (char c : stringAttr("equation", ""))
+    if (c != ' ')
+      equation += c;
+  auto [lhs, explicitOutput] = StringRef(equation).split("->");
+  bool hasArrow = StringRef(equation).contains("->");
+  SmallVector<StringRef> given;
+  lhs.split(given, ',');
+  if (given.size() != numInputs())
+    return fail("equation '" + equation + "' names " + Twine(given.size()) +
+                " operands but the node has " + Twine(numInputs()) + " inputs");
+  // Ellipses become letters that the equation cannot hold ('0'...'9'),
+  // aligned from the right as broadcasting aligns dims.
+  int64_t ellipsisRank = 0;
+  SmallVector<Value> operands;
+  SmallVector<std::string> terms;
+  for (auto [i, term] : llvm::enumerate(given)) {
+    Value operand = input(i);
+    operands.push_back(operand);
+    int64_t rank = rankOf(operand);
+    size_t dots = term.find("...");
+    std::string letters = term.str();
+    if (dots != StringRef::npos) {
+      int64_t covered = rank - int64_t(term.size() - 3);
+      if (covered < 0 || covered > 10)
+        return fail("equation term '" + term + "' does not fit operand " + Twine(i) +
+                    " of rank " + Twine(rank));
+      ellipsisRank = std::max(ellipsisRank, covered);
+      std::string spelled;
+      for (int64_t d = 0; d < covered; ++d)
+        spelled += char('0' + (10 - covered + d));
+      letters = term.substr(0, dots).str() + spelled + term.substr(dots + 3).str();
+    }
+    for (char c : term.str())
+      if (!llvm::isAlpha(c) && c != '.')
+        return fail("equation '" + equation + "' holds '" + Twine(c) +
+                    "', which is not a letter");
+    if (int64_t(letters.size()) != rank)
+      return fail("equation term '" + term + "' has " + Twine(letters.size()) +
+                  " letters for operand " + Twine(i) + " of rank " + Twine(rank));
+    terms.push_back(letters);
+  }
+  std::string ellipsisLetters;
+  for (int64_t d = 0; d < ellipsisRank; ++d)
+    ellipsisLetters += char('0' + (10 - ellipsisRank + d));
+  std::string output;
+  if (hasArrow) {
+    output = explicitOutput.str();
+    size_t dots = output.find("...");
+    if (dots != std::string::npos)
+      output = output.substr(0, dots) + ellipsisLetters + output.substr(dots + 3);
+  } else {
+    // Implicit output: the ellipsis dims, then the letters seen once, sorted.
+    std::map<char, int> seen;
+    for (const std::string &term : terms)
+      for (char c : term)
+        if (!llvm::isDigit(c))
+          ++seen[c];
+    output = ellipsisLetters;
+    for (auto [c, times] : seen)
+      if (times == 1)
+        output += c;
+  }
+  for (char c : output) {
+    if (llvm::count(output, c) > 1)
+      return fail("equation '" + equation + "' repeats '" + Twine(c) + "' in its output");
+    if (llvm::none_of(terms, [&](const std::string &t) { return t.find(c) != t.npos; }))
+      return fail("equation '" + equation + "' has output letter '" + Twine(c) +
+                  "' that no operand has");
+  }
+  Value result = einsum(operands, terms, output);
+  return result ? define(0, result) : failure();
+}
+
+Value OnnxImporter::einsum(ArrayRef<Value> operands, ArrayRef<std::string> terms,
+                           StringRef output) {
+  // The size of every letter; they must agree between operands (a size 1
+  // broadcasts only by being summed out first, which keeps this simple).
+  std::map<char, int64_t> sizes;
+  for (auto [operand, term] : llvm::zip(operands, terms)) {
+    ArrayRef<int64_t> shape = llvm::cast<RankedTensorType>(operand.getType()).getShape();
+    for (auto [d, c] : llvm::enumerate(term)) {
+      if (llvm::count(term, c) > 1) {
+        (void)fail("equation term '" + term + "' repeats '" + Twine(c) +
+                   "' (diagonals are not supported)");
+        return {};
+      }
+      if (ShapedType::isDynamic(shape[d])) {
+        (void)fail("Einsum needs static shapes; operand of shape " + formatShape(shape) +
+                   " has a dynamic dim (bind it with --input-shape)");
+        return {};
+      }
+      auto [it, inserted] = sizes.emplace(c, shape[d]);
+      if (!inserted && it->second != shape[d]) {
+        // Ellipsis dims are spelled with digits; they do not broadcast here.
+        (void)fail((llvm::isDigit(c) ? Twine("Einsum ellipsis dim")
+                                     : "Einsum letter '" + Twine(c) + "'") +
+                   " has sizes " + Twine(it->second) + " and " + Twine(shape[d]) +
+                   " (size-1 dims do not broadcast)");
+        return {};
+      }
+    }
+  }
+  auto transposeTo = [&](Value value, StringRef from, StringRef to) {
+    SmallVector<int64_t> perm;
+    for (char c : to)
+      perm.push_back(int64_t(from.find(c)));
+    if (llvm::equal(perm, llvm::seq<int64_t>(0, int64_t(perm.size()))))
+      return value;
+    return compose(TransposeOp::getOperationName(), {value},
+                   {builder.getNamedAttr("perm", builder.getDenseI64ArrayAttr(perm))});
+  };
+  auto reshapeTo = [&](Value value, ArrayRef<int64_t> shape) {
+    return compose(ReshapeOp::getOperationName(), {value, constantI64(shape)});
+  };
+  // Sums out the letters of `term` not in `keep`; returns the value and its letters.
+  auto sumOut = [&](Value value, std::string term,
+                    llvm::function_ref<bool(char)> keep) -> std::pair<Value, std::string> {
+    SmallVector<int64_t> axes;
+    std::string kept;
+    for (auto [d, c] : llvm::enumerate(term)) {
+      if (keep(c))
+        kept += c;
+      else
+        axes.push_back(int64_t(d));
+    }
+    if (axes.empty())
+      return {value, term};
+    return {compose(ReduceSumOp::getOperationName(), {value},
+                    {builder.getNamedAttr("axes", builder.getDenseI64ArrayAttr(axes)),
+                     builder.getNamedAttr("keep_dims", builder.getBoolAttr(false))}),
+            kept};
+  };
+  auto neededAfter = [&](size_t operand, char c) {
+    if (output.contains(c))
+      return true;
+    for (size_t j = operand + 1; j < terms.size(); ++j)
+      if (terms[j].find(c) != std::string::npos)
+        return true;
+    return false;
+  };
+
+  // (Not structured bindings: C++17 lambdas cannot capture them.)
+  Value accumulated;
+  std::string letters;
+  std::tie(accumulated, letters) = sumOut(operands[0], terms[0], [&](char c) {
+    return neededAfter(0, c);
+  });
+  for (size_t i = 1; i < operands.size() && accumulated; ++i) {
+    Value right;
+    std::string rightLetters;
+    std::tie(right, rightLetters) = sumOut(operands[i], terms[i], [&](char c) {
+      return neededAfter(i, c) || letters.find(c) != std::string::npos;
+    });
+    std::string leftLetters = letters;
+    auto inLeft = [&](char c) { return leftLetters.find(c) != std::string::npos; };
+    auto inRight = [&](char c) { return rightLetters.find(c) != std::string::npos; };
+    // batch: in both and needed later; contracted: in both, not needed;
+    // free: in one only.
+    std::string batch, contracted, leftFree, rightFree;
+    for (char c : leftLetters) {
+      if (!inRight(c))
+        leftFree += c;
+      else if (neededAfter(i, c))
+        batch += c;
+      else
+        contracted += c;
+    }
+    for (char c : rightLetters)
+      if (!inLeft(c))
+        rightFree += c;
+    auto product = [&](StringRef group) {
+      int64_t n = 1;
+      for (char c : group)
+        n *= sizes[c];
+      return n;
+    };
+    SmallVector<int64_t> batchShape;
+    for (char c : batch)
+      batchShape.push_back(sizes[c]);
+    // [batch..., M, K] @ [batch..., K, N] -> [batch..., M, N].
+    SmallVector<int64_t> lhsShape = batchShape, rhsShape = batchShape, resultShape = batchShape;
+    lhsShape.append({product(leftFree), product(contracted)});
+    rhsShape.append({product(contracted), product(rightFree)});
+    for (char c : leftFree + rightFree)
+      resultShape.push_back(sizes[c]);
+    Value lhs = reshapeTo(transposeTo(accumulated, leftLetters, batch + leftFree + contracted),
+                          lhsShape);
+    Value rhs = reshapeTo(transposeTo(right, rightLetters, batch + contracted + rightFree),
+                          rhsShape);
+    accumulated = reshapeTo(compose(MatMulOp::getOperationName(), {lhs, rhs}), resultShape);
+    letters = batch + leftFree + rightFree;
+  }
+  if (!accumulated)
+    return {};
+  return transposeTo(accumulated, letters, output);
 }
 
 LogicalResult OnnxImporter::importSplit() {
@@ -1977,10 +2682,20 @@ LogicalResult OnnxImporter::dispatch(const onnx::NodeProto &node) {
     return importClip();
   if (op == "Size")
     return importSize();
-  if (op == "LogSoftmax")
-    return importLogSoftmax();
+  if (op == "Softmax" || op == "LogSoftmax")
+    return importSoftmax(op == "LogSoftmax");
   if (op == "Mean")
     return importMean();
+  if (op == "NegativeLogLikelihoodLoss" || op == "SoftmaxCrossEntropyLoss")
+    return importLoss(op);
+  if (op == "GatherElements")
+    return importGatherElements();
+  if (op == "ScatterElements" || op == "ScatterND")
+    return importScatter(op);
+  if (op == "Tile")
+    return importTile();
+  if (op == "Einsum")
+    return importEinsum();
   if (op == "Identity") {
     if (failed(requireInputs(1, 1)))
       return failure();
@@ -1998,8 +2713,6 @@ LogicalResult OnnxImporter::dispatch(const onnx::NodeProto &node) {
     return simple(MatMulOp::getOperationName(), 2, 2, {});
   if (op == "Gemm")
     return importGemm();
-  if (op == "Softmax")
-    return simple(SoftmaxOp::getOperationName(), 1, 1, {i64("axis", intAttr("axis", -1))});
   if (op == "LayerNormalization")
     return importLayerNorm();
   if (op == "Gelu")

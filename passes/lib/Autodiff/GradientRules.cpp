@@ -575,6 +575,17 @@ LogicalResult gradient(GatherNDOp op, GradientBuilder &b, ArrayRef<Value> dys,
   return success();
 }
 
+// gather_nd_grad scatter-adds; ScatterND is imported as one, and its updates
+// get back what their indices address.
+LogicalResult gradient(GatherNDGradOp op, GradientBuilder &b, ArrayRef<Value> dys,
+                       Grads &dxs) {
+  if (b.needsGradient(op.getResultGrad()))
+    dxs[0] = b.build<GatherNDOp>(
+        {dys[0], op.getIndices()},
+        {b.getNamedAttr("batch_dims", b.getI64IntegerAttr(op.getBatchDims()))});
+  return success();
+}
+
 LogicalResult gradient(TriluOp op, GradientBuilder &b, ArrayRef<Value> dys, Grads &dxs) {
   if (b.needsGradient(op.getInput()))
     dxs[0] = b.build<TriluOp>(
@@ -630,7 +641,7 @@ void attachGraphModels(MLIRContext *context, GraphDialect *) {
               SinOp, ReluOp, GeluOp, WhereOp, CastOp, MatMulOp, GemmOp, SoftmaxOp,
               LayerNormOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp, CumSumOp, ReshapeOp,
               SqueezeOp, UnsqueezeOp, ExpandOp, TransposeOp, SliceOp, SplitOp, ConcatOp,
-              GatherOp, GatherNDOp, TriluOp, CrossEntropySumOp>(context);
+              GatherOp, GatherNDOp, GatherNDGradOp, TriluOp, CrossEntropySumOp>(context);
   attachNoGradient<ConstantOp, FloorOp, CeilOp, EqualOp, LessOp, LessEqualOp, GreaterOp,
                    GreaterEqualOp, AndOp, OrOp, XorOp, NotOp, IsNaNOp, IsInfOp, ShapeOp,
                    RangeOp, ConstantOfShapeOp>(context);

@@ -451,6 +451,7 @@ LogicalResult ShardingRewriter::rewrite(Operation *op) {
       .Case<graph::MatMulOp>([&](auto op) { return rewriteMatMul(op); })
       .Case<graph::GemmOp>([&](auto op) { return rewriteGemm(op); })
       .Case<graph::GatherOp>([&](auto op) { return rewriteGather(op); })
+      .Case<graph::GatherNDOp>([&](auto op) { return rewriteGatherND(op); })
       .Case<graph::SliceOp>([&](auto op) { return rewriteSlice(op); })
       .Case<graph::SplitOp>([&](auto op) { return rewriteSplit(op); })
       .Case<graph::ConcatOp>([&](auto op) { return rewriteConcat(op); })
@@ -805,6 +806,25 @@ LogicalResult ShardingRewriter::rewriteGather(graph::GatherOp op) {
                         ? indices.withAxis(axis + indices.axis)
                         : data.withAxis(data.axis < axis ? data.axis : data.axis + indexRank - 1);
   if (failed(reinfer(op)))
+    return failure();
+  setState(op.getResult(), target);
+  return success();
+}
+
+LogicalResult ShardingRewriter::rewriteGatherND(graph::GatherNDOp op) {
+  // Along a batch dim (GatherElements and ScatterElements away from the
+  // sequence, as imported) every position reads its own slice of the data:
+  // each rank gathers its positions.
+  Sharding data = stateOf(op.getData()), indices = stateOf(op.getIndices());
+  Sharding target = data.isSharded() ? data : indices;
+  int64_t batchDims = op.getBatchDims();
+  if (target.axis >= batchDims || (data.isSharded() && indices.isSharded() && data != indices))
+    return gatherOperands(op, "it addresses the sequence dim of its data by index");
+  for (unsigned i = 0; i < 2; ++i)
+    if (stateOf(op->getOperand(i)).isReplicated() &&
+        failed(replaceOperand(op, i, sliceToShard(op->getOperand(i), target))))
+      return failure();
+  if (builder.hasFailed() || failed(reinfer(op)))
     return failure();
   setState(op.getResult(), target);
   return success();

@@ -132,6 +132,7 @@ private:
   mlir::LogicalResult rewriteMatMul(graph::MatMulOp op);
   mlir::LogicalResult rewriteGemm(graph::GemmOp op);
   mlir::LogicalResult rewriteGather(graph::GatherOp op);
+  mlir::LogicalResult rewriteGatherND(graph::GatherNDOp op);
   mlir::LogicalResult rewriteSlice(graph::SliceOp op);
   mlir::LogicalResult rewriteSplit(graph::SplitOp op);
   mlir::LogicalResult rewriteConcat(graph::ConcatOp op);

@@ -43,6 +43,18 @@ int pick(ArrayRef<std::pair<unsigned, StringRef>> candidates, StringRef preferre
   return candidates.size() == 1 ? int(candidates.front().first) : -1;
 }
 
+/// The results of `main` that hold one float element.
+SmallVector<unsigned> scalarFloatResults(func::FuncOp main) {
+  SmallVector<unsigned> scalars;
+  for (unsigned i = 0; i < main.getNumResults(); ++i) {
+    auto type = llvm::dyn_cast<RankedTensorType>(main.getResultTypes()[i]);
+    if (type && type.hasStaticShape() && llvm::isa<FloatType>(type.getElementType()) &&
+        type.getNumElements() == 1)
+      scalars.push_back(i);
+  }
+  return scalars;
+}
+
 struct InsertLossPass : public sp::training::impl::InsertLossBase<InsertLossPass> {
   using InsertLossBase::InsertLossBase;
 
@@ -106,9 +118,15 @@ struct InsertLossPass : public sp::training::impl::InsertLossBase<InsertLossPass
       if (ambiguous)
         return main.emitError() << "causal-lm loss: several float outputs of shape [batch, "
                                    "sequence, vocab] and none is named 'logits'";
-      return main.emitError() << "causal-lm loss: no float output of shape [batch, sequence, "
-                                 "vocab] matches the token input of shape "
-                              << graph::formatShape(tokenType.getShape());
+      InFlightDiagnostic error = main.emitError()
+                                 << "causal-lm loss: no float output of shape [batch, "
+                                    "sequence, vocab] matches the token input of shape "
+                                 << graph::formatShape(tokenType.getShape());
+      // A model that ends in its own loss (SoftmaxCrossEntropyLoss) returns it.
+      if (scalarFloatResults(main).size() == 1)
+        error << "; the model's one scalar float output may be its own loss: train it "
+                 "with --loss=output";
+      return error;
     }
     Value logits = returnOp.getOperand(logitsIndex);
     auto logitsType = llvm::cast<RankedTensorType>(logits.getType());
@@ -139,12 +157,7 @@ struct InsertLossPass : public sp::training::impl::InsertLossBase<InsertLossPass
   }
 
   LogicalResult markOutputLoss(func::FuncOp main) {
-    SmallVector<unsigned> scalars;
-    for (unsigned i = 0; i < main.getNumResults(); ++i) {
-      auto type = llvm::dyn_cast<RankedTensorType>(main.getResultTypes()[i]);
-      if (type && llvm::isa<FloatType>(type.getElementType()) && type.getNumElements() == 1)
-        scalars.push_back(i);
-    }
+    SmallVector<unsigned> scalars = scalarFloatResults(main);
     if (scalars.size() != 1)
       return main.emitError() << "--loss=output needs exactly one scalar float output, "
                                  "the model has "

@@ -4,8 +4,8 @@
 # at compile time (its kernels would refuse it at run time; --emit=mlir takes
 # it). One line, exit 1.
 # RUN: %python %s %t
-# RUN: %exit1 sp-compile %t.softmax11.onnx --emit=mlir | FileCheck %s --check-prefix=SOFTMAX11
-# SOFTMAX11: {{^}}sp-compile: error: {{.*}}.softmax11.onnx: node 'sm' (Softmax, opset 11): opset 11 defines Softmax as Softmax-11, which is not supported; sp implements Softmax-13 and later (opset 13 or newer){{$}}
+# RUN: %exit1 sp-compile %t.dropout10.onnx --emit=mlir | FileCheck %s --check-prefix=DROPOUT10
+# DROPOUT10: {{^}}sp-compile: error: {{.*}}.dropout10.onnx: node 'drop' (Dropout, opset 10): opset 10 defines Dropout as Dropout-10, which is not supported; sp implements Dropout-12 and later (opset 12 or newer){{$}}
 # RUN: %exit1 sp-compile %t.add6.onnx --emit=mlir | FileCheck %s --check-prefix=ADD6
 # ADD6: {{^}}sp-compile: error: {{.*}}.add6.onnx: node 'y' (Add, opset 6): opset 6 defines Add as Add-6, which is not supported; sp implements Add-7 and later (opset 7 or newer){{$}}
 # RUN: %exit1 sp-compile %t.gelu17.onnx --emit=mlir | FileCheck %s --check-prefix=GELU17
@@ -27,8 +27,8 @@ from onnx_test_builder import *
 
 out = sys.argv[1]
 X = [("x", "f32", [2, 4])]
-save([node("Softmax", ["x"], ["y"], name="sm")], inputs=X, outputs=["y"], opset=11,
-     path=out + ".softmax11.onnx")
+save([node("Dropout", ["x"], ["y"], name="drop")], inputs=X, outputs=["y"], opset=10,
+     path=out + ".dropout10.onnx")
 save([node("Add", ["x", "x"], ["y"])], inputs=X, outputs=["y"], opset=6,
      path=out + ".add6.onnx")
 save([node("Gelu", ["x"], ["y"])], inputs=X, outputs=["y"], path=out + ".gelu17.onnx")

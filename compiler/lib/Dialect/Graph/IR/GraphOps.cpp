@@ -1618,6 +1618,47 @@ LogicalResult GatherNDOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
+OpFoldResult GatherNDOp::fold(FoldAdaptor adaptor) {
+  // Index tables from constants (GatherElements on a buffer such as BERT's
+  // token type ids) fold as Gather does.
+  std::optional<HostTensor> data = HostTensor::fromAttr(adaptor.getData());
+  std::optional<HostTensor> indices = HostTensor::fromAttr(adaptor.getIndices());
+  auto type = getType();
+  if (!data || !indices || !type.hasStaticShape() ||
+      type.getNumElements() > kMaxFoldedElements)
+    return {};
+  ArrayRef<int64_t> dataShape = data->type.getShape();
+  ArrayRef<int64_t> indexShape = indices->type.getShape();
+  int64_t batchDims = getBatchDims(), depth = indexShape.back();
+  auto product = [](ArrayRef<int64_t> dims) {
+    int64_t n = 1;
+    for (int64_t dim : dims)
+      n *= dim;
+    return n;
+  };
+  int64_t batches = product(dataShape.take_front(batchDims));
+  int64_t tuples = product(indexShape.drop_front(batchDims).drop_back());
+  int64_t inner = product(dataShape.drop_front(batchDims + depth));
+  int64_t batchStride = product(dataShape.drop_front(batchDims));
+  HostTensor result = HostTensor::zeros(type);
+  int64_t out = 0;
+  for (int64_t batch = 0; batch < batches; ++batch)
+    for (int64_t t = 0; t < tuples; ++t) {
+      int64_t offset = batch * batchStride;
+      for (int64_t c = 0; c < depth; ++c) {
+        int64_t size = dataShape[batchDims + c];
+        int64_t index = indices->ints[(batch * tuples + t) * depth + c];
+        if (index < -size || index >= size)
+          return {};
+        offset += (index < 0 ? index + size : index) *
+                  product(dataShape.drop_front(batchDims + c + 1));
+      }
+      for (int64_t i = 0; i < inner; ++i)
+        result.copyElement(out++, *data, offset + i);
+    }
+  return result.toAttr();
+}
+
 LogicalResult TriluOp::verify() {
   if (getType().getRank() < 2)
     return emitOpError("input must have rank >= 2, got rank ") << getType().getRank();

@@ -402,6 +402,7 @@ def Graph_GatherNDOp : Graph_Op<"gather_nd", [Pure, InferTypeOpAdaptor]> {
   let assemblyFormat = [{
     $data `,` $indices attr-dict `:` functional-type(operands, results)
   }];
+  let hasFolder = 1;
 }
 
 def Graph_TriluOp : Graph_Op<"trilu",
