@@ -14,6 +14,7 @@
 #include "sp/Plan/MemoryPlan.h"
 #include "sp/Plan/Passes.h"
 #include "sp/Plan/PlanEmitter.h"
+#include "sp/Pipeline/Pipeline.h"
 #include "sp/Scheduling/Passes.h"
 #include "sp/SequenceParallel/Passes.h"
 #include "sp/Training/Passes.h"
@@ -46,13 +47,16 @@ static cl::opt<std::string> outputPath(
     "o", cl::desc("Output file (default: MODEL's name with .spplan in the current "
                   "folder for plans, stdout for MLIR)"),
     cl::value_desc("OUT"), cl::cat(category));
-enum class EmitKind { Mlir, Plan };
+enum class EmitKind { Import, Mlir, Plan };
 static cl::opt<EmitKind> emit(
     "emit", cl::desc("What to write"), cl::init(EmitKind::Plan),
     cl::values(clEnumValN(EmitKind::Plan, "plan",
                           "the execution plan for sp-run, and its weights in OUT.weights"),
                clEnumValN(EmitKind::Mlir, "mlir",
-                          "the module in the sp dialects, after the last stage asked for")),
+                          "the module in the sp dialects, after the last stage asked for"),
+               clEnumValN(EmitKind::Import, "import",
+                          "the module as imported, before any pass (sp-opt "
+                          "--sp-train-pipeline runs the stages from there)")),
     cl::cat(category));
 static cl::list<std::string> inputShapes(
     "input-shape",
@@ -313,6 +317,43 @@ static std::string defaultPlanPath() {
   return (llvm::sys::path::stem(modelPath) + ".spplan").str();
 }
 
+/// Writes `module` as text to -o (stdout by default).
+static int writeModule(ModuleOp module) {
+  // Instruction ids are for plans and profiles; printed, they would only
+  // clutter every op.
+  module->walk([](Operation *op) { op->removeAttr(sp::planning::kInstructionIdAttr); });
+  std::string path = outputPath.empty() ? std::string("-") : std::string(outputPath);
+  // writeToOutput renames a temporary over the path, which would replace a
+  // FIFO or a device (other than /dev/null) with a regular file: those are
+  // written in place.
+  llvm::sys::fs::file_status status;
+  if (path != "-" && !llvm::sys::fs::status(path, status) &&
+      status.type() != llvm::sys::fs::file_type::regular_file &&
+      status.type() != llvm::sys::fs::file_type::directory_file) {
+    std::error_code code;
+    llvm::raw_fd_ostream os(path, code);
+    if (!code) {
+      module->print(os);
+      os.flush();
+      code = os.error();
+    }
+    if (code)
+      return reportError("cannot write '" + path + "': " + code.message());
+    return 0;
+  }
+  if (llvm::Error error = llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {
+        module->print(os);
+        return llvm::Error::success();
+      })) {
+    // Some write errors start with the quoted path; say it once.
+    std::string why = llvm::toString(std::move(error));
+    llvm::StringRef reason(why);
+    reason.consume_front("'" + path + "': ");
+    return reportError("cannot write '" + path + "': " + reason);
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   mlir::registerAsmPrinterCLOptions();
@@ -401,6 +442,8 @@ int main(int argc, char **argv) {
   auto module = sp::importOnnxModel(context, modelPath, options);
   if (!module)
     return reportError(llvm::toString(module.takeError()));
+  if (emit == EmitKind::Import)
+    return writeModule(**module);
 
   // The first diagnostic of a failing stage becomes the one error line.
   std::string stageError;
@@ -417,58 +460,29 @@ int main(int argc, char **argv) {
   });
   auto fail = [&]() { return reportError(modelPath + ": " + stageError); };
 
-  sp::sequence_parallel::SequenceParallelOptions sharding;
-  sharding.numRanks = sequenceParallel;
-  sharding.strategy = sequenceParallelStrategy;
-  sharding.linkBytesPerSecond = costModel->linkBytesPerSecond;
-  sharding.linkLatencySeconds = costModel->linkLatencySeconds;
-
+  sp::pipeline::TrainingPipelineOptions stages;
+  stages.fuse = fuse;
+  stages.train = train;
+  stages.loss = loss;
+  stages.params = std::vector<std::string>(params.begin(), params.end());
+  stages.frozen = std::vector<std::string>(frozen.begin(), frozen.end());
+  stages.numRanks = sequenceParallel;
+  stages.strategy = sequenceParallelStrategy;
+  stages.overlap = !noOverlap;
+  stages.costProfile = costProfile;
+  stages.clipGradNorm = clipGradNorm.getNumOccurrences() ? double(clipGradNorm) : 0.0;
+  stages.optimizer = optimizer;
+  stages.learningRate = learningRate;
+  stages.weightDecay = weightDecay;
+  stages.beta1 = beta1;
+  stages.beta2 = beta2;
+  stages.epsilon = epsilon;
+  stages.lrSchedule = lrSchedule;
+  stages.warmupSteps = warmupSteps;
+  stages.totalSteps = totalSteps;
+  stages.minLearningRate = minLearningRate;
   PassManager pm(&context);
-  // Fold what the importer left and drop computations nothing uses.
-  pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
-  pm.addNestedPass<func::FuncOp>(createCSEPass());
-  if (fuse)
-    pm.addNestedPass<func::FuncOp>(sp::fusion::createFuse());
-  if (train) {
-    sp::training::SelectParamsOptions select;
-    select.params.assign(params.begin(), params.end());
-    select.frozen.assign(frozen.begin(), frozen.end());
-    pm.addPass(sp::training::createSelectParams(select));
-    pm.addPass(sp::training::createInsertLoss({loss}));
-    if (sequenceParallel > 1)
-      pm.addPass(sp::sequence_parallel::createSequenceParallel(sharding));
-    pm.addPass(sp::autodiff::createAutodiff());
-    pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
-    pm.addNestedPass<func::FuncOp>(createCSEPass());
-    pm.addPass(sp::sequence_parallel::createReduceGradients());
-    if (sequenceParallel > 1)
-      pm.addPass(sp::sequence_parallel::createRegatherForBackward());
-    // After the gradients are summed over the ranks: the norm one rank sees.
-    if (clipGradNorm.getNumOccurrences())
-      pm.addPass(sp::training::createClipGradients({double(clipGradNorm)}));
-    sp::training::InsertOptimizerOptions update;
-    update.kind = optimizer;
-    update.learningRate = learningRate;
-    update.weightDecay = weightDecay;
-    update.beta1 = beta1;
-    update.beta2 = beta2;
-    update.epsilon = epsilon;
-    update.lrSchedule = lrSchedule;
-    update.warmupSteps = warmupSteps;
-    update.totalSteps = totalSteps;
-    update.minLearningRate = minLearningRate;
-    pm.addPass(sp::training::createInsertOptimizer(update));
-  } else if (sequenceParallel > 1) {
-    pm.addPass(sp::sequence_parallel::createSequenceParallel(sharding));
-  }
-  // Ids name ops before any schedule, so that they are the same in every one.
-  pm.addNestedPass<func::FuncOp>(sp::planning::createAssignInstructionIds());
-  // Last, so that nothing reorders the collectives behind the scheduler.
-  if (sequenceParallel > 1 && !noOverlap) {
-    sp::scheduling::ScheduleCollectivesOptions schedule;
-    schedule.costProfile = costProfile;
-    pm.addNestedPass<func::FuncOp>(sp::scheduling::createScheduleCollectives(schedule));
-  }
+  sp::pipeline::buildTrainingPipeline(pm, stages, *costModel);
   if (failed(pm.run(**module)))
     return fail();
 
@@ -504,37 +518,5 @@ int main(int argc, char **argv) {
     return 0;
   }
 
-  // Instruction ids are for plans and profiles; printed, they would only
-  // clutter every op.
-  (*module)->walk([](Operation *op) { op->removeAttr(sp::planning::kInstructionIdAttr); });
-  std::string path = outputPath.empty() ? std::string("-") : std::string(outputPath);
-  // writeToOutput renames a temporary over the path, which would replace a
-  // FIFO or a device (other than /dev/null) with a regular file: those are
-  // written in place.
-  llvm::sys::fs::file_status status;
-  if (path != "-" && !llvm::sys::fs::status(path, status) &&
-      status.type() != llvm::sys::fs::file_type::regular_file &&
-      status.type() != llvm::sys::fs::file_type::directory_file) {
-    std::error_code code;
-    llvm::raw_fd_ostream os(path, code);
-    if (!code) {
-      (*module)->print(os);
-      os.flush();
-      code = os.error();
-    }
-    if (code)
-      return reportError("cannot write '" + path + "': " + code.message());
-    return 0;
-  }
-  if (llvm::Error error = llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {
-        (*module)->print(os);
-        return llvm::Error::success();
-      })) {
-    // Some write errors start with the quoted path; say it once.
-    std::string why = llvm::toString(std::move(error));
-    llvm::StringRef reason(why);
-    reason.consume_front("'" + path + "': ");
-    return reportError("cannot write '" + path + "': " + reason);
-  }
-  return 0;
+  return writeModule(**module);
 }

@@ -10,6 +10,7 @@
 #include "sp/Autodiff/Passes.h"
 #include "sp/Dialect/Graph/IR/GraphDialect.h"
 #include "sp/Fusion/Passes.h"
+#include "sp/Pipeline/Pipeline.h"
 #include "sp/Plan/Passes.h"
 #include "sp/Scheduling/Passes.h"
 #include "sp/SequenceParallel/Passes.h"
@@ -23,6 +24,7 @@ int main(int argc, char **argv) {
   sp::planning::registerPlanPasses();
   sp::sequence_parallel::registerSequenceParallelPasses();
   sp::scheduling::registerSchedulingPasses();
+  sp::pipeline::registerTrainingPipeline();
   mlir::DialectRegistry registry;
   registry.insert<sp::graph::GraphDialect, mlir::func::FuncDialect,
                   mlir::ml_program::MLProgramDialect>();

@@ -1,0 +1,98 @@
+//===- Pipeline.cpp - sp-compile's pass pipeline as a library -------------===//
+
+#include "sp/Pipeline/Pipeline.h"
+
+#include "sp/Autodiff/Passes.h"
+#include "sp/Fusion/Passes.h"
+#include "sp/Plan/Passes.h"
+#include "sp/Scheduling/Passes.h"
+#include "sp/SequenceParallel/Passes.h"
+#include "sp/Training/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/Support/Error.h"
+
+using namespace mlir;
+
+namespace sp::pipeline {
+
+void buildTrainingPipeline(OpPassManager &pm, const TrainingPipelineOptions &options,
+                           const scheduling::CostModel &costModel) {
+  sequence_parallel::SequenceParallelOptions sharding;
+  sharding.numRanks = options.numRanks;
+  sharding.strategy = options.strategy;
+  sharding.linkBytesPerSecond = costModel.linkBytesPerSecond;
+  sharding.linkLatencySeconds = costModel.linkLatencySeconds;
+  bool split = options.numRanks > 1;
+
+  // Fold what the importer left and drop computations nothing uses.
+  pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
+  pm.addNestedPass<func::FuncOp>(createCSEPass());
+  if (options.fuse)
+    pm.addNestedPass<func::FuncOp>(fusion::createFuse());
+  if (options.train) {
+    training::SelectParamsOptions select;
+    select.params.assign(options.params.begin(), options.params.end());
+    select.frozen.assign(options.frozen.begin(), options.frozen.end());
+    pm.addPass(training::createSelectParams(select));
+    pm.addPass(training::createInsertLoss({options.loss}));
+    if (split)
+      pm.addPass(sequence_parallel::createSequenceParallel(sharding));
+    pm.addPass(autodiff::createAutodiff());
+    pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
+    pm.addNestedPass<func::FuncOp>(createCSEPass());
+    pm.addPass(sequence_parallel::createReduceGradients());
+    if (split)
+      pm.addPass(sequence_parallel::createRegatherForBackward());
+    // After the gradients are summed over the ranks: the norm one rank sees.
+    if (options.clipGradNorm != 0.0)
+      pm.addPass(training::createClipGradients({double(options.clipGradNorm)}));
+    training::InsertOptimizerOptions update;
+    update.kind = options.optimizer;
+    update.learningRate = options.learningRate;
+    update.weightDecay = options.weightDecay;
+    update.beta1 = options.beta1;
+    update.beta2 = options.beta2;
+    update.epsilon = options.epsilon;
+    update.lrSchedule = options.lrSchedule;
+    update.warmupSteps = options.warmupSteps;
+    update.totalSteps = options.totalSteps;
+    update.minLearningRate = options.minLearningRate;
+    pm.addPass(training::createInsertOptimizer(update));
+  } else if (split) {
+    pm.addPass(sequence_parallel::createSequenceParallel(sharding));
+  }
+  // Ids name ops before any schedule, so that they are the same in every one.
+  pm.addNestedPass<func::FuncOp>(planning::createAssignInstructionIds());
+  // Last, so that nothing reorders the collectives behind the scheduler.
+  if (split && options.overlap) {
+    scheduling::ScheduleCollectivesOptions schedule;
+    schedule.costProfile = options.costProfile;
+    pm.addNestedPass<func::FuncOp>(scheduling::createScheduleCollectives(schedule));
+  }
+}
+
+void registerTrainingPipeline() {
+  registerPassPipeline(
+      "sp-train-pipeline",
+      "sp-compile's stages from the imported module to the one plans are emitted from",
+      [](OpPassManager &pm, StringRef text,
+         function_ref<LogicalResult(const Twine &)> errorHandler) -> LogicalResult {
+        TrainingPipelineOptions options;
+        if (failed(options.parseFromString(text)))
+          return failure();
+        llvm::Expected<scheduling::CostModel> costModel =
+            scheduling::loadCostModel(options.costProfile);
+        if (!costModel)
+          return errorHandler(llvm::toString(costModel.takeError()));
+        buildTrainingPipeline(pm, options, *costModel);
+        return success();
+      },
+      [](function_ref<void(const detail::PassOptions &)> describe) {
+        describe(TrainingPipelineOptions());
+      });
+}
+
+} // namespace sp::pipeline
