@@ -66,9 +66,9 @@ def percent_encode(name):
                    for c in name)
 
 
-def worst_excess(actual, expected):
+def worst_excess(actual, expected, relative=RELATIVE, floor=FLOOR):
     """How far `actual` is from `expected`, per element, in units of the
-    allowed error RELATIVE * |expected| + FLOOR * max |expected|: at most 1
+    allowed error relative * |expected| + floor * max |expected|: at most 1
     passes. The floor covers elements whose reference is zero or tiny by
     cancellation (a key bias's gradient is mathematically zero: PyTorch's is
     rounding noise), where a relative error means nothing. Returns (excess,
@@ -80,7 +80,7 @@ def worst_excess(actual, expected):
     if actual.shape != expected.shape:
         return float("inf"), None
     scale = np.abs(expected).max() if expected.size else 0.0
-    allowed = RELATIVE * np.abs(expected) + FLOOR * scale
+    allowed = relative * np.abs(expected) + floor * scale
     difference = np.abs(actual - expected)
     # A NaN anywhere fails: NaN compares false, so count it explicitly.
     excess = np.where(np.isnan(difference), np.inf,
