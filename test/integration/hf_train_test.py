@@ -15,12 +15,14 @@ and runs one step with `sp-run --steps 1 --dump DIR`. The loss, the logits,
 the gradient of every parameter and every parameter after the SGD update must
 match PyTorch's float64 results per element within 1e-9 relative error,
 floored at 1e-12 of the tensor's largest element (for elements whose
-reference is zero, such as the mathematically zero gradient of key biases).
+reference is zero, such as the mathematically zero gradient of GPT-2's key
+bias, where PyTorch and sp both return rounding noise).
 Both the export and PyTorch's reference run inside `float64_throughout`,
 which keeps Hugging Face's float32 casts (rotary tables, RMS norm, softmax)
-and the exporters' float32 literals (GELU) out of the float64 model: with
-them, PyTorch and sp differ by float32 rounding (~2e-7), which says nothing
-about sp. `NAMES` lists the model's
+and the exporters' float32 literals (GELU's constants; norm epsilons and
+attention scales are rounded to float32 on both sides) out of the float64
+model: with them, PyTorch and sp differ by float32 rounding (~2e-7), which
+says nothing about sp. `NAMES` lists the model's
 `named_parameters()`, so buffers such as rotary inverse frequencies stay
 constant, as in PyTorch.
 
@@ -70,8 +72,10 @@ def worst_excess(actual, expected, relative=RELATIVE, floor=FLOOR):
     """How far `actual` is from `expected`, per element, in units of the
     allowed error relative * |expected| + floor * max |expected|: at most 1
     passes. The floor covers elements whose reference is zero or tiny by
-    cancellation (a key bias's gradient is mathematically zero: PyTorch's is
-    rounding noise), where a relative error means nothing. Returns (excess,
+    cancellation, where a relative error means nothing: the key third of
+    GPT-2's c_attn bias has a gradient that is mathematically zero (softmax
+    ignores a shift shared by a row's logits), and PyTorch's is rounding
+    noise of 6e-20 beside the query and value thirds' 2e-2. Returns (excess,
     index of the worst element); a shape mismatch is infinitely far."""
     import numpy as np
 
