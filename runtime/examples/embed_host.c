@@ -123,7 +123,8 @@ int main(int argc, char **argv) {
         status = fail("cannot read the loss");
         goto done;
       }
-      printf("step %ld loss %.6f\n", step, loss);
+      /* %.17g round-trips the double: a host can check it bit for bit. */
+      printf("step %ld loss %.17g\n", step, loss);
     } else {
       printf("ran once\n");
     }

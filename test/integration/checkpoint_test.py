@@ -79,7 +79,8 @@ def compare(reference, candidate, what, exact):
             continue
         got = candidate[name]
         if exact:
-            if ref.dtype != got.dtype or not np.array_equal(ref, got):
+            # Bytes, not np.array_equal: that takes -0.0 for 0.0 and fails on NaN.
+            if ref.dtype != got.dtype or ref.shape != got.shape or ref.tobytes() != got.tobytes():
                 failures.append(f"{what}: {name} differs (expected bit-identical)")
             continue
         ref64, got64 = ref.astype(np.float64), got.astype(np.float64)

@@ -8,8 +8,10 @@ vocab 256) for batch 32 x sequence 32 with AdamW, trains 200 steps on
 `synthetic:copy` and requires the mean loss of the last 10 steps to be below
 3.5 — well under log(256) = 5.55, where the model starts, and reachable only
 by copying the first half of each sequence into the second (the optimum is
-2.68). Also checks that a run resumed from a checkpoint continues with the
-same losses as an uninterrupted one.
+2.68). Also checks that 3 steps, a checkpoint and 3 resumed steps end with the
+same parameters, gradients and loss as 6 steps in one run, bit for bit (the
+dumps' bytes, not the printed 4-decimal losses, which hide small differences),
+and print the same per-step losses.
 """
 
 import os
@@ -24,6 +26,30 @@ MODELS = os.path.join(HERE, "..", "..", "models")
 
 def losses(output):
     return [float(m.group(1)) for m in re.finditer(r"^step \d+/\d+\s+loss (\S+)", output, re.M)]
+
+
+def dumped_arrays(dump):
+    """{path relative to `dump`: array} for every .npy of an sp-run dump."""
+    import numpy as np
+
+    arrays = {}
+    for folder, _, files in os.walk(dump):
+        for name in files:
+            if name.endswith(".npy"):
+                path = os.path.join(folder, name)
+                arrays[os.path.relpath(path, dump)] = np.load(path)
+    return arrays
+
+
+def bitwise_differences(actual, expected):
+    """Names of the tensors whose dtype, shape or bytes differ (or that only
+    one side has)."""
+    differences = sorted(set(actual) ^ set(expected))
+    for name in sorted(set(actual) & set(expected)):
+        a, e = actual[name], expected[name]
+        if a.dtype != e.dtype or a.shape != e.shape or a.tobytes() != e.tobytes():
+            differences.append(name)
+    return differences
 
 
 def run(command):
@@ -55,11 +81,21 @@ def main():
 
         # 3 steps, checkpoint, 3 more == 6 steps in one go.
         checkpoint = os.path.join(work, "checkpoint")
-        straight = losses(run([sp_run, plan, "--data", "synthetic:copy", "--steps", "6"]))
+        straight_dump = os.path.join(work, "straight")
+        resumed_dump = os.path.join(work, "resumed")
+        straight = losses(run([sp_run, plan, "--data", "synthetic:copy", "--steps", "6",
+                               "--dump", straight_dump]))
         first_half = losses(run([sp_run, plan, "--data", "synthetic:copy", "--steps", "3",
                                  "--save", checkpoint]))
         second_half = losses(run([sp_run, plan, "--data", "synthetic:copy", "--steps", "3",
-                                  "--resume", checkpoint]))
+                                  "--resume", checkpoint, "--dump", resumed_dump]))
+        straight_arrays = dumped_arrays(straight_dump)
+        if not any(name.startswith("param" + os.sep) for name in straight_arrays):
+            sys.exit(f"FAIL: the dump of 6 steps holds no parameters: {sorted(straight_arrays)}")
+        differences = bitwise_differences(dumped_arrays(resumed_dump), straight_arrays)
+        if differences:
+            sys.exit(f"FAIL: after 3 + 3 resumed steps, {len(differences)} dumped tensors "
+                     f"differ from 6 steps in one run, e.g. {', '.join(differences[:3])}")
         if first_half + second_half != straight:
             sys.exit(f"FAIL: resumed losses {first_half + second_half} differ from "
                      f"{straight}")

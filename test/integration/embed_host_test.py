@@ -7,7 +7,8 @@ Usage: embed_host_test.py TOOLS_DIR [--keep DIR]
 
 The host feeds one fixed batch every step (a 32-bit LCG, reproduced here), so
 the loss must fall; sp-run fed the same batch through --input must print the
-same losses. Prints PASS or FAIL lines and exits 1 on any failure.
+same losses (its 4 decimals, the host's rounded alike) and dump the host's last
+loss bit for bit (the host prints it with 17 digits, enough to round-trip). Prints PASS or FAIL lines and exits 1 on any failure.
 """
 
 import argparse
@@ -81,15 +82,20 @@ def main():
     tokens = os.path.join(work, "tokens.npy")
     np.save(tokens, host_tokens())
     try:
-        out = run([tool("sp-run"), plan, "--input", f"input_ids={tokens}", "--steps", str(STEPS)])
+        dump = os.path.join(work, "dump")
+        out = run([tool("sp-run"), plan, "--input", f"input_ids={tokens}", "--steps", str(STEPS),
+                   "--dump", dump])
     except RuntimeError as error:
         print(f"FAIL sp-run: {error}")
         return 1
-    run_losses = [float(x) for x in re.findall(r"^step \d+/\d+  loss (\S+)", out, re.M)]
-    check("sp-run prints the host's losses",
-          len(run_losses) == len(host_losses) and
-          all(abs(a - b) < 1e-4 for a, b in zip(run_losses, host_losses)),
-          f"sp-run {run_losses}, host {host_losses}")
+    run_losses = re.findall(r"^step \d+/\d+  loss (\S+)", out, re.M)
+    host_rounded = [f"{x:.4f}" for x in host_losses]
+    check("sp-run prints the host's losses", run_losses == host_rounded,
+          f"sp-run {run_losses}, host {host_rounded}")
+    last_loss = np.load(os.path.join(dump, "loss.npy"))
+    check("sp-run's last loss is the host's, bit for bit",
+          bool(host_losses) and float(last_loss) == host_losses[-1],
+          f"sp-run {float(last_loss)!r} ({last_loss.dtype}), host {host_losses[-1:]}")
     return 1 if failures else 0
 
 

@@ -10,8 +10,8 @@ trained for several steps on one batch. Every step of sp runs as its own
 rate (lr.npy), gradient norm before clipping (grad_norm.npy), clipped
 gradients and updated parameters can be compared:
 
-- tightly (1e-12 relative; per tensor the norm of the difference over the
-  norm of the reference) with PyTorch's optimizer and transformers' schedule
+- tightly (per element 1e-12 relative, floored at 1e-15 of the tensor's
+  largest element) with PyTorch's optimizer and transformers' schedule
   (`get_constant_schedule_with_warmup`, `get_linear_schedule_with_warmup`,
   `get_cosine_schedule_with_warmup`,
   `get_cosine_with_min_lr_schedule_with_warmup`; a linear schedule with a
@@ -19,14 +19,19 @@ gradients and updated parameters can be compared:
   documents) driven by sp's own gradients: the learning rate must be
   transformers' to the bit, the clipped gradients' norm
   `min(1, max_norm / (norm + 1e-6)) * norm`, and the parameters PyTorch's;
-- end to end (5e-4 relative; hf_train_test.py holds sp's float64 gradients
-  to 1e-4, and AdamW magnifies their differences) with PyTorch's own training: autograd,
-  `torch.nn.utils.clip_grad_norm_`, AdamW or SGD and the same schedule;
-- under `--sp 2` (mpirun, per strategy), with one rank within 1e-9: the
-  gradient norm, and everything else, is one rank's.
+- end to end (per element 1e-8 relative, floored at 1e-11; AdamW magnifies
+  the ~1e-15 differences of gradients that are tiny by cancellation) with
+  PyTorch's own training: autograd, `torch.nn.utils.clip_grad_norm_`, AdamW or
+  SGD and the same schedule;
+- under `--sp 2` (mpirun, per strategy), with one rank per element within
+  1e-9 relative, floored at 1e-12: the gradient norm, and everything else, is
+  one rank's.
+
+The export and PyTorch's reference run inside hf_train_test's
+`float64_throughout`, so the model is float64 throughout on both sides.
 
 A run of all the steps at once, without checkpoints, must end with the same
-parameters as the resumed steps and print each step's learning rate in its
+parameters as the resumed steps, bit for bit, and print each step's learning rate in its
 progress line: a resume continues the schedule.
 
 Exits 77 (ctest's SKIP_RETURN_CODE) when torch or transformers cannot be
@@ -46,17 +51,27 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "utils"))
 sys.path.insert(0, HERE)
 
-from hf_train_test import first_line, onnx_parameter_names, percent_encode, relative_error  # noqa: E402
+from hf_train_test import (first_line, float64_throughout, onnx_parameter_names,  # noqa: E402
+                           percent_encode, round_float_attributes_to_float32, worst_excess)
 
 SKIP = 77
 BATCH, SEQ = 2, 16
 STEPS = 7
-DRIVEN_TOLERANCE = 1e-12
-# sp's float64 gradients of this model are PyTorch's within ~1e-6 relative
-# (hf_train_test.py holds them to 1e-4); AdamW divides each gradient element
-# by its own magnitude, so over the steps the parameters drift further.
-END_TO_END_TOLERANCE = 5e-4
-PARALLEL_TOLERANCE = 1e-9
+# Per element: |sp - reference| <= relative * |reference| + floor * max
+# |reference| over the tensor (see hf_train_test.worst_excess). The export and
+# PyTorch run float64 throughout (hf_train_test.float64_throughout), so sp's
+# gradients are PyTorch's to ~1e-15 of each tensor's largest element. Measured
+# worst, in units of (1e-9, 1e-12): PyTorch's optimizer on sp's gradients
+# 9.4e-5, sp on 2 ranks against one 1.6e-2, and end to end 2.2 -- AdamW
+# divides each element by its own gradient's magnitude, so an element whose
+# gradient is tiny by cancellation (its relative error large) moves by a
+# full step, and the following steps carry it on. Each bound sits 4x or more
+# above what was measured.
+DRIVEN_TOLERANCE = (1e-12, 1e-15)
+END_TO_END_TOLERANCE = (1e-8, 1e-11)
+PARALLEL_TOLERANCE = (1e-9, 1e-12)
+# The clipped gradients' norm against the formula: one number.
+CLIP_NORM_TOLERANCE = 1e-12
 
 # name: (sp-compile flags, optimizer, lr, schedule (kind, warmup, total, min_lr) or None,
 #        max norm or None). Each schedule runs past its total steps, where
@@ -199,8 +214,10 @@ def load_step(dump, param_names):
     return step
 
 
-def worst_difference(actual, expected, keys=("loss", "lr", "grad_norm", "grads", "params")):
-    """(name, relative error) of the worst of `keys` over every step."""
+def worst_difference(actual, expected, tolerance,
+                     keys=("loss", "lr", "grad_norm", "grads", "params")):
+    """(name, excess) of the worst of `keys` over every step: worst_excess of
+    (relative, floor) = `tolerance`, at most 1 passing."""
     worst = ("every value", 0.0)
     for number, (got, want) in enumerate(zip(actual, expected), 1):
         for key in keys:
@@ -215,7 +232,7 @@ def worst_difference(actual, expected, keys=("loss", "lr", "grad_norm", "grads",
             else:
                 pairs = [(key, got[key], want[key])]
             for name, value, reference in pairs:
-                error = relative_error(value, reference)
+                error, _ = worst_excess(value, reference, *tolerance)
                 if not error <= worst[1]:
                     worst = (f"step {number} {name}", error)
     return worst
@@ -262,7 +279,9 @@ def run_sp(tools, workdir, model_path, names_file, inputs, param_names, label, s
         return f"{STEPS} steps: sp-run exited {ran.returncode}: {first_line(ran.stderr)}"
     straight = load_step(dump, param_names)
     for name in param_names:
-        if not np.array_equal(straight["params"][name], steps[-1]["params"][name]):
+        one_run, resumed = straight["params"][name], steps[-1]["params"][name]
+        if one_run.dtype != resumed.dtype or one_run.shape != resumed.shape \
+                or one_run.tobytes() != resumed.tobytes():
             return f"{STEPS} steps in one run end with another {name} than {STEPS} resumed steps"
     lines = re.findall(r"^step (\d+)/\d+  loss \S+  lr (\S+)(?:  grad_norm (\S+))?",
                        ran.stdout, re.M)
@@ -294,17 +313,19 @@ def check_against_pytorch(steps, reference, initial, setting):
             norm = step["grad_norm"]
             coefficient = min(1.0, max_norm / (norm + 1e-6))
             clipped = math.sqrt(sum(float(np.sum(np.square(g))) for g in step["grads"].values()))
-            error = relative_error(clipped, coefficient * norm)
-            if not error <= DRIVEN_TOLERANCE:
+            error = abs(clipped - coefficient * norm) / abs(coefficient * norm)
+            if not error <= CLIP_NORM_TOLERANCE:
                 return f"step {number}: the clipped gradients' norm {clipped!r} is not " \
                        f"{coefficient!r} * {norm!r} ({error:.3g} relative)"
-    name, error = worst_difference(steps, driven, keys=("params",))
-    if not error <= DRIVEN_TOLERANCE:
-        return f"{name}: differs by {error:.3g} relative from PyTorch's update of sp's gradients"
+    name, error = worst_difference(steps, driven, DRIVEN_TOLERANCE, keys=("params",))
+    if not error <= 1:
+        return f"{name}: {error:.3g} times the allowed difference {DRIVEN_TOLERANCE} from " \
+               "PyTorch's update of sp's gradients"
     driven_worst = (name, error)
-    name, error = worst_difference(steps, reference)
-    if not error <= END_TO_END_TOLERANCE:
-        return f"{name}: differs by {error:.3g} relative from PyTorch's training"
+    name, error = worst_difference(steps, reference, END_TO_END_TOLERANCE)
+    if not error <= 1:
+        return f"{name}: {error:.3g} times the allowed difference {END_TO_END_TOLERANCE} " \
+               "from PyTorch's training"
     return f"updates worst {driven_worst[0]} {driven_worst[1]:.1e}; " \
            f"end to end worst {name} {error:.1e}"
 
@@ -360,8 +381,10 @@ def main():
         input_ids = torch.randint(0, hf.VOCAB, (BATCH, SEQ), generator=generator)
         attention_mask = torch.ones(BATCH, SEQ, dtype=torch.int64)
         model_path = os.path.join(workdir, "llama.onnx")
-        hf.export_one(model, model_path, "dynamo", False, False,
-                      inputs=(input_ids, attention_mask), fold_constants=False)
+        round_float_attributes_to_float32(model)
+        with float64_throughout():
+            hf.export_one(model, model_path, "dynamo", False, False,
+                          inputs=(input_ids, attention_mask), fold_constants=False)
         initializers = {t.name for t in
                         onnx.load(model_path, load_external_data=False).graph.initializer}
         params, missing = onnx_parameter_names(model, initializers)
@@ -383,7 +406,8 @@ def main():
             with torch.no_grad():
                 for name, p in params.items():
                     p.copy_(initial[name])
-            reference = reference_run(model, params, input_ids, attention_mask, setting)
+            with float64_throughout():
+                reference = reference_run(model, params, input_ids, attention_mask, setting)
             if setting[3] is not None and not any(
                     step["grad_norm"] > setting[3] for step in reference):
                 print(f"FAIL {label}: the gradients never exceed the max norm; the test "
@@ -417,17 +441,18 @@ def main():
                 if isinstance(parallel, str):
                     reason = parallel
                 else:
-                    name, error = worst_difference(parallel, steps)
-                    reason = None if error <= PARALLEL_TOLERANCE else \
-                        f"{name}: differs by {error:.3g} relative from one rank"
+                    name, error = worst_difference(parallel, steps, PARALLEL_TOLERANCE)
+                    reason = None if error <= 1 else \
+                        f"{name}: {error:.3g} times the allowed difference " \
+                        f"{PARALLEL_TOLERANCE} from one rank"
             except Exception as error:
                 reason = f"{type(error).__name__}: {first_line(str(error))}"
             if reason:
                 failures += 1
                 print(f"FAIL {parallel_label}: {reason}", flush=True)
             else:
-                print(f"PASS {parallel_label}: worst {name} at {error:.1e} relative to one "
-                      "rank", flush=True)
+                print(f"PASS {parallel_label}: worst {name} at {error:.1e} of the allowed "
+                      "difference from one rank", flush=True)
     return 1 if failures else 0
 
 
