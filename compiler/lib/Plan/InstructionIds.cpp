@@ -1,6 +1,7 @@
 //===- InstructionIds.cpp - stable names of a step's instructions ---------===//
 
 #include "sp/Plan/InstructionIds.h"
+#include "sp/Dialect/Graph/IR/GraphLocations.h"
 #include "sp/Dialect/Graph/IR/GraphOps.h"
 #include "sp/Plan/Passes.h"
 
@@ -21,15 +22,7 @@ namespace {
 
 /// The first name in `location`, or "@main".
 std::string getLocationName(Location location) {
-  std::string name = "@main";
-  location->walk([&](Location inner) {
-    if (auto named = llvm::dyn_cast<NameLoc>(inner)) {
-      name = named.getName().str();
-      return WalkResult::interrupt();
-    }
-    return WalkResult::advance();
-  });
-  return name;
+  return graph::getLocationName(location).value_or("@main").str();
 }
 
 /// The op's kind in its id: a `*_start` is named after its synchronous form,

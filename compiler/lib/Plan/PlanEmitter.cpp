@@ -1,6 +1,7 @@
 //===- PlanEmitter.cpp - writing a compiled module as a plan --------------===//
 
 #include "sp/Plan/PlanEmitter.h"
+#include "sp/Dialect/Graph/IR/GraphLocations.h"
 #include "sp/Dialect/Graph/IR/GraphOps.h"
 #include "sp/Import/OnnxImporter.h"
 #include "sp/Plan/InstructionIds.h"
@@ -53,15 +54,8 @@ proto::DType getDType(Type elementType) {
 /// the importer named the op after, or the name a later pass gave it.
 /// Empty where the location holds no name.
 std::string describeLocation(Location location, StringRef kernel) {
-  std::string description;
-  location->walk([&](Location inner) {
-    if (auto name = llvm::dyn_cast<NameLoc>(inner)) {
-      description = ("node '" + name.getName().getValue() + "' (" + kernel + ")").str();
-      return WalkResult::interrupt();
-    }
-    return WalkResult::advance();
-  });
-  return description;
+  std::optional<StringRef> name = graph::getLocationName(location);
+  return name ? ("node '" + *name + "' (" + kernel + ")").str() : std::string();
 }
 
 /// Ops with a trailing Optional operand and no operand segment sizes: how

@@ -10,6 +10,7 @@
 
 #include "sp/Autodiff/GradientOpInterface.h"
 #include "sp/Autodiff/Passes.h"
+#include "sp/Dialect/Graph/IR/GraphLocations.h"
 #include "sp/Dialect/Graph/IR/GraphOps.h"
 #include "sp/SequenceParallel/ShardingAttributes.h"
 #include "sp/Training/MainFunction.h"
@@ -32,15 +33,8 @@ namespace {
 
 /// " (ONNX node 'NAME')" for ops the importer located at a node.
 std::string nodeSuffix(Location location) {
-  std::string suffix;
-  location->walk([&](Location nested) {
-    if (auto name = llvm::dyn_cast<NameLoc>(nested)) {
-      suffix = (" (ONNX node '" + name.getName().getValue() + "')").str();
-      return WalkResult::interrupt();
-    }
-    return WalkResult::advance();
-  });
-  return suffix;
+  std::optional<StringRef> name = sp::graph::getLocationName(location);
+  return name ? (" (ONNX node '" + *name + "')").str() : std::string();
 }
 
 bool isFloatTensor(Type type) {

@@ -12,6 +12,7 @@
 
 #include "ShardingRewriter.h"
 
+#include "sp/Dialect/Graph/IR/GraphLocations.h"
 #include "sp/SequenceParallel/ShardingAttributes.h"
 
 #include "mlir/Interfaces/InferTypeOpInterface.h"
@@ -39,13 +40,8 @@ StringRef strategyName(AttentionStrategy strategy) {
 
 std::string describeOp(Operation *op) {
   std::string text = ("'" + op->getName().getStringRef() + "'").str();
-  op->getLoc()->walk([&](Location nested) {
-    if (auto name = llvm::dyn_cast<NameLoc>(nested)) {
-      text += (" (ONNX node '" + name.getName().getValue() + "')").str();
-      return WalkResult::interrupt();
-    }
-    return WalkResult::advance();
-  });
+  if (std::optional<StringRef> name = sp::graph::getLocationName(op->getLoc()))
+    text += (" (ONNX node '" + *name + "')").str();
   return text;
 }
 
