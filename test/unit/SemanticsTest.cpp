@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "sp/Semantics/Arithmetic.h"
+#include "sp/Semantics/Broadcast.h"
 #include "sp/Semantics/Slice.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 namespace {
 
@@ -79,6 +81,45 @@ TEST(SemanticsArithmetic, FloatToIntegerTruncatesAndSaturates) {
   EXPECT_EQ(saturatingCast<uint8_t>(-3.0), 0);
   EXPECT_EQ(saturatingCast<uint8_t>(255.5f), 255);
   EXPECT_EQ(saturatingCast<int8_t>(-128.9f), -128);
+}
+
+} // namespace
+
+namespace {
+
+std::vector<int64_t> broadcast(std::vector<std::vector<int64_t>> shapes, bool &ok,
+                               int64_t unknown = -1) {
+  std::vector<int64_t> result;
+  ok = true;
+  for (const auto &shape : shapes)
+    ok = ok && sp::semantics::broadcastInto(result, shape.data(), shape.size(), unknown);
+  return result;
+}
+
+TEST(SemanticsBroadcast, NumpyRules) {
+  bool ok;
+  EXPECT_EQ(broadcast({{2, 1, 4}, {3, 1}}, ok), (std::vector<int64_t>{2, 3, 4}));
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(broadcast({{}, {5}}, ok), (std::vector<int64_t>{5}));
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(broadcast({{1, 0}, {3, 1}}, ok), (std::vector<int64_t>{3, 0}));
+  EXPECT_TRUE(ok);
+  broadcast({{2, 3}, {3, 2}}, ok);
+  EXPECT_FALSE(ok);
+  broadcast({{0}, {5}}, ok);
+  EXPECT_FALSE(ok);
+}
+
+TEST(SemanticsBroadcast, UnknownDimsAsTypeInferenceSeesThem) {
+  constexpr int64_t kUnknown = std::numeric_limits<int64_t>::min();
+  bool ok;
+  // Unknown beside n > 1 is n; beside 1 or unknown it stays unknown.
+  EXPECT_EQ(broadcast({{kUnknown, 1, kUnknown}, {4, kUnknown, kUnknown}}, ok, kUnknown),
+            (std::vector<int64_t>{4, kUnknown, kUnknown}));
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(broadcast({{7, kUnknown}, {kUnknown, 1}}, ok, kUnknown),
+            (std::vector<int64_t>{7, kUnknown}));
+  EXPECT_TRUE(ok);
 }
 
 } // namespace

@@ -2,6 +2,8 @@
 
 #include "CpuKernelSupport.h"
 
+#include "sp/Semantics/Broadcast.h"
+
 namespace sp::runtime::cpu {
 
 int64_t product(const Shape &shape, size_t begin, size_t end) {
@@ -18,22 +20,12 @@ std::optional<int64_t> normalizeAxis(int64_t axis, int64_t rank) {
 }
 
 std::optional<Shape> broadcastShapes(std::initializer_list<const Shape *> shapes) {
-  size_t rank = 0;
+  Shape result;
+  // Runtime shapes are all known: no dim is the "unknown" marker.
+  constexpr int64_t kNoUnknownDim = -1;
   for (const Shape *shape : shapes)
-    rank = std::max(rank, shape->size());
-  Shape result(rank, 1);
-  for (const Shape *shape : shapes) {
-    size_t offset = rank - shape->size();
-    for (size_t d = 0; d < shape->size(); ++d) {
-      int64_t dim = (*shape)[d];
-      int64_t &merged = result[offset + d];
-      if (dim == merged || dim == 1)
-        continue;
-      if (merged != 1)
-        return std::nullopt;
-      merged = dim;
-    }
-  }
+    if (!semantics::broadcastInto(result, shape->data(), shape->size(), kNoUnknownDim))
+      return std::nullopt;
   return result;
 }
 

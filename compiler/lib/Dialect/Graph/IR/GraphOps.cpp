@@ -8,6 +8,7 @@
 
 #include "sp/Dialect/Graph/IR/GraphOps.h"
 
+#include "sp/Semantics/Broadcast.h"
 #include "sp/Semantics/Slice.h"
 
 #include "mlir/Dialect/Traits.h"
@@ -457,19 +458,18 @@ static bool isComparison(BinaryKind kind) {
 static FailureOr<SmallVector<int64_t>>
 broadcastShapes(std::optional<Location> location,
                 ArrayRef<ArrayRef<int64_t>> shapes) {
-  SmallVector<int64_t> result;
+  std::vector<int64_t> result;
   for (ArrayRef<int64_t> shape : shapes) {
-    SmallVector<int64_t> next;
-    if (!OpTrait::util::getBroadcastedShape(result, shape, next)) {
+    if (!sp::semantics::broadcastInto(result, shape.data(), shape.size(),
+                                      ShapedType::kDynamic)) {
       std::string names;
       for (auto [i, each] : llvm::enumerate(shapes))
         names += (i ? " and " : "") + formatShape(each);
       return emitOptionalError(location, "shapes ", names,
                                " do not broadcast");
     }
-    result = std::move(next);
   }
-  return result;
+  return SmallVector<int64_t>(result.begin(), result.end());
 }
 
 LogicalResult inferBroadcastBinaryType(BinaryKind kind,
