@@ -26,7 +26,7 @@ LogicalResult expectKind(Operation *op, NamedAttribute attribute, bool matches,
                          llvm::StringRef kind) {
   if (matches)
     return success();
-  return op->emitOpError() << "attribute " << attribute.getName() << " = "
+  return op->emitOpError() << "attribute " << attribute.getName().getValue() << " = "
                            << attribute.getValue() << " must be " << kind;
 }
 
