@@ -42,7 +42,7 @@ module attributes {graph.num_rank = 2 : i64} {}
 
 // -----
 
-// expected-error @below {{attribute graph.loss may not appear on the module; it belongs on a function result}}
+// expected-error @below {{attribute graph.loss may not appear on the module; it belongs on a result of @main}}
 module attributes {graph.loss} {}
 
 // -----
@@ -99,7 +99,7 @@ func.func @main(%x: tensor<4xf32> {graph.shard_axis = 1 : i32}) -> tensor<4xf32>
 
 // -----
 
-// expected-error @below {{attribute graph.loss may not appear on an argument; it belongs on a function result}}
+// expected-error @below {{attribute graph.loss may not appear on an argument; it belongs on a result of @main}}
 func.func @main(%x: tensor<4xf32> {graph.loss}) -> tensor<4xf32> {
   return %x : tensor<4xf32>
 }
@@ -134,7 +134,7 @@ func.func @main(%x: tensor<4xf32>) -> (tensor<4xf32> {graph.learning_rate = 1.0e
 
 // -----
 
-// expected-error @below {{attribute graph.dim_names may not appear on a result; it belongs on a function argument}}
+// expected-error @below {{attribute graph.dim_names may not appear on a result; it belongs on an argument of @main}}
 func.func @main(%x: tensor<4xf32>) -> (tensor<4xf32> {graph.dim_names = ["seq"]}) {
   return %x : tensor<4xf32>
 }
@@ -143,5 +143,19 @@ func.func @main(%x: tensor<4xf32>) -> (tensor<4xf32> {graph.dim_names = ["seq"]}
 
 // expected-error @below {{has unknown graph dialect attribute graph.loss_scale}}
 func.func @main(%x: tensor<4xf32>) -> (tensor<4xf32> {graph.loss_scale}) {
+  return %x : tensor<4xf32>
+}
+
+// -----
+
+// expected-error @below {{attribute graph.gradient_of may appear on a result of @main only}}
+func.func @helper(%x: tensor<4xf32>) -> (tensor<4xf32> {graph.gradient_of = @w}) {
+  return %x : tensor<4xf32>
+}
+
+// -----
+
+// expected-error @below {{attribute graph.onnx_name may appear on an argument of @main only}}
+func.func @helper(%x: tensor<4xf32> {graph.onnx_name = "x"}) -> tensor<4xf32> {
   return %x : tensor<4xf32>
 }

@@ -12,6 +12,7 @@
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/SymbolTable.h"
 
 using namespace mlir;
 using namespace sp::graph;
@@ -53,13 +54,22 @@ std::optional<llvm::StringRef> getPlacement(llvm::StringRef name) {
   if (name == kStateOfAttr || name == kStepCounterAttr)
     return llvm::StringRef("on an ml_program.global");
   if (name == kDimNamesAttr)
-    return llvm::StringRef("on a function argument");
+    return llvm::StringRef("on an argument of @main");
   if (name == kOnnxNameAttr || name == kShardAxisAttr)
-    return llvm::StringRef("on a function argument or result");
+    return llvm::StringRef("on an argument or result of @main");
   if (name == kLossAttr || name == kGradientOfAttr || name == kLearningRateAttr ||
       name == kGradientNormAttr)
-    return llvm::StringRef("on a function result");
+    return llvm::StringRef("on a result of @main");
   return std::nullopt;
+}
+
+/// Argument and result attributes describe the step function, @main.
+LogicalResult expectMain(Operation *op, llvm::StringRef name, llvm::StringRef place) {
+  auto symbol = op->getAttrOfType<StringAttr>(SymbolTable::getSymbolAttrName());
+  if (symbol && symbol.getValue() == "main")
+    return success();
+  return op->emitOpError() << "attribute " << name << " may appear " << place
+                           << " of @main only";
 }
 
 LogicalResult unknownOrMisplaced(Operation *op, llvm::StringRef name, llvm::StringRef place) {
@@ -109,6 +119,8 @@ LogicalResult GraphDialect::verifyRegionArgAttribute(Operation *op, unsigned /*r
                                                      NamedAttribute attribute) {
   llvm::StringRef name = attribute.getName().getValue();
   Attribute value = attribute.getValue();
+  if (getPlacement(name) && failed(expectMain(op, name, "on an argument")))
+    return failure();
   if (name == kOnnxNameAttr)
     return expectKind(op, attribute, llvm::isa<StringAttr>(value), "a string");
   if (name == kDimNamesAttr)
@@ -123,6 +135,8 @@ LogicalResult GraphDialect::verifyRegionResultAttribute(Operation *op, unsigned 
                                                         NamedAttribute attribute) {
   llvm::StringRef name = attribute.getName().getValue();
   Attribute value = attribute.getValue();
+  if (getPlacement(name) && failed(expectMain(op, name, "on a result")))
+    return failure();
   if (name == kOnnxNameAttr)
     return expectKind(op, attribute, llvm::isa<StringAttr>(value), "a string");
   if (name == kShardAxisAttr)
