@@ -12,6 +12,7 @@
 
 #include "sp/Autodiff/GradientOpInterface.h"
 #include "sp/Autodiff/Passes.h"
+#include "sp/Dialect/Graph/IR/GraphAttributes.h"
 #include "sp/Dialect/Graph/IR/GraphDialect.h"
 #include "sp/Dialect/Graph/IR/GraphOps.h"
 #include "sp/Plan/PlanEmitter.h"
@@ -128,7 +129,7 @@ protected:
                            .getResult();
     returnOp->setOperand(0, loss);
     main.setFunctionType(builder.getFunctionType(main.getArgumentTypes(), {scalarType}));
-    main.setResultAttr(0, "graph.loss", builder.getUnitAttr());
+    main.setResultAttr(0, sp::graph::kLossAttr, builder.getUnitAttr());
     return success();
   }
 
@@ -692,7 +693,7 @@ TEST(GradientRules, PassRegistersItsRules) {
   ASSERT_TRUE(succeeded(passes.run(*module)));
   auto main = module->lookupSymbol<func::FuncOp>("main");
   ASSERT_EQ(main.getNumResults(), 2u);
-  auto parameter = main.getResultAttrOfType<FlatSymbolRefAttr>(1, "graph.gradient_of");
+  auto parameter = main.getResultAttrOfType<FlatSymbolRefAttr>(1, sp::graph::kGradientOfAttr);
   ASSERT_TRUE(parameter);
   EXPECT_EQ(parameter.getValue(), "w");
 }
@@ -797,7 +798,7 @@ TEST(OpContract, FoldingAgreesWithTheKernel) {
 
     // The kernels: a plan with the arguments as inputs, results r0, r1, ...
     for (unsigned r = 0; r < main.getNumResults(); ++r)
-      main.setResultAttr(r, "graph.onnx_name",
+      main.setResultAttr(r, sp::graph::kOnnxNameAttr,
                          StringAttr::get(&context, "r" + std::to_string(r)));
     llvm::SmallString<128> planPath(directory);
     llvm::sys::path::append(planPath, std::string(foldCase.name) + ".spplan");

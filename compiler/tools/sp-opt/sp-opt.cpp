@@ -12,6 +12,7 @@
 #include "sp/Fusion/Passes.h"
 #include "sp/Pipeline/Pipeline.h"
 #include "sp/Plan/Passes.h"
+#include "sp/Plan/PlanDialect.h"
 #include "sp/Scheduling/Passes.h"
 #include "sp/SequenceParallel/Passes.h"
 #include "sp/Training/Passes.h"
@@ -26,7 +27,9 @@ int main(int argc, char **argv) {
   sp::scheduling::registerSchedulingPasses();
   sp::pipeline::registerTrainingPipeline();
   mlir::DialectRegistry registry;
-  registry.insert<sp::graph::GraphDialect, mlir::func::FuncDialect,
+  // The plan dialect has no ops: registered, it is loaded when the parser
+  // meets a plan.* attribute, so that its verifiers run.
+  registry.insert<sp::graph::GraphDialect, sp::planning::PlanDialect, mlir::func::FuncDialect,
                   mlir::ml_program::MLProgramDialect>();
   sp::autodiff::registerGradientOpInterfaceExternalModels(registry);
   return mlir::asMainReturnCode(

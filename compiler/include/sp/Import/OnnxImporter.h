@@ -13,6 +13,8 @@
 #include "mlir/IR/OwningOpRef.h"
 #include "llvm/Support/Error.h"
 
+#include "sp/Dialect/Graph/IR/GraphAttributes.h"
+
 #include <cstdint>
 #include <map>
 #include <string>
@@ -39,10 +41,10 @@ llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
 importOnnxModel(mlir::MLIRContext &context, llvm::StringRef path,
                 const OnnxImportOptions &options);
 
-/// Attribute names the importer sets on @main's arguments and results.
-constexpr llvm::StringLiteral kOnnxNameAttr = "graph.onnx_name";
-/// Per dim of an argument: its ONNX symbolic name, or "" where it has none.
-constexpr llvm::StringLiteral kDimNamesAttr = "graph.dim_names";
+/// Attribute names the importer sets on @main's arguments and results,
+/// declared in GraphAttributes.h.
+using sp::graph::kDimNamesAttr;
+using sp::graph::kOnnxNameAttr;
 
 } // namespace sp
 

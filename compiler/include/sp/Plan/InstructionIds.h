@@ -28,12 +28,11 @@
 #include "mlir/IR/Operation.h"
 #include "llvm/ADT/StringRef.h"
 
+#include "sp/Plan/PlanAttributes.h"
+
 #include <string>
 
 namespace sp::planning {
-
-/// The discardable attribute (StringAttr) that holds an op's id.
-constexpr llvm::StringLiteral kInstructionIdAttr = "plan.id";
 
 /// The id of `op`, or an empty string where it has none.
 llvm::StringRef getInstructionId(mlir::Operation *op);

@@ -12,6 +12,7 @@
 #define SP_PLAN_MEMORYPLAN_H
 
 #include "sp/Dialect/Graph/IR/GraphOps.h"
+#include "sp/Plan/PlanAttributes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
@@ -35,9 +36,10 @@ constexpr uint64_t kFillThresholdBytes = 4096;
 /// What sp-plan-memory records: the arena offset of each result of an op (-1
 /// where a result is not in the arena), of each argument of @main, and the
 /// arena's size on the module.
-constexpr llvm::StringLiteral kOffsetsAttr = "plan.offsets";
-constexpr llvm::StringLiteral kArgumentOffsetAttr = "plan.offset";
-constexpr llvm::StringLiteral kArenaBytesAttr = "plan.arena_bytes";
+/// Declared and verified by the plan dialect (PlanDialect.h).
+using sp::planning::kArenaBytesAttr;
+using sp::planning::kArgumentOffsetAttr;
+using sp::planning::kOffsetsAttr;
 
 /// Bytes per element of the element types plans hold (f32, f64, f16, bf16,
 /// i64, i32 and i1, one byte per i1), or nullopt for any other type.

@@ -13,6 +13,8 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/StringRef.h"
 
+#include "sp/Dialect/Graph/IR/GraphAttributes.h"
+
 #include <string>
 #include <vector>
 
@@ -22,14 +24,14 @@ class Plan;
 
 namespace sp::planning {
 
-/// What sequence parallelism leaves on the module for plan emission: the
-/// ranks it runs on (module, i64; Plan.world_size, 1 when absent), the zigzag
-/// sequence layout (module, unit; Plan.zigzag), and the dim along which an
-/// input or output of @main is split among the ranks (argument and result
-/// attribute, i64; Binding.sharded and Binding.shard_axis).
-constexpr llvm::StringLiteral kNumRanksAttr = "graph.num_ranks";
-constexpr llvm::StringLiteral kZigzagAttr = "graph.zigzag";
-constexpr llvm::StringLiteral kShardAxisAttr = "graph.shard_axis";
+/// What sequence parallelism leaves on the module for plan emission
+/// (declared in GraphAttributes.h): the ranks it runs on (Plan.world_size, 1
+/// when absent), the zigzag sequence layout (Plan.zigzag), and the dim along
+/// which an input or output of @main is split among the ranks
+/// (Binding.sharded and Binding.shard_axis).
+using sp::graph::kNumRanksAttr;
+using sp::graph::kShardAxisAttr;
+using sp::graph::kZigzagAttr;
 
 struct PlanEmitOptions {
   /// Recorded as the plan's producer, e.g. "sp-compile 0.1.0".

@@ -9,16 +9,14 @@
 #ifndef SP_SEQUENCEPARALLEL_SHARDINGATTRIBUTES_H
 #define SP_SEQUENCEPARALLEL_SHARDINGATTRIBUTES_H
 
-#include "llvm/ADT/StringRef.h"
+#include "sp/Dialect/Graph/IR/GraphAttributes.h"
 
 namespace sp::sequence_parallel {
 
-/// Module: the ranks of the SPMD step (i64); absent on one rank.
-constexpr llvm::StringLiteral kNumRanksAttr = "graph.num_ranks";
-/// Module: unit attribute when the sequence is laid out zigzag.
-constexpr llvm::StringLiteral kZigzagAttr = "graph.zigzag";
-/// @main argument or result: the dim (i64) split along the sequence.
-constexpr llvm::StringLiteral kShardAxisAttr = "graph.shard_axis";
+/// Declared, with their kinds and places, in GraphAttributes.h.
+using sp::graph::kNumRanksAttr;
+using sp::graph::kShardAxisAttr;
+using sp::graph::kZigzagAttr;
 
 } // namespace sp::sequence_parallel
 

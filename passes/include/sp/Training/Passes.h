@@ -6,6 +6,8 @@
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Pass/Pass.h"
 
+#include "sp/Dialect/Graph/IR/GraphAttributes.h"
+
 namespace sp::training {
 
 #define GEN_PASS_DECL
@@ -14,22 +16,18 @@ namespace sp::training {
 #define GEN_PASS_REGISTRATION
 #include "sp/Training/Passes.h.inc"
 
-/// Result attributes of @main that the training passes set and read.
-constexpr llvm::StringLiteral kLossAttr = "graph.loss";
-constexpr llvm::StringLiteral kGradientOfAttr = "graph.gradient_of";
-/// Global attributes: optimizer state of a parameter, and the step counter.
-constexpr llvm::StringLiteral kStateOfAttr = "graph.state_of";
-constexpr llvm::StringLiteral kStepCounterAttr = "graph.step_counter";
-/// Module attributes for the runtime's data feed and the plan's record.
-constexpr llvm::StringLiteral kTokenInputAttr = "graph.token_input";
-constexpr llvm::StringLiteral kVocabSizeAttr = "graph.vocab_size";
-constexpr llvm::StringLiteral kOptimizerAttr = "graph.optimizer";
-/// Result attributes of @main: this step's learning rate (sp-insert-optimizer
-/// with a schedule) and the gradients' global norm before clipping
-/// (sp-clip-gradients); module attribute: the clipping threshold.
-constexpr llvm::StringLiteral kLearningRateAttr = "graph.learning_rate";
-constexpr llvm::StringLiteral kGradientNormAttr = "graph.gradient_norm";
-constexpr llvm::StringLiteral kClipGradNormAttr = "graph.clip_grad_norm";
+/// The attributes the training passes set and read; declared, with their
+/// kinds and places, in sp/Dialect/Graph/IR/GraphAttributes.h.
+using sp::graph::kClipGradNormAttr;
+using sp::graph::kGradientNormAttr;
+using sp::graph::kGradientOfAttr;
+using sp::graph::kLearningRateAttr;
+using sp::graph::kLossAttr;
+using sp::graph::kOptimizerAttr;
+using sp::graph::kStateOfAttr;
+using sp::graph::kStepCounterAttr;
+using sp::graph::kTokenInputAttr;
+using sp::graph::kVocabSizeAttr;
 
 } // namespace sp::training
 

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "sp/Dialect/Graph/IR/GraphAttributes.h"
 #include "sp/Dialect/Graph/IR/GraphOps.h"
 
 #include "sp/Semantics/Broadcast.h"
@@ -247,9 +248,9 @@ getPartialIntValues(Value value) {
   return values;
 }
 
-/// Function arguments name their symbolic dims in this attribute (ONNX
-/// `dim_param`); dims of one name are equal at run time, as ONNX specifies.
-static constexpr llvm::StringLiteral kDimNamesAttr = "graph.dim_names";
+// Function arguments name their symbolic dims in graph.dim_names (ONNX
+// `dim_param`, GraphAttributes.h); dims of one name are equal at run time, as
+// ONNX specifies.
 
 /// The first (argument, dim) of the function whose dim has the same symbolic
 /// name as dim `dim` of `argument`; the argument itself when it has no name.

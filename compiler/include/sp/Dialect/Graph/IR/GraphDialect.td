@@ -23,7 +23,14 @@ def Graph_Dialect : Dialect {
   }];
   let hasConstantMaterializer = 1;
   let useDefaultTypePrinterParser = 1;
-  let dependentDialects = ["::mlir::ml_program::MLProgramDialect"];
+  // The graph.* discardable attributes are named in GraphAttributes.h and
+  // checked in GraphAttributes.cpp. The plan dialect owns the plan.* ones the
+  // lowering leaves on graph IR; loading it with this one gets them verified.
+  let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
+  let dependentDialects = ["::mlir::ml_program::MLProgramDialect",
+                           "::sp::planning::PlanDialect"];
 }
 
 // Axes and offsets are signed: upstream I64Attr hands them out as uint64_t,

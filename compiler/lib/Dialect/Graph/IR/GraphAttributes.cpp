@@ -1,0 +1,150 @@
+//===- GraphAttributes.cpp - verifiers of the graph.* attributes ----------===//
+//
+// Checks each discardable attribute named in GraphAttributes.h: the kind it
+// holds and where it may appear (module, op, region argument or region
+// result). Any other `graph.*` name is an error that names it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "sp/Dialect/Graph/IR/GraphAttributes.h"
+#include "sp/Dialect/Graph/IR/GraphDialect.h"
+
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/SymbolTable.h"
+
+using namespace mlir;
+using namespace sp::graph;
+
+namespace {
+
+bool isI64(Attribute attribute) {
+  auto integer = llvm::dyn_cast<IntegerAttr>(attribute);
+  return integer && integer.getType().isSignlessInteger(64);
+}
+
+bool isArrayOfStrings(Attribute attribute) {
+  auto array = llvm::dyn_cast<ArrayAttr>(attribute);
+  return array && llvm::all_of(array, [](Attribute element) {
+           return llvm::isa<StringAttr>(element);
+         });
+}
+
+/// "must be <kind>" for a present attribute of the wrong kind.
+LogicalResult expectKind(Operation *op, NamedAttribute attribute, bool matches,
+                         llvm::StringRef kind) {
+  if (matches)
+    return success();
+  return op->emitOpError() << "attribute " << attribute.getName().getValue() << " = "
+                           << attribute.getValue() << " must be " << kind;
+}
+
+LogicalResult misplaced(Operation *op, llvm::StringRef name, llvm::StringRef place,
+                        llvm::StringRef allowed) {
+  return op->emitOpError() << "attribute " << name << " may not appear " << place
+                           << "; it belongs " << allowed;
+}
+
+/// Where each graph.* name belongs, for the error on a misplaced one.
+std::optional<llvm::StringRef> getPlacement(llvm::StringRef name) {
+  if (name == kNumRanksAttr || name == kZigzagAttr || name == kTokenInputAttr ||
+      name == kVocabSizeAttr || name == kOptimizerAttr || name == kClipGradNormAttr)
+    return llvm::StringRef("on the module");
+  if (name == kStateOfAttr || name == kStepCounterAttr)
+    return llvm::StringRef("on an ml_program.global");
+  if (name == kDimNamesAttr)
+    return llvm::StringRef("on an argument of @main");
+  if (name == kOnnxNameAttr || name == kShardAxisAttr)
+    return llvm::StringRef("on an argument or result of @main");
+  if (name == kLossAttr || name == kGradientOfAttr || name == kLearningRateAttr ||
+      name == kGradientNormAttr)
+    return llvm::StringRef("on a result of @main");
+  return std::nullopt;
+}
+
+/// Argument and result attributes describe the step function, @main.
+LogicalResult expectMain(Operation *op, llvm::StringRef name, llvm::StringRef place) {
+  auto symbol = op->getAttrOfType<StringAttr>(SymbolTable::getSymbolAttrName());
+  if (symbol && symbol.getValue() == "main")
+    return success();
+  return op->emitOpError() << "attribute " << name << " may appear " << place
+                           << " of @main only";
+}
+
+LogicalResult unknownOrMisplaced(Operation *op, llvm::StringRef name, llvm::StringRef place) {
+  if (std::optional<llvm::StringRef> allowed = getPlacement(name))
+    return misplaced(op, name, place, *allowed);
+  return op->emitOpError() << "has unknown graph dialect attribute " << name;
+}
+
+} // namespace
+
+LogicalResult GraphDialect::verifyOperationAttribute(Operation *op, NamedAttribute attribute) {
+  llvm::StringRef name = attribute.getName().getValue();
+  Attribute value = attribute.getValue();
+  if (llvm::isa<ModuleOp>(op)) {
+    if (name == kNumRanksAttr) {
+      auto ranks = llvm::dyn_cast<IntegerAttr>(value);
+      if (!isI64(value) || ranks.getInt() < 1)
+        return op->emitOpError() << "attribute " << name << " = " << value
+                                 << " is not a positive rank count (i64)";
+      return success();
+    }
+    if (name == kZigzagAttr)
+      return expectKind(op, attribute, llvm::isa<UnitAttr, BoolAttr>(value),
+                        "a unit or bool attribute");
+    if (name == kTokenInputAttr)
+      return expectKind(op, attribute, llvm::isa<StringAttr>(value), "a string");
+    if (name == kVocabSizeAttr)
+      return expectKind(op, attribute, isI64(value), "an i64 integer");
+    if (name == kOptimizerAttr)
+      return expectKind(op, attribute, llvm::isa<DictionaryAttr>(value), "a dictionary");
+    if (name == kClipGradNormAttr)
+      return expectKind(op, attribute, llvm::isa<FloatAttr>(value), "a float");
+    return unknownOrMisplaced(op, name, "on the module");
+  }
+  if (llvm::isa<mlir::ml_program::GlobalOp>(op)) {
+    if (name == kStateOfAttr)
+      return expectKind(op, attribute, llvm::isa<FlatSymbolRefAttr>(value),
+                        "a flat symbol reference");
+    if (name == kStepCounterAttr)
+      return expectKind(op, attribute, llvm::isa<UnitAttr>(value), "a unit attribute");
+  }
+  return unknownOrMisplaced(op, name, "on this op");
+}
+
+LogicalResult GraphDialect::verifyRegionArgAttribute(Operation *op, unsigned /*regionIndex*/,
+                                                     unsigned /*argIndex*/,
+                                                     NamedAttribute attribute) {
+  llvm::StringRef name = attribute.getName().getValue();
+  Attribute value = attribute.getValue();
+  if (getPlacement(name) && failed(expectMain(op, name, "on an argument")))
+    return failure();
+  if (name == kOnnxNameAttr)
+    return expectKind(op, attribute, llvm::isa<StringAttr>(value), "a string");
+  if (name == kDimNamesAttr)
+    return expectKind(op, attribute, isArrayOfStrings(value), "an array of strings");
+  if (name == kShardAxisAttr)
+    return expectKind(op, attribute, isI64(value), "an i64 integer");
+  return unknownOrMisplaced(op, name, "on an argument");
+}
+
+LogicalResult GraphDialect::verifyRegionResultAttribute(Operation *op, unsigned /*regionIndex*/,
+                                                        unsigned /*resultIndex*/,
+                                                        NamedAttribute attribute) {
+  llvm::StringRef name = attribute.getName().getValue();
+  Attribute value = attribute.getValue();
+  if (getPlacement(name) && failed(expectMain(op, name, "on a result")))
+    return failure();
+  if (name == kOnnxNameAttr)
+    return expectKind(op, attribute, llvm::isa<StringAttr>(value), "a string");
+  if (name == kShardAxisAttr)
+    return expectKind(op, attribute, isI64(value), "an i64 integer");
+  if (name == kLossAttr || name == kLearningRateAttr || name == kGradientNormAttr)
+    return expectKind(op, attribute, llvm::isa<UnitAttr>(value), "a unit attribute");
+  if (name == kGradientOfAttr)
+    return expectKind(op, attribute, llvm::isa<FlatSymbolRefAttr>(value),
+                      "a flat symbol reference");
+  return unknownOrMisplaced(op, name, "on a result");
+}
