@@ -8,6 +8,7 @@
 
 #include "sp/Semantics/Arithmetic.h"
 #include "sp/Semantics/Broadcast.h"
+#include "sp/Semantics/Collectives.h"
 #include "sp/Semantics/Slice.h"
 
 #include <gtest/gtest.h>
@@ -120,6 +121,29 @@ TEST(SemanticsBroadcast, UnknownDimsAsTypeInferenceSeesThem) {
   EXPECT_EQ(broadcast({{7, kUnknown}, {kUnknown, 1}}, ok, kUnknown),
             (std::vector<int64_t>{7, kUnknown}));
   EXPECT_TRUE(ok);
+}
+
+} // namespace
+
+namespace {
+
+TEST(SemanticsCollectives, ResultShapes) {
+  using sp::semantics::CollectiveKind;
+  using sp::semantics::collectiveResultShape;
+  std::vector<int64_t> dims = {2, 8, 6};
+  EXPECT_EQ(collectiveResultShape(CollectiveKind::AllGather, dims, 1, 0, 4, -1), "");
+  EXPECT_EQ(dims, (std::vector<int64_t>{2, 32, 6}));
+  dims = {2, 8, 6};
+  EXPECT_EQ(collectiveResultShape(CollectiveKind::AllToAll, dims, 2, 1, 3, -1), "");
+  EXPECT_EQ(dims, (std::vector<int64_t>{2, 24, 2}));
+  dims = {2, 8, 6};
+  EXPECT_EQ(collectiveResultShape(CollectiveKind::ReduceScatter, dims, 2, 0, 4, -1),
+            "dim 2 of size 6 does not split into 4 equal parts");
+  // Unknown dims stay unknown (type inference's `?`).
+  constexpr int64_t kUnknown = std::numeric_limits<int64_t>::min();
+  dims = {kUnknown, 8};
+  EXPECT_EQ(collectiveResultShape(CollectiveKind::ShardSlice, dims, 0, 0, 4, kUnknown), "");
+  EXPECT_EQ(dims, (std::vector<int64_t>{kUnknown, 8}));
 }
 
 } // namespace

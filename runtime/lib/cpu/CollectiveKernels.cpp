@@ -31,27 +31,15 @@
 
 #include "CpuKernelSupport.h"
 
+#include "sp/Semantics/Collectives.h"
 #include "sp/runtime/Collectives.h"
 
 namespace sp::runtime::cpu {
 
 namespace {
 
-enum class Kind {
-  AllGather,
-  ReduceScatter,
-  AllReduce,
-  AllToAll,
-  RingShift,
-  ShardSlice,
-  ShardUnslice
-};
-
-bool splitsAxis(Kind kind) {
-  return kind == Kind::AllGather || kind == Kind::ReduceScatter || kind == Kind::ShardSlice ||
-         kind == Kind::ShardUnslice;
-}
-bool sums(Kind kind) { return kind == Kind::ReduceScatter || kind == Kind::AllReduce; }
+using Kind = semantics::CollectiveKind;
+using semantics::splitsAxis;
 
 /// What one instruction does, from its attributes and the execution context.
 struct Collective {
@@ -142,7 +130,7 @@ std::string checkCollective(Kind kind, const KernelArgs &args) {
   if (numRanks != worldSize)
     return "num_ranks " + std::to_string(numRanks) + " differs from the " +
            std::to_string(worldSize) + (worldSize == 1 ? " rank" : " ranks") + " of this run";
-  if (sums(kind)) {
+  if (semantics::sumsAcrossRanks(kind)) {
     if (std::string problem = checkReducible(input.dtype); !problem.empty())
       return "input: " + problem;
   }
@@ -156,29 +144,19 @@ std::string checkCollective(Kind kind, const KernelArgs &args) {
              problem;
     return "";
   };
+  // The layout's chunks first (they say more than "does not split"), then
+  // the result's shape as type inference computes it.
   Shape expected = input.shape;
-  switch (kind) {
-  case Kind::AllGather:
-  case Kind::ShardUnslice:
-    expected[size_t(collective.axis)] *= numRanks;
+  if (kind == Kind::ReduceScatter || kind == Kind::ShardSlice || kind == Kind::AllToAll)
+    error = checkWhole(input.shape, collective.axis, "input");
+  if (error.empty())
+    error = semantics::collectiveResultShape(kind, expected, collective.axis,
+                                             collective.concatAxis, numRanks,
+                                             /*unknown=*/-1);
+  if (error.empty() && (kind == Kind::AllGather || kind == Kind::ShardUnslice))
     error = checkWhole(expected, collective.axis, "the whole");
-    break;
-  case Kind::ReduceScatter:
-  case Kind::ShardSlice:
-    error = checkWhole(input.shape, collective.axis, "input");
-    expected[size_t(collective.axis)] /= numRanks;
-    break;
-  case Kind::AllToAll:
-    error = checkWhole(input.shape, collective.axis, "input");
-    expected[size_t(collective.axis)] /= numRanks;
-    expected[size_t(collective.concatAxis)] *= numRanks;
-    if (error.empty())
-      error = checkWhole(expected, collective.concatAxis, "result");
-    break;
-  case Kind::AllReduce:
-  case Kind::RingShift:
-    break;
-  }
+  if (error.empty() && kind == Kind::AllToAll)
+    error = checkWhole(expected, collective.concatAxis, "result");
   if (!error.empty())
     return error;
   return checkSameType(output, TensorArg{input.dtype, expected, nullptr, true}, "result");

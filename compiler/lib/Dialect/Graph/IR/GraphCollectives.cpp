@@ -20,48 +20,22 @@ FailureOr<RankedTensorType> inferCollectiveType(CollectiveKind kind,
     return emitOptionalError(location, "num_ranks ", shape.numRanks, " must be positive");
   if (kind == CollectiveKind::AllReduce || kind == CollectiveKind::RingShift)
     return type;
-  SmallVector<int64_t> dims(type.getShape());
   std::optional<int64_t> axis = normalizedAxis(shape.axis, type.getRank());
   if (!axis)
     return emitOptionalError(location, "axis ", shape.axis, " is out of range for rank ",
                              type.getRank());
-  auto divide = [&](int64_t at, int64_t parts) -> LogicalResult {
-    if (ShapedType::isDynamic(dims[at]))
-      return success();
-    if (dims[at] % parts != 0)
-      return emitOptionalError(location, "dim ", at, " of size ", dims[at],
-                               " does not split into ", parts, " equal parts");
-    dims[at] /= parts;
-    return success();
-  };
-  auto multiply = [&](int64_t at) {
-    if (!ShapedType::isDynamic(dims[at]))
-      dims[at] *= shape.numRanks;
-  };
-  switch (kind) {
-  case CollectiveKind::AllGather:
-  case CollectiveKind::ShardUnslice:
-    multiply(*axis);
-    break;
-  case CollectiveKind::ReduceScatter:
-  case CollectiveKind::ShardSlice:
-    if (failed(divide(*axis, shape.numRanks)))
-      return failure();
-    break;
-  case CollectiveKind::AllToAll: {
-    std::optional<int64_t> concat = normalizedAxis(shape.concatAxis, type.getRank());
+  std::optional<int64_t> concat = int64_t(0);
+  if (kind == CollectiveKind::AllToAll) {
+    concat = normalizedAxis(shape.concatAxis, type.getRank());
     if (!concat)
       return emitOptionalError(location, "concat_axis ", shape.concatAxis,
                                " is out of range for rank ", type.getRank());
-    if (failed(divide(*axis, shape.numRanks)))
-      return failure();
-    multiply(*concat);
-    break;
   }
-  case CollectiveKind::AllReduce:
-  case CollectiveKind::RingShift:
-    break;
-  }
+  std::vector<int64_t> dims(type.getShape().begin(), type.getShape().end());
+  std::string error = sp::semantics::collectiveResultShape(kind, dims, *axis, *concat,
+                                                           shape.numRanks, ShapedType::kDynamic);
+  if (!error.empty())
+    return emitOptionalError(location, error);
   return RankedTensorType::get(dims, type.getElementType());
 }
 

@@ -8,19 +8,13 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "sp/Dialect/Graph/IR/GraphDialect.h"
 #include "sp/Dialect/Graph/IR/GraphFolding.h"
+#include "sp/Semantics/Collectives.h"
 
 namespace sp::graph {
 
-/// The collectives of GraphCollectives.td, by how they shape their result.
-enum class CollectiveKind {
-  AllGather,
-  ReduceScatter,
-  AllReduce,
-  AllToAll,
-  RingShift,
-  ShardSlice,
-  ShardUnslice
-};
+/// The collectives of GraphCollectives.td, by how they shape their result
+/// (sp/Semantics/Collectives.h, shared with the runtime's kernels).
+using CollectiveKind = ::sp::semantics::CollectiveKind;
 
 /// Settings of one collective; `axis` is the split axis of all_to_all.
 struct CollectiveShape {
