@@ -975,7 +975,6 @@ std::string feedTokens(Session &session, TokenSource &source, int64_t step,
 }
 
 int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
-  Communicator &world = *ranks;
   if (std::string error = checkBackends(options); !error.empty())
     return reportError(error);
   if ((options.saveEvery || options.keep) && options.save.empty())
@@ -992,6 +991,10 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
   std::unique_ptr<Session> session = Session::load(options.plan, ranks, sessionOptions, error);
   if (!session)
     return reportError(error);
+  // From here the session's communicator, whose communication thread alone
+  // calls the backend, and whose waits end at --timeout: a rank stopped
+  // while the others agree must not block them forever.
+  Communicator &world = session->communicator();
   // A collective that failed leaves the ranks unable to agree: end the job.
   auto failed = [&](const std::string &message) {
     if (session->communicationFailed())
