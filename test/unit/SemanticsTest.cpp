@@ -7,8 +7,10 @@
 //===----------------------------------------------------------------------===//
 
 #include "sp/Semantics/Arithmetic.h"
+#include "sp/Semantics/Axes.h"
 #include "sp/Semantics/Broadcast.h"
 #include "sp/Semantics/Collectives.h"
+#include "sp/Semantics/Matmul.h"
 #include "sp/Semantics/Slice.h"
 
 #include <gtest/gtest.h>
@@ -144,6 +146,74 @@ TEST(SemanticsCollectives, ResultShapes) {
   dims = {kUnknown, 8};
   EXPECT_EQ(collectiveResultShape(CollectiveKind::ShardSlice, dims, 0, 0, 4, kUnknown), "");
   EXPECT_EQ(dims, (std::vector<int64_t>{kUnknown, 8}));
+}
+
+} // namespace
+
+namespace {
+
+using Dims = std::vector<int64_t>;
+constexpr int64_t kUnknownDim = std::numeric_limits<int64_t>::min();
+
+TEST(SemanticsMatmul, NumpyRulesForVectorsAndBatches) {
+  MatmulShape shape;
+  ASSERT_EQ(matmulShape({2, 1, 3, 4}, {5, 4, 6}, -1, shape), ProductError::None);
+  EXPECT_EQ(shape.batch, (Dims{2, 5}));
+  EXPECT_EQ(shape.result, (Dims{2, 5, 3, 6}));
+  EXPECT_EQ(shape.m, 3);
+  EXPECT_EQ(shape.n, 6);
+  EXPECT_EQ(shape.k, 4);
+  // A 1-D lhs is a row, a 1-D rhs a column; neither dim stays in the result.
+  ASSERT_EQ(matmulShape({4}, {3, 4, 6}, -1, shape), ProductError::None);
+  EXPECT_EQ(shape.result, (Dims{3, 6}));
+  ASSERT_EQ(matmulShape({3, 4}, {4}, -1, shape), ProductError::None);
+  EXPECT_EQ(shape.result, (Dims{3}));
+  ASSERT_EQ(matmulShape({4}, {4}, -1, shape), ProductError::None);
+  EXPECT_EQ(shape.result, (Dims{}));
+  EXPECT_EQ(matmulShape({}, {4}, -1, shape), ProductError::RankZero);
+  EXPECT_EQ(matmulShape({2, 3}, {4, 5}, -1, shape), ProductError::ContractingDimsDiffer);
+  EXPECT_EQ(matmulShape({2, 3, 4}, {3, 4, 5}, -1, shape), ProductError::BatchDimsDiffer);
+}
+
+TEST(SemanticsMatmul, UnknownDimsAsTypeInferenceSeesThem) {
+  MatmulShape shape;
+  ASSERT_EQ(matmulShape({kUnknownDim, 3, kUnknownDim}, {kUnknownDim, 7}, kUnknownDim, shape),
+            ProductError::None);
+  EXPECT_EQ(shape.result, (Dims{kUnknownDim, 3, 7}));
+  EXPECT_EQ(shape.k, kUnknownDim);
+  // The known contracting dim wins over an unknown one.
+  ASSERT_EQ(matmulShape({2, kUnknownDim}, {5, 7}, kUnknownDim, shape), ProductError::None);
+  EXPECT_EQ(shape.k, 5);
+}
+
+TEST(SemanticsMatmul, GemmTransposes) {
+  GemmDims dims;
+  ASSERT_EQ(gemmShape({4, 3}, {5, 4}, true, true, -1, dims), ProductError::None);
+  EXPECT_EQ(dims.m, 3);
+  EXPECT_EQ(dims.n, 5);
+  EXPECT_EQ(dims.k, 4);
+  EXPECT_EQ(gemmShape({4, 3}, {5, 4}, false, false, -1, dims),
+            ProductError::ContractingDimsDiffer);
+  EXPECT_EQ(gemmShape({4}, {4, 5}, false, false, -1, dims), ProductError::NotTwoDimensional);
+}
+
+TEST(SemanticsAxes, NormalizeAndReduce) {
+  EXPECT_EQ(normalizeAxis(-1, 3), 2);
+  EXPECT_EQ(normalizeAxis(2, 3), 2);
+  EXPECT_FALSE(normalizeAxis(3, 3));
+  EXPECT_FALSE(normalizeAxis(-4, 3));
+  const int64_t sorted[] = {0, 2}, unsorted[] = {2, 0}, repeated[] = {1, 1}, negative[] = {-1};
+  EXPECT_EQ(checkReductionAxes(sorted, 2, 3), AxesError::None);
+  EXPECT_EQ(checkReductionAxes(unsorted, 2, 3), AxesError::NotSortedAndUnique);
+  EXPECT_EQ(checkReductionAxes(repeated, 2, 3), AxesError::NotSortedAndUnique);
+  EXPECT_EQ(checkReductionAxes(negative, 1, 3), AxesError::OutOfRange);
+  EXPECT_EQ(checkReductionAxes(sorted, 2, 2), AxesError::OutOfRange);
+  const int64_t shape[] = {2, kUnknownDim, 4};
+  EXPECT_EQ(reducedShape(shape, 3, sorted, 2, true), (Dims{1, kUnknownDim, 1}));
+  EXPECT_EQ(reducedShape(shape, 3, sorted, 2, false), (Dims{kUnknownDim}));
+  // No axes: every dim.
+  EXPECT_EQ(reducedShape(shape, 3, nullptr, 0, false), (Dims{}));
+  EXPECT_EQ(reducedShape(shape, 3, nullptr, 0, true), (Dims{1, 1, 1}));
 }
 
 } // namespace

@@ -13,12 +13,6 @@ int64_t product(const Shape &shape, size_t begin, size_t end) {
   return result;
 }
 
-std::optional<int64_t> normalizeAxis(int64_t axis, int64_t rank) {
-  if (axis < -rank || axis >= rank)
-    return std::nullopt;
-  return axis < 0 ? axis + rank : axis;
-}
-
 std::optional<Shape> broadcastShapes(std::initializer_list<const Shape *> shapes) {
   Shape result;
   // Runtime shapes are all known: no dim is the "unknown" marker.

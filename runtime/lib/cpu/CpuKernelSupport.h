@@ -8,6 +8,7 @@
 #ifndef SP_RUNTIME_LIB_CPU_CPUKERNELSUPPORT_H
 #define SP_RUNTIME_LIB_CPU_CPUKERNELSUPPORT_H
 
+#include "sp/Semantics/Axes.h"
 #include "sp/runtime/Kernel.h"
 
 #include <algorithm>
@@ -121,8 +122,8 @@ template <typename Body> decltype(auto) visitElementBytes(int64_t bytes, Body &&
 
 /// Product of shape[begin, end).
 int64_t product(const Shape &shape, size_t begin = 0, size_t end = SIZE_MAX);
-/// Maps an axis in [-rank, rank) to [0, rank).
-std::optional<int64_t> normalizeAxis(int64_t axis, int64_t rank);
+/// Maps an axis in [-rank, rank) to [0, rank) (sp/Semantics/Axes.h).
+using semantics::normalizeAxis;
 /// The NumPy broadcast of `shapes`, or nullopt when they do not broadcast.
 std::optional<Shape> broadcastShapes(std::initializer_list<const Shape *> shapes);
 /// Whether `from` broadcasts to exactly `to` (as NumPy and ONNX Expand do).

@@ -11,6 +11,8 @@
 
 #include "CpuKernelSupport.h"
 
+#include "sp/Semantics/Matmul.h"
+
 #include <cblas.h>
 #include <climits>
 #include <type_traits>
@@ -94,50 +96,27 @@ std::string checkBlasDims(std::initializer_list<int64_t> dims) {
 // matmul
 //===----------------------------------------------------------------------===//
 
-/// The NumPy view of a matmul: operands as batches of matrices, with a 1-D
-/// lhs a row and a 1-D rhs a column.
-struct MatmulLayout {
-  Shape lhsBatch, rhsBatch, batch;
-  int64_t m = 1, n = 1, k = 1;
-  Shape resultShape;
-};
+/// matmul's operands as batches of matrices (sp/Semantics/Matmul.h); every
+/// runtime dim is known.
+using MatmulLayout = semantics::MatmulShape;
+constexpr int64_t kNoUnknownDim = -1;
 
-std::optional<MatmulLayout> matmulLayout(const Shape &lhs, const Shape &rhs,
-                                         std::string &error) {
-  if (lhs.empty() || rhs.empty()) {
-    error = "operands must have rank >= 1, got " + formatShape(lhs) + " and " +
-            formatShape(rhs);
-    return std::nullopt;
+/// Why `lhs` and `rhs` do not multiply, in words; empty when they do.
+std::string productError(semantics::ProductError error, const Shape &lhs, const Shape &rhs) {
+  switch (error) {
+  case semantics::ProductError::None:
+    return {};
+  case semantics::ProductError::RankZero:
+    return "operands must have rank >= 1, got " + formatShape(lhs) + " and " + formatShape(rhs);
+  case semantics::ProductError::NotTwoDimensional:
+    return "operands must be 2-D, got " + formatShape(lhs) + " and " + formatShape(rhs);
+  case semantics::ProductError::ContractingDimsDiffer:
+    return "contracting dims differ: " + formatShape(lhs) + " x " + formatShape(rhs);
+  case semantics::ProductError::BatchDimsDiffer:
+    return "batch dims of " + formatShape(lhs) + " and " + formatShape(rhs) +
+           " do not broadcast";
   }
-  MatmulLayout layout;
-  Shape left = lhs, right = rhs;
-  bool lhsVector = left.size() == 1, rhsVector = right.size() == 1;
-  if (lhsVector)
-    left.insert(left.begin(), 1);
-  if (rhsVector)
-    right.push_back(1);
-  layout.m = left[left.size() - 2];
-  layout.k = left.back();
-  layout.n = right.back();
-  if (right[right.size() - 2] != layout.k) {
-    error = "contracting dims differ: " + formatShape(lhs) + " x " + formatShape(rhs);
-    return std::nullopt;
-  }
-  layout.lhsBatch.assign(left.begin(), left.end() - 2);
-  layout.rhsBatch.assign(right.begin(), right.end() - 2);
-  std::optional<Shape> batch = broadcastShapes({&layout.lhsBatch, &layout.rhsBatch});
-  if (!batch) {
-    error = "batch dims of " + formatShape(lhs) + " and " + formatShape(rhs) +
-            " do not broadcast";
-    return std::nullopt;
-  }
-  layout.batch = *batch;
-  layout.resultShape = layout.batch;
-  if (!lhsVector)
-    layout.resultShape.push_back(layout.m);
-  if (!rhsVector)
-    layout.resultShape.push_back(layout.n);
-  return layout;
+  return "invalid operand shapes";
 }
 
 std::string checkMatmul(const KernelArgs &args) {
@@ -151,13 +130,15 @@ std::string checkMatmul(const KernelArgs &args) {
   if (rhs.dtype != lhs.dtype || out.dtype != lhs.dtype)
     return "operands and result must share one element type, got " + describe(lhs) +
            ", " + describe(rhs) + " and " + describe(out);
-  std::string error;
-  std::optional<MatmulLayout> layout = matmulLayout(lhs.shape, rhs.shape, error);
-  if (!layout)
+  MatmulLayout layout;
+  if (std::string error = productError(
+          semantics::matmulShape(lhs.shape, rhs.shape, kNoUnknownDim, layout), lhs.shape,
+          rhs.shape);
+      !error.empty())
     return error;
-  return firstError({checkShape(out, layout->resultShape, "result"),
-                     checkBlasDims({layout->m, layout->n, layout->k,
-                                    product(layout->batch) * layout->m})});
+  return firstError({checkShape(out, layout.result, "result"),
+                     checkBlasDims({layout.m, layout.n, layout.k,
+                                    product(layout.batch) * layout.m})});
 }
 
 /// Element offsets of each batch's matrix in a row-major operand whose batch
@@ -191,8 +172,8 @@ constexpr int64_t kSmallProduct = int64_t(1) << 18;
 
 template <typename T> void runMatmulOf(const KernelArgs &args) {
   const TensorArg &lhs = args.inputs[0], &rhs = args.inputs[1], &out = args.outputs[0];
-  std::string unused;
-  MatmulLayout layout = *matmulLayout(lhs.shape, rhs.shape, unused);
+  MatmulLayout layout;
+  semantics::matmulShape(lhs.shape, rhs.shape, kNoUnknownDim, layout);
   const T *a = lhs.as<T>();
   const T *b = rhs.as<T>();
   T *c = out.as<T>();
@@ -262,19 +243,17 @@ std::string checkGemm(const KernelArgs &args) {
   if (b.dtype != a.dtype || out.dtype != a.dtype)
     return "operands and result must share one element type, got " + describe(a) +
            ", " + describe(b) + " and " + describe(out);
-  if (a.shape.size() != 2 || b.shape.size() != 2)
-    return "operands must be 2-D, got " + formatShape(a.shape) + " and " +
-           formatShape(b.shape);
-  bool transposeA = boolAttribute(attributes, "transpose_a", false);
-  bool transposeB = boolAttribute(attributes, "transpose_b", false);
-  int64_t m = a.shape[transposeA ? 1 : 0], k = a.shape[transposeA ? 0 : 1];
-  int64_t bk = b.shape[transposeB ? 1 : 0], n = b.shape[transposeB ? 0 : 1];
-  if (k != bk)
-    return "contracting dims differ: " + formatShape(a.shape) + " x " +
-           formatShape(b.shape);
-  Shape shape = {m, n};
+  semantics::GemmDims dims;
+  if (std::string error = productError(
+          semantics::gemmShape(a.shape, b.shape, boolAttribute(attributes, "transpose_a", false),
+                               boolAttribute(attributes, "transpose_b", false), kNoUnknownDim,
+                               dims),
+          a.shape, b.shape);
+      !error.empty())
+    return error;
+  Shape shape = {dims.m, dims.n};
   if (std::string error = firstError({checkShape(out, shape, "result"),
-                                      checkBlasDims({m, n, k})});
+                                      checkBlasDims({dims.m, dims.n, dims.k})});
       !error.empty())
     return error;
   if (args.inputs.size() == 3 && args.inputs[2].present) {

@@ -9,6 +9,8 @@
 
 #include "CpuKernelSupport.h"
 
+#include "sp/Semantics/Axes.h"
+
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -167,20 +169,24 @@ void reduceGeneral(const T *x, T *y, const ReduceGroups &groups, int64_t outputC
     y[o] = R::finish(acc[o], count);
 }
 
-/// The reduced dims of `rank` from the `axes` attribute (all when empty).
-std::optional<std::vector<bool>> reducedDims(const Attributes &attributes, int64_t rank,
+/// The reduced dims of `rank` from the `axes` attribute (all when empty),
+/// valid as the graph dialect defines them (sp/Semantics/Axes.h).
+std::optional<std::vector<bool>> reducedDims(const std::vector<int64_t> &axes, int64_t rank,
                                              std::string &error) {
-  std::vector<int64_t> axes = attributes.getInts("axes");
-  std::vector<bool> reduced(rank, axes.empty());
-  for (int64_t axis : axes) {
-    std::optional<int64_t> normalized = normalizeAxis(axis, rank);
-    if (!normalized || reduced[*normalized]) {
-      error = "axes " + formatInts(axes) + " are out of range or repeated for rank " +
-              std::to_string(rank);
-      return std::nullopt;
-    }
-    reduced[*normalized] = true;
+  switch (semantics::checkReductionAxes(axes.data(), axes.size(), rank)) {
+  case semantics::AxesError::None:
+    break;
+  case semantics::AxesError::OutOfRange:
+    error = "reduction axes must be in [0, " + std::to_string(rank) + "), got " +
+            formatInts(axes);
+    return std::nullopt;
+  case semantics::AxesError::NotSortedAndUnique:
+    error = "reduction axes must be sorted and unique, got " + formatInts(axes);
+    return std::nullopt;
   }
+  std::vector<bool> reduced(rank, axes.empty());
+  for (int64_t axis : axes)
+    reduced[axis] = true;
   return reduced;
 }
 
@@ -197,25 +203,21 @@ std::string checkReduce(const KernelArgs &args) {
       !error.empty())
     return error;
   std::string error;
-  int64_t rank = int64_t(input.shape.size());
-  std::optional<std::vector<bool>> reduced = reducedDims(attributes, rank, error);
-  if (!reduced)
+  std::vector<int64_t> axes = attributes.getInts("axes");
+  if (!reducedDims(axes, int64_t(input.shape.size()), error))
     return error;
-  bool keepDims = boolAttribute(attributes, "keep_dims", true);
-  Shape shape;
-  for (int64_t d = 0; d < rank; ++d)
-    if (!(*reduced)[d])
-      shape.push_back(input.shape[d]);
-    else if (keepDims)
-      shape.push_back(1);
-  return checkShape(out, shape, "result");
+  return checkShape(out,
+                    semantics::reducedShape(input.shape.data(), input.shape.size(), axes.data(),
+                                            axes.size(),
+                                            boolAttribute(attributes, "keep_dims", true)),
+                    "result");
 }
 
 template <ReduceKind kind> std::string runReduce(const KernelArgs &args) {
   const TensorArg &input = args.inputs[0], &out = args.outputs[0];
   std::string unused;
   std::vector<bool> reduced =
-      *reducedDims(attributesOf(args), int64_t(input.shape.size()), unused);
+      *reducedDims(attributesOf(args).getInts("axes"), int64_t(input.shape.size()), unused);
   ReduceGroups groups = groupDims(input.shape, reduced);
   visitNumeric(input.dtype, [&](auto tag) {
     using T = decltype(tag);

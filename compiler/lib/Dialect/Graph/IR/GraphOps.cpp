@@ -9,7 +9,9 @@
 #include "sp/Dialect/Graph/IR/GraphAttributes.h"
 #include "sp/Dialect/Graph/IR/GraphOps.h"
 
+#include "sp/Semantics/Axes.h"
 #include "sp/Semantics/Broadcast.h"
+#include "sp/Semantics/Matmul.h"
 #include "sp/Semantics/Slice.h"
 
 #include "mlir/Dialect/Traits.h"
@@ -47,19 +49,13 @@ std::string formatShape(ArrayRef<int64_t> shape) {
 }
 
 /// Maps an ONNX-style axis in [-rank, rank) to [0, rank).
-static std::optional<int64_t> normalizeAxis(int64_t axis, int64_t rank) {
-  if (axis < -rank || axis >= rank)
-    return std::nullopt;
-  return axis < 0 ? axis + rank : axis;
-}
+using sp::semantics::normalizeAxis;
 
 /// Two dims that must be equal: the known one wins, mismatch is an error.
 static std::optional<int64_t> mergeDims(int64_t a, int64_t b) {
-  if (ShapedType::isDynamic(a))
-    return b;
-  if (ShapedType::isDynamic(b) || a == b)
-    return a;
-  return std::nullopt;
+  if (!sp::semantics::mergeEqualDims(a, b, ShapedType::kDynamic))
+    return std::nullopt;
+  return a;
 }
 
 bool areCompatibleResultTypes(TypeRange inferred, TypeRange actual) {
@@ -666,39 +662,46 @@ OpFoldResult CastOp::fold(FoldAdaptor adaptor) {
 // Linear algebra and normalization
 //===----------------------------------------------------------------------===//
 
+/// Why two operands do not multiply, as a diagnostic.
+static LogicalResult productError(std::optional<Location> location, StringRef op,
+                                  sp::semantics::ProductError error,
+                                  ArrayRef<int64_t> lhs, ArrayRef<int64_t> rhs) {
+  switch (error) {
+  case sp::semantics::ProductError::None:
+    return success();
+  case sp::semantics::ProductError::RankZero:
+    return emitOptionalError(location, op, " operands must have rank >= 1");
+  case sp::semantics::ProductError::NotTwoDimensional:
+    return emitOptionalError(location, op, " operands must be 2-D, got ",
+                             formatShape(lhs), " and ", formatShape(rhs));
+  case sp::semantics::ProductError::ContractingDimsDiffer:
+    return emitOptionalError(location, op, " contracting dims differ: ",
+                             formatShape(lhs), " x ", formatShape(rhs));
+  case sp::semantics::ProductError::BatchDimsDiffer:
+    return emitOptionalError(location, op, " batch dims of ", formatShape(lhs),
+                             " and ", formatShape(rhs), " do not broadcast");
+  }
+  return failure();
+}
+
 LogicalResult MatMulOp::inferReturnTypes(MLIRContext *,
                                          std::optional<Location> location,
                                          Adaptor adaptor,
                                          SmallVectorImpl<Type> &types) {
   auto lhs = rankedType(adaptor.getLhs().getType());
   auto rhs = rankedType(adaptor.getRhs().getType());
-  if (lhs.getRank() == 0 || rhs.getRank() == 0)
-    return emitOptionalError(location, "matmul operands must have rank >= 1");
-  if (lhs.getElementType() != rhs.getElementType())
+  if (lhs.getRank() > 0 && rhs.getRank() > 0 &&
+      lhs.getElementType() != rhs.getElementType())
     return emitOptionalError(location, "matmul element types differ: ",
                              lhs.getElementType(), " vs ", rhs.getElementType());
-  SmallVector<int64_t> lhsShape(lhs.getShape()), rhsShape(rhs.getShape());
-  bool lhsVector = lhsShape.size() == 1, rhsVector = rhsShape.size() == 1;
-  if (lhsVector)
-    lhsShape.insert(lhsShape.begin(), 1);
-  if (rhsVector)
-    rhsShape.push_back(1);
-  int64_t lhsK = lhsShape.back(), rhsK = rhsShape[rhsShape.size() - 2];
-  if (!mergeDims(lhsK, rhsK))
-    return emitOptionalError(location, "matmul contracting dims differ: ",
-                             formatShape(lhs.getShape()), " x ",
-                             formatShape(rhs.getShape()));
-  FailureOr<SmallVector<int64_t>> batch = broadcastShapes(
-      location, {ArrayRef<int64_t>(lhsShape).drop_back(2),
-                 ArrayRef<int64_t>(rhsShape).drop_back(2)});
-  if (failed(batch))
+  sp::semantics::MatmulShape shape;
+  if (failed(productError(
+          location, "matmul",
+          sp::semantics::matmulShape(lhs.getShape().vec(), rhs.getShape().vec(),
+                                     ShapedType::kDynamic, shape),
+          lhs.getShape(), rhs.getShape())))
     return failure();
-  SmallVector<int64_t> shape = *batch;
-  if (!lhsVector)
-    shape.push_back(lhsShape[lhsShape.size() - 2]);
-  if (!rhsVector)
-    shape.push_back(rhsShape.back());
-  types.push_back(RankedTensorType::get(shape, lhs.getElementType()));
+  types.push_back(RankedTensorType::get(shape.result, lhs.getElementType()));
   return success();
 }
 
@@ -760,20 +763,17 @@ LogicalResult GemmOp::inferReturnTypes(MLIRContext *,
                                        SmallVectorImpl<Type> &types) {
   auto a = rankedType(adaptor.getA().getType());
   auto b = rankedType(adaptor.getB().getType());
-  if (a.getRank() != 2 || b.getRank() != 2)
-    return emitOptionalError(location, "gemm operands must be 2-D, got ",
-                             formatShape(a.getShape()), " and ",
-                             formatShape(b.getShape()));
   if (a.getElementType() != b.getElementType())
     return emitOptionalError(location, "gemm element types differ");
-  bool transposeA = adaptor.getTransposeA(), transposeB = adaptor.getTransposeB();
-  int64_t m = a.getDimSize(transposeA ? 1 : 0), aK = a.getDimSize(transposeA ? 0 : 1);
-  int64_t bK = b.getDimSize(transposeB ? 1 : 0), n = b.getDimSize(transposeB ? 0 : 1);
-  if (!mergeDims(aK, bK))
-    return emitOptionalError(location, "gemm contracting dims differ: ",
-                             formatShape(a.getShape()), " x ",
-                             formatShape(b.getShape()));
-  SmallVector<int64_t> shape = {m, n};
+  sp::semantics::GemmDims dims;
+  if (failed(productError(location, "gemm",
+                          sp::semantics::gemmShape(a.getShape().vec(), b.getShape().vec(),
+                                                   adaptor.getTransposeA(),
+                                                   adaptor.getTransposeB(),
+                                                   ShapedType::kDynamic, dims),
+                          a.getShape(), b.getShape())))
+    return failure();
+  SmallVector<int64_t> shape = {dims.m, dims.n};
   if (Value c = adaptor.getC()) {
     auto cType = rankedType(c.getType());
     SmallVector<int64_t> broadcast;
@@ -829,16 +829,20 @@ LogicalResult LayerNormOp::verify() {
 // Reductions and scans
 //===----------------------------------------------------------------------===//
 
-/// Reduced axes must be sorted, unique and in range.
-static LogicalResult verifyAxes(Operation *op, ArrayRef<int64_t> axes,
-                                int64_t rank) {
-  for (auto [i, axis] : llvm::enumerate(axes)) {
-    if (axis < 0 || axis >= rank)
-      return op->emitOpError("axis ") << axis << " is out of range for rank " << rank;
-    if (i > 0 && axes[i - 1] >= axis)
-      return op->emitOpError("axes must be sorted and unique");
+/// A reduction's axes as the semantics library defines them.
+static LogicalResult checkReductionAxes(std::optional<Location> location,
+                                        ArrayRef<int64_t> axes, int64_t rank) {
+  switch (sp::semantics::checkReductionAxes(axes.data(), axes.size(), rank)) {
+  case sp::semantics::AxesError::None:
+    return success();
+  case sp::semantics::AxesError::OutOfRange:
+    return emitOptionalError(location, "reduction axes must be in [0, ", rank,
+                             "), got [", axes, "]");
+  case sp::semantics::AxesError::NotSortedAndUnique:
+    return emitOptionalError(location, "reduction axes must be sorted and unique, got [",
+                             axes, "]");
   }
-  return success();
+  return failure();
 }
 
 template <typename ReduceOp>
@@ -847,18 +851,11 @@ static LogicalResult inferReduceType(std::optional<Location> location,
                                      SmallVectorImpl<Type> &types) {
   auto input = rankedType(adaptor.getInput().getType());
   ArrayRef<int64_t> axes = adaptor.getAxes();
-  SmallVector<int64_t> shape;
-  for (int64_t dim = 0; dim < input.getRank(); ++dim) {
-    bool reduced = axes.empty() || llvm::is_contained(axes, dim);
-    if (!reduced)
-      shape.push_back(input.getDimSize(dim));
-    else if (adaptor.getKeepDims())
-      shape.push_back(1);
-  }
-  for (int64_t axis : axes)
-    if (axis < 0 || axis >= input.getRank())
-      return emitOptionalError(location, "reduction axis ", axis,
-                               " is out of range for rank ", input.getRank());
+  if (failed(checkReductionAxes(location, axes, input.getRank())))
+    return failure();
+  std::vector<int64_t> shape = sp::semantics::reducedShape(
+      input.getShape().data(), input.getRank(), axes.data(), axes.size(),
+      adaptor.getKeepDims());
   types.push_back(RankedTensorType::get(shape, input.getElementType()));
   return success();
 }
@@ -871,7 +868,8 @@ static LogicalResult inferReduceType(std::optional<Location> location,
     return inferReduceType<OpClass>(location, adaptor, types);                 \
   }                                                                            \
   LogicalResult OpClass::verify() {                                            \
-    return verifyAxes(*this, getAxes(), getInput().getType().getRank());       \
+    return checkReductionAxes(getLoc(), getAxes(),                             \
+                              getInput().getType().getRank());                 \
   }
 SP_REDUCE_OP(ReduceSumOp)
 SP_REDUCE_OP(ReduceMeanOp)
