@@ -12,7 +12,7 @@ module attributes {graph.num_ranks = "2"} {}
 
 // -----
 
-// expected-error @below {{attribute graph.zigzag = 1 : i64 must be a unit or bool attribute}}
+// expected-error @below {{attribute graph.zigzag = 1 : i64 must be a unit attribute}}
 module attributes {graph.zigzag = 1 : i64} {}
 
 // -----

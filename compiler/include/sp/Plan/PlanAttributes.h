@@ -1,28 +1,29 @@
 //===- PlanAttributes.h - names of the plan.* attributes --------*- C++ -*-===//
 //
-// The one definition of each plan.* discardable attribute name, with the kind
-// it holds and where it may appear; PlanDialect (PlanDialect.cpp) verifies
-// both. Header-only, so that readers need not link the dialect.
+// Constant names for the plan.* discardable attributes, each declared once,
+// with its kind, in PlanDialect.td's `discardableAttrs`; PlanDialect
+// (PlanDialect.cpp) verifies kinds, values and places.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef SP_PLAN_PLANATTRIBUTES_H
 #define SP_PLAN_PLANATTRIBUTES_H
 
+#include "sp/Plan/PlanDialect.h"
+
 #include "llvm/ADT/StringRef.h"
 
 namespace sp::planning {
 
-/// Any op but the module (StringAttr): the op's instruction id.
-constexpr llvm::StringLiteral kInstructionIdAttr = "plan.id";
-/// Any op but the module (DenseI64ArrayAttr, one entry per result): the arena
-/// offset of each result, -1 where a result is not in the arena.
-constexpr llvm::StringLiteral kOffsetsAttr = "plan.offsets";
-/// Function argument (i64 IntegerAttr): its arena offset, -1 where it is not
-/// in the arena.
-constexpr llvm::StringLiteral kArgumentOffsetAttr = "plan.offset";
-/// Module (non-negative i64 IntegerAttr): the arena's size in bytes.
-constexpr llvm::StringLiteral kArenaBytesAttr = "plan.arena_bytes";
+/// Any op but the module: the op's instruction id.
+constexpr llvm::StringLiteral kInstructionIdAttr = PlanDialect::IdAttrHelper::getNameStr();
+/// Any op but the module, one entry per result: the arena offset of each
+/// result, -1 where a result is not in the arena.
+constexpr llvm::StringLiteral kOffsetsAttr = PlanDialect::OffsetsAttrHelper::getNameStr();
+/// Function argument: its arena offset, -1 where it is not in the arena.
+constexpr llvm::StringLiteral kArgumentOffsetAttr = PlanDialect::OffsetAttrHelper::getNameStr();
+/// Module: the arena's size in bytes.
+constexpr llvm::StringLiteral kArenaBytesAttr = PlanDialect::ArenaBytesAttrHelper::getNameStr();
 
 } // namespace sp::planning
 

@@ -1,15 +1,16 @@
 //===- PlanDialect.h - the plan dialect and its attribute names -*- C++ -*-===//
 //
 // The plan dialect has no ops; it owns and verifies the plan.* discardable
-// attributes (PlanDialect.td), whose names PlanAttributes.h declares.
+// attributes (PlanDialect.td), whose names PlanAttributes.h gives constants.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef SP_PLAN_PLANDIALECT_H
 #define SP_PLAN_PLANDIALECT_H
 
+#include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Dialect.h"
-#include "sp/Plan/PlanAttributes.h"
+#include "mlir/IR/Operation.h"
 
 #include "sp/Plan/PlanDialect.h.inc"
 

@@ -16,13 +16,21 @@ def Plan_Dialect : Dialect {
   let cppNamespace = "::sp::planning";
   let summary = "Discardable attributes of plan lowering";
   let description = [{
-    No operations. The attributes, named in sp/Plan/PlanDialect.h:
-    `plan.id` (string, any op but the module): the instruction id;
-    `plan.offsets` (dense i64 array, any op but the module): arena offset of
-    each result, -1 where a result is not in the arena;
-    `plan.offset` (i64, function argument): the argument's arena offset, or
-    -1; `plan.arena_bytes` (non-negative i64, module): the arena's size.
+    No operations: the plan.* discardable attributes, verified by the dialect
+    (PlanDialect.cpp) for their kind, their values and where they appear.
   }];
+  let discardableAttrs = (ins
+    // Any op but the module: the op's instruction id.
+    "::mlir::StringAttr":$id,
+    // Any op but the module, one entry per result: the arena offset of each
+    // result, -1 where a result is not in the arena.
+    "::mlir::DenseI64ArrayAttr":$offsets,
+    // Function argument (i64): its arena offset, -1 where it is not in the
+    // arena.
+    "::mlir::IntegerAttr":$offset,
+    // Module (non-negative i64): the arena's size in bytes.
+    "::mlir::IntegerAttr":$arena_bytes
+  );
   let hasOperationAttrVerify = 1;
   let hasRegionArgAttrVerify = 1;
   let hasRegionResultAttrVerify = 1;

@@ -1,6 +1,6 @@
 //===- PlanDialect.cpp - the plan dialect's attribute verifiers -----------===//
 
-#include "sp/Plan/PlanDialect.h"
+#include "sp/Plan/PlanAttributes.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinOps.h"

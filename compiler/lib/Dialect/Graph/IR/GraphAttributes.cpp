@@ -1,7 +1,7 @@
 //===- GraphAttributes.cpp - verifiers of the graph.* attributes ----------===//
 //
-// Checks each discardable attribute named in GraphAttributes.h: the kind it
-// holds and where it may appear (module, op, region argument or region
+// Checks each discardable attribute that GraphDialect.td declares: the kind it
+// holds, any constraint beyond the kind, and where it may appear (module, op, region argument or region
 // result). Any other `graph.*` name is an error that names it.
 //
 //===----------------------------------------------------------------------===//
@@ -92,8 +92,7 @@ LogicalResult GraphDialect::verifyOperationAttribute(Operation *op, NamedAttribu
       return success();
     }
     if (name == kZigzagAttr)
-      return expectKind(op, attribute, llvm::isa<UnitAttr, BoolAttr>(value),
-                        "a unit or bool attribute");
+      return expectKind(op, attribute, llvm::isa<UnitAttr>(value), "a unit attribute");
     if (name == kTokenInputAttr)
       return expectKind(op, attribute, llvm::isa<StringAttr>(value), "a string");
     if (name == kVocabSizeAttr)

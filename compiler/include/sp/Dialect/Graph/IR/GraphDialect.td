@@ -23,9 +23,45 @@ def Graph_Dialect : Dialect {
   }];
   let hasConstantMaterializer = 1;
   let useDefaultTypePrinterParser = 1;
-  // The graph.* discardable attributes are named in GraphAttributes.h and
-  // checked in GraphAttributes.cpp. The plan dialect owns the plan.* ones the
-  // lowering leaves on graph IR; loading it with this one gets them verified.
+  // The graph.* discardable attributes passes leave for each other, the plan
+  // emitter and the runtime: each one's name and kind, once. Where each may
+  // appear (and any constraint beyond its kind) GraphAttributes.cpp checks;
+  // GraphAttributes.h gives them the constant names passes use. The plan
+  // dialect owns the plan.* ones the lowering leaves on graph IR; loading it
+  // with this one gets them verified.
+  let discardableAttrs = (ins
+    // Import. Argument or result of @main: the ONNX value's name.
+    "::mlir::StringAttr":$onnx_name,
+    // Argument of @main: per dim, its ONNX symbolic name, or "".
+    "::mlir::ArrayAttr":$dim_names,
+    // Training. Result of @main: the scalar loss.
+    "::mlir::UnitAttr":$loss,
+    // Result of @main: the gradient of that parameter.
+    "::mlir::FlatSymbolRefAttr":$gradient_of,
+    // ml_program.global: optimizer state of that parameter.
+    "::mlir::FlatSymbolRefAttr":$state_of,
+    // ml_program.global: the optimizer's step counter.
+    "::mlir::UnitAttr":$step_counter,
+    // Module: the @main input that holds the token ids.
+    "::mlir::StringAttr":$token_input,
+    // Module (i64): the vocabulary size of the logits.
+    "::mlir::IntegerAttr":$vocab_size,
+    // Module: the optimizer's settings.
+    "::mlir::DictionaryAttr":$optimizer,
+    // Result of @main: this step's learning rate.
+    "::mlir::UnitAttr":$learning_rate,
+    // Result of @main: the gradients' global norm before clipping.
+    "::mlir::UnitAttr":$gradient_norm,
+    // Module: the gradient clipping threshold.
+    "::mlir::FloatAttr":$clip_grad_norm,
+    // Sequence parallelism. Module (positive i64): the ranks of the SPMD
+    // step; absent on one rank.
+    "::mlir::IntegerAttr":$num_ranks,
+    // Module: the sequence is laid out zigzag.
+    "::mlir::UnitAttr":$zigzag,
+    // Argument or result of @main (i64): the dim split along the sequence.
+    "::mlir::IntegerAttr":$shard_axis
+  );
   let hasOperationAttrVerify = 1;
   let hasRegionArgAttrVerify = 1;
   let hasRegionResultAttrVerify = 1;
