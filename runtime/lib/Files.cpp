@@ -3,6 +3,7 @@
 #include "sp/runtime/Files.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -108,6 +109,18 @@ std::string encodeFileName(const std::string &name) {
     }
   }
   return encoded;
+}
+
+bool parseByteCount(const std::string &text, int64_t &value) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  errno = 0;
+  char *end = nullptr;
+  long long parsed = std::strtoll(text.c_str(), &end, 10);
+  if (errno == ERANGE || *end != '\0')
+    return false;
+  value = int64_t(parsed);
+  return true;
 }
 
 } // namespace sp::runtime

@@ -11,70 +11,84 @@ void Attributes::set(const std::string &name, AttributeValue value) {
   values_[name] = std::move(value);
 }
 
-bool Attributes::has(std::string_view name) const { return values_.count(std::string(name)) != 0; }
+const AttributeValue *Attributes::find(std::string_view name) const {
+  if (lookups_)
+    lookups_->emplace(name);
+  auto it = values_.find(std::string(name));
+  return it == values_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> Attributes::names() const {
+  std::vector<std::string> result;
+  for (const auto &entry : values_)
+    result.push_back(entry.first);
+  return result;
+}
+
+bool Attributes::has(std::string_view name) const { return find(name) != nullptr; }
 
 // The getters accept the conversions that plan emission can produce without
 // changing meaning: an integral float attribute may have been written as an
 // integer (`fill`'s value), and an integer array may stand for a float array.
 
 int64_t Attributes::getInt(std::string_view name, int64_t defaultValue) const {
-  auto it = values_.find(std::string(name));
-  if (it == values_.end())
+  const AttributeValue *found = find(name);
+  if (!found)
     return defaultValue;
-  if (auto *value = std::get_if<int64_t>(&it->second))
+  if (auto *value = std::get_if<int64_t>(found))
     return *value;
-  if (auto *value = std::get_if<bool>(&it->second))
+  if (auto *value = std::get_if<bool>(found))
     return *value ? 1 : 0;
   return defaultValue;
 }
 
 double Attributes::getFloat(std::string_view name, double defaultValue) const {
-  auto it = values_.find(std::string(name));
-  if (it == values_.end())
+  const AttributeValue *found = find(name);
+  if (!found)
     return defaultValue;
-  if (auto *value = std::get_if<double>(&it->second))
+  if (auto *value = std::get_if<double>(found))
     return *value;
-  if (auto *value = std::get_if<int64_t>(&it->second))
+  if (auto *value = std::get_if<int64_t>(found))
     return double(*value);
   return defaultValue;
 }
 
 bool Attributes::getBool(std::string_view name, bool defaultValue) const {
-  auto it = values_.find(std::string(name));
-  if (it == values_.end())
+  const AttributeValue *found = find(name);
+  if (!found)
     return defaultValue;
-  if (auto *value = std::get_if<bool>(&it->second))
+  if (auto *value = std::get_if<bool>(found))
     return *value;
-  if (auto *value = std::get_if<int64_t>(&it->second))
+  if (auto *value = std::get_if<int64_t>(found))
     return *value != 0;
   return defaultValue;
 }
 
 std::string Attributes::getString(std::string_view name, std::string defaultValue) const {
-  auto it = values_.find(std::string(name));
-  if (it == values_.end())
+  const AttributeValue *found = find(name);
+  if (!found)
     return defaultValue;
-  if (auto *value = std::get_if<std::string>(&it->second))
+  if (auto *value = std::get_if<std::string>(found))
     return *value;
   return defaultValue;
 }
 
 std::vector<int64_t> Attributes::getInts(std::string_view name) const {
-  auto it = values_.find(std::string(name));
-  if (it == values_.end())
+  const AttributeValue *found = find(name);
+  if (!found)
     return {};
-  if (auto *value = std::get_if<std::vector<int64_t>>(&it->second))
+  if (auto *value = std::get_if<std::vector<int64_t>>(found))
     return *value;
   return {};
 }
 
 std::vector<double> Attributes::getFloats(std::string_view name) const {
-  auto it = values_.find(std::string(name));
-  if (it == values_.end())
+  const AttributeValue *found = find(name);
+  if (!found)
     return {};
-  if (auto *value = std::get_if<std::vector<double>>(&it->second))
+  if (auto *value = std::get_if<std::vector<double>>(found))
     return *value;
-  if (auto *value = std::get_if<std::vector<int64_t>>(&it->second))
+  if (auto *value = std::get_if<std::vector<int64_t>>(found))
     return std::vector<double>(value->begin(), value->end());
   return {};
 }

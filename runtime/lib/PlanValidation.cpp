@@ -237,8 +237,19 @@ std::string Session::Impl::validateInstructions() {
     }
     slot.args.attributes = &slot.attributes;
     slot.args.context = &context;
-    if (std::string problem = slot.kernel->check(slot.args); !problem.empty())
+    // The compiler writes an op's attributes under their ODS names; one the
+    // check never reads is one this kernel does not know (a renamed or new
+    // attribute, a hand-edited plan), and running on would ignore it.
+    std::set<std::string> read;
+    slot.attributes.recordLookups(&read);
+    std::string problem = slot.kernel->check(slot.args);
+    slot.attributes.recordLookups(nullptr);
+    if (!problem.empty())
       return instructionFail(problem);
+    for (const std::string &name : slot.attributes.names())
+      if (!read.count(name))
+        return instructionFail("attribute '" + name + "' is not one the " + device->name() +
+                               " kernel '" + op + "' knows");
   }
   return "";
 }

@@ -32,6 +32,32 @@ TEST(CpuKernelRegistryTest, NamesAreSortedAndFindable) {
   EXPECT_EQ(findCpuKernel("no_such_kernel"), nullptr);
 }
 
+/// A plan is untrusted input: whatever operand counts an instruction names,
+/// a kernel's check refuses what its op cannot have before `run` indexes an
+/// operand that is not there.
+TEST(CpuKernelRegistryTest, CheckRefusesWrongOperandCounts) {
+  TensorArg scalar;
+  scalar.dtype = DType::Float32;
+  scalar.shape = {2};
+  Attributes none;
+  struct Counts {
+    size_t inputs, outputs;
+  };
+  // No op takes no operands at all, none makes no result, none makes 3
+  // results of one operand or 5 of two, and none takes 12 operands to 12.
+  for (Counts counts : {Counts{0, 0}, Counts{3, 0}, Counts{1, 3}, Counts{2, 5}, Counts{12, 12}}) {
+    for (const std::string &name : cpuKernelNames()) {
+      KernelArgs args;
+      args.inputs.assign(counts.inputs, scalar);
+      args.outputs.assign(counts.outputs, scalar);
+      args.attributes = &none;
+      EXPECT_NE(findCpuKernel(name)->check(args), "")
+          << name << " accepts " << counts.inputs << " inputs and " << counts.outputs
+          << " outputs";
+    }
+  }
+}
+
 TEST(CpuKernelBinaryTest, AddBroadcastsRowsColumnsAndScalars) {
   Tensor a = floats({2, 3}, {1, 2, 3, 4, 5, 6});
   Tensor row = floats({3}, {10, 20, 30});

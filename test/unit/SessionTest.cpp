@@ -326,6 +326,14 @@ TEST_F(SessionTest, RefusesBrokenInstructions) {
                 [](sp::plan::Plan &plan) { plan.mutable_instructions(1)->set_outputs(0, 1); }),
       prefix + "instruction 1 (add, node 'bias' (Add)): output 0 writes CONSTANT tensor 1 "
                "('w')");
+  // An attribute the kernel never reads would be silently ignored.
+  EXPECT_EQ(loadError(affinePlan(),
+                      [](sp::plan::Plan &plan) {
+                        (*plan.mutable_instructions(0)->mutable_attributes())["transpose_b"]
+                            .set_b(true);
+                      }),
+            prefix + "instruction 0 (matmul, node 'mm' (MatMul)): attribute 'transpose_b' is "
+                     "not one the cpu kernel 'matmul' knows");
   // The kernel's own check: [2, 3] @ [2, 3] does not multiply.
   std::string error = loadError(
       affinePlan(), [](sp::plan::Plan &plan) { plan.mutable_instructions(0)->set_inputs(1, 0); });

@@ -12,6 +12,7 @@
 #include "OnnxOpDefinitions.h"
 
 #include "sp/Dialect/Graph/IR/GraphOps.h"
+#include "sp/runtime/ExternalData.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
@@ -94,7 +95,6 @@ private:
   FailureOr<RankedTensorType> convertValueType(const onnx::ValueInfoProto &info);
   FailureOr<std::vector<char>> readTensorBytes(const onnx::TensorProto &tensor,
                                                RankedTensorType type);
-  FailureOr<std::string> confineExternalData(StringRef tensorName, StringRef location);
   FailureOr<ElementsAttr> convertTensor(const onnx::TensorProto &tensor,
                                         bool asResource);
   // --- The graph ---
@@ -389,43 +389,6 @@ static int64_t storageBytes(Type elementType) {
   return (elementType.getIntOrFloatBitWidth() + 7) / 8;
 }
 
-/// The path of external data at `location`, which must name a regular file
-/// inside the model's folder: a model must not read other files into its
-/// weights (ONNX Runtime refuses such models too).
-FailureOr<std::string> OnnxImporter::confineExternalData(StringRef tensorName,
-                                                         StringRef location) {
-  auto refuse = [&](const Twine &why) {
-    return fail("initializer '" + tensorName + "': external data location '" +
-                location + "' " + why);
-  };
-  namespace fs = llvm::sys::fs;
-  namespace sys_path = llvm::sys::path;
-  if (sys_path::is_absolute(location, sys_path::Style::posix) ||
-      sys_path::is_absolute(location, sys_path::Style::windows))
-    return refuse("is an absolute path; it must be relative to the model's folder");
-  for (StringRef component : llvm::make_range(sys_path::begin(location),
-                                              sys_path::end(location)))
-    if (component == "..")
-      return refuse("climbs out of the model's folder");
-  SmallString<256> folder(sys_path::parent_path(path));
-  if (folder.empty())
-    folder = ".";
-  SmallString<256> dataPath(folder);
-  sys_path::append(dataPath, location);
-  // A symlink may still point elsewhere: compare the resolved paths.
-  SmallString<256> realFolder, realData;
-  if (fs::real_path(folder, realFolder) || fs::real_path(dataPath, realData))
-    return std::string(dataPath.str()); // missing: reported when opened
-  if (!realFolder.ends_with("/"))
-    realFolder += "/";
-  if (!StringRef(realData).starts_with(realFolder))
-    return refuse("resolves to '" + realData + "', outside the model's folder");
-  fs::file_status status;
-  if (!fs::status(realData, status) && status.type() != fs::file_type::regular_file)
-    return refuse("is not a regular file");
-  return std::string(dataPath.str());
-}
-
 FailureOr<std::vector<char>>
 OnnxImporter::readTensorBytes(const onnx::TensorProto &tensor,
                               RankedTensorType type) {
@@ -433,46 +396,25 @@ OnnxImporter::readTensorBytes(const onnx::TensorProto &tensor,
   int64_t expected = type.getNumElements() * storageBytes(type.getElementType());
   std::vector<char> bytes;
   if (tensor.data_location() == onnx::TensorProto::EXTERNAL) {
-    std::string location;
-    int64_t offset = 0, length = -1;
-    for (const onnx::StringStringEntryProto &entry : tensor.external_data()) {
-      if (entry.key() == "location")
-        location = entry.value();
-      else if (entry.key() == "offset")
-        offset = std::strtoll(entry.value().c_str(), nullptr, 10);
-      else if (entry.key() == "length")
-        length = std::strtoll(entry.value().c_str(), nullptr, 10);
-    }
-    if (location.empty())
-      return fail("initializer '" + name + "' has external data without a location");
-    FailureOr<std::string> confined = confineExternalData(name, location);
-    if (failed(confined))
-      return failure();
-    SmallString<256> dataPath(*confined);
-    if (length < 0)
-      length = expected;
-    if (length != expected)
-      return fail("initializer '" + name + "' declares " + Twine(length) +
+    std::vector<std::pair<std::string, std::string>> entries;
+    for (const onnx::StringStringEntryProto &entry : tensor.external_data())
+      entries.emplace_back(entry.key(), entry.value());
+    sp::runtime::ExternalDataRef ref;
+    if (std::string error = sp::runtime::parseExternalData(entries, ref); !error.empty())
+      return fail("initializer '" + name + "': " + error);
+    if (ref.length < 0)
+      ref.length = expected;
+    if (ref.length != expected)
+      return fail("initializer '" + name + "' declares " + Twine(ref.length) +
                   " bytes of external data but its type " +
                   Twine(type.getNumElements()) + " elements need " +
                   Twine(expected));
-    std::ifstream file(dataPath.str().str(), std::ios::binary);
-    if (!file)
-      return fail("initializer '" + name + "': external data file '" +
-                  dataPath.str() + "' cannot be opened");
-    file.seekg(0, std::ios::end);
-    int64_t fileSize = file.tellg();
-    if (offset < 0 || offset + length > fileSize)
-      return fail("initializer '" + name + "': external data file '" +
-                  dataPath.str() + "' has " + Twine(fileSize) +
-                  " bytes, too short for offset " + Twine(offset) + " + length " +
-                  Twine(length));
-    bytes.resize(length);
-    file.seekg(offset);
-    file.read(bytes.data(), length);
-    if (!file)
-      return fail("initializer '" + name + "': reading external data file '" +
-                  dataPath.str() + "' failed");
+    std::string data;
+    if (std::string error = sp::runtime::readExternalData(
+            llvm::sys::path::parent_path(path).str(), ref, data);
+        !error.empty())
+      return fail("initializer '" + name + "': " + error);
+    bytes.assign(data.begin(), data.end());
     return bytes;
   }
   if (tensor.has_raw_data()) {

@@ -12,7 +12,7 @@
 #include "sp/Fusion/Passes.h"
 #include "sp/Pipeline/Pipeline.h"
 #include "sp/Plan/Passes.h"
-#include "sp/Plan/PlanDialect.h"
+#include "sp/Dialect/Plan/IR/PlanDialect.h"
 #include "sp/Scheduling/Passes.h"
 #include "sp/SequenceParallel/Passes.h"
 #include "sp/Training/Passes.h"

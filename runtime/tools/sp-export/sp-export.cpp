@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "sp/runtime/Checkpoint.h"
+#include "sp/runtime/ExternalData.h"
 #include "sp/runtime/Files.h"
 
 #include <onnx/onnx_pb.h>
@@ -73,14 +74,6 @@ int reportError(const std::string &message) {
   return 1;
 }
 
-bool parseBytes(const std::string &text, int64_t &value) {
-  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos ||
-      text.size() > 18)
-    return false;
-  value = std::stoll(text);
-  return true;
-}
-
 struct Options {
   std::string checkpoint, model, output;
   int64_t externalThreshold = int64_t(1) << 20;
@@ -118,7 +111,7 @@ std::string parseOptions(int argc, char **argv, Options &options) {
       std::string text;
       if (std::string error = takeValue(text); !error.empty())
         return error;
-      if (!parseBytes(text, options.externalThreshold))
+      if (!parseByteCount(text, options.externalThreshold))
         return "--external-data-threshold '" + text + "' is not a byte count";
     } else if (arg == "--single-file" && !hasValue) {
       options.singleFile = true;
@@ -174,56 +167,18 @@ int64_t elementBytes(int32_t dataType) {
   }
 }
 
-/// External data of the source model must stay inside its folder, as the
-/// importer requires (OnnxImporter::confineExternalData): a model must not
-/// read other files into the export.
+/// The source model's external data, read as the importer reads it
+/// (sp/runtime/ExternalData.h): only from inside the model's folder.
 std::string readExternalData(const fs::path &modelFolder, const onnx::TensorProto &tensor,
                              std::string &bytes) {
-  std::string location;
-  int64_t offset = 0, length = -1;
-  for (const onnx::StringStringEntryProto &entry : tensor.external_data()) {
-    if (entry.key() == "location")
-      location = entry.value();
-    else if ((entry.key() == "offset" || entry.key() == "length") &&
-             !parseBytes(entry.value(), entry.key() == "offset" ? offset : length))
-      return "initializer '" + tensor.name() + "': external data " + entry.key() + " '" +
-             entry.value() + "' is not a byte count";
-  }
-  std::string what = "initializer '" + tensor.name() + "': external data location '" + location +
-                     "'";
-  if (location.empty())
-    return "initializer '" + tensor.name() + "' has external data without a location";
-  fs::path relative(location);
-  if (relative.is_absolute())
-    return what + " is an absolute path; it must be relative to the model's folder";
-  for (const fs::path &part : relative)
-    if (part == "..")
-      return what + " climbs out of the model's folder";
-  std::error_code code;
-  fs::path folder = fs::canonical(modelFolder, code);
-  fs::path data = fs::canonical(modelFolder / relative, code);
-  if (code)
-    return what + ": " + (modelFolder / relative).string() + ": " + code.message();
-  std::string prefix = folder.string() + "/";
-  if (data.string().compare(0, prefix.size(), prefix) != 0)
-    return what + " resolves to '" + data.string() + "', outside the model's folder";
-  if (!fs::is_regular_file(data, code))
-    return what + " is not a regular file";
-  std::ifstream file(data, std::ios::binary);
-  file.seekg(0, std::ios::end);
-  int64_t size = file.tellg();
-  if (length < 0)
-    length = size - offset;
-  if (!file || offset < 0 || length < 0 || offset > size || length > size - offset)
-    return what + ": " + data.string() + " has " + std::to_string(size) +
-           " bytes, too short for offset " + std::to_string(offset) + " + length " +
-           std::to_string(length);
-  bytes.resize(size_t(length));
-  file.seekg(offset);
-  file.read(bytes.data(), length);
-  if (!file)
-    return what + ": reading " + data.string() + " failed";
-  return "";
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (const onnx::StringStringEntryProto &entry : tensor.external_data())
+    entries.emplace_back(entry.key(), entry.value());
+  ExternalDataRef ref;
+  std::string error = parseExternalData(entries, ref);
+  if (error.empty())
+    error = sp::runtime::readExternalData(modelFolder.string(), ref, bytes);
+  return error.empty() ? "" : "initializer '" + tensor.name() + "': " + error;
 }
 
 /// The number of elements of an initializer's dims, or -1 when it overflows.

@@ -28,7 +28,7 @@
 #include "mlir/IR/Operation.h"
 #include "llvm/ADT/StringRef.h"
 
-#include "sp/Plan/PlanAttributes.h"
+#include "sp/Dialect/Plan/IR/PlanAttributes.h"
 
 #include <string>
 

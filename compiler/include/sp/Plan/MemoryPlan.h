@@ -12,7 +12,7 @@
 #define SP_PLAN_MEMORYPLAN_H
 
 #include "sp/Dialect/Graph/IR/GraphOps.h"
-#include "sp/Plan/PlanAttributes.h"
+#include "sp/Dialect/Plan/IR/PlanAttributes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"

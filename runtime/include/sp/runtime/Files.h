@@ -8,6 +8,7 @@
 #ifndef SP_RUNTIME_FILES_H
 #define SP_RUNTIME_FILES_H
 
+#include <cstdint>
 #include <functional>
 #include <ostream>
 #include <string>
@@ -40,6 +41,9 @@ bool writeFileAtomically(const std::string &path, const std::function<bool(std::
 /// that any non-empty tensor name is one safe file name (DESIGN.md, `--dump`).
 /// The names "." and ".." are encoded too ("%2E", "%2E%2E").
 std::string encodeFileName(const std::string &name);
+
+/// Parses a decimal byte count: digits only, no sign, within int64.
+bool parseByteCount(const std::string &text, int64_t &value);
 
 } // namespace sp::runtime
 

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -52,12 +53,22 @@ public:
   std::vector<double> getFloats(std::string_view name) const;
   /// Whether `name` is present and holds a value of type T.
   template <typename T> bool holds(std::string_view name) const {
-    auto it = values_.find(std::string(name));
-    return it != values_.end() && std::holds_alternative<T>(it->second);
+    const AttributeValue *value = find(name);
+    return value && std::holds_alternative<T>(*value);
   }
 
+  /// The names of the attributes set, in order.
+  std::vector<std::string> names() const;
+  /// While `names` is set, adds every name looked up to it. A session's load
+  /// uses it to refuse an attribute that the kernel's check never reads: one
+  /// the kernel does not know, and so would silently ignore.
+  void recordLookups(std::set<std::string> *names) const { lookups_ = names; }
+
 private:
+  const AttributeValue *find(std::string_view name) const;
+
   std::map<std::string, AttributeValue> values_;
+  mutable std::set<std::string> *lookups_ = nullptr;
 };
 
 class Communicator;

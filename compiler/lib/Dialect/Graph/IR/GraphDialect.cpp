@@ -2,7 +2,7 @@
 
 #include "sp/Dialect/Graph/IR/GraphDialect.h"
 #include "sp/Dialect/Graph/IR/GraphOps.h"
-#include "sp/Plan/PlanDialect.h"
+#include "sp/Dialect/Plan/IR/PlanDialect.h"
 
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"

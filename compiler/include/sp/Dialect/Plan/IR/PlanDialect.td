@@ -6,8 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SP_PLAN_PLANDIALECT_TD
-#define SP_PLAN_PLANDIALECT_TD
+#ifndef SP_DIALECT_PLAN_IR_PLANDIALECT_TD
+#define SP_DIALECT_PLAN_IR_PLANDIALECT_TD
 
 include "mlir/IR/OpBase.td"
 
@@ -36,4 +36,4 @@ def Plan_Dialect : Dialect {
   let hasRegionResultAttrVerify = 1;
 }
 
-#endif // SP_PLAN_PLANDIALECT_TD
+#endif // SP_DIALECT_PLAN_IR_PLANDIALECT_TD

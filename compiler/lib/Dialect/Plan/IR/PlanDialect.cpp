@@ -1,6 +1,6 @@
 //===- PlanDialect.cpp - the plan dialect's attribute verifiers -----------===//
 
-#include "sp/Plan/PlanAttributes.h"
+#include "sp/Dialect/Plan/IR/PlanAttributes.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -8,7 +8,7 @@
 using namespace mlir;
 using namespace sp::planning;
 
-#include "sp/Plan/PlanDialect.cpp.inc"
+#include "sp/Dialect/Plan/IR/PlanDialect.cpp.inc"
 
 void PlanDialect::initialize() {}
 

@@ -6,10 +6,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SP_PLAN_PLANATTRIBUTES_H
-#define SP_PLAN_PLANATTRIBUTES_H
+#ifndef SP_DIALECT_PLAN_IR_PLANATTRIBUTES_H
+#define SP_DIALECT_PLAN_IR_PLANATTRIBUTES_H
 
-#include "sp/Plan/PlanDialect.h"
+#include "sp/Dialect/Plan/IR/PlanDialect.h"
 
 #include "llvm/ADT/StringRef.h"
 
@@ -27,4 +27,4 @@ constexpr llvm::StringLiteral kArenaBytesAttr = PlanDialect::ArenaBytesAttrHelpe
 
 } // namespace sp::planning
 
-#endif // SP_PLAN_PLANATTRIBUTES_H
+#endif // SP_DIALECT_PLAN_IR_PLANATTRIBUTES_H

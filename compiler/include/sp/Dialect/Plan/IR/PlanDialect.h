@@ -5,13 +5,13 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SP_PLAN_PLANDIALECT_H
-#define SP_PLAN_PLANDIALECT_H
+#ifndef SP_DIALECT_PLAN_IR_PLANDIALECT_H
+#define SP_DIALECT_PLAN_IR_PLANDIALECT_H
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Dialect.h"
 #include "mlir/IR/Operation.h"
 
-#include "sp/Plan/PlanDialect.h.inc"
+#include "sp/Dialect/Plan/IR/PlanDialect.h.inc"
 
-#endif // SP_PLAN_PLANDIALECT_H
+#endif // SP_DIALECT_PLAN_IR_PLANDIALECT_H
