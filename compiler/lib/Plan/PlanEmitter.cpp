@@ -552,10 +552,9 @@ LogicalResult PlanBuilder::recordModuleAttributes() {
     plan.set_world_size(int32_t(ranks.getInt()));
   }
   if (Attribute attribute = module->getAttr(kZigzagAttr)) {
-    if (!llvm::isa<UnitAttr, BoolAttr>(attribute))
+    if (!llvm::isa<UnitAttr>(attribute))
       return module.emitError() << kZigzagAttr << " = " << attribute << " is not a unit attribute";
-    auto flag = llvm::dyn_cast<BoolAttr>(attribute);
-    plan.set_zigzag(!flag || flag.getValue());
+    plan.set_zigzag(true);
   }
   if (auto optimizer = module->getAttrOfType<DictionaryAttr>(training::kOptimizerAttr)) {
     proto::Optimizer &settings = *plan.mutable_optimizer();

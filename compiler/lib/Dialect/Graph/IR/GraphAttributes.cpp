@@ -8,6 +8,7 @@
 
 #include "sp/Dialect/Graph/IR/GraphAttributes.h"
 #include "sp/Dialect/Graph/IR/GraphDialect.h"
+#include "sp/Dialect/DiscardableAttributes.h"
 
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -29,21 +30,6 @@ bool isArrayOfStrings(Attribute attribute) {
   return array && llvm::all_of(array, [](Attribute element) {
            return llvm::isa<StringAttr>(element);
          });
-}
-
-/// "must be <kind>" for a present attribute of the wrong kind.
-LogicalResult expectKind(Operation *op, NamedAttribute attribute, bool matches,
-                         llvm::StringRef kind) {
-  if (matches)
-    return success();
-  return op->emitOpError() << "attribute " << attribute.getName().getValue() << " = "
-                           << attribute.getValue() << " must be " << kind;
-}
-
-LogicalResult misplaced(Operation *op, llvm::StringRef name, llvm::StringRef place,
-                        llvm::StringRef allowed) {
-  return op->emitOpError() << "attribute " << name << " may not appear " << place
-                           << "; it belongs " << allowed;
 }
 
 /// Where each graph.* name belongs, for the error on a misplaced one.
@@ -73,9 +59,7 @@ LogicalResult expectMain(Operation *op, llvm::StringRef name, llvm::StringRef pl
 }
 
 LogicalResult unknownOrMisplaced(Operation *op, llvm::StringRef name, llvm::StringRef place) {
-  if (std::optional<llvm::StringRef> allowed = getPlacement(name))
-    return misplaced(op, name, place, *allowed);
-  return op->emitOpError() << "has unknown graph dialect attribute " << name;
+  return sp::refuseAttribute(op, "graph", name, place, getPlacement(name));
 }
 
 } // namespace
@@ -92,23 +76,23 @@ LogicalResult GraphDialect::verifyOperationAttribute(Operation *op, NamedAttribu
       return success();
     }
     if (name == kZigzagAttr)
-      return expectKind(op, attribute, llvm::isa<UnitAttr>(value), "a unit attribute");
+      return sp::expectAttributeKind(op, attribute, llvm::isa<UnitAttr>(value), "a unit attribute");
     if (name == kTokenInputAttr)
-      return expectKind(op, attribute, llvm::isa<StringAttr>(value), "a string");
+      return sp::expectAttributeKind(op, attribute, llvm::isa<StringAttr>(value), "a string");
     if (name == kVocabSizeAttr)
-      return expectKind(op, attribute, isI64(value), "an i64 integer");
+      return sp::expectAttributeKind(op, attribute, isI64(value), "an i64 integer");
     if (name == kOptimizerAttr)
-      return expectKind(op, attribute, llvm::isa<DictionaryAttr>(value), "a dictionary");
+      return sp::expectAttributeKind(op, attribute, llvm::isa<DictionaryAttr>(value), "a dictionary");
     if (name == kClipGradNormAttr)
-      return expectKind(op, attribute, llvm::isa<FloatAttr>(value), "a float");
+      return sp::expectAttributeKind(op, attribute, llvm::isa<FloatAttr>(value), "a float");
     return unknownOrMisplaced(op, name, "on the module");
   }
   if (llvm::isa<mlir::ml_program::GlobalOp>(op)) {
     if (name == kStateOfAttr)
-      return expectKind(op, attribute, llvm::isa<FlatSymbolRefAttr>(value),
+      return sp::expectAttributeKind(op, attribute, llvm::isa<FlatSymbolRefAttr>(value),
                         "a flat symbol reference");
     if (name == kStepCounterAttr)
-      return expectKind(op, attribute, llvm::isa<UnitAttr>(value), "a unit attribute");
+      return sp::expectAttributeKind(op, attribute, llvm::isa<UnitAttr>(value), "a unit attribute");
   }
   return unknownOrMisplaced(op, name, "on this op");
 }
@@ -121,11 +105,11 @@ LogicalResult GraphDialect::verifyRegionArgAttribute(Operation *op, unsigned /*r
   if (getPlacement(name) && failed(expectMain(op, name, "on an argument")))
     return failure();
   if (name == kOnnxNameAttr)
-    return expectKind(op, attribute, llvm::isa<StringAttr>(value), "a string");
+    return sp::expectAttributeKind(op, attribute, llvm::isa<StringAttr>(value), "a string");
   if (name == kDimNamesAttr)
-    return expectKind(op, attribute, isArrayOfStrings(value), "an array of strings");
+    return sp::expectAttributeKind(op, attribute, isArrayOfStrings(value), "an array of strings");
   if (name == kShardAxisAttr)
-    return expectKind(op, attribute, isI64(value), "an i64 integer");
+    return sp::expectAttributeKind(op, attribute, isI64(value), "an i64 integer");
   return unknownOrMisplaced(op, name, "on an argument");
 }
 
@@ -137,13 +121,13 @@ LogicalResult GraphDialect::verifyRegionResultAttribute(Operation *op, unsigned 
   if (getPlacement(name) && failed(expectMain(op, name, "on a result")))
     return failure();
   if (name == kOnnxNameAttr)
-    return expectKind(op, attribute, llvm::isa<StringAttr>(value), "a string");
+    return sp::expectAttributeKind(op, attribute, llvm::isa<StringAttr>(value), "a string");
   if (name == kShardAxisAttr)
-    return expectKind(op, attribute, isI64(value), "an i64 integer");
+    return sp::expectAttributeKind(op, attribute, isI64(value), "an i64 integer");
   if (name == kLossAttr || name == kLearningRateAttr || name == kGradientNormAttr)
-    return expectKind(op, attribute, llvm::isa<UnitAttr>(value), "a unit attribute");
+    return sp::expectAttributeKind(op, attribute, llvm::isa<UnitAttr>(value), "a unit attribute");
   if (name == kGradientOfAttr)
-    return expectKind(op, attribute, llvm::isa<FlatSymbolRefAttr>(value),
+    return sp::expectAttributeKind(op, attribute, llvm::isa<FlatSymbolRefAttr>(value),
                       "a flat symbol reference");
   return unknownOrMisplaced(op, name, "on a result");
 }

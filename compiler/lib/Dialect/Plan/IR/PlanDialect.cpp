@@ -1,6 +1,7 @@
 //===- PlanDialect.cpp - the plan dialect's attribute verifiers -----------===//
 
 #include "sp/Dialect/Plan/IR/PlanAttributes.h"
+#include "sp/Dialect/DiscardableAttributes.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -22,14 +23,6 @@ bool isNonNegativeI64(Attribute attribute) {
 /// An arena offset: non-negative, or -1 for a value outside the arena.
 bool isArenaOffset(int64_t offset) { return offset >= -1; }
 
-LogicalResult expectKind(Operation *op, NamedAttribute attribute, bool matches,
-                         llvm::StringRef kind) {
-  if (matches)
-    return success();
-  return op->emitOpError() << "attribute " << attribute.getName().getValue() << " = "
-                           << attribute.getValue() << " must be " << kind;
-}
-
 /// Where each plan.* name belongs, for the error on a misplaced one.
 std::optional<llvm::StringRef> getPlacement(llvm::StringRef name) {
   if (name == kInstructionIdAttr || name == kOffsetsAttr)
@@ -42,10 +35,7 @@ std::optional<llvm::StringRef> getPlacement(llvm::StringRef name) {
 }
 
 LogicalResult unknownOrMisplaced(Operation *op, llvm::StringRef name, llvm::StringRef place) {
-  if (std::optional<llvm::StringRef> allowed = getPlacement(name))
-    return op->emitOpError() << "attribute " << name << " may not appear " << place
-                             << "; it belongs " << *allowed;
-  return op->emitOpError() << "has unknown plan dialect attribute " << name;
+  return sp::refuseAttribute(op, "plan", name, place, getPlacement(name));
 }
 
 } // namespace
@@ -55,20 +45,20 @@ LogicalResult PlanDialect::verifyOperationAttribute(Operation *op, NamedAttribut
   Attribute value = attribute.getValue();
   if (llvm::isa<ModuleOp>(op)) {
     if (name == kArenaBytesAttr)
-      return expectKind(op, attribute, isNonNegativeI64(value), "a non-negative i64");
+      return sp::expectAttributeKind(op, attribute, isNonNegativeI64(value), "a non-negative i64");
     return unknownOrMisplaced(op, name, "on the module");
   }
   if (name == kInstructionIdAttr)
-    return expectKind(op, attribute, llvm::isa<StringAttr>(value), "a string");
+    return sp::expectAttributeKind(op, attribute, llvm::isa<StringAttr>(value), "a string");
   if (name == kOffsetsAttr) {
     auto offsets = llvm::dyn_cast<DenseI64ArrayAttr>(value);
     if (!offsets)
-      return expectKind(op, attribute, false, "a dense i64 array");
+      return sp::expectAttributeKind(op, attribute, false, "a dense i64 array");
     if (offsets.size() != int64_t(op->getNumResults()))
       return op->emitOpError() << "attribute " << name << " has " << offsets.size()
                                << " offsets for " << op->getNumResults() << " results";
     if (!llvm::all_of(offsets.asArrayRef(), isArenaOffset))
-      return expectKind(op, attribute, false, "arena offsets (non-negative, or -1)");
+      return sp::expectAttributeKind(op, attribute, false, "arena offsets (non-negative, or -1)");
     return success();
   }
   return unknownOrMisplaced(op, name, "on this op");
@@ -79,7 +69,7 @@ LogicalResult PlanDialect::verifyRegionArgAttribute(Operation *op, unsigned /*re
                                                     NamedAttribute attribute) {
   if (attribute.getName() == kArgumentOffsetAttr) {
     auto offset = llvm::dyn_cast<IntegerAttr>(attribute.getValue());
-    return expectKind(op, attribute,
+    return sp::expectAttributeKind(op, attribute,
                       offset && offset.getType().isSignlessInteger(64) &&
                           isArenaOffset(offset.getInt()),
                       "an i64 arena offset (non-negative, or -1)");
