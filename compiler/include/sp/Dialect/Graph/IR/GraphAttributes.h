@@ -47,6 +47,13 @@ constexpr llvm::StringLiteral kLearningRateAttr = "graph.learning_rate";
 constexpr llvm::StringLiteral kGradientNormAttr = "graph.gradient_norm";
 /// Module (FloatAttr): the gradient clipping threshold.
 constexpr llvm::StringLiteral kClipGradNormAttr = "graph.clip_grad_norm";
+/// Module (i64 IntegerAttr, at least 2): the step runs its forward and
+/// backward pass on this many slices of the batch (sp-micro-batches).
+constexpr llvm::StringLiteral kMicroBatchesAttr = "graph.micro_batches";
+/// graph.add or graph.div (UnitAttr): the op sums a parameter's gradient
+/// over micro-batches, or divides that sum by their count; its operands and
+/// result are gradient bytes, not activations, to --report.
+constexpr llvm::StringLiteral kAccumulatesGradientAttr = "graph.accumulates_gradient";
 
 // --- Sequence parallelism (sp-sequence-parallel) -----------------------------
 
