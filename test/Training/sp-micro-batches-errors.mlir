@@ -71,3 +71,14 @@ module attributes {graph.micro_batches = 2 : i64} {
     return %l, %x : tensor<1xf32>, tensor<2xf32>
   }
 }
+
+// -----
+
+module {
+  ml_program.global private mutable @w(dense<1.0> : tensor<2xf32>) : tensor<2xf32>
+  // expected-error @below {{micro-batches: argument #0 ('tokens') is split across ranks along dim 0 as its sequence; micro-batches slice dim 0 as the batch}}
+  func.func @main(%x: tensor<8x2xi64> {graph.onnx_name = "tokens", graph.shard_axis = 0 : i64}, %l: tensor<1xf32>) -> (tensor<1xf32> {graph.loss}, tensor<2xf32> {graph.gradient_of = @w}) {
+    %w = ml_program.global_load @w : tensor<2xf32>
+    return %l, %w : tensor<1xf32>, tensor<2xf32>
+  }
+}

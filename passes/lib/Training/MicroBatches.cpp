@@ -102,6 +102,14 @@ struct MicroBatchesPass : public sp::training::impl::MicroBatchesBase<MicroBatch
         return main.emitError() << "micro-batches: " << what << " of type "
                                 << argument.getType()
                                 << " has no batch dim (dim 0) to slice";
+      // Under --sp the rank's part of an argument is cut along its sequence;
+      // when that is dim 0, dim 0 is not the batch.
+      auto shardAxis = main.getArgAttrOfType<IntegerAttr>(argument.getArgNumber(),
+                                                          sp::graph::kShardAxisAttr);
+      if (shardAxis && shardAxis.getInt() == 0)
+        return main.emitError() << "micro-batches: " << what
+                                << " is split across ranks along dim 0 as its sequence; "
+                                   "micro-batches slice dim 0 as the batch";
       if (type.isDynamicDim(0))
         return main.emitError() << "micro-batches: " << what << " has a dynamic batch dim "
                                 << graph::formatShape(type.getShape())

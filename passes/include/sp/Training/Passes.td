@@ -132,7 +132,9 @@ def MicroBatches : Pass<"sp-micro-batches", "mlir::ModuleOp"> {
     Face's Trainer takes it; one that averages over a varying number of kept
     tokens per slice (an ignore index) gives the mean of the slices' means.
     As in any gradient accumulation, the rows of the batch must not meet in
-    the forward pass (no statistics or losses across the batch).
+    the forward pass (no statistics or losses across the batch). An
+    argument that sp-sequence-parallel split along dim 0, its sequence, has
+    no batch there, and is an error.
 
     Only one slice's activations are live at a time: the memory planner
     reuses their bytes for the next slice. The sums are the gradients' bytes,
