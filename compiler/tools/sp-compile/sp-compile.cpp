@@ -475,9 +475,14 @@ int main(int argc, char **argv) {
   // The first diagnostic of a failing stage becomes the one error line.
   std::string stageError;
   std::vector<std::string> remarks;
+  // Set while --report compiles the whole batch again, which would repeat
+  // the warnings and remarks.
+  bool errorsOnly = false;
   ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diagnostic) {
     if (diagnostic.getSeverity() == DiagnosticSeverity::Error && stageError.empty())
       stageError = diagnostic.str();
+    if (errorsOnly)
+      return success();
     if (diagnostic.getSeverity() == DiagnosticSeverity::Warning)
       llvm::errs() << "sp-compile: warning: " << diagnostic.str() << "\n";
     // Remarks say what sequence parallelism gathered and chose: --report.
@@ -531,10 +536,10 @@ int main(int argc, char **argv) {
       fullBatchStages.microBatches = 1;
       PassManager fullBatchPm(&context);
       sp::pipeline::buildTrainingPipeline(fullBatchPm, fullBatchStages, *costModel);
-      size_t remarkCount = remarks.size();
+      errorsOnly = true;
       if (failed(fullBatchPm.run(**fullBatchModule)))
         return fail();
-      remarks.resize(remarkCount);
+      errorsOnly = false;
       FailureOr<sp::planning::StepMemory> fullBatchMemory =
           sp::planning::measureStepMemory(**fullBatchModule);
       if (failed(fullBatchMemory))
