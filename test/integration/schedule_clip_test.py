@@ -239,18 +239,19 @@ def worst_difference(actual, expected, tolerance,
 
 
 def run_sp(tools, workdir, model_path, names_file, inputs, param_names, label, setting,
-           ranks=1, strategy=None):
+           ranks=1, strategy=None, extra_flags=(), batch=BATCH):
     """sp's steps (load_step) or the reason it failed: every step its own
-    resumed run, then all of them in one run, which must agree."""
+    resumed run, then all of them in one run, which must agree. `extra_flags`
+    go to sp-compile; `batch` is the input's batch size."""
     import numpy as np
 
     plan = os.path.join(workdir, label + ".spplan")
-    flags = compile_flags(setting)
+    flags = compile_flags(setting) + list(extra_flags)
     if ranks > 1:
         flags += ["--sp", str(ranks), f"--sp-strategy={strategy}"]
     compiled = subprocess.run(
         [os.path.join(tools, "sp-compile"), model_path, "--train",
-         f"--input-shape=input_ids={BATCH}x{SEQ}", "--params", "@" + names_file, "-o", plan]
+         f"--input-shape=input_ids={batch}x{SEQ}", "--params", "@" + names_file, "-o", plan]
         + flags, capture_output=True, text=True, timeout=600)
     if compiled.returncode != 0:
         return f"sp-compile exited {compiled.returncode}: {first_line(compiled.stderr)}"
@@ -330,6 +331,53 @@ def check_against_pytorch(steps, reference, initial, setting):
            f"end to end worst {name} {error:.1e}"
 
 
+def export_llama(workdir, batch=BATCH, dynamic=False):
+    """The tiny float64 Llama these tests train, with weights moved off their
+    initialization, exported (symbolic batch and sequence when `dynamic`) to
+    WORKDIR/llama.onnx, its parameter names in llama.params and its inputs
+    (a batch of `batch` x SEQ) in .npy files beside it. Returns a namespace:
+    model, params (by ONNX name), param_names, path, names_file, inputs
+    (sp-run's flags), input_ids, attention_mask. Raises RuntimeError when a
+    parameter is not an ONNX initializer."""
+    import types
+
+    import numpy as np
+    import onnx
+    import torch
+
+    import export_hf_models as hf
+
+    model = hf.make_model("llama", "eager").double()
+    noise = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.02 * torch.randn(param.shape, generator=noise, dtype=param.dtype))
+    generator = torch.Generator().manual_seed(1)
+    input_ids = torch.randint(0, hf.VOCAB, (batch, SEQ), generator=generator)
+    attention_mask = torch.ones(batch, SEQ, dtype=torch.int64)
+    path = os.path.join(workdir, "llama.onnx")
+    round_float_attributes_to_float32(model)
+    with float64_throughout():
+        hf.export_one(model, path, "dynamo", dynamic, False,
+                      inputs=(input_ids, attention_mask), fold_constants=False)
+    initializers = {t.name for t in onnx.load(path, load_external_data=False).graph.initializer}
+    params, missing = onnx_parameter_names(model, initializers)
+    if missing:
+        raise RuntimeError(f"parameters not among the ONNX initializers: {', '.join(missing[:3])}")
+    param_names = sorted(params)
+    names_file = os.path.join(workdir, "llama.params")
+    with open(names_file, "w") as f:
+        f.write("\n".join(param_names) + "\n")
+    ids_file = os.path.join(workdir, "input_ids.npy")
+    mask_file = os.path.join(workdir, "attention_mask.npy")
+    np.save(ids_file, input_ids.numpy())
+    np.save(mask_file, attention_mask.numpy())
+    inputs = ["--input", f"input_ids={ids_file}", "--input", f"attention_mask={mask_file}"]
+    return types.SimpleNamespace(model=model, params=params, param_names=param_names, path=path,
+                                 names_file=names_file, inputs=inputs, input_ids=input_ids,
+                                 attention_mask=attention_mask)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("tools")
@@ -345,8 +393,6 @@ def main():
         print(f"SKIP: torch, transformers or onnx not installed ({error})")
         return SKIP
     import logging
-
-    import export_hf_models as hf
 
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     torch.use_deterministic_algorithms(True)
@@ -372,34 +418,14 @@ def main():
     with tempfile.TemporaryDirectory() as scratch:
         workdir = args.keep or scratch
         os.makedirs(workdir, exist_ok=True)
-        model = hf.make_model("llama", "eager").double()
-        noise = torch.Generator().manual_seed(0)
-        with torch.no_grad():
-            for param in model.parameters():
-                param.add_(0.02 * torch.randn(param.shape, generator=noise, dtype=param.dtype))
-        generator = torch.Generator().manual_seed(1)
-        input_ids = torch.randint(0, hf.VOCAB, (BATCH, SEQ), generator=generator)
-        attention_mask = torch.ones(BATCH, SEQ, dtype=torch.int64)
-        model_path = os.path.join(workdir, "llama.onnx")
-        round_float_attributes_to_float32(model)
-        with float64_throughout():
-            hf.export_one(model, model_path, "dynamo", False, False,
-                          inputs=(input_ids, attention_mask), fold_constants=False)
-        initializers = {t.name for t in
-                        onnx.load(model_path, load_external_data=False).graph.initializer}
-        params, missing = onnx_parameter_names(model, initializers)
-        if missing:
-            print(f"FAIL: parameters not among the ONNX initializers: {', '.join(missing[:3])}")
+        try:
+            llama = export_llama(workdir)
+        except RuntimeError as error:
+            print(f"FAIL: {error}")
             return 1
-        param_names = sorted(params)
-        names_file = os.path.join(workdir, "llama.params")
-        with open(names_file, "w") as f:
-            f.write("\n".join(param_names) + "\n")
-        ids_file = os.path.join(workdir, "input_ids.npy")
-        mask_file = os.path.join(workdir, "attention_mask.npy")
-        np.save(ids_file, input_ids.numpy())
-        np.save(mask_file, attention_mask.numpy())
-        inputs = ["--input", f"input_ids={ids_file}", "--input", f"attention_mask={mask_file}"]
+        model, params, param_names = llama.model, llama.params, llama.param_names
+        model_path, names_file, inputs = llama.path, llama.names_file, llama.inputs
+        input_ids, attention_mask = llama.input_ids, llama.attention_mask
         initial = {name: p.detach().clone() for name, p in params.items()}
 
         for label, setting in SETTINGS.items():

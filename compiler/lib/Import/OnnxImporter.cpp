@@ -100,6 +100,8 @@ private:
   // --- The graph ---
   LogicalResult importGraph();
   LogicalResult bindInputShapes();
+  /// Binds each input's batch dim to one micro-batch of it.
+  LogicalResult bindMicroBatch();
   LogicalResult importNode(const onnx::NodeProto &node);
   LogicalResult checkDefinition(const onnx::NodeProto &node);
   LogicalResult checkComputeElementTypes(const onnx::NodeProto &node);
@@ -782,6 +784,41 @@ LogicalResult OnnxImporter::bindInputShapes() {
         }
       }
     }
+  }
+  return options.microBatches == 1 ? success() : bindMicroBatch();
+}
+
+LogicalResult OnnxImporter::bindMicroBatch() {
+  std::string flag = "--micro-batches " + std::to_string(options.microBatches);
+  if (options.microBatches < 1)
+    return failGlobal(flag + ": the count must be at least 1");
+  // Each batch dim once, however many inputs share its name.
+  llvm::StringSet<> divided;
+  for (const onnx::ValueInfoProto &info : model.graph().input()) {
+    if (initializers.count(info.name()))
+      continue;
+    const std::string &name = info.name();
+    const auto &dims = info.type().tensor_type().shape().dim();
+    if (dims.empty())
+      return failGlobal(flag + ": input '" + name +
+                        "' is a scalar; micro-batches slice every input along its batch "
+                        "dim (dim 0)");
+    const onnx::TensorShapeProto::Dimension &batch = dims[0];
+    if (batch.has_dim_value() && batch.dim_value() > 0)
+      return failGlobal(flag + ": the model fixes input '" + name + "' dim 0 (the batch) to " +
+                        Twine(batch.dim_value()) +
+                        "; micro-batches need it symbolic (export with a dynamic batch)");
+    auto bound = batch.has_dim_param() ? boundDims.find(batch.dim_param()) : boundDims.end();
+    if (bound == boundDims.end())
+      return failGlobal(flag + ": input '" + name +
+                        "' has no batch size; give it with --input-shape");
+    if (divided.contains(batch.dim_param()))
+      continue;
+    if (bound->second % options.microBatches != 0)
+      return failGlobal(flag + " does not divide input '" + name + "' dim 0 (the batch '" +
+                        batch.dim_param() + "') of " + Twine(bound->second));
+    bound->second /= options.microBatches;
+    divided.insert(batch.dim_param());
   }
   return success();
 }

@@ -185,6 +185,16 @@ FailureOr<StepMemory> measureStepMemory(ModuleOp module) {
       memory.gradientBytes += getPlanTensorBytes(main.getResultTypes()[i]).value_or(0);
       gradientRoots.insert(analysis->getHome(returnOp.getOperand(i)).root);
     }
+  // Under micro-batches, each slice's gradients and their running sums.
+  auto addGradient = [&](Value value) {
+    if (ValueHome home = analysis->getHome(value); home.kind == HomeKind::Arena)
+      gradientRoots.insert(home.root);
+  };
+  for (Operation *op : analysis->getOps())
+    if (op->hasAttr(training::kAccumulatesGradientAttr)) {
+      llvm::for_each(op->getOperands(), addGradient);
+      llvm::for_each(op->getResults(), addGradient);
+    }
   memory.peakActivationBytes =
       peakLiveBytes(*analysis, plan.buffers, [&](const ArenaBuffer &buffer) {
         return !gradientRoots.contains(buffer.root);

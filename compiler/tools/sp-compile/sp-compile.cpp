@@ -165,6 +165,14 @@ static cl::opt<double> clipGradNorm(
              "computes)"),
     cl::init(0), cl::value_desc("X"), cl::cat(trainingCategory));
 
+static cl::opt<int64_t> microBatches(
+    "micro-batches",
+    cl::desc("Accumulate the gradients of K slices of the batch (dim 0 of every input, which "
+             "K must divide) before one optimizer update: the same update and loss as the "
+             "whole batch, within float rounding, with one slice's activations live at a time "
+             "(default 1)"),
+    cl::init(1), cl::value_desc("K"), cl::cat(trainingCategory));
+
 static int reportError(const llvm::Twine &message) {
   llvm::errs() << "sp-compile: error: " << message << "\n";
   return 1;
@@ -230,9 +238,10 @@ static std::string formatBytes(uint64_t bytes) {
   return text;
 }
 
-/// The --report table, one rank's memory in a step.
+/// The --report table, one rank's memory in a step; `fullBatch`, for a step
+/// of micro-batches, the same step without them.
 static void printReport(llvm::raw_ostream &os, const sp::planning::StepMemory &memory,
-                        int64_t ranks) {
+                        int64_t ranks, const sp::planning::StepMemory *fullBatch) {
   auto line = [&](llvm::StringRef what, uint64_t bytes, llvm::StringRef note = {}) {
     os << llvm::formatv("  {0,-22} {1,14}  {2,10}", what, bytes, formatBytes(bytes));
     if (!note.empty())
@@ -244,8 +253,16 @@ static void printReport(llvm::raw_ostream &os, const sp::planning::StepMemory &m
   line("constants", memory.constantBytes, "frozen weights, tables");
   line("gradients", memory.gradientBytes, "in the arena, live to the step's end");
   line("optimizer state", memory.optimizerStateBytes, "kept across steps");
-  line("peak activations", memory.peakActivationBytes,
-       "most activation bytes live at once, gradients aside");
+  if (fullBatch) {
+    line("peak activations", memory.peakActivationBytes,
+         "most activation bytes live at once, gradients aside: one micro-batch of " +
+             std::to_string(microBatches));
+    line("full-batch activations", fullBatch->peakActivationBytes,
+         "the same without --micro-batches");
+  } else {
+    line("peak activations", memory.peakActivationBytes,
+         "most activation bytes live at once, gradients aside");
+  }
   line("arena", memory.arenaBytes,
        "the step's scratch memory: activations and gradients, reused by liveness");
   line("total", memory.parameterBytes + memory.constantBytes +
@@ -287,6 +304,10 @@ static void printTrainingReport(llvm::raw_ostream &os, ModuleOp module) {
                         llvm::format("%g", clip.getValueAsDouble()));
   else
     os << llvm::formatv("  {0,-22} none\n", "gradient clipping");
+  if (auto slices = module->getAttrOfType<IntegerAttr>(sp::training::kMicroBatchesAttr))
+    os << llvm::formatv("  {0,-22} {1} per update, gradients accumulated, then one "
+                        "reduction over ranks, clipping and update\n",
+                        "micro-batches", slices.getInt());
 }
 
 /// The --report lines of a sequence-parallel step: what each kind of
@@ -375,6 +396,7 @@ int main(int argc, char **argv) {
       "             [--train [--loss=causal-lm|output] [--params GLOB,...|@FILE]\n"
       "              [--frozen GLOB,...] [--optimizer=adamw|sgd] [--lr X] [--weight-decay X]\n"
       "              [--beta1 X] [--beta2 X] [--eps X] [--clip-grad-norm X]\n"
+      "              [--micro-batches K]\n"
       "              [--lr-schedule=constant|linear|cosine [--warmup-steps W]\n"
       "               [--total-steps T] [--min-lr X]]]\n"
       "             [--sp N [--sp-strategy=allgather|ulysses|ring|auto] [--no-overlap]]\n"
@@ -393,10 +415,14 @@ int main(int argc, char **argv) {
                              warmupSteps.getNumOccurrences() ||
                              totalSteps.getNumOccurrences() ||
                              minLearningRate.getNumOccurrences() ||
-                             clipGradNorm.getNumOccurrences();
+                             clipGradNorm.getNumOccurrences() ||
+                             microBatches.getNumOccurrences();
   if (trainingOptionGiven && !train)
     return reportError("training options (--loss, --params, --frozen, --optimizer, --lr, "
-                       "...) need --train");
+                       "--micro-batches, ...) need --train");
+  if (microBatches < 1)
+    return reportError("--micro-batches " + llvm::Twine(microBatches) +
+                       ": the count must be at least 1");
   if (clipGradNorm.getNumOccurrences() && (!(clipGradNorm > 0) || std::isinf(clipGradNorm))) {
     std::string value;
     llvm::raw_string_ostream(value) << llvm::format("%g", double(clipGradNorm));
@@ -432,6 +458,7 @@ int main(int argc, char **argv) {
 
   sp::OnnxImportOptions options;
   options.forCpuPlan = emit == EmitKind::Plan;
+  options.microBatches = microBatches;
   for (const std::string &shape : inputShapes)
     if (llvm::Error error = sp::parseInputShape(shape, options))
       return reportError(llvm::toString(std::move(error)));
@@ -448,9 +475,14 @@ int main(int argc, char **argv) {
   // The first diagnostic of a failing stage becomes the one error line.
   std::string stageError;
   std::vector<std::string> remarks;
+  // Set while --report compiles the whole batch again, which would repeat
+  // the warnings and remarks.
+  bool errorsOnly = false;
   ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diagnostic) {
     if (diagnostic.getSeverity() == DiagnosticSeverity::Error && stageError.empty())
       stageError = diagnostic.str();
+    if (errorsOnly)
+      return success();
     if (diagnostic.getSeverity() == DiagnosticSeverity::Warning)
       llvm::errs() << "sp-compile: warning: " << diagnostic.str() << "\n";
     // Remarks say what sequence parallelism gathered and chose: --report.
@@ -471,6 +503,7 @@ int main(int argc, char **argv) {
   stages.overlap = !noOverlap;
   stages.costProfile = costProfile;
   stages.clipGradNorm = clipGradNorm.getNumOccurrences() ? double(clipGradNorm) : 0.0;
+  stages.microBatches = microBatches;
   stages.optimizer = optimizer;
   stages.learningRate = learningRate;
   stages.weightDecay = weightDecay;
@@ -490,11 +523,34 @@ int main(int argc, char **argv) {
     FailureOr<sp::planning::StepMemory> memory = sp::planning::measureStepMemory(**module);
     if (failed(memory))
       return fail();
+    // The whole batch in one pass, compiled only to compare its memory.
+    std::optional<sp::planning::StepMemory> fullBatch;
+    if (microBatches > 1) {
+      sp::OnnxImportOptions fullBatchImport = options;
+      fullBatchImport.microBatches = 1;
+      auto fullBatchModule = sp::importOnnxModel(context, modelPath, fullBatchImport);
+      if (!fullBatchModule)
+        return reportError(llvm::toString(fullBatchModule.takeError()));
+      sp::pipeline::TrainingPipelineOptions fullBatchStages;
+      fullBatchStages.copyOptionValuesFrom(stages);
+      fullBatchStages.microBatches = 1;
+      PassManager fullBatchPm(&context);
+      sp::pipeline::buildTrainingPipeline(fullBatchPm, fullBatchStages, *costModel);
+      errorsOnly = true;
+      if (failed(fullBatchPm.run(**fullBatchModule)))
+        return fail();
+      errorsOnly = false;
+      FailureOr<sp::planning::StepMemory> fullBatchMemory =
+          sp::planning::measureStepMemory(**fullBatchModule);
+      if (failed(fullBatchMemory))
+        return fail();
+      fullBatch = *fullBatchMemory;
+    }
     // Beside a module printed to stdout, the report goes to stderr.
     bool moduleOnStdout = emit == EmitKind::Mlir && (outputPath.empty() || outputPath == "-");
     llvm::raw_ostream &os = moduleOnStdout ? llvm::errs() : llvm::outs();
     auto ranks = (**module)->getAttrOfType<IntegerAttr>(sp::sequence_parallel::kNumRanksAttr);
-    printReport(os, *memory, ranks ? ranks.getInt() : 1);
+    printReport(os, *memory, ranks ? ranks.getInt() : 1, fullBatch ? &*fullBatch : nullptr);
     printTrainingReport(os, **module);
     printParallelReport(os, **module, remarks);
     if (func::FuncOp main = (**module).lookupSymbol<func::FuncOp>("main"))

@@ -43,6 +43,10 @@ void buildTrainingPipeline(OpPassManager &pm, const TrainingPipelineOptions &opt
     pm.addPass(autodiff::createAutodiff());
     pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
     pm.addNestedPass<func::FuncOp>(createCSEPass());
+    // After the last CSE, which would share the slices' batch-independent
+    // values across them; before the reduction, so that it runs once a step.
+    if (options.microBatches != 1)
+      pm.addPass(training::createMicroBatches({int64_t(options.microBatches)}));
     pm.addPass(sequence_parallel::createReduceGradients());
     if (split)
       pm.addPass(sequence_parallel::createRegatherForBackward());

@@ -37,6 +37,19 @@ module attributes {graph.clip_grad_norm = 1 : i64} {}
 
 // -----
 
+// expected-error @below {{attribute graph.micro_batches = 1 : i64 is not a micro-batch count of at least 2 (i64)}}
+module attributes {graph.micro_batches = 1 : i64} {}
+
+// -----
+
+func.func @main(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @below {{attribute graph.accumulates_gradient may not appear on this op; it belongs on a graph.add or graph.div}}
+  %y = graph.sub %x, %x {graph.accumulates_gradient} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// -----
+
 // expected-error @below {{has unknown graph dialect attribute graph.num_rank}}
 module attributes {graph.num_rank = 2 : i64} {}
 

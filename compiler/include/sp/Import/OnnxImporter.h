@@ -30,6 +30,11 @@ struct OnnxImportOptions {
   /// element types its kernels lack (f16, bf16) are refused now rather than
   /// by sp-run.
   bool forCpuPlan = false;
+  /// Slices of the batch a training step accumulates (--micro-batches): every
+  /// graph input's dim 0 is its batch, a symbolic dim that --input-shape
+  /// binds to the whole batch, and the module holds one slice of it, the
+  /// batch divided by this. sp-micro-batches makes the step whole again.
+  int64_t microBatches = 1;
 };
 
 /// Parses `NAME=DxDx...` as given to --input-shape.

@@ -172,7 +172,8 @@ struct StepMemory {
   uint64_t arenaBytes = 0;
   /// The most arena bytes live at once (a lower bound on arenaBytes).
   uint64_t peakLiveBytes = 0;
-  /// The most arena bytes live at once that are not parameter gradients:
+  /// The most arena bytes live at once that are not parameter gradients
+  /// (nor, under micro-batches, their per-slice parts and running sums):
   /// the activations and other scratch values of the step.
   uint64_t peakActivationBytes = 0;
 };

@@ -47,6 +47,12 @@ struct TrainingPipelineOptions : mlir::PassPipelineOptions<TrainingPipelineOptio
   Option<double> clipGradNorm{*this, "clip-grad-norm",
                               llvm::cl::desc("Clip the global gradient norm (0: off)"),
                               llvm::cl::init(0.0)};
+  Option<int64_t> microBatches{
+      *this, "micro-batches",
+      llvm::cl::desc("Slices of the batch whose gradients one update accumulates; the "
+                     "imported module holds one slice (sp-compile --emit=import "
+                     "--micro-batches K)"),
+      llvm::cl::init(1)};
   Option<std::string> optimizer{*this, "optimizer", llvm::cl::desc("adamw or sgd"),
                                 llvm::cl::init("adamw")};
   Option<double> learningRate{*this, "lr", llvm::cl::desc("Learning rate"),
@@ -70,7 +76,7 @@ struct TrainingPipelineOptions : mlir::PassPipelineOptions<TrainingPipelineOptio
 
 /// Adds sp-compile's stages to `pm` (a module pass manager): canonicalize,
 /// fuse, and with `train` parameter selection, loss, sharding, autodiff,
-/// gradient reduction and clipping, the optimizer; then instruction ids and,
+/// micro-batch accumulation, gradient reduction and clipping, the optimizer; then instruction ids and,
 /// under --sp with overlap, the collective schedule. `costModel` is the one
 /// options.costProfile names (loadCostModel), which --report uses too.
 void buildTrainingPipeline(mlir::OpPassManager &pm, const TrainingPipelineOptions &options,

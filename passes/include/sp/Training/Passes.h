@@ -18,11 +18,13 @@ namespace sp::training {
 
 /// The attributes the training passes set and read; declared, with their
 /// kinds and places, in sp/Dialect/Graph/IR/GraphAttributes.h.
+using sp::graph::kAccumulatesGradientAttr;
 using sp::graph::kClipGradNormAttr;
 using sp::graph::kGradientNormAttr;
 using sp::graph::kGradientOfAttr;
 using sp::graph::kLearningRateAttr;
 using sp::graph::kLossAttr;
+using sp::graph::kMicroBatchesAttr;
 using sp::graph::kOptimizerAttr;
 using sp::graph::kStateOfAttr;
 using sp::graph::kStepCounterAttr;

@@ -107,4 +107,53 @@ def ClipGradients : Pass<"sp-clip-gradients", "mlir::ModuleOp"> {
   let dependentDialects = ["::sp::graph::GraphDialect"];
 }
 
+def MicroBatches : Pass<"sp-micro-batches", "mlir::ModuleOp"> {
+  let summary = "Accumulate the gradients of `count` slices of the batch in one step";
+  let description = [{
+    Gradient accumulation (Megatron-LM's micro-batches, Hugging Face's
+    `gradient_accumulation_steps`) inside one step. @main, after sp-autodiff,
+    computes the loss and gradients of one micro-batch; every argument's dim
+    0 is its batch. This pass makes each argument `count` times larger along
+    dim 0 and runs @main's forward and backward pass once per slice of
+    it, in sequence: slice k of every argument, then a copy of every op of
+    the step. Each gradient is summed into a running sum right after the
+    slice's copy computes it, and once the last slice is done divided by
+    `count`: the gradient of the mean of the slices' losses, which the
+    step returns as its loss. The optimizer, gradient clipping and the
+    all-reduce over ranks (sp-reduce-gradients), which run after this pass,
+    see one gradient per parameter and act once per step.
+
+    The mean of the slices' losses is the whole batch's loss when each
+    slice's loss is a mean over the same number of terms: the `causal-lm`
+    loss (sp-insert-loss) divides by the fixed count B x (S - 1) of
+    predicted positions, the same in every slice, so the result equals the
+    whole batch's loss and gradients within float rounding. A model's own
+    loss (`--loss=output`) is taken to be a mean over the batch, as Hugging
+    Face's Trainer takes it; one that averages over a varying number of kept
+    tokens per slice (an ignore index) gives the mean of the slices' means.
+    As in any gradient accumulation, the rows of the batch must not meet in
+    the forward pass (no statistics or losses across the batch). An
+    argument that sp-sequence-parallel split along dim 0, its sequence, has
+    no batch there, and is an error.
+
+    Only one slice's activations are live at a time: the memory planner
+    reuses their bytes for the next slice. The sums are the gradients' bytes,
+    live from the first slice's backward pass to the end of the step; the
+    ops that form them carry `graph.accumulates_gradient`. The step returns
+    its loss and gradients only: the model's other outputs (the logits)
+    would otherwise keep every slice's copy live to the end of the step.
+    The module gets `graph.micro_batches`.
+
+    Run it after sp-autodiff and the CSE after it (CSE would merge the
+    slices' copies of computations that do not depend on the batch and keep
+    them live across slices), before sp-reduce-gradients,
+    sp-clip-gradients and sp-insert-optimizer.
+  }];
+  let options = [
+    Option<"count", "count", "int64_t", /*default=*/"1",
+           "Slices of the batch per step (1: the step as it is)">,
+  ];
+  let dependentDialects = ["::sp::graph::GraphDialect"];
+}
+
 #endif // SP_TRAINING_PASSES_TD

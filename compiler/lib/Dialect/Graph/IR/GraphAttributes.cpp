@@ -9,6 +9,7 @@
 #include "sp/Dialect/Graph/IR/GraphAttributes.h"
 #include "sp/Dialect/Graph/IR/GraphDialect.h"
 #include "sp/Dialect/DiscardableAttributes.h"
+#include "sp/Dialect/Graph/IR/GraphOps.h"
 
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -35,8 +36,11 @@ bool isArrayOfStrings(Attribute attribute) {
 /// Where each graph.* name belongs, for the error on a misplaced one.
 std::optional<llvm::StringRef> getPlacement(llvm::StringRef name) {
   if (name == kNumRanksAttr || name == kZigzagAttr || name == kTokenInputAttr ||
-      name == kVocabSizeAttr || name == kOptimizerAttr || name == kClipGradNormAttr)
+      name == kVocabSizeAttr || name == kOptimizerAttr || name == kClipGradNormAttr ||
+      name == kMicroBatchesAttr)
     return llvm::StringRef("on the module");
+  if (name == kAccumulatesGradientAttr)
+    return llvm::StringRef("on a graph.add or graph.div");
   if (name == kStateOfAttr || name == kStepCounterAttr)
     return llvm::StringRef("on an ml_program.global");
   if (name == kDimNamesAttr)
@@ -85,6 +89,13 @@ LogicalResult GraphDialect::verifyOperationAttribute(Operation *op, NamedAttribu
       return sp::expectAttributeKind(op, attribute, llvm::isa<DictionaryAttr>(value), "a dictionary");
     if (name == kClipGradNormAttr)
       return sp::expectAttributeKind(op, attribute, llvm::isa<FloatAttr>(value), "a float");
+    if (name == kMicroBatchesAttr) {
+      auto count = llvm::dyn_cast<IntegerAttr>(value);
+      if (!isI64(value) || count.getInt() < 2)
+        return op->emitOpError() << "attribute " << name << " = " << value
+                                 << " is not a micro-batch count of at least 2 (i64)";
+      return success();
+    }
     return unknownOrMisplaced(op, name, "on the module");
   }
   if (llvm::isa<mlir::ml_program::GlobalOp>(op)) {
@@ -94,6 +105,8 @@ LogicalResult GraphDialect::verifyOperationAttribute(Operation *op, NamedAttribu
     if (name == kStepCounterAttr)
       return sp::expectAttributeKind(op, attribute, llvm::isa<UnitAttr>(value), "a unit attribute");
   }
+  if (llvm::isa<AddOp, DivOp>(op) && name == kAccumulatesGradientAttr)
+    return sp::expectAttributeKind(op, attribute, llvm::isa<UnitAttr>(value), "a unit attribute");
   return unknownOrMisplaced(op, name, "on this op");
 }
 

@@ -49,6 +49,15 @@ constexpr llvm::StringLiteral kLearningRateAttr = GraphDialect::LearningRateAttr
 constexpr llvm::StringLiteral kGradientNormAttr = GraphDialect::GradientNormAttrHelper::getNameStr();
 /// Module: the gradient clipping threshold.
 constexpr llvm::StringLiteral kClipGradNormAttr = GraphDialect::ClipGradNormAttrHelper::getNameStr();
+/// Module (at least 2): the step runs its forward and backward pass on this
+/// many slices of the batch (sp-micro-batches).
+constexpr llvm::StringLiteral kMicroBatchesAttr =
+    GraphDialect::MicroBatchesAttrHelper::getNameStr();
+/// graph.add or graph.div: the op sums a parameter's gradient over
+/// micro-batches, or divides that sum by their count; its operands and result
+/// are gradient bytes, not activations, to --report.
+constexpr llvm::StringLiteral kAccumulatesGradientAttr =
+    GraphDialect::AccumulatesGradientAttrHelper::getNameStr();
 
 // --- Sequence parallelism (sp-sequence-parallel) -----------------------------
 

@@ -54,6 +54,12 @@ def Graph_Dialect : Dialect {
     "::mlir::UnitAttr":$gradient_norm,
     // Module: the gradient clipping threshold.
     "::mlir::FloatAttr":$clip_grad_norm,
+    // Module (i64, at least 2): forward and backward run on this many slices
+    // of the batch.
+    "::mlir::IntegerAttr":$micro_batches,
+    // graph.add or graph.div: sums a gradient over micro-batches, or divides
+    // the sum by their count.
+    "::mlir::UnitAttr":$accumulates_gradient,
     // Sequence parallelism. Module (positive i64): the ranks of the SPMD
     // step; absent on one rank.
     "::mlir::IntegerAttr":$num_ranks,
