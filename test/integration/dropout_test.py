@@ -31,6 +31,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -195,9 +196,12 @@ def check_statistics(tools, torch):
         for p in (0.0, 0.1, 0.5, 1.0):
             name = f"stats-{np.dtype(dtype).name}-{p}"
             path = os.path.join(tools.work, f"{name}.onnx")
-            torch.onnx.export(Dropout(p).train(), (torch.from_numpy(x),), path, dynamo=False,
-                              training=torch.onnx.TrainingMode.TRAINING,
-                              do_constant_folding=False, input_names=["x"], output_names=["y"])
+            with warnings.catch_warnings():  # the TorchScript exporter's deprecation
+                warnings.simplefilter("ignore")
+                torch.onnx.export(Dropout(p).train(), (torch.from_numpy(x),), path,
+                                  dynamo=False, training=torch.onnx.TrainingMode.TRAINING,
+                                  do_constant_folding=False, input_names=["x"],
+                                  output_names=["y"])
             if p == 1.0:
                 # ONNX's ratio is in [0, 1): one line, exit 1.
                 result = subprocess.run([tools.compile_path, path, "-o", os.devnull],

@@ -36,6 +36,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
@@ -2497,6 +2498,22 @@ LogicalResult OnnxImporter::importSequenceOp(StringRef op) {
   return fail("operator is not supported");
 }
 
+/// The shortest decimal (as a double) that rounds to `value` in `semantics`.
+static double shortestDecimal(double value, const llvm::fltSemantics &semantics) {
+  for (int digits = 1; digits < 17; ++digits) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.*g", digits, value);
+    double candidate = std::strtod(text, nullptr);
+    APFloat rounded(candidate);
+    bool losesInfo = false;
+    rounded.convert(semantics, APFloat::rmNearestTiesToEven, &losesInfo);
+    rounded.convert(APFloat::IEEEdouble(), APFloat::rmNearestTiesToEven, &losesInfo);
+    if (rounded.convertToDouble() == value)
+      return candidate;
+  }
+  return value;
+}
+
 LogicalResult OnnxImporter::importDropout() {
   if (failed(requireInputs(1, 3)))
     return failure();
@@ -2513,7 +2530,14 @@ LogicalResult OnnxImporter::importDropout() {
     DenseFPElementsAttr ratioValue;
     if (!matchPattern(ratioInput, m_Constant(&ratioValue)) || ratioValue.getNumElements() != 1)
       return fail("ratio must be a constant float scalar");
-    ratio = (*ratioValue.getValues<APFloat>().begin()).convertToDouble();
+    // Exporters write the ratio in f32 even for f64 models (torch.onnx's
+    // F.dropout(x, 0.1) gives 0.1f); the shortest decimal that rounds to it
+    // is the probability written in Python, from which PyTorch computes its
+    // scale: 0.1, not 0.10000000149.
+    APFloat value = *ratioValue.getValues<APFloat>().begin();
+    ratio = value.convertToDouble();
+    if (&value.getSemantics() != &APFloat::IEEEdouble())
+      ratio = shortestDecimal(ratio, value.getSemantics());
   }
   if (!(ratio >= 0.0 && ratio < 1.0)) {
     std::string value;
