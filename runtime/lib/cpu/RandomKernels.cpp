@@ -86,8 +86,12 @@ void dropRows(const KernelArgs &args, const DropoutKey &key, uint32_t keepThresh
       const T *in = x + row * inner;
       T *out = y + row * inner;
       // One Philox block serves four consecutive global indices.
+      sp::semantics::PhiloxBlock block{};
       for (int64_t i = 0; i < inner; ++i) {
-        bool keep = sp::semantics::dropoutKeeps(key, first + uint64_t(i), keepThreshold);
+        uint64_t index = first + uint64_t(i);
+        if (i == 0 || (index & 3) == 0)
+          block = sp::semantics::dropoutBlock(key, index >> 2);
+        bool keep = sp::semantics::dropoutKeeps(block, index, keepThreshold);
         out[i] = in[i] * (keep ? scale : zero);
       }
     }

@@ -63,17 +63,25 @@ struct DropoutKey {
   uint64_t site = 0;
 };
 
-/// The 24-bit uniform integer of element `index` of the whole tensor: one
-/// Philox block serves four consecutive elements (counter: index / 4 in the
-/// first two words, the site and the step in the last two; key: the seed).
-/// Sites and steps are taken modulo 2^32.
-SP_SEMANTICS_HOST_DEVICE constexpr uint32_t dropoutUniformBits(const DropoutKey &key,
-                                                               uint64_t index) {
-  uint64_t group = index >> 2;
-  PhiloxBlock block = philox4x32_10(
+/// The Philox block of elements [4 * group, 4 * group + 4) of the whole
+/// tensor (counter: group in the first two words, the site and the step in
+/// the last two; key: the seed). Sites and steps are taken modulo 2^32.
+SP_SEMANTICS_HOST_DEVICE constexpr PhiloxBlock dropoutBlock(const DropoutKey &key,
+                                                            uint64_t group) {
+  return philox4x32_10(
       PhiloxBlock{{uint32_t(group), uint32_t(group >> 32), uint32_t(key.site), uint32_t(key.step)}},
       uint32_t(key.seed), uint32_t(key.seed >> 32));
+}
+
+/// The 24-bit uniform integer of element `index` of the whole tensor, from
+/// its group's block (dropoutBlock(key, index / 4)): word index % 4.
+SP_SEMANTICS_HOST_DEVICE constexpr uint32_t dropoutUniformBits(const PhiloxBlock &block,
+                                                               uint64_t index) {
   return block.word[index & 3] >> 8;
+}
+SP_SEMANTICS_HOST_DEVICE constexpr uint32_t dropoutUniformBits(const DropoutKey &key,
+                                                               uint64_t index) {
+  return dropoutUniformBits(dropoutBlock(key, index >> 2), index);
 }
 
 /// An element is kept when its uniform u = bits / 2^24 in [0, 1) is below
@@ -89,9 +97,15 @@ SP_SEMANTICS_HOST_DEVICE constexpr uint32_t dropoutKeepThreshold(double ratio) {
   return double(whole) < keep ? whole + 1 : whole; // ceil: u < keep exactly
 }
 
+/// Whether element `index` is kept; `block` is its group's (kernels reuse
+/// one block for four elements).
+SP_SEMANTICS_HOST_DEVICE constexpr bool dropoutKeeps(const PhiloxBlock &block, uint64_t index,
+                                                     uint32_t keepThreshold) {
+  return dropoutUniformBits(block, index) < keepThreshold;
+}
 SP_SEMANTICS_HOST_DEVICE constexpr bool dropoutKeeps(const DropoutKey &key, uint64_t index,
                                                      uint32_t keepThreshold) {
-  return dropoutUniformBits(key, index) < keepThreshold;
+  return dropoutKeeps(dropoutBlock(key, index >> 2), index, keepThreshold);
 }
 
 /// What a kept element is multiplied by, in T as PyTorch computes it
