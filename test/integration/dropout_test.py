@@ -11,6 +11,8 @@ Usage: dropout_test.py TOOLS_DIR [--no-mpi]
   plan's loss, every gradient and every updated parameter within 1e-5 relative, as
   sp_equivalence_test.py checks without dropout: a mask drawn from a rank's local positions
   would change the loss by far more.
+- Hugging Face's GPT2LMHeadModel (resid, embd and attn_pdrop 0.1, eager attention) exported by
+  torch.onnx (dynamo) in train() mode: the same one-step check.
 - `sp-run --seed` changes the loss; with fixed inputs and a learning rate of 0 each step draws
   new masks (a new loss each step); two runs with one seed agree bit for bit.
 - Four AdamW steps equal two steps, a checkpoint and two resumed steps, bit for bit, on one rank
@@ -23,7 +25,7 @@ Usage: dropout_test.py TOOLS_DIR [--no-mpi]
   where the result is kept; p = 1 (outside ONNX's [0, 1)) is refused with one line.
 
 Ranks run with OMP_NUM_THREADS=1 (see sp_equivalence_test.py). Exits 77 (ctest's skip) after
-the other checks when torch is not installed.
+the other checks when torch or transformers is not installed.
 """
 
 import argparse
@@ -92,6 +94,33 @@ def check_sequence_parallel(tools, onnx_path, model, ranks_list):
             print(f"{name}: loss {float(candidate['loss.npy']):.6f} "
                   f"(one rank {float(reference['loss.npy']):.6f}), worst {worst:.1e} relative")
     return failures
+
+
+def export_hf_gpt2(work, torch, transformers):
+    """A tiny GPT2LMHeadModel with every dropout at 0.1, exported in train() mode."""
+    config = transformers.GPT2Config(n_embd=64, n_layer=2, n_head=4, n_positions=64,
+                                     vocab_size=256, resid_pdrop=0.1, embd_pdrop=0.1,
+                                     attn_pdrop=0.1, bos_token_id=0, eos_token_id=0)
+    config._attn_implementation = "eager"
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(config).train()
+
+    class Logits(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids):
+            return self.inner(input_ids=input_ids, use_cache=False).logits
+
+    path = os.path.join(work, "hf-gpt2.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Logits(model).train(), (torch.zeros(2, 32, dtype=torch.int64),), path,
+                          dynamo=True, training=torch.onnx.TrainingMode.TRAINING,
+                          do_constant_folding=False, input_names=["input_ids"],
+                          output_names=["logits"])
+    return path
 
 
 def check_seeds_and_steps(tools, onnx_path):
@@ -254,6 +283,7 @@ def main():
     failures = []
     try:
         import torch
+        import transformers
     except ImportError as error:
         torch, missing = None, error
     with tempfile.TemporaryDirectory(prefix="sp-dropout-") as work:
@@ -269,12 +299,15 @@ def main():
         failures += check_mask_output(tools)
         if torch is not None:
             failures += check_statistics(tools, torch)
+            hf_gpt2 = export_hf_gpt2(work, torch, transformers)
+            failures += check_sequence_parallel(tools, hf_gpt2, "hf-gpt2", ranks_list)
     for failure in failures:
         print(f"FAIL: {failure}")
     if failures:
         return 1
     if torch is None:
-        print(f"SKIP: torch not installed ({missing}); the statistics against torch did not run")
+        print(f"SKIP: {missing}; the statistics against torch and the Hugging Face export did "
+              "not run")
         return 77
     print("PASS")
     return 0
