@@ -186,6 +186,18 @@ TEST(SemanticsRandom, DropoutKeyLayout) {
   EXPECT_EQ(dropoutUniformBits(key, (uint64_t(2) << 32 | 1) * 4 + 2), high.word[2] >> 8);
 }
 
+TEST(SemanticsRandom, LanesDrawWhatOneBlockDraws) {
+  DropoutKey key{0xfedcba9876543210ull, 12, 5};
+  uint64_t firstGroup = (uint64_t(1) << 32) - 3; // lanes cross into the counter's second word
+  uint32_t words[4][8];
+  dropoutBlocks<8>(key, firstGroup, words);
+  for (int lane = 0; lane < 8; ++lane) {
+    PhiloxBlock block = dropoutBlock(key, firstGroup + uint64_t(lane));
+    for (int w = 0; w < 4; ++w)
+      EXPECT_EQ(words[w][lane], block.word[w]) << "lane " << lane << " word " << w;
+  }
+}
+
 TEST(SemanticsRandom, DropoutThresholdAndScale) {
   EXPECT_EQ(dropoutKeepThreshold(0.0), 1u << 24);  // keeps every element
   EXPECT_EQ(dropoutKeepThreshold(1.0), 0u);        // keeps none

@@ -57,6 +57,9 @@ std::string checkDropout(const KernelArgs &args) {
   return {};
 }
 
+/// Philox blocks drawn at once: 16 lanes of 32 bits fill an AVX-512 register.
+constexpr int kLanes = 16;
+
 template <typename T>
 void dropRows(const KernelArgs &args, const DropoutKey &key, uint32_t keepThreshold, T scale) {
   const Attributes &attributes = attributesOf(args);
@@ -85,14 +88,25 @@ void dropRows(const KernelArgs &args, const DropoutKey &key, uint32_t keepThresh
       uint64_t first = uint64_t((o * globalRows + global) * inner);
       const T *in = x + row * inner;
       T *out = y + row * inner;
-      // One Philox block serves four consecutive global indices.
-      sp::semantics::PhiloxBlock block{};
-      for (int64_t i = 0; i < inner; ++i) {
-        uint64_t index = first + uint64_t(i);
-        if (i == 0 || (index & 3) == 0)
-          block = sp::semantics::dropoutBlock(key, index >> 2);
-        bool keep = sp::semantics::dropoutKeeps(block, index, keepThreshold);
-        out[i] = in[i] * (keep ? scale : zero);
+      // The row's global indices [first, first + inner) are consecutive:
+      // one Philox block serves four of them, and kLanes blocks are drawn
+      // at once (vectorized).
+      uint64_t end = first + uint64_t(inner);
+      for (uint64_t group = first >> 2; group * 4 < end; group += kLanes) {
+        uint32_t words[4][kLanes];
+        sp::semantics::dropoutBlocks<kLanes>(key, group, words);
+        // Element order (word w of lane l is element 4 l + w), so that the
+        // loop below reads contiguously.
+        uint32_t ordered[4 * kLanes];
+        for (int lane = 0; lane < kLanes; ++lane)
+          for (int w = 0; w < 4; ++w)
+            ordered[4 * lane + w] = words[w][lane];
+        uint64_t from = std::max(first, group * 4), to = std::min(end, (group + kLanes) * 4);
+        const uint32_t *bits = ordered + (from - group * 4);
+        const T *source = in + (from - first);
+        T *target = out + (from - first);
+        for (int64_t k = 0, count = int64_t(to - from); k < count; ++k)
+          target[k] = source[k] * (sp::semantics::dropoutKeeps(bits[k], keepThreshold) ? scale : zero);
       }
     }
   });
