@@ -57,7 +57,8 @@ std::string checkDropout(const KernelArgs &args) {
   return {};
 }
 
-/// Philox blocks drawn at once: 16 lanes of 32 bits fill an AVX-512 register.
+/// Philox blocks drawn at once: 16 lanes of 32 bits fill an AVX-512 register
+/// (two AVX2 ones).
 constexpr int kLanes = 16;
 
 template <typename T>
@@ -91,8 +92,8 @@ void dropRows(const KernelArgs &args, const DropoutKey &key, uint32_t keepThresh
       // The row's global indices [first, first + inner) are consecutive:
       // one Philox block serves four of them, and kLanes blocks are drawn
       // at once (vectorized).
-      uint64_t end = first + uint64_t(inner);
-      for (uint64_t group = first >> 2; group * 4 < end; group += kLanes) {
+      uint64_t last = first + uint64_t(inner); // one past the row's last index
+      for (uint64_t group = first >> 2; group * 4 < last; group += kLanes) {
         uint32_t words[4][kLanes];
         sp::semantics::dropoutBlocks<kLanes>(key, group, words);
         // Element order (word w of lane l is element 4 l + w), so that the
@@ -101,12 +102,14 @@ void dropRows(const KernelArgs &args, const DropoutKey &key, uint32_t keepThresh
         for (int lane = 0; lane < kLanes; ++lane)
           for (int w = 0; w < 4; ++w)
             ordered[4 * lane + w] = words[w][lane];
-        uint64_t from = std::max(first, group * 4), to = std::min(end, (group + kLanes) * 4);
+        uint64_t from = std::max(first, group * 4), to = std::min(last, (group + kLanes) * 4);
         const uint32_t *bits = ordered + (from - group * 4);
         const T *source = in + (from - first);
         T *target = out + (from - first);
-        for (int64_t k = 0, count = int64_t(to - from); k < count; ++k)
-          target[k] = source[k] * (sp::semantics::dropoutKeeps(bits[k], keepThreshold) ? scale : zero);
+        for (int64_t k = 0, count = int64_t(to - from); k < count; ++k) {
+          bool keep = sp::semantics::dropoutKeeps(bits[k], keepThreshold);
+          target[k] = source[k] * (keep ? scale : zero);
+        }
       }
     }
   });
