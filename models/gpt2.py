@@ -201,7 +201,8 @@ def parse_args(argv=None):
         args.ffn = 4 * args.hidden
     if args.attention_dropout is None:
         args.attention_dropout = args.dropout
-    for flag, ratio in (("--dropout", args.dropout), ("--attention-dropout", args.attention_dropout)):
+    for flag, ratio in (("--dropout", args.dropout),
+                        ("--attention-dropout", args.attention_dropout)):
         if not 0.0 <= ratio < 1.0:
             parser.error(f"{flag} {ratio} is outside [0, 1)")
     return args

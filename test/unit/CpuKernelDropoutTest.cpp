@@ -120,7 +120,8 @@ TEST(CpuKernelDropoutTest, ShardsDrawTheWholeTensorsMask) {
       attributes.set("sequence_axis", int64_t(merged ? 0 : 1));
       attributes.set("sequence_length", kSequence);
       ASSERT_EQ(call("dropout", {&x, &positions}, {&y}, attributes).run(), "");
-      EXPECT_EQ(y.values<float>(), localExpected) << "rows " << rows[0] << (merged ? ", merged" : "");
+      EXPECT_EQ(y.values<float>(), localExpected)
+          << "rows " << rows[0] << (merged ? ", merged" : "");
     }
   }
 }

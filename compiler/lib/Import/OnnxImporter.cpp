@@ -2553,7 +2553,8 @@ LogicalResult OnnxImporter::importDropout() {
     // training it computes, and the CPU kernels compute in f32 and f64.
     Type dataType = llvm::cast<RankedTensorType>(data.getType()).getElementType();
     if (options.forCpuPlan && llvm::isa<Float16Type, BFloat16Type>(dataType))
-      return fail("training-mode Dropout of " + Twine(llvm::isa<Float16Type>(dataType) ? "f16" : "bf16") +
+      return fail(Twine("training-mode Dropout of ") +
+                  (llvm::isa<Float16Type>(dataType) ? "f16" : "bf16") +
                   "; sp's CPU kernels compute it in f32 and f64 only");
     FailureOr<Value> dropped = createOne(
         DropoutOp::getOperationName(), {data},
@@ -2583,7 +2584,8 @@ LogicalResult OnnxImporter::importDropout() {
   auto oneType = RankedTensorType::get({1}, elementType);
   FailureOr<Value> ones = createOne(
       ConstantOfShapeOp::getOperationName(), {*shape},
-      {builder.getNamedAttr("value", DenseElementsAttr::get(oneType, FloatAttr::get(elementType, 1.0)))});
+      {builder.getNamedAttr("value",
+                            DenseElementsAttr::get(oneType, FloatAttr::get(elementType, 1.0)))});
   if (failed(ones))
     return failure();
   Operation *dropout = result.getDefiningOp();

@@ -2017,8 +2017,8 @@ LogicalResult RmsNormGradOp::verify() {
   return verifyRmsNormOperands(*this, getInput().getType(), getScale().getType(), getAxis());
 }
 
-LogicalResult DropoutOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
-                                          Adaptor adaptor, SmallVectorImpl<Type> &types) {
+LogicalResult DropoutOp::inferReturnTypes(MLIRContext *, std::optional<Location>, Adaptor adaptor,
+                                          SmallVectorImpl<Type> &types) {
   types.push_back(adaptor.getInput().getType());
   return success();
 }
