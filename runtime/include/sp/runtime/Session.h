@@ -143,7 +143,7 @@ public:
   int64_t stepsCompleted() const;
   /// The run's seed: with the step, the key of every random draw (dropout
   /// masks, sp/Semantics/Random.h). 0 until set; checkpoints record it and
-  /// loadState restores it.
+  /// loadState restores it. Every rank of a run sets the same seed.
   uint64_t seed() const;
   void setSeed(uint64_t seed);
   /// Whether a step has run since the plan loaded (outputs, the loss and
