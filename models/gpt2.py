@@ -16,6 +16,8 @@ import argparse
 import math
 import sys
 
+import numpy as np
+
 if __package__:
     from . import common
 else:
@@ -69,11 +71,14 @@ def gelu(b, x, kind):
     return b.op("Mul", b.op("Mul", x, b.op("Add", erf, b.f32(1.0))), b.f32(0.5))
 
 
-def dropout(b, x, ratio):
-    """An inference-mode Dropout (no training_mode input, so it passes x through), as an export
-    of a model whose config has a dropout probability writes it."""
+def dropout(b, x, ratio, training=False):
+    """A Dropout as an export of a model whose config has a dropout probability writes it:
+    inference mode (no training_mode input, so it passes x through), or with training_mode true
+    as torch.onnx writes it for a model exported in train() mode."""
     if ratio <= 0.0:
         return x
+    if training:
+        return b.op("Dropout", x, b.f32(ratio), b.const(True, np.bool_))
     return b.op("Dropout", x, b.f32(ratio))
 
 
@@ -112,11 +117,11 @@ def attention(b, x, prefix, bias_mask, args):
         scores = b.op("Add", scores, bias_mask)
         probs = b.op("Softmax", scores, axis=-1)
         with b.scope("attn_dropout"):
-            probs = dropout(b, probs, args.dropout)
+            probs = dropout(b, probs, args.attention_dropout, args.dropout_training)
         context = merge_heads(b, b.op("MatMul", probs, value), args)
         out = conv1d(b, context, f"{prefix}.attn.c_proj", args.hidden, args.hidden, args)
         with b.scope("resid_dropout"):
-            return dropout(b, out, args.dropout)
+            return dropout(b, out, args.dropout, args.dropout_training)
 
 
 def mlp(b, x, prefix, args):
@@ -126,7 +131,7 @@ def mlp(b, x, prefix, args):
             hidden = gelu(b, hidden, args.gelu)
         out = conv1d(b, hidden, f"{prefix}.mlp.c_proj", args.ffn, args.hidden, args)
         with b.scope("dropout"):
-            return dropout(b, out, args.dropout)
+            return dropout(b, out, args.dropout, args.dropout_training)
 
 
 def block(b, h, index, bias_mask, args):
@@ -154,7 +159,7 @@ def build(args):
             places = b.op("Gather", wpe, positions)
         h = b.op("Add", tokens, places)
         with b.scope("drop"):
-            h = dropout(b, h, args.dropout)
+            h = dropout(b, h, args.dropout, args.dropout_training)
         bias_mask = common.attention_bias(b, args, ids, attention_mask, "transformer.causal_mask")
         for index in range(args.layers):
             h = block(b, h, index, bias_mask, args)
@@ -183,13 +188,23 @@ def parse_args(argv=None):
     parser.add_argument("--untied-lm-head", action="store_true",
                         help="give the LM head its own weight instead of sharing wte's")
     parser.add_argument("--dropout", type=float, default=0.1,
-                        help="ratio of the inference-mode Dropout nodes; 0 writes none")
+                        help="ratio of the Dropout nodes; 0 writes none")
+    parser.add_argument("--attention-dropout", type=float, default=None,
+                        help="ratio of the Dropout on the attention probabilities (HF's "
+                             "attn_pdrop); default --dropout's")
+    parser.add_argument("--dropout-training", action="store_true",
+                        help="write the Dropout nodes in training mode (training_mode true), as an "
+                             "export in train() mode does")
     args = parser.parse_args(argv)
     common.check_common_args(parser, args)
     if args.ffn is None:
         args.ffn = 4 * args.hidden
-    if not 0.0 <= args.dropout < 1.0:
-        parser.error(f"--dropout {args.dropout} is outside [0, 1)")
+    if args.attention_dropout is None:
+        args.attention_dropout = args.dropout
+    for flag, ratio in (("--dropout", args.dropout),
+                        ("--attention-dropout", args.attention_dropout)):
+        if not 0.0 <= ratio < 1.0:
+            parser.error(f"{flag} {ratio} is outside [0, 1)")
     return args
 
 

@@ -167,6 +167,13 @@ int64_t sp_session_vocab_size(const sp_session *session) {
 int64_t sp_session_steps_completed(const sp_session *session) {
   return session ? session->session->stepsCompleted() : 0;
 }
+uint64_t sp_session_seed(const sp_session *session) {
+  return session ? session->session->seed() : 0;
+}
+void sp_session_set_seed(sp_session *session, uint64_t seed) {
+  if (session)
+    session->session->setSeed(seed);
+}
 int sp_session_rank(const sp_session *session) { return session ? session->session->rank() : 0; }
 int sp_session_world_size(const sp_session *session) {
   return session ? session->session->worldSize() : 1;

@@ -41,6 +41,8 @@ std::string Session::runStep() {
     return std::chrono::duration<double, std::micro>(time.time_since_epoch()).count();
   };
   size_t count = impl.instructions.size();
+  // Random kernels key their draws by the step as well as the seed.
+  impl.context.step = impl.stepsCompleted;
   impl.kernelBegin.assign(count, -1.0);
   impl.kernelEnd.assign(count, -1.0);
   impl.timingsCurrent = false;

@@ -288,6 +288,8 @@ int64_t Session::tokensPerStep() const {
   return tokens ? tokens->numElements() : 0;
 }
 int64_t Session::stepsCompleted() const { return impl_->stepsCompleted; }
+uint64_t Session::seed() const { return impl_->context.seed; }
+void Session::setSeed(uint64_t seed) { impl_->context.seed = seed; }
 bool Session::hasRun() const { return impl_->stepRan; }
 
 int Session::rank() const { return impl_->context.rank; }

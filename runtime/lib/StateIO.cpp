@@ -202,7 +202,7 @@ std::string Session::Impl::writeCheckpoint(const std::string &directory,
                                                           : Json(nullptr)}}},
       {"step", stepsCompleted},
       {"data_position", stepsCompleted * tokensPerStep},
-      {"seed", options.seed},
+      {"seed", context.seed},
       {"precision", precisionOf(precision)},
       {"world_size", context.worldSize},
       {"zigzag", plan.zigzag()},
@@ -310,6 +310,7 @@ std::string Session::Impl::loadCheckpoint(const std::string &path, CheckpointInf
   }
   stream.synchronize();
   stepsCompleted = manifest.step;
+  context.seed = manifest.seed;
   if (info) {
     info->step = manifest.step;
     info->seed = manifest.seed;

@@ -581,3 +581,25 @@ module @vector_loss {
     return %x : tensor<4xf32>
   }
 }
+
+// -----
+
+// Dropout's gradient is the same site's dropout of the result gradient (the
+// mask redrawn, nothing kept), with the shard's positions where it has them.
+// CHECK-LABEL: module @dropout
+// CHECK: %[[POSITIONS:.*]] = graph.constant dense<[2, 3]> : tensor<2xi64>
+// CHECK: %[[X:.*]] = ml_program.global_load @x
+// CHECK: graph.dropout %[[X]], %[[POSITIONS]] {ratio = 2.500000e-01 : f64, sequence_axis = 0 : i64, sequence_length = 4 : i64, site = 7 : i64}
+// CHECK: %[[DY:.*]] = graph.constant dense<1.000000e+00> : tensor<2x3xf32>
+// CHECK: %[[DX:.*]] = graph.dropout %[[DY]], %[[POSITIONS]] {ratio = 2.500000e-01 : f64, sequence_axis = 0 : i64, sequence_length = 4 : i64, site = 7 : i64}
+// CHECK: return %{{.*}}, %[[DX]]
+module @dropout {
+  ml_program.global private mutable @x(dense<1.0> : tensor<2x3xf32>) : tensor<2x3xf32>
+  func.func @main() -> (tensor<f32> {graph.loss}) {
+    %positions = graph.constant dense<[2, 3]> : tensor<2xi64>
+    %x = ml_program.global_load @x : tensor<2x3xf32>
+    %y = graph.dropout %x, %positions {ratio = 0.25 : f64, site = 7 : i64, sequence_axis = 0 : i64, sequence_length = 4 : i64} : (tensor<2x3xf32>, tensor<2xi64>) -> tensor<2x3xf32>
+    %s = graph.reduce_sum %y {axes = array<i64>, keep_dims = false} : (tensor<2x3xf32>) -> tensor<f32>
+    return %s : tensor<f32>
+  }
+}

@@ -353,3 +353,20 @@ func.func @rms_gain_over_rows(%x: tensor<2x4xf32>, %g: tensor<2x1xf32>) -> tenso
   %y = graph.mul %n, %g : (tensor<2x4xf32>, tensor<2x1xf32>) -> tensor<2x4xf32>
   return %y : tensor<2x4xf32>
 }
+
+// Dropout on the probabilities (attention_dropout in training mode): the
+// fused kernels draw no mask, so the attention stays as it is, with a remark.
+// CHECK-LABEL: func.func @probability_dropout
+// CHECK-NOT: graph.attention
+// CHECK: graph.softmax
+// CHECK: graph.dropout
+// CHECK: graph.matmul
+func.func @probability_dropout(%q: tensor<1x1x3x4xf32>, %k: tensor<1x1x3x4xf32>, %v: tensor<1x1x3x4xf32>) -> tensor<1x1x3x4xf32> {
+  %kt = graph.transpose %k {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x1x3x4xf32>) -> tensor<1x1x4x3xf32>
+  %s = graph.matmul %q, %kt : (tensor<1x1x3x4xf32>, tensor<1x1x4x3xf32>) -> tensor<1x1x3x3xf32>
+  %p = graph.softmax %s {axis = -1 : i64} : tensor<1x1x3x3xf32>
+  // expected-remark @below {{attention not fused: its probabilities go through dropout, which the fused kernels do not draw; the step keeps [1, 1, 3, 3] probabilities}}
+  %d = graph.dropout %p {ratio = 1.000000e-01 : f64, site = 0 : i64} : (tensor<1x1x3x3xf32>) -> tensor<1x1x3x3xf32>
+  %o = graph.matmul %d, %v : (tensor<1x1x3x3xf32>, tensor<1x1x3x4xf32>) -> tensor<1x1x3x4xf32>
+  return %o : tensor<1x1x3x4xf32>
+}

@@ -119,3 +119,28 @@ module attributes {graph.token_input = "input_ids"} {
     return %out : tensor<1x2x8x8xf32>
   }
 }
+
+// -----
+
+// Dropout draws its mask by each element's index in the whole tensor: the
+// shard's rows get their global positions (this rank's zigzag chunks of the
+// sequence), for the sequence as its own dim and merged with the batch.
+// CHECK-LABEL: func.func @main
+// CHECK: %[[ALL:.*]] = graph.constant dense<[0, 1, 2, 3, 4, 5, 6, 7]> : tensor<8xi64>
+// CHECK: %[[POSITIONS:.*]] = graph.shard_slice %[[ALL]] {axis = 0 : i64, num_ranks = 2 : i64, zigzag = true} : (tensor<8xi64>) -> tensor<4xi64>
+// CHECK: graph.dropout %{{.*}}, %[[POSITIONS]] {ratio = 1.000000e-01 : f64, sequence_axis = 1 : i64, sequence_length = 8 : i64, site = 0 : i64} : (tensor<2x4x8xf32>, tensor<4xi64>) -> tensor<2x4x8xf32>
+// CHECK: graph.dropout %{{.*}}, %[[POSITIONS]] {ratio = 1.000000e-01 : f64, sequence_axis = 0 : i64, sequence_length = 8 : i64, site = 1 : i64} : (tensor<8x8xf32>, tensor<4xi64>) -> tensor<8x8xf32>
+module attributes {graph.token_input = "input_ids"} {
+  ml_program.global private mutable @wte(dense<1.0> : tensor<16x8xf32>) : tensor<16x8xf32>
+  func.func @main(%ids: tensor<2x8xi64> {graph.onnx_name = "input_ids", graph.dim_names = ["batch", "sequence"]})
+      -> (tensor<16x8xf32> {graph.onnx_name = "hidden"}) {
+    %wte = ml_program.global_load @wte : tensor<16x8xf32>
+    %tokens = graph.gather %wte, %ids {axis = 0 : i64} : (tensor<16x8xf32>, tensor<2x8xi64>) -> tensor<2x8x8xf32>
+    %dropped = graph.dropout %tokens {ratio = 0.1 : f64, site = 0 : i64} : (tensor<2x8x8xf32>) -> tensor<2x8x8xf32>
+    %rows_shape = graph.constant dense<[16, 8]> : tensor<2xi64>
+    %rows = graph.reshape %dropped, %rows_shape : (tensor<2x8x8xf32>, tensor<2xi64>) -> tensor<16x8xf32>
+    %out = graph.dropout %rows {ratio = 0.1 : f64, site = 1 : i64} : (tensor<16x8xf32>) -> tensor<16x8xf32>
+    // expected-remark @below {{gathered the whole sequence of result #0: its sequence dim is merged with another}}
+    return %out : tensor<16x8xf32>
+  }
+}

@@ -108,6 +108,8 @@ struct KernelCall {
   std::vector<Tensor *> inputs; // null: an absent optional operand
   std::vector<Tensor *> outputs;
   Attributes attributes;
+  /// Where the call runs (rank, seed, step); null: outside a session.
+  const ExecutionContext *context = nullptr;
 
   KernelArgs args(bool withData) const {
     KernelArgs args;
@@ -123,6 +125,7 @@ struct KernelCall {
     for (Tensor *output : outputs)
       args.outputs.push_back(output->arg(withData));
     args.attributes = &attributes;
+    args.context = context;
     return args;
   }
   /// check()'s message ("" when the kernel accepts the call).

@@ -52,6 +52,10 @@ struct GradientCase {
   const char *module;
   double low = -1.0;
   double high = 1.0;
+  /// The op draws random numbers keyed by the step (dropout): each loss of
+  /// the finite differences is then the first step of a fresh session, so
+  /// that it draws the mask the analytic gradient saw.
+  bool drawsRandom = false;
 };
 
 void PrintTo(const GradientCase &gradientCase, std::ostream *os) {
@@ -187,14 +191,25 @@ TEST_P(GradientCheck, MatchesFiniteDifferences) {
                       size_t index, double value) {
     double saved = values[index];
     values[index] = value;
-    std::string failure = session->setParameter(info.name, arrayOf(info, values));
+    std::string failure;
+    if (gradientCase.drawsRandom) {
+      session = runtime::Session::load(std::string(planPath), failure);
+      for (const runtime::TensorInfo &other : session ? session->parameters()
+                                                      : std::vector<runtime::TensorInfo>())
+        if (failure.empty())
+          failure = session->setParameter(other.name, arrayOf(other, parameters[other.name]));
+    }
+    if (failure.empty())
+      failure = session->setParameter(info.name, arrayOf(info, values));
     if (failure.empty())
       failure = session->runStep();
     values[index] = saved;
     EXPECT_EQ(failure, "") << info.name;
     return session->loss();
   };
-  for (const runtime::TensorInfo &info : session->parameters()) {
+  // A copy: drawsRandom replaces the session, and its parameter list.
+  const std::vector<runtime::TensorInfo> infos = session->parameters();
+  for (const runtime::TensorInfo &info : infos) {
     std::vector<double> &values = parameters[info.name];
     for (size_t i = 0; i < values.size(); ++i) {
       double x = values[i];
@@ -350,6 +365,17 @@ const GradientCase kCases[] = {
         return %2 : tensor<6xf64>
       })mlir",
      -3.0, 3.0},
+    // Ratio 0.5 drops about half of the 24 elements: the gradient is the same
+    // mask scaled by 2, redrawn in the backward pass.
+    {"dropout", R"mlir(
+      ml_program.global private mutable @x(dense<0.0> : tensor<4x6xf64>) : tensor<4x6xf64>
+      func.func @main() -> tensor<4x6xf64> {
+        %x = ml_program.global_load @x : tensor<4x6xf64>
+        %0 = graph.dropout %x {ratio = 0.5 : f64, site = 3 : i64} : (tensor<4x6xf64>) -> tensor<4x6xf64>
+        %1 = graph.mul %0, %x : (tensor<4x6xf64>, tensor<4x6xf64>) -> tensor<4x6xf64>
+        return %1 : tensor<4x6xf64>
+      })mlir",
+     -1.0, 1.0, true},
     {"where", R"mlir(
       ml_program.global private mutable @a(dense<0.0> : tensor<2x3xf64>) : tensor<2x3xf64>
       ml_program.global private mutable @b(dense<0.0> : tensor<3xf64>) : tensor<3xf64>

@@ -106,13 +106,20 @@ TEST_F(RuntimeCApiTest, LoadsDescribesAndRuns) {
   ASSERT_EQ(sp_session_read_parameter(session, "table", table, sizeof table), SP_OK);
   EXPECT_EQ(table[9], 10);
 
+  // The seed (dropout's key with the step) is recorded by the checkpoint and
+  // restored with it.
+  EXPECT_EQ(sp_session_seed(session), 0u);
+  sp_session_set_seed(session, 1234);
+  EXPECT_EQ(sp_session_seed(session), 1234u);
   std::string checkpoint = (dir / "ckpt").string();
   ASSERT_EQ(sp_session_save_state(session, checkpoint.c_str()), SP_OK) << sp_last_error();
   ASSERT_EQ(sp_session_run_step(session), SP_OK);
+  sp_session_set_seed(session, 5);
   ASSERT_EQ(sp_session_load_state(session, checkpoint.c_str()), SP_OK) << sp_last_error();
   ASSERT_EQ(sp_session_read_parameter(session, "table", table, sizeof table), SP_OK);
   EXPECT_EQ(table[9], 10);
   EXPECT_EQ(sp_session_steps_completed(session), 1);
+  EXPECT_EQ(sp_session_seed(session), 1234u);
   sp_session_free(session);
 }
 

@@ -11,6 +11,7 @@
 #include "sp/Semantics/Broadcast.h"
 #include "sp/Semantics/Collectives.h"
 #include "sp/Semantics/Matmul.h"
+#include "sp/Semantics/Random.h"
 #include "sp/Semantics/Slice.h"
 
 #include <gtest/gtest.h>
@@ -214,6 +215,70 @@ TEST(SemanticsAxes, NormalizeAndReduce) {
   // No axes: every dim.
   EXPECT_EQ(reducedShape(shape, 3, nullptr, 0, false), (Dims{}));
   EXPECT_EQ(reducedShape(shape, 3, nullptr, 0, true), (Dims{1, 1, 1}));
+}
+
+} // namespace
+
+namespace {
+
+using namespace sp::semantics;
+
+void expectBlock(PhiloxBlock actual, uint32_t w0, uint32_t w1, uint32_t w2, uint32_t w3) {
+  EXPECT_EQ(actual.word[0], w0);
+  EXPECT_EQ(actual.word[1], w1);
+  EXPECT_EQ(actual.word[2], w2);
+  EXPECT_EQ(actual.word[3], w3);
+}
+
+// Random123's known-answer vectors for philox4x32 with 10 rounds (its
+// tests/kat_vectors; TensorFlow's Philox tests use the same three).
+TEST(SemanticsRandom, PhiloxKnownAnswers) {
+  expectBlock(philox4x32_10({{0, 0, 0, 0}}, 0, 0), 0x6627e8d5, 0xe169c58d, 0xbc57ac4c,
+              0x9b00dbd8);
+  expectBlock(philox4x32_10({{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}}, 0xffffffff,
+                            0xffffffff),
+              0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd);
+  expectBlock(philox4x32_10({{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}}, 0xa4093822,
+                            0x299f31d0),
+              0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1);
+  // constexpr: a compile-time evaluation gives the same block.
+  static_assert(philox4x32_10({{0, 0, 0, 0}}, 0, 0).word[0] == 0x6627e8d5u);
+}
+
+TEST(SemanticsRandom, DropoutKeyLayout) {
+  // Element i uses word i % 4 of the block of counter (i / 4, site, step),
+  // keyed by the seed.
+  DropoutKey key{0x0123456789abcdefull, 7, 3};
+  PhiloxBlock block = philox4x32_10({{5, 0, 3, 7}}, 0x89abcdef, 0x01234567);
+  for (uint64_t i = 20; i < 24; ++i)
+    EXPECT_EQ(dropoutUniformBits(key, i), block.word[i - 20] >> 8);
+  PhiloxBlock high = philox4x32_10({{1, 2, 3, 7}}, 0x89abcdef, 0x01234567);
+  EXPECT_EQ(dropoutUniformBits(key, (uint64_t(2) << 32 | 1) * 4 + 2), high.word[2] >> 8);
+}
+
+TEST(SemanticsRandom, LanesDrawWhatOneBlockDraws) {
+  DropoutKey key{0xfedcba9876543210ull, 12, 5};
+  uint64_t firstGroup = (uint64_t(1) << 32) - 3; // lanes cross into the counter's second word
+  uint32_t words[4][8];
+  dropoutBlocks<8>(key, firstGroup, words);
+  for (int lane = 0; lane < 8; ++lane) {
+    PhiloxBlock block = dropoutBlock(key, firstGroup + uint64_t(lane));
+    for (int w = 0; w < 4; ++w)
+      EXPECT_EQ(words[w][lane], block.word[w]) << "lane " << lane << " word " << w;
+  }
+}
+
+TEST(SemanticsRandom, DropoutThresholdAndScale) {
+  EXPECT_EQ(dropoutKeepThreshold(0.0), 1u << 24);  // keeps every element
+  EXPECT_EQ(dropoutKeepThreshold(1.0), 0u);        // keeps none
+  EXPECT_EQ(dropoutKeepThreshold(0.5), 1u << 23);  // u < 0.5: bits below 2^23
+  // u = bits / 2^24 < 1 - ratio, exactly: 0.1 is not a multiple of 2^-24.
+  uint32_t threshold = dropoutKeepThreshold(0.1);
+  EXPECT_LT(double(threshold - 1) / (1 << 24), 1 - 0.1);
+  EXPECT_GE(double(threshold) / (1 << 24), 1 - 0.1);
+  // PyTorch's scale: 1 / (1 - p) rounded to the tensor's type.
+  EXPECT_EQ(dropoutScale<float>(0.1), 1.0f / float(0.9));
+  EXPECT_EQ(dropoutScale<double>(0.1), 1.0 / 0.9);
 }
 
 } // namespace

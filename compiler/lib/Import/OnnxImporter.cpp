@@ -21,12 +21,14 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/Sequence.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -35,6 +37,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
@@ -235,6 +238,9 @@ private:
   NodeContext current;
   /// Attribute values of the function call being inlined, by name.
   SmallVector<llvm::StringMap<const onnx::AttributeProto *>, 1> callAttributes;
+  /// Training-mode Dropout nodes imported so far: the next one's
+  /// graph.dropout `site`, in node order, so each draws its own mask.
+  int64_t dropoutSites = 0;
   /// The last error a diagnostic reported while building an op.
   std::string lastDiagnostic;
   std::string errorMessage;
@@ -992,7 +998,7 @@ static std::optional<int64_t> firstImplementedVersion(StringRef opType) {
       {"Reshape", 5}, {"Slice", 10},
       // With an explicit axis.
       {"Concat", 4},
-      // Inference-mode Dropout with `training_mode` as an input.
+      // Dropout with `training_mode` as an input.
       {"Dropout", 12},
       // Axes and split sizes as attributes before 13 and as inputs since.
       {"ReduceSum", 1}, {"ReduceMean", 1}, {"ReduceMax", 1}, {"Squeeze", 1},
@@ -2471,28 +2477,108 @@ LogicalResult OnnxImporter::importSequenceOp(StringRef op) {
   return fail("operator is not supported");
 }
 
+/// The shortest decimal (as a double) that rounds to `value` in `semantics`.
+static double shortestDecimal(double value, const llvm::fltSemantics &semantics) {
+  for (int digits = 1; digits < 17; ++digits) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.*g", digits, value);
+    double candidate = std::strtod(text, nullptr);
+    APFloat rounded(candidate);
+    bool losesInfo = false;
+    rounded.convert(semantics, APFloat::rmNearestTiesToEven, &losesInfo);
+    rounded.convert(APFloat::IEEEdouble(), APFloat::rmNearestTiesToEven, &losesInfo);
+    if (rounded.convertToDouble() == value)
+      return candidate;
+  }
+  return value;
+}
+
 LogicalResult OnnxImporter::importDropout() {
   if (failed(requireInputs(1, 3)))
     return failure();
-  if (Value training = input(2)) {
-    std::optional<SmallVector<int64_t>> mode = getConstantIntValues(training);
-    if (!mode || llvm::any_of(*mode, [](int64_t v) { return v != 0; }))
-      return fail("only inference-mode Dropout is supported (training_mode must "
-                  "be a constant false)");
+  bool training = false;
+  if (Value mode = input(2)) {
+    std::optional<SmallVector<int64_t>> values = getConstantIntValues(mode);
+    if (!values || values->size() != 1)
+      return fail("training_mode must be a constant boolean scalar");
+    training = (*values)[0] != 0;
+  }
+  // ONNX's default ratio is 0.5; only training mode reads it.
+  double ratio = 0.5;
+  if (Value ratioInput = input(1); ratioInput && training) {
+    DenseFPElementsAttr ratioValue;
+    if (!matchPattern(ratioInput, m_Constant(&ratioValue)) || ratioValue.getNumElements() != 1)
+      return fail("ratio must be a constant float scalar");
+    // Exporters write the ratio in f32 even for f64 models (torch.onnx's
+    // F.dropout(x, 0.1) gives 0.1f); the shortest decimal that rounds to it
+    // is the probability written in Python, from which PyTorch computes its
+    // scale: 0.1, not 0.10000000149.
+    APFloat value = *ratioValue.getValues<APFloat>().begin();
+    ratio = value.convertToDouble();
+    if (&value.getSemantics() != &APFloat::IEEEdouble())
+      ratio = shortestDecimal(ratio, value.getSemantics());
+  }
+  if (!(ratio >= 0.0 && ratio < 1.0)) {
+    std::string value;
+    llvm::raw_string_ostream(value) << llvm::format("%g", ratio);
+    return fail("ratio " + value + " is not in [0, 1)");
   }
   Value data = input(0);
-  if (failed(define(0, data)))
+  // The node's own `seed` attribute is not read: masks come from the run's
+  // seed (sp-run --seed), the step and the element's position.
+  Value result = data;
+  if (training && ratio > 0.0) {
+    // Dropout only moves elements in inference (movesElementsOnly); in
+    // training it computes, and the CPU kernels compute in f32 and f64.
+    Type dataType = llvm::cast<RankedTensorType>(data.getType()).getElementType();
+    if (options.forCpuPlan && llvm::isa<Float16Type, BFloat16Type>(dataType))
+      return fail(Twine("training-mode Dropout of ") +
+                  (llvm::isa<Float16Type>(dataType) ? "f16" : "bf16") +
+                  "; sp's CPU kernels compute it in f32 and f64 only");
+    FailureOr<Value> dropped = createOne(
+        DropoutOp::getOperationName(), {data},
+        {builder.getNamedAttr("ratio", builder.getF64FloatAttr(ratio)),
+         builder.getNamedAttr("site", builder.getI64IntegerAttr(dropoutSites++))});
+    if (failed(dropped))
+      return failure();
+    result = *dropped;
+  }
+  if (failed(define(0, result)))
     return failure();
   if (!outputUsed(1))
     return success();
-  // In inference mode the mask keeps everything.
   FailureOr<Value> shape = createOne(ShapeOp::getOperationName(), {data});
   if (failed(shape))
     return failure();
-  auto boolType = RankedTensorType::get({1}, builder.getI1Type());
-  FailureOr<Value> mask = createOne(
+  if (result == data) {
+    // Nothing is dropped: the mask keeps everything.
+    auto boolType = RankedTensorType::get({1}, builder.getI1Type());
+    FailureOr<Value> mask = createOne(
+        ConstantOfShapeOp::getOperationName(), {*shape},
+        {builder.getNamedAttr("value", DenseElementsAttr::get(boolType, true))});
+    return failed(mask) ? failure() : define(1, *mask);
+  }
+  // The mask is where the same site keeps a tensor of ones: the same draw.
+  Type elementType = llvm::cast<RankedTensorType>(data.getType()).getElementType();
+  auto oneType = RankedTensorType::get({1}, elementType);
+  FailureOr<Value> ones = createOne(
       ConstantOfShapeOp::getOperationName(), {*shape},
-      {builder.getNamedAttr("value", DenseElementsAttr::get(boolType, true))});
+      {builder.getNamedAttr("value",
+                            DenseElementsAttr::get(oneType, FloatAttr::get(elementType, 1.0)))});
+  if (failed(ones))
+    return failure();
+  Operation *dropout = result.getDefiningOp();
+  FailureOr<Value> keptOnes =
+      createOne(DropoutOp::getOperationName(), {*ones}, dropout->getAttrs());
+  if (failed(keptOnes))
+    return failure();
+  FailureOr<Value> zero = createOne(
+      ConstantOp::getOperationName(), {},
+      {builder.getNamedAttr("value", DenseElementsAttr::get(RankedTensorType::get({}, elementType),
+                                                            FloatAttr::get(elementType, 0.0)))});
+  if (failed(zero))
+    return failure();
+  FailureOr<Value> mask = createOne(GreaterOp::getOperationName(), {*keptOnes, *zero});
   return failed(mask) ? failure() : define(1, *mask);
 }
 

@@ -63,6 +63,7 @@ std::string describeLocation(Location location, StringRef kernel) {
 unsigned getDeclaredOperandCount(Operation *op) {
   return llvm::TypeSwitch<Operation *, unsigned>(op)
       .Case<graph::GemmOp, graph::LayerNormOp>([](auto) { return 3; })
+      .Case<graph::DropoutOp>([](auto) { return 2; })
       .Default([](Operation *op) { return op->getNumOperands(); });
 }
 

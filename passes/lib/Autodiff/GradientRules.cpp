@@ -257,6 +257,24 @@ LogicalResult gradient(GeluOp op, GradientBuilder &b, ArrayRef<Value> dys, Grads
   });
 }
 
+/// y = x * noise, so dx = dy * noise: the same site drawing the same mask over
+/// dy (recomputed, so nothing of the forward pass is kept).
+LogicalResult gradient(DropoutOp op, GradientBuilder &b, ArrayRef<Value> dys, Grads &dxs) {
+  if (!b.needsGradient(op.getInput()))
+    return success();
+  SmallVector<Value, 2> operands = {dys[0]};
+  if (Value positions = op.getPositions())
+    operands.push_back(positions);
+  SmallVector<NamedAttribute> attributes = {
+      b.getNamedAttr("ratio", op.getRatioAttr()), b.getNamedAttr("site", op.getSiteAttr())};
+  if (op.getSequenceAxis()) {
+    attributes.push_back(b.getNamedAttr("sequence_axis", op.getSequenceAxisAttr()));
+    attributes.push_back(b.getNamedAttr("sequence_length", op.getSequenceLengthAttr()));
+  }
+  dxs[0] = b.build<DropoutOp>(operands, attributes);
+  return success();
+}
+
 LogicalResult gradient(WhereOp op, GradientBuilder &b, ArrayRef<Value> dys, Grads &dxs) {
   Value dy = dys[0], condition = op.getCondition();
   Value zero = b.scalar(elementTypeOf(dy), 0.0);
@@ -641,7 +659,7 @@ void attachGraphModels(MLIRContext *context, GraphDialect *) {
               SinOp, ReluOp, GeluOp, WhereOp, CastOp, MatMulOp, GemmOp, SoftmaxOp,
               LayerNormOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp, CumSumOp, ReshapeOp,
               SqueezeOp, UnsqueezeOp, ExpandOp, TransposeOp, SliceOp, SplitOp, ConcatOp,
-              GatherOp, GatherNDOp, GatherNDGradOp, TriluOp, CrossEntropySumOp>(context);
+              GatherOp, GatherNDOp, GatherNDGradOp, TriluOp, CrossEntropySumOp, DropoutOp>(context);
   attachNoGradient<ConstantOp, FloorOp, CeilOp, EqualOp, LessOp, LessEqualOp, GreaterOp,
                    GreaterEqualOp, AndOp, OrOp, XorOp, NotOp, IsNaNOp, IsInfOp, ShapeOp,
                    RangeOp, ConstantOfShapeOp>(context);

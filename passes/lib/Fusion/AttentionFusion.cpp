@@ -247,6 +247,22 @@ bool matchProbabilities(SoftmaxOp softmax, ProbabilityChain &chain) {
   return false;
 }
 
+/// The training-mode dropout the probabilities go through before the
+/// product with V (Hugging Face's attention_dropout), or null. The fused
+/// kernels draw no mask, so such an attention stays unfused.
+DropoutOp probabilityDropout(SoftmaxOp softmax) {
+  Value p = softmax.getResult();
+  for (int depth = 0; depth < 8 && p.hasOneUse(); ++depth) {
+    Operation *user = *p.getUsers().begin();
+    if (auto dropout = llvm::dyn_cast<DropoutOp>(user))
+      return dropout;
+    if (!isFloatCast(user))
+      return nullptr;
+    p = user->getResult(0);
+  }
+  return nullptr;
+}
+
 //===----------------------------------------------------------------------===//
 // Q, K and V
 //===----------------------------------------------------------------------===//
@@ -395,9 +411,15 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
     return false;
   ScoreChain scoreChain;
   ProbabilityChain probabilityChain;
-  if (!matchScores(softmax.getInput(), scoreChain, 0) ||
-      !matchProbabilities(softmax, probabilityChain))
+  if (!matchScores(softmax.getInput(), scoreChain, 0))
     return false;
+  if (!matchProbabilities(softmax, probabilityChain)) {
+    if (DropoutOp dropout = probabilityDropout(softmax); dropout && options.remarks)
+      dropout->emitRemark() << "attention not fused: its probabilities go through dropout, "
+                               "which the fused kernels do not draw; the step keeps "
+                            << formatShape(scoresType.getShape()) << " probabilities";
+    return false;
+  }
   MatMulOp scores = scoreChain.scores, output = probabilityChain.output;
 
   // S and O multiply batches of matrices with equal batch dims on both sides.

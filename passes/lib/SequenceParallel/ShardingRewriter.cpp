@@ -54,10 +54,11 @@ int64_t rankOf(Value value) { return typeOf(value).getRank(); }
 int64_t normalized(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
 
 /// Ops whose result is linear in one partial operand and shaped like it:
-/// a partial value stays partial through them.
+/// a partial value stays partial through them. (Dropout of a partial, whole
+/// shaped value draws the same mask on every rank.)
 bool keepsPartial(Operation *op) {
   return llvm::isa<graph::ReshapeOp, graph::TransposeOp, graph::UnsqueezeOp, graph::SqueezeOp,
-                   graph::NegOp>(op);
+                   graph::NegOp, graph::DropoutOp>(op);
 }
 
 /// Sums of partial values stay partial.
@@ -454,6 +455,7 @@ LogicalResult ShardingRewriter::rewrite(Operation *op) {
       .Case<graph::ShapeOp>([&](auto op) { return rewriteShape(op); })
       .Case<graph::ShiftOp>([&](auto op) { return rewriteShift(op); })
       .Case<graph::CrossEntropySumOp>([&](auto op) { return rewriteCrossEntropy(op); })
+      .Case<graph::DropoutOp>([&](auto op) { return rewriteDropout(op); })
       .Case<graph::AttentionOp>([&](auto op) { return rewriteAttention(op); })
       .Default([&](Operation *op) -> LogicalResult {
         if (isBroadcastElementwise(op))
@@ -522,6 +524,20 @@ LogicalResult ShardingRewriter::rewriteSameShape(Operation *op) {
   for (Value result : op->getResults())
     setState(result, sharding);
   return success();
+}
+
+LogicalResult ShardingRewriter::rewriteDropout(graph::DropoutOp op) {
+  // The mask is drawn by each element's index in the whole tensor, so the
+  // kernel needs the global positions of the shard's rows (in the layout's
+  // order, zigzag or not): the same on every rank count and strategy.
+  Sharding sharding = stateOf(op.getInput());
+  int64_t whole = globalShape(op.getInput())[sharding.axis];
+  if (whole != sharding.outer * sequenceLength)
+    return gatherOperands(op, "its sharded dim is not whole sequences");
+  op.getPositionsMutable().assign(localPositions());
+  op.setSequenceAxis(sharding.axis);
+  op.setSequenceLength(sequenceLength);
+  return rewriteSameShape(op);
 }
 
 LogicalResult ShardingRewriter::rewriteAlongAxis(Operation *op, int64_t axis, bool fromAxisOn,

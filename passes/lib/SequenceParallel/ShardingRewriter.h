@@ -139,6 +139,7 @@ private:
   mlir::LogicalResult rewriteShape(graph::ShapeOp op);
   mlir::LogicalResult rewriteShift(graph::ShiftOp op);
   mlir::LogicalResult rewriteCrossEntropy(graph::CrossEntropySumOp op);
+  mlir::LogicalResult rewriteDropout(graph::DropoutOp op);
   mlir::LogicalResult rewriteReturn(mlir::func::ReturnOp op);
 
   // AttentionStrategies.cpp

@@ -44,6 +44,8 @@ void addScheduleKernels(std::vector<Kernel> &kernels);
 /// graph.lr_schedule of `kind` (GraphOps.td has the formulas).
 double scheduledLearningRate(const std::string &kind, int64_t warmupSteps, int64_t totalSteps,
                              double learningRate, double minLearningRate, int64_t step);
+/// dropout (RandomKernels.cpp), which reads the session's seed and step.
+void addRandomKernels(std::vector<Kernel> &kernels);
 void addCollectiveKernels(std::vector<Kernel> &kernels);
 void addAttentionKernels(std::vector<Kernel> &kernels);
 void addBlockAttentionKernels(std::vector<Kernel> &kernels);

@@ -51,6 +51,7 @@ const std::vector<Kernel> &kernelTable() {
     cpu::addIndexingKernels(kernels);
     floatOnly(cpu::addTrainingKernels);
     cpu::addScheduleKernels(kernels);
+    cpu::addRandomKernels(kernels);
     cpu::addCollectiveKernels(kernels);
     floatOnly(cpu::addAttentionKernels);
     floatOnly(cpu::addBlockAttentionKernels);

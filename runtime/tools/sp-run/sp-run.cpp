@@ -101,8 +101,10 @@ usage: [mpirun -np N] sp-run PLAN [options]
                           positions and the seed continue from it
   --device=cpu|cuda       where to run (default cpu)
   --comm=mpi|nccl         collectives between ranks (plans for one rank need none)
-  --seed S                seed of synthetic data (default 0, or the resumed
-                          checkpoint's)
+  --seed S                seed of dropout masks and synthetic data (default 0,
+                          or the resumed checkpoint's); with the step and each
+                          element's position it keys Philox, so masks do not
+                          depend on the rank count or strategy
   --print-plan            print the plan (protobuf text format) and exit
   --version               print the version, devices and collectives built in
   --help                  print this help
@@ -1017,12 +1019,13 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
 
   // A resumed run continues the checkpoint's seed unless --seed says.
   Options effective = options;
+  session->setSeed(options.seed);
   if (!options.resume.empty()) {
-    CheckpointInfo resumed;
-    if (!(error = session->loadState(options.resume, &resumed)).empty())
+    if (!(error = session->loadState(options.resume)).empty())
       return failed(error);
-    if (!options.seedGiven)
-      effective.seed = resumed.seed;
+    if (options.seedGiven)
+      session->setSeed(options.seed);
+    effective.seed = session->seed();
   }
   std::unique_ptr<TokenSource> source;
   if (!(error = world.agree(setUpInputs(effective, *session, source))).empty())
@@ -1033,7 +1036,6 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
     return reportError(error);
   StepRecorder recorder(*session, !options.profile.empty());
   CheckpointOptions checkpointOptions;
-  checkpointOptions.seed = effective.seed;
   checkpointOptions.keep = options.keep;
 
   using Clock = std::chrono::steady_clock;

@@ -226,3 +226,35 @@ func.func @lr_schedule_unknown_kind(%s: tensor<i64>) -> tensor<f64> {
   %lr = graph.lr_schedule %s {kind = "step", warmup_steps = 0 : i64, total_steps = 10 : i64, learning_rate = 1.0 : f64, min_learning_rate = 0.0 : f64} : (tensor<i64>) -> tensor<f64>
   return %lr : tensor<f64>
 }
+
+// -----
+
+func.func @dropout_ratio(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @below {{ratio must be in [0, 1], got 1.5}}
+  %y = graph.dropout %x {ratio = 1.5 : f64, site = 0 : i64} : (tensor<4xf32>) -> tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// -----
+
+func.func @dropout_integers(%x: tensor<4xi64>) -> tensor<4xi64> {
+  // expected-error @below {{input must hold floats, got 'tensor<4xi64>'}}
+  %y = graph.dropout %x {ratio = 0.5 : f64, site = 0 : i64} : (tensor<4xi64>) -> tensor<4xi64>
+  return %y : tensor<4xi64>
+}
+
+// -----
+
+func.func @dropout_positions_alone(%x: tensor<2x4xf32>, %p: tensor<2xi64>) -> tensor<2x4xf32> {
+  // expected-error @below {{positions, sequence_axis and sequence_length go together}}
+  %y = graph.dropout %x, %p {ratio = 0.5 : f64, site = 0 : i64} : (tensor<2x4xf32>, tensor<2xi64>) -> tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @dropout_positions_split(%x: tensor<2x4xf32>, %p: tensor<3xi64>) -> tensor<2x4xf32> {
+  // expected-error @below {{dim 1 of size 4 is not a multiple of the 3 positions}}
+  %y = graph.dropout %x, %p {ratio = 0.5 : f64, site = 0 : i64, sequence_axis = 1 : i64, sequence_length = 8 : i64} : (tensor<2x4xf32>, tensor<3xi64>) -> tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}

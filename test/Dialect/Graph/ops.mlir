@@ -98,6 +98,15 @@ func.func @fused(%q: tensor<2x4x3x8xf32>, %k: tensor<2x2x5x8xf32>, %v: tensor<2x
   return %dx#0 : tensor<2x3x8xf32>
 }
 
+// CHECK-LABEL: func.func @dropout
+// CHECK: graph.dropout %arg0 {ratio = 1.000000e-01 : f64, site = 2 : i64} : (tensor<2x4xf32>) -> tensor<2x4xf32>
+// CHECK: graph.dropout %arg0, %arg1 {ratio = 1.000000e-01 : f64, sequence_axis = 1 : i64, sequence_length = 8 : i64, site = 2 : i64} : (tensor<2x4xf32>, tensor<4xi64>) -> tensor<2x4xf32>
+func.func @dropout(%x: tensor<2x4xf32>, %positions: tensor<4xi64>) -> (tensor<2x4xf32>, tensor<2x4xf32>) {
+  %0 = graph.dropout %x {ratio = 0.1 : f64, site = 2 : i64} : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  %1 = graph.dropout %x, %positions {ratio = 0.1 : f64, site = 2 : i64, sequence_axis = 1 : i64, sequence_length = 8 : i64} : (tensor<2x4xf32>, tensor<4xi64>) -> tensor<2x4xf32>
+  return %0, %1 : tensor<2x4xf32>, tensor<2x4xf32>
+}
+
 // CHECK-LABEL: func.func @clipping_and_schedules
 // CHECK: %[[N:.*]] = graph.global_norm %arg0, %arg1 : (tensor<2x3xf32>, tensor<4xf64>) -> tensor<f64>
 // CHECK: %[[C:.*]] = graph.clip_coefficient %[[N]] {max_norm = 1.000000e+00 : f64} : tensor<f64>

@@ -22,7 +22,13 @@
 # RUN: %exit1 sp-compile %t.axes.onnx --emit=mlir | FileCheck %s --check-prefix=AXES
 # AXES: {{^}}sp-compile: error: {{.*}}.axes.onnx: node 'unsq' (Unsqueeze, opset 17): input 'axes' must be a compile-time constant{{$}}
 # RUN: %exit1 sp-compile %t.train.onnx --emit=mlir | FileCheck %s --check-prefix=TRAIN
-# TRAIN: {{^}}sp-compile: error: {{.*}}.train.onnx: node 'drop' (Dropout, opset 17): only inference-mode Dropout is supported (training_mode must be a constant false){{$}}
+# TRAIN: {{^}}sp-compile: error: {{.*}}.train.onnx: node 'drop' (Dropout, opset 17): training_mode must be a constant boolean scalar{{$}}
+# RUN: %exit1 sp-compile %t.ratio1.onnx --emit=mlir | FileCheck %s --check-prefix=RATIO1
+# RATIO1: {{^}}sp-compile: error: {{.*}}.ratio1.onnx: node 'drop' (Dropout, opset 17): ratio 1 is not in [0, 1){{$}}
+# RUN: %exit1 sp-compile %t.ratio-negative.onnx --emit=mlir | FileCheck %s --check-prefix=RATIONEG
+# RATIONEG: {{^}}sp-compile: error: {{.*}}.ratio-negative.onnx: node 'drop' (Dropout, opset 17): ratio -0.25 is not in [0, 1){{$}}
+# RUN: %exit1 sp-compile %t.ratio-input.onnx --emit=mlir | FileCheck %s --check-prefix=RATIOIN
+# RATIOIN: {{^}}sp-compile: error: {{.*}}.ratio-input.onnx: node 'drop' (Dropout, opset 17): ratio must be a constant float scalar{{$}}
 # RUN: %exit1 sp-compile %t.string.onnx --emit=mlir | FileCheck %s --check-prefix=STRING
 # STRING: {{^}}sp-compile: error: {{.*}}.string.onnx: graph input 's' has unsupported element type STRING (8){{$}}
 # RUN: %exit1 sp-compile %t.recursive.onnx --emit=mlir | FileCheck %s --check-prefix=RECURSIVE
@@ -52,6 +58,13 @@ save([node("Unsqueeze", ["x", "axes"], ["y"], name="unsq")],
 save([node("Dropout", ["x", "ratio", "training"], ["y"], name="drop")],
      inputs=X + [("training", "bool", [])], outputs=["y"],
      initializers=[const("ratio", np.float32(0.5))], path=out + ".train.onnx")
+for name, ratio in (("ratio1", 1.0), ("ratio-negative", -0.25)):
+    save([node("Dropout", ["x", "ratio", "training"], ["y"], name="drop")], inputs=X,
+         outputs=["y"], initializers=[const("ratio", np.float32(ratio)), const("training", True)],
+         path=out + f".{name}.onnx")
+save([node("Dropout", ["x", "ratio", "training"], ["y"], name="drop")],
+     inputs=X + [("ratio", "f32", [])], outputs=["y"],
+     initializers=[const("training", True)], path=out + ".ratio-input.onnx")
 save([node("Identity", ["s"], ["y"])], inputs=[("s", "str", [2])], outputs=["y"],
      path=out + ".string.onnx")
 loop = helper.make_function("local", "Loop", ["a"], ["b"],

@@ -87,6 +87,12 @@ struct ExecutionContext {
   PendingCollectives *pending = nullptr;
   /// The device the session runs on; null outside a session (the CPU).
   Device *device = nullptr;
+  /// What random kernels (dropout) key Philox by, with each element's
+  /// position (sp/Semantics/Random.h): the run's seed (Session::setSeed) and
+  /// the steps completed before the running one, so that a resumed run
+  /// draws what an uninterrupted one does.
+  uint64_t seed = 0;
+  int64_t step = 0;
 };
 
 struct KernelArgs {

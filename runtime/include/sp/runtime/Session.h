@@ -88,8 +88,6 @@ OverlapMeasure measureOverlap(const std::vector<KernelTiming> &kernels,
 
 /// How saveState writes a checkpoint.
 struct CheckpointOptions {
-  /// The run's seed (synthetic data, dropout), recorded for a resume.
-  uint64_t seed = 0;
   /// Checkpoints to keep in the folder, the newest; 0 keeps all.
   int keep = 0;
 };
@@ -143,6 +141,11 @@ public:
   int64_t tokensPerStep() const;
   /// Steps completed, counting those of a checkpoint restored by loadState.
   int64_t stepsCompleted() const;
+  /// The run's seed: with the step, the key of every random draw (dropout
+  /// masks, sp/Semantics/Random.h). 0 until set; checkpoints record it and
+  /// loadState restores it. Every rank of a run sets the same seed.
+  uint64_t seed() const;
+  void setSeed(uint64_t seed);
   /// Whether a step has run since the plan loaded (outputs, the loss and
   /// gradients exist only then).
   bool hasRun() const;
@@ -179,7 +182,7 @@ public:
   /// Saves a checkpoint into `directory`, a folder of checkpoints: the
   /// state as of now in DIR/step-N (N = stepsCompleted()), written whole and
   /// atomically (StateIO.cpp: a manifest with the model's identity, the
-  /// optimizer, the step, the data position and seed, and each parameter and
+  /// optimizer, the step, the data position and seed(), and each parameter and
   /// state tensor by name with its shape, dtype and XXH64). Collective: the
   /// ranks compare their state, rank 0 writes.
   std::string saveState(const std::string &directory,

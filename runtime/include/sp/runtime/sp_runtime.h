@@ -80,6 +80,11 @@ const char *sp_session_token_input(const sp_session *session);
 int64_t sp_session_vocab_size(const sp_session *session);
 /* Steps run so far, counting those of a checkpoint restored by load_state. */
 int64_t sp_session_steps_completed(const sp_session *session);
+/* The run's seed, which with the step keys dropout masks (0 until set;
+   checkpoints record it and load_state restores it). Under several ranks every
+   rank sets the same seed. */
+uint64_t sp_session_seed(const sp_session *session);
+void sp_session_set_seed(sp_session *session, uint64_t seed);
 /* This process's rank, and the number of ranks the plan runs on (1 without MPI). */
 int sp_session_rank(const sp_session *session);
 int sp_session_world_size(const sp_session *session);

@@ -2015,6 +2015,45 @@ LogicalResult RmsNormGradOp::verify() {
   return verifyRmsNormOperands(*this, getInput().getType(), getScale().getType(), getAxis());
 }
 
+LogicalResult DropoutOp::inferReturnTypes(MLIRContext *, std::optional<Location>, Adaptor adaptor,
+                                          SmallVectorImpl<Type> &types) {
+  types.push_back(adaptor.getInput().getType());
+  return success();
+}
+
+LogicalResult DropoutOp::verify() {
+  auto inputType = llvm::cast<RankedTensorType>(getInput().getType());
+  if (!llvm::isa<FloatType>(inputType.getElementType()))
+    return emitOpError("input must hold floats, got ") << inputType;
+  double ratio = getRatio().convertToDouble();
+  if (!(ratio >= 0.0 && ratio <= 1.0)) {
+    std::string value;
+    llvm::raw_string_ostream(value) << llvm::format("%g", ratio);
+    return emitOpError("ratio must be in [0, 1], got ") << value;
+  }
+  if (getSite() < 0)
+    return emitOpError("site must be non-negative, got ") << getSite();
+  bool sharded = bool(getPositions());
+  if (sharded != getSequenceAxis().has_value() || sharded != getSequenceLength().has_value())
+    return emitOpError("positions, sequence_axis and sequence_length go together");
+  if (!sharded)
+    return success();
+  int64_t axis = *getSequenceAxis();
+  if (axis < 0 || axis >= inputType.getRank())
+    return emitOpError("sequence_axis ") << axis << " is out of range for " << inputType;
+  int64_t rows = llvm::cast<RankedTensorType>(getPositions().getType()).getDimSize(0);
+  int64_t local = inputType.getDimSize(axis);
+  if (!ShapedType::isDynamic(rows)) {
+    if (rows < 1 || rows > *getSequenceLength())
+      return emitOpError("positions has ")
+             << rows << " rows, not in [1, sequence_length = " << *getSequenceLength() << "]";
+    if (!ShapedType::isDynamic(local) && local % rows != 0)
+      return emitOpError("dim ") << axis << " of size " << local << " is not a multiple of the "
+                                 << rows << " positions";
+  }
+  return success();
+}
+
 } // namespace sp::graph
 
 #define GET_OP_CLASSES

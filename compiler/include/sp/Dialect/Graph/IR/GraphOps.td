@@ -651,6 +651,41 @@ def Graph_LRScheduleOp : Graph_Op<"lr_schedule", [Pure]> {
 }
 
 //===----------------------------------------------------------------------===//
+// Randomness
+//===----------------------------------------------------------------------===//
+
+def Graph_DropoutOp : Graph_Op<"dropout", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Training-mode dropout: x * mask / (1 - ratio), the mask drawn by Philox";
+  let description = [{
+    Each element is kept with probability `1 - ratio` and then multiplied by
+    `1 / (1 - ratio)` (rounded to the element type), a dropped one by zero
+    (so NaN and infinity give NaN, as PyTorch's `input * noise`); ratio 1
+    gives `x * 0`. The mask is a function of the run's seed and step (from the
+    runtime), `site` (a stable id per dropout of the model, so sites draw
+    independent masks) and each element's row-major index in the whole,
+    unsharded tensor (sp/Semantics/Random.h). The same op applied to the
+    result's gradient redraws the same mask, so the backward pass keeps
+    nothing.
+
+    Under sequence parallelism the input is a rank's shard along
+    `sequence_axis`: `positions` holds the global sequence positions of the
+    rank's `P` rows in their layout order (contiguous or zigzag), and local
+    row `r` along that axis is global row `(r / P) * sequence_length +
+    positions[r % P]` of a dim `(local / P) * sequence_length` long (the
+    sequence may be merged with leading dims such as the batch).
+  }];
+  let arguments = (ins AnyRankedTensor:$input, Optional<1DTensorOf<[I64]>>:$positions,
+                       F64Attr:$ratio, Graph_I64Attr:$site,
+                       OptionalAttr<Graph_I64Attr>:$sequence_axis,
+                       OptionalAttr<Graph_I64Attr>:$sequence_length);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input (`,` $positions^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Fused ops: what sp-fuse makes of decomposed attention and RMS norm
 //===----------------------------------------------------------------------===//
 
