@@ -126,6 +126,28 @@ TEST(CpuKernelDropoutTest, ShardsDrawTheWholeTensorsMask) {
   }
 }
 
+TEST(CpuKernelDropoutTest, MicroBatchesDrawTheWholeBatchsMask) {
+  // Batch 4 in two slices of 2 along dim 0: slice k draws rows [2k, 2k + 2).
+  constexpr int64_t kBatch = 4, kSequence = 5, kHidden = 3, kSliceElements = 2 * kSequence * kHidden;
+  Tensor whole = floats({kBatch, kSequence, kHidden},
+                        sequence<float>(kBatch * kSequence * kHidden, 1, 2, 7));
+  Tensor wholeResult(DType::Float32, whole.shape);
+  ASSERT_EQ(call("dropout", {&whole, nullptr}, {&wholeResult}, dropoutAttributes(0.5, 1)).run(),
+            "");
+  std::vector<float> in = whole.values<float>(), expected = wholeResult.values<float>();
+  for (int64_t slice = 0; slice < 2; ++slice) {
+    auto begin = size_t(slice * kSliceElements), end = begin + size_t(kSliceElements);
+    Tensor x = floats({2, kSequence, kHidden}, std::vector<float>(in.begin() + begin, in.begin() + end));
+    Tensor y(DType::Float32, x.shape);
+    Attributes attributes = dropoutAttributes(0.5, 1);
+    attributes.set("micro_batch", slice);
+    ASSERT_EQ(call("dropout", {&x, nullptr}, {&y}, attributes).run(), "");
+    EXPECT_EQ(y.values<float>(),
+              std::vector<float>(expected.begin() + begin, expected.begin() + end))
+        << "slice " << slice;
+  }
+}
+
 TEST(CpuKernelDropoutTest, RefusesBadPlans) {
   Tensor x = floats({2, 4}, sequence<float>(8, 0, 1));
   Tensor y(DType::Float32, {2, 4});

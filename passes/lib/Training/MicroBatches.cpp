@@ -166,8 +166,12 @@ struct MicroBatchesPass : public sp::training::impl::MicroBatchesBase<MicroBatch
             createIndexVector(builder, loc, 0), createIndexVector(builder, loc, 1));
         mapping.map(argument, part);
       }
-      for (Operation *op : microStep)
-        builder.clone(*op, mapping);
+      for (Operation *op : microStep) {
+        Operation *copy = builder.clone(*op, mapping);
+        // Each slice draws its own rows of the whole batch's dropout mask.
+        if (auto dropout = llvm::dyn_cast<graph::DropoutOp>(copy))
+          dropout.setMicroBatchAttr(builder.getI64IntegerAttr(slice));
+      }
       for (auto [position, result] : llvm::enumerate(accumulated)) {
         Value value = mapping.lookupOrDefault(returnOp.getOperand(result));
         Value &sum = sums[position];

@@ -29,7 +29,8 @@ std::string checkDropout(const KernelArgs &args) {
            checkFloatAttribute(attributes, "ratio", true),
            checkIntAttribute(attributes, "site", true),
            checkIntAttribute(attributes, "sequence_axis"),
-           checkIntAttribute(attributes, "sequence_length")});
+           checkIntAttribute(attributes, "sequence_length"),
+           checkIntAttribute(attributes, "micro_batch")});
       !problem.empty())
     return problem;
   double ratio = floatAttribute(attributes, "ratio", 0);
@@ -37,6 +38,8 @@ std::string checkDropout(const KernelArgs &args) {
     return "ratio " + std::to_string(ratio) + " is not in [0, 1]";
   if (intAttribute(attributes, "site", 0) < 0)
     return "site must be non-negative";
+  if (intAttribute(attributes, "micro_batch", 0) < 0)
+    return "micro_batch must be non-negative";
   const TensorArg &positions = args.inputs[1];
   bool sharded = positions.present;
   if (sharded != attributes.has("sequence_axis") || sharded != attributes.has("sequence_length"))
@@ -82,6 +85,9 @@ void dropRows(const KernelArgs &args, const DropoutKey &key, uint32_t keepThresh
   const int64_t *positions = sharded ? positionsArg.as<int64_t>() : nullptr;
   int64_t sequenceLength = sharded ? intAttribute(attributes, "sequence_length", 0) : localRows;
   int64_t globalRows = localRows / positionCount * sequenceLength;
+  // Micro-batch k's slice follows the k whole slices before it.
+  uint64_t sliceOffset = uint64_t(intAttribute(attributes, "micro_batch", 0)) *
+                         uint64_t(outer * globalRows * inner);
   T zero = T(0);
   parallelFor(outer * localRows, inner * 4, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
@@ -89,7 +95,7 @@ void dropRows(const KernelArgs &args, const DropoutKey &key, uint32_t keepThresh
       int64_t global = sharded ? local / positionCount * sequenceLength +
                                      positions[local % positionCount]
                                : local;
-      uint64_t first = uint64_t((o * globalRows + global) * inner);
+      uint64_t first = sliceOffset + uint64_t((o * globalRows + global) * inner);
       const T *in = x + row * inner;
       T *out = y + row * inner;
       // The row's global indices [first, first + inner) are consecutive:

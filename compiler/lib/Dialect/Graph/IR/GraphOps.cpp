@@ -2033,6 +2033,8 @@ LogicalResult DropoutOp::verify() {
   }
   if (getSite() < 0)
     return emitOpError("site must be non-negative, got ") << getSite();
+  if (getMicroBatch() && *getMicroBatch() < 0)
+    return emitOpError("micro_batch must be non-negative, got ") << *getMicroBatch();
   bool sharded = bool(getPositions());
   if (sharded != getSequenceAxis().has_value() || sharded != getSequenceLength().has_value())
     return emitOpError("positions, sequence_axis and sequence_length go together");

@@ -673,11 +673,17 @@ def Graph_DropoutOp : Graph_Op<"dropout", [Pure, InferTypeOpAdaptor]> {
     row `r` along that axis is global row `(r / P) * sequence_length +
     positions[r % P]` of a dim `(local / P) * sequence_length` long (the
     sequence may be merged with leading dims such as the batch).
+
+    Under `--micro-batches K` the input is slice `micro_batch` of K equal
+    slices of the whole batch along dim 0 (sp-micro-batches sets it): its
+    indices count on from `micro_batch` times the whole slice's element
+    count, so the K slices draw the whole batch's mask.
   }];
   let arguments = (ins AnyRankedTensor:$input, Optional<1DTensorOf<[I64]>>:$positions,
                        F64Attr:$ratio, Graph_I64Attr:$site,
                        OptionalAttr<Graph_I64Attr>:$sequence_axis,
-                       OptionalAttr<Graph_I64Attr>:$sequence_length);
+                       OptionalAttr<Graph_I64Attr>:$sequence_length,
+                       OptionalAttr<Graph_I64Attr>:$micro_batch);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
     $input (`,` $positions^)? attr-dict `:` functional-type(operands, results)
