@@ -149,7 +149,10 @@ template <typename T> struct AttentionInputs {
   Tensor query, key, value, bias, outputGrad;
   bool hasBias = false;
 
-  AttentionInputs(const AttentionCase &c, uint64_t seed, bool maskSome = false) {
+  /// With `paddedKeys` > 0, the first keys of every row get the float
+  /// minimum, as Hugging Face's additive mask hides left padding.
+  AttentionInputs(const AttentionCase &c, uint64_t seed, bool maskSome = false,
+                  int64_t paddedKeys = 0) {
     auto random = [&](const Shape &shape, uint64_t offset) {
       return tensor<T>(shape, sequence<T>(elementCount(shape), -1, 1, seed + offset));
     };
@@ -163,6 +166,10 @@ template <typename T> struct AttentionInputs {
       if (maskSome)
         for (size_t i = 0; i < values.size(); i += 3)
           values[i] = -std::numeric_limits<T>::infinity();
+      int64_t columns = c.biasShape.back();
+      for (size_t i = 0; i < values.size(); ++i)
+        if (int64_t(i) % columns < paddedKeys)
+          values[i] = std::numeric_limits<T>::lowest();
       bias = tensor<T>(c.biasShape, values);
     }
   }
@@ -207,8 +214,9 @@ template <typename T> KernelResults runKernels(const AttentionCase &c, Attention
 
 /// Runs both kernels in T and compares every output with the reference.
 template <typename T>
-void expectMatchesReference(const AttentionCase &c, double tolerance, bool maskSome = false) {
-  AttentionInputs<T> in(c, 7, maskSome);
+void expectMatchesReference(const AttentionCase &c, double tolerance, bool maskSome = false,
+                            int64_t paddedKeys = 0) {
+  AttentionInputs<T> in(c, 7, maskSome, paddedKeys);
   KernelResults out = runKernels(c, in);
   std::vector<double> outputGrad = in.asDoubles(in.outputGrad);
   Reference expected = reference(c, in.asDoubles(in.query), in.asDoubles(in.key),
@@ -280,6 +288,23 @@ TEST(CpuKernelAttentionTest, MaskedKeysAndRowsThatSeeNothing) {
   c.biasShape = {2, 2, 7, 5};
   expectMatchesReference<double>(c, 1e-12, /*maskSome=*/true);
   expectMatchesReference<float>(c, 2e-5, /*maskSome=*/true);
+}
+
+TEST(CpuKernelAttentionTest, RowsAtTheFloatMinimumAreSoftmax) {
+  // Causal with 3 keys of left padding at the float minimum: queries 0..2
+  // see only masked keys, every score of their rows sits at the minimum,
+  // and softmax spreads them evenly, as PyTorch does; at that magnitude the
+  // logsumexp cannot hold log(count), so the kernels must not divide by it.
+  // Sq > Sk and Sk over one key tile cover the tiled backward pass too.
+  for (int64_t keys : {5, 70}) {
+    SCOPED_TRACE(std::to_string(keys) + " keys");
+    AttentionCase c{{2}, 2, 1, 7, keys, 3, 3};
+    c.causal = true;
+    c.sq = keys;
+    c.biasShape = {1, 1, keys, keys};
+    expectMatchesReference<double>(c, 1e-12, false, 3);
+    expectMatchesReference<float>(c, 2e-5, false, 3);
+  }
 }
 
 /// Row i of attention's [1, 1, S, Dv] output and [1, 1, S] logsumexp: all NaN

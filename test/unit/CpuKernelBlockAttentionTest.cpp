@@ -65,15 +65,20 @@ struct BlockResults {
 };
 
 /// block_attention, then its gradient from `logsumexpGrad` (null: zeros).
-BlockResults runBlock(const BlockCase &c, BlockInputs &in, Tensor *logsumexpGrad) {
+BlockResults runBlock(const BlockCase &c, BlockInputs &in, Tensor *logsumexpGrad,
+                      Tensor *bias = nullptr) {
   BlockResults r(c);
   std::vector<Tensor *> forward = {&in.query, &in.key, &in.value, &in.queryPositions,
                                    &in.keyPositions};
+  if (bias)
+    forward.push_back(bias);
   EXPECT_EQ(call("block_attention", forward, {&r.output, &r.logsumexp}, c.attributes()).run(), "");
   Tensor zeros(DType::Float64, c.rowsShape());
-  std::vector<Tensor *> backward = forward;
+  std::vector<Tensor *> backward(forward.begin(), forward.begin() + 5);
   backward.insert(backward.end(), {&r.output, &r.logsumexp, &in.outputGrad,
                                    logsumexpGrad ? logsumexpGrad : &zeros});
+  if (bias)
+    backward.push_back(bias);
   EXPECT_EQ(call("block_attention_grad", backward, {&r.queryGrad, &r.keyGrad, &r.valueGrad},
                  c.attributes())
                 .run(),
@@ -134,6 +139,31 @@ TEST(CpuKernelBlockAttentionTest, ContiguousPositionsAreCausalAttention) {
     BlockResults attention = runAttention(c, in, nullptr, true);
     SCOPED_TRACE("Sq " + std::to_string(sq) + " Sk " + std::to_string(sk));
     expectSame(block, attention, 1e-12);
+  }
+}
+
+TEST(CpuKernelBlockAttentionTest, RowsAtTheFloatMinimumAreSoftmax) {
+  // Hugging Face's mask for 2 tokens of left padding: the float minimum on
+  // the first keys. Queries 0 and 1 see only those, so their rows are softmax
+  // over keys at the minimum (even shares), as in attention; the block holds
+  // every key, as allgather gives it.
+  constexpr int64_t kSequence = 6, kPadding = 2;
+  BlockCase c{2, 4, 2, kSequence, kSequence, 3, range(0, kSequence), range(0, kSequence)};
+  BlockInputs in(c, 5);
+  std::vector<double> mask;
+  for (int64_t i = 0; i < kSequence; ++i)
+    for (int64_t j = 0; j < kSequence; ++j)
+      mask.push_back(j < kPadding ? std::numeric_limits<double>::lowest() : 0.0);
+  Tensor bias = doubles({kSequence, kSequence}, mask);
+  BlockResults block = runBlock(c, in, nullptr, &bias);
+  BlockResults attention = runAttention(c, in, &bias, true);
+  expectSame(block, attention, 1e-12);
+  // Query 0 sees key 0 only and query 1 keys 0 and 1, all at the minimum:
+  // their outputs are the mean of those values.
+  std::vector<double> output = block.output.values<double>(), value = in.value.values<double>();
+  for (int64_t d = 0; d < 3; ++d) {
+    EXPECT_NEAR(output[size_t(d)], value[size_t(d)], 1e-12);
+    EXPECT_NEAR(output[size_t(3 + d)], 0.5 * (value[size_t(d)] + value[size_t(3 + d)]), 1e-12);
   }
 }
 

@@ -411,6 +411,10 @@ template <typename T> struct BackwardState {
   const T *logsumexp = nullptr, *outputGrad = nullptr;
   /// Per query row: sum over the output dims of dO * O (FlashAttention-2's D).
   std::vector<T> rowDots;
+  /// Per query row, what exp(s - lse) is multiplied by to be the softmax: 1,
+  /// or the inverse of the row's sum where lse lost it
+  /// (logsumexpLosesTheSum); empty when no row needs it.
+  std::vector<T> rowScales;
   T *queryGrad = nullptr, *keyGrad = nullptr, *valueGrad = nullptr;
 };
 
@@ -433,9 +437,10 @@ void backwardTile(const AttentionProblem<T> &p, const BackwardState<T> &g, int64
       std::fill(row, row + cols, T(0));
       continue;
     }
+    T rowScale = g.rowScales.empty() ? T(1) : g.rowScales[bh * dims.sq + i0 + r];
 #pragma omp simd
     for (int64_t c = 0; c < cols; ++c)
-      row[c] = expOf(row[c] - shift);
+      row[c] = expOf(row[c] - shift) * rowScale;
   }
   const T *outputGrad = g.outputGrad + (bh * dims.sq + i0) * dims.dv;
   int64_t kv = p.kvHead(bh);
@@ -502,6 +507,34 @@ std::string runAttentionGrad(const KernelArgs &args) {
       }
     });
 
+    // Rows whose logsumexp lost its sum (HF padding): the sum again, over
+    // every key the row sees, before the tiles split the row.
+    int64_t heads = dims.batch * dims.queryHeads;
+    bool anyLost = false;
+    for (int64_t row = 0; row < queryRows && !anyLost; ++row)
+      anyLost = logsumexpLosesTheSum(g.logsumexp[row]);
+    if (anyLost) {
+      g.rowScales.assign(size_t(queryRows), T(1));
+      parallelFor(queryRows, dims.sk * dims.d, [&](int64_t begin, int64_t end) {
+        std::vector<T> scores(static_cast<size_t>(kKeyBlock));
+        for (int64_t row = begin; row < end; ++row) {
+          T lse = g.logsumexp[row];
+          if (!logsumexpLosesTheSum(lse))
+            continue;
+          int64_t bh = row / dims.sq, i = row % dims.sq;
+          T sum = 0;
+          for (int64_t j0 = 0; j0 < p.keyEnd(i, 1); j0 += kKeyBlock) {
+            int64_t cols = std::min(kKeyBlock, dims.sk - j0);
+            p.tileScores(bh, i, 1, j0, cols, scores.data());
+            for (int64_t c = 0; c < cols; ++c)
+              sum += expOf(scores[size_t(c)] - lse);
+          }
+          if (sum > T(0))
+            g.rowScales[size_t(row)] = T(1) / sum;
+        }
+      });
+    }
+
     int64_t queryBlocks = (dims.sq + kQueryBlock - 1) / kQueryBlock;
     int64_t keyBlocks = (dims.sk + kKeyBlock - 1) / kKeyBlock;
     int64_t meanKeys = p.causal ? std::max<int64_t>(dims.sk / 2, 1) : dims.sk;
@@ -550,7 +583,6 @@ std::string runAttentionGrad(const KernelArgs &args) {
                            std::min(kKeyBlock, dims.sk - j0), true, false, scratch);
             }
         });
-    int64_t heads = dims.batch * dims.queryHeads;
     parallelTasks<BackwardScratch<T>>(
         heads * queryBlocks, blockWork, [&](int64_t item, BackwardScratch<T> &scratch) {
           int64_t bh = item % heads, i0 = (queryBlocks - 1 - item / heads) * kQueryBlock;

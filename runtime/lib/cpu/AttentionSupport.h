@@ -8,9 +8,11 @@
 #define SP_RUNTIME_LIB_CPU_ATTENTIONSUPPORT_H
 
 #include "CpuKernelSupport.h"
+#include "FastMath.h"
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -38,6 +40,38 @@ struct AttentionDims {
 /// on failure, empty on success.
 std::string checkQueryKeyValue(const TensorArg &query, const TensorArg &key,
                                const TensorArg &value, AttentionDims &dims);
+
+/// Whether a row's logsumexp is too large in magnitude to hold the log of its
+/// sum: every score of the row sits near the float minimum, as Hugging Face's
+/// additive mask puts a query that sees only padding. There lse rounds to the
+/// row maximum, so exp(s - lse) is not the softmax (each key at the maximum
+/// would get 1); the kernels divide by the row's own sum instead, which gives
+/// what softmax gives (those keys share the row evenly).
+template <typename T> bool logsumexpLosesTheSum(T lse) {
+  return std::isfinite(lse) && std::abs(lse) * std::numeric_limits<T>::epsilon() > T(1) / 1024;
+}
+
+/// exp(row - lse) in place, then, for a row whose lse lost its sum, divided
+/// by the row's sum; zeros for a row that sees no key (lse -inf). `row` must
+/// hold every key the row sees.
+template <typename T> void softmaxFromLogsumexp(T *row, int64_t keys, T lse) {
+  if (lse == -std::numeric_limits<T>::infinity()) {
+    std::fill(row, row + keys, T(0));
+    return;
+  }
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < keys; ++j) {
+    row[j] = expOf(row[j] - lse);
+    sum += row[j];
+  }
+  if (logsumexpLosesTheSum(lse) && sum > T(0)) {
+    T inverse = T(1) / sum;
+#pragma omp simd
+    for (int64_t j = 0; j < keys; ++j)
+      row[j] *= inverse;
+  }
+}
 
 /// Makes output column c of every row of a query head NaN where column c of
 /// its value head holds a NaN. The unfused softmax(S) V multiplies every value

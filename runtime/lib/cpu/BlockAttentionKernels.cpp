@@ -147,17 +147,11 @@ template <typename T> struct BlockProblem {
     }
   }
 
-  /// Turns a row of scores into probabilities exp(s - lse) in place; zeros
-  /// for a row that sees no key (lse -inf).
-  static void probabilities(T *row, int64_t keys, T lse) {
-    if (lse == -std::numeric_limits<T>::infinity()) {
-      std::fill(row, row + keys, T(0));
-      return;
-    }
-#pragma omp simd
-    for (int64_t j = 0; j < keys; ++j)
-      row[j] = expOf(row[j] - lse);
-  }
+  /// Turns a row of scores into probabilities in place (softmaxFromLogsumexp).
+  /// A row whose logsumexp lost its sum is normalized by this block's keys
+  /// alone, which is the whole row for allgather; ring attention never gets
+  /// such rows (its strategy keeps every row's own key visible).
+  static void probabilities(T *row, int64_t keys, T lse) { softmaxFromLogsumexp(row, keys, lse); }
 
   bool keysSorted = true;
 };
