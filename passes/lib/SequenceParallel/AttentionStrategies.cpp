@@ -95,7 +95,13 @@ LogicalResult ShardingRewriter::rewriteAttention(graph::AttentionOp op) {
     fallback = "its bias may hide a query from every key, which the ring's logsumexp merge "
                "cannot reproduce";
   AttentionStrategy chosen = fallback.empty() ? strategy : AttentionStrategy::AllGather;
-  if (!fallback.empty())
+  // Only --sp-strategy=ring reaches the bias case (auto never picks ring):
+  // a strategy the user asked for and did not get is a warning sp-compile
+  // prints, not a remark only --report shows.
+  if (!fallback.empty() && strategy == AttentionStrategy::Ring && !keysWhole)
+    op->emitWarning() << describeOp(op) << " uses allgather instead of " << strategyName(strategy)
+                      << ": " << fallback;
+  else if (!fallback.empty())
     op->emitRemark() << describeOp(op) << " uses allgather instead of " << strategyName(strategy)
                      << ": " << fallback;
   switch (chosen) {
