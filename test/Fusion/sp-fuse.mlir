@@ -155,6 +155,73 @@ func.func @where_mask_pretransposed_key(%q: tensor<1x2x3x4xf32>, %kx: tensor<1x3
   return %o : tensor<1x2x3x4xf32>
 }
 
+// BLOOM as the TorchScript exporter writes it: baddbmm adds ALiBi to the
+// [B*H, S, S] scores, which are viewed as [B, H, S, S] for the mask, and the
+// probabilities are viewed back for the bmm with V. ALiBi moves to the
+// [B, H, 1, S] layout without growing to S x S; the bias is ALiBi + mask.
+// CHECK-LABEL: func.func @alibi_baddbmm
+// CHECK-SAME: (%[[Q:[^:]*]]: tensor<1x2x3x4xf32>, %[[K:[^:]*]]: tensor<1x2x3x4xf32>, %[[V:[^:]*]]: tensor<1x2x3x4xf32>, %[[ALIBI:[^:]*]]: tensor<2x1x3xf32>, %[[MASK:[^:]*]]: tensor<1x1x3x3xf32>)
+// CHECK-NOT: graph.matmul
+// CHECK: %[[HEADS:.*]] = graph.reshape %[[ALIBI]], %{{.*}} : (tensor<2x1x3xf32>, tensor<4xi64>) -> tensor<1x2x1x3xf32>
+// CHECK-NEXT: %[[BIAS:.*]] = graph.add %[[HEADS]], %[[MASK]] : (tensor<1x2x1x3xf32>, tensor<1x1x3x3xf32>) -> tensor<1x2x3x3xf32>
+// CHECK-NEXT: %[[O:.*]], %{{.*}} = graph.attention %[[Q]], %[[K]], %[[V]], %[[BIAS]] {scale = 5.000000e-01 : f64}
+// CHECK-NOT: graph.softmax
+// CHECK-NOT: graph.matmul
+// CHECK: %[[OUT:.*]] = graph.reshape %[[O]], %{{.*}} : (tensor<1x2x3x4xf32>, tensor<3xi64>) -> tensor<2x3x4xf32>
+// CHECK-NEXT: return %[[OUT]]
+func.func @alibi_baddbmm(%q: tensor<1x2x3x4xf32>, %k: tensor<1x2x3x4xf32>, %v: tensor<1x2x3x4xf32>, %alibi: tensor<2x1x3xf32>, %mask: tensor<1x1x3x3xf32>) -> tensor<2x3x4xf32> {
+  %factor = graph.constant dense<0.5> : tensor<f32>
+  %flat = graph.constant dense<[2, 3, 4]> : tensor<3xi64>
+  %heads = graph.constant dense<[1, 2, 3, 3]> : tensor<4xi64>
+  %back = graph.constant dense<[2, 3, 3]> : tensor<3xi64>
+  %q3 = graph.reshape %q, %flat : (tensor<1x2x3x4xf32>, tensor<3xi64>) -> tensor<2x3x4xf32>
+  %k3 = graph.reshape %k, %flat : (tensor<1x2x3x4xf32>, tensor<3xi64>) -> tensor<2x3x4xf32>
+  %kt = graph.transpose %k3 {perm = array<i64: 0, 2, 1>} : (tensor<2x3x4xf32>) -> tensor<2x4x3xf32>
+  %v3 = graph.reshape %v, %flat : (tensor<1x2x3x4xf32>, tensor<3xi64>) -> tensor<2x3x4xf32>
+  // expected-remark @below {{fused attention: 2 query heads on 2 key/value heads, scale 5.000000e-01, bias}}
+  %s = graph.matmul %q3, %kt : (tensor<2x3x4xf32>, tensor<2x4x3xf32>) -> tensor<2x3x3xf32>
+  %scaled = graph.mul %s, %factor : (tensor<2x3x3xf32>, tensor<f32>) -> tensor<2x3x3xf32>
+  %biased = graph.add %scaled, %alibi : (tensor<2x3x3xf32>, tensor<2x1x3xf32>) -> tensor<2x3x3xf32>
+  %s4 = graph.reshape %biased, %heads : (tensor<2x3x3xf32>, tensor<4xi64>) -> tensor<1x2x3x3xf32>
+  %masked = graph.add %s4, %mask : (tensor<1x2x3x3xf32>, tensor<1x1x3x3xf32>) -> tensor<1x2x3x3xf32>
+  %p = graph.softmax %masked {axis = -1 : i64} : tensor<1x2x3x3xf32>
+  %p3 = graph.reshape %p, %back : (tensor<1x2x3x3xf32>, tensor<3xi64>) -> tensor<2x3x3xf32>
+  %o = graph.matmul %p3, %v3 : (tensor<2x3x3xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  return %o : tensor<2x3x4xf32>
+}
+
+// BLOOM as the dynamo exporter writes it: ALiBi built from constant slopes
+// and the token positions, the product with V on the [B, H, S, S]
+// probabilities. ALiBi's reshape to [B*H, 1, S] and back folds away.
+// CHECK-LABEL: func.func @alibi_dynamo
+// CHECK-SAME: (%[[Q:[^:]*]]: tensor<1x2x3x4xf32>, %[[K:[^:]*]]: tensor<1x2x3x4xf32>, %[[V:[^:]*]]: tensor<1x2x3x4xf32>, %[[POS:[^:]*]]: tensor<1x1x3xf32>, %[[MASK:[^:]*]]: tensor<1x1x3x3xf32>)
+// CHECK: %[[ALIBI:.*]] = graph.mul %{{.*}}, %[[POS]] : (tensor<2x1xf32>, tensor<1x1x3xf32>) -> tensor<1x2x3xf32>
+// CHECK: %[[HEADS:.*]] = graph.reshape %[[ALIBI]], %{{.*}} : (tensor<1x2x3xf32>, tensor<4xi64>) -> tensor<1x2x1x3xf32>
+// CHECK-NEXT: %[[BIAS:.*]] = graph.add %[[HEADS]], %[[MASK]]
+// CHECK-NEXT: %[[O:.*]], %{{.*}} = graph.attention %[[Q]], %[[K]], %[[V]], %[[BIAS]] {scale = 5.000000e-01 : f64}
+// CHECK-NEXT: return %[[O]]
+func.func @alibi_dynamo(%q: tensor<1x2x3x4xf32>, %k: tensor<1x2x3x4xf32>, %v: tensor<1x2x3x4xf32>, %positions: tensor<1x1x3xf32>, %mask: tensor<1x1x3x3xf32>) -> tensor<1x2x3x4xf32> {
+  %slopes = graph.constant dense<[[0.25], [0.0625]]> : tensor<2x1xf32>
+  %factor = graph.constant dense<0.5> : tensor<f32>
+  %flat = graph.constant dense<[2, 3, 4]> : tensor<3xi64>
+  %rows = graph.constant dense<[2, 1, 3]> : tensor<3xi64>
+  %heads = graph.constant dense<[1, 2, 3, -1]> : tensor<4xi64>
+  %a = graph.mul %slopes, %positions : (tensor<2x1xf32>, tensor<1x1x3xf32>) -> tensor<1x2x3xf32>
+  %alibi = graph.reshape %a, %rows : (tensor<1x2x3xf32>, tensor<3xi64>) -> tensor<2x1x3xf32>
+  %q3 = graph.reshape %q, %flat : (tensor<1x2x3x4xf32>, tensor<3xi64>) -> tensor<2x3x4xf32>
+  %k3 = graph.reshape %k, %flat : (tensor<1x2x3x4xf32>, tensor<3xi64>) -> tensor<2x3x4xf32>
+  %kt = graph.transpose %k3 {perm = array<i64: 0, 2, 1>} : (tensor<2x3x4xf32>) -> tensor<2x4x3xf32>
+  // expected-remark @below {{fused attention: 2 query heads on 2 key/value heads, scale 5.000000e-01, bias}}
+  %s = graph.matmul %q3, %kt : (tensor<2x3x4xf32>, tensor<2x4x3xf32>) -> tensor<2x3x3xf32>
+  %scaled = graph.mul %s, %factor : (tensor<2x3x3xf32>, tensor<f32>) -> tensor<2x3x3xf32>
+  %biased = graph.add %scaled, %alibi : (tensor<2x3x3xf32>, tensor<2x1x3xf32>) -> tensor<2x3x3xf32>
+  %s4 = graph.reshape %biased, %heads : (tensor<2x3x3xf32>, tensor<4xi64>) -> tensor<1x2x3x3xf32>
+  %masked = graph.add %s4, %mask : (tensor<1x2x3x3xf32>, tensor<1x1x3x3xf32>) -> tensor<1x2x3x3xf32>
+  %p = graph.softmax %masked {axis = -1 : i64} : tensor<1x2x3x3xf32>
+  %o = graph.matmul %p, %v : (tensor<1x2x3x3xf32>, tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
+  return %o : tensor<1x2x3x4xf32>
+}
+
 //===----------------------------------------------------------------------===//
 // Attention near misses: the graph stays as it is
 //===----------------------------------------------------------------------===//
@@ -185,6 +252,27 @@ func.func @bias_from_weight(%q: tensor<1x1x3x4xf32>, %k: tensor<1x1x3x4xf32>, %v
   %p = graph.softmax %biased {axis = -1 : i64} : tensor<1x1x3x3xf32>
   %o = graph.matmul %p, %v : (tensor<1x1x3x3xf32>, tensor<1x1x3x4xf32>) -> tensor<1x1x3x4xf32>
   return %o : tensor<1x1x3x4xf32>
+}
+
+// ALiBi whose slopes are a weight (the dynamo exporter lifts BLOOM's slope
+// tensor into an initializer): the slopes could be trained, and
+// attention_grad gives the bias no gradient.
+ml_program.global private @alibi_slopes(dense<[[0.25], [0.0625]]> : tensor<2x1xf32>) : tensor<2x1xf32>
+// CHECK-LABEL: func.func @alibi_slopes_from_weight
+// CHECK-NOT: graph.attention
+// CHECK: graph.softmax
+func.func @alibi_slopes_from_weight(%q: tensor<2x3x4xf32>, %kt: tensor<2x4x3xf32>, %v: tensor<1x2x3x4xf32>, %positions: tensor<1x1x3xf32>) -> tensor<1x2x3x4xf32> {
+  %slopes = ml_program.global_load_const @alibi_slopes : tensor<2x1xf32>
+  %rows = graph.constant dense<[2, 1, 3]> : tensor<3xi64>
+  %heads = graph.constant dense<[1, 2, 3, 3]> : tensor<4xi64>
+  %a = graph.mul %slopes, %positions : (tensor<2x1xf32>, tensor<1x1x3xf32>) -> tensor<1x2x3xf32>
+  %alibi = graph.reshape %a, %rows : (tensor<1x2x3xf32>, tensor<3xi64>) -> tensor<2x1x3xf32>
+  %s = graph.matmul %q, %kt : (tensor<2x3x4xf32>, tensor<2x4x3xf32>) -> tensor<2x3x3xf32>
+  %biased = graph.add %s, %alibi : (tensor<2x3x3xf32>, tensor<2x1x3xf32>) -> tensor<2x3x3xf32>
+  %s4 = graph.reshape %biased, %heads : (tensor<2x3x3xf32>, tensor<4xi64>) -> tensor<1x2x3x3xf32>
+  %p = graph.softmax %s4 {axis = -1 : i64} : tensor<1x2x3x3xf32>
+  %o = graph.matmul %p, %v : (tensor<1x2x3x3xf32>, tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
+  return %o : tensor<1x2x3x4xf32>
 }
 
 // where(m, S, -100) on a mask from an input: a row the mask hides entirely

@@ -3,13 +3,17 @@
 // The pattern, anchored at the softmax:
 //
 //   S = matmul(Q, K^T)                       (batch dims equal on both sides)
-//   X = chain(S): * c, / c, + bias, where(m, S, fill), max(S, finfo.min), casts
-//   P = [where(isnan(P), 0, P)] [casts] softmax(X, axis = -1)
+//   X = chain(S): * c, / c, + bias, where(m, S, fill), max(S, finfo.min), casts,
+//       reshapes of the batch dims
+//   P = [where(isnan(P), 0, P)] [casts] [reshapes] softmax(X, axis = -1)
 //   O = matmul(P, V)
 //
 // Q, K^T and V are read through reshapes of their batch dims and swaps of
 // their last two dims, Q and K through scalar factors, K and V through the
-// head repetition of grouped-query attention. The chain is rewritten as
+// head repetition of grouped-query attention. A reshape in the chain that
+// only regroups the batch dims (BLOOM adds ALiBi to [B*H, S, S] scores,
+// then views them as [B, H, S, S] for the mask) moves the bias built so far
+// into the new layout. The chain is rewritten as
 // X = scale * S + bias with one bias, which is exact up to rounding:
 // where(m, S, fill) becomes S + where(m, 0, fill), equal to it wherever
 // fill absorbs S (fill = -inf, or |fill| >= 1e30, so S + fill rounds to
@@ -58,7 +62,7 @@ int64_t product(ArrayRef<int64_t> dims) {
 
 /// One op between S and the softmax.
 struct ScoreStep {
-  enum class Kind { Scale, AddBias, Mask, Clamp, Cast } kind;
+  enum class Kind { Scale, AddBias, Mask, Clamp, Cast, Reshape } kind;
   Operation *op;
   double value = 0;          // Scale: the factor; Mask: the fill; Clamp: the bound
   Value operand;             // AddBias: the term; Mask: the condition
@@ -70,6 +74,15 @@ struct ScoreChain {
   MatMulOp scores;
   SmallVector<ScoreStep> steps; // softmax side first
 };
+
+/// Whether `reshape` only regroups batch dims, leaving the matrices in the
+/// last two dims as they are: the same [rows, columns] matrices, in the same
+/// row-major order, under other batch dims.
+bool regroupsBatch(ReshapeOp reshape) {
+  auto input = reshape.getInput().getType(), output = reshape.getType();
+  return input.getRank() >= 3 && output.getRank() >= 3 && input.hasStaticShape() &&
+         output.hasStaticShape() && input.getShape().take_back(2) == output.getShape().take_back(2);
+}
 
 /// Whether `value` reads a weight (a float global), so that a bias built
 /// from it could need a gradient that attention_grad does not give.
@@ -134,6 +147,8 @@ bool matchScores(Value x, ScoreChain &chain, int depth) {
   Value result = op->getResult(0);
   if (isFloatCast(op))
     return tryStep(chain, {ScoreStep::Kind::Cast, op}, op->getOperand(0), depth);
+  if (auto reshape = llvm::dyn_cast<ReshapeOp>(op); reshape && regroupsBatch(reshape))
+    return tryStep(chain, {ScoreStep::Kind::Reshape, op}, reshape.getInput(), depth);
   if (auto mul = llvm::dyn_cast<MulOp>(op)) {
     for (auto [path, other] :
          {std::pair(mul.getLhs(), mul.getRhs()), std::pair(mul.getRhs(), mul.getLhs())}) {
@@ -220,7 +235,10 @@ bool matchProbabilities(SoftmaxOp softmax, ProbabilityChain &chain) {
         chain.output = matmul;
         return true;
       }
-      if (!isFloatCast(user))
+      // A reshape regrouping the batch dims: the torchscript export of
+      // BLOOM's bmm over [B*H, S, S] probabilities.
+      auto reshape = llvm::dyn_cast<ReshapeOp>(user);
+      if (!isFloatCast(user) && !(reshape && regroupsBatch(reshape)))
         return false;
       chain.ops.push_back(user);
       p = user->getResult(0);
@@ -398,6 +416,26 @@ ConstantMask classifyBias(Value bias, int64_t sq, int64_t sk) {
   return zero ? ConstantMask::Zero : causal ? ConstantMask::Causal : ConstantMask::Other;
 }
 
+/// `bias`, which broadcasts against `from`, laid out to broadcast against
+/// the same matrices under the batch dims `toBatch` (a row-major regrouping
+/// of `from`'s). A bias without batch dims of its own drops them; otherwise
+/// only its batch dims are expanded, so that a bias broadcast over rows or
+/// columns (BLOOM's ALiBi, [B*H, 1, Sk]) stays that small.
+Value regroupBias(autodiff::GradientBuilder &b, Value bias, RankedTensorType from,
+                  ArrayRef<int64_t> toBatch) {
+  auto type = typeOf(bias);
+  int64_t matrixRank = std::min<int64_t>(2, type.getRank());
+  ArrayRef<int64_t> batch = type.getShape().drop_back(matrixRank);
+  ArrayRef<int64_t> matrix = type.getShape().take_back(matrixRank);
+  if (llvm::all_of(batch, [](int64_t dim) { return dim == 1; }))
+    return batch.empty() ? bias : b.reshape(bias, type.clone(matrix));
+  SmallVector<int64_t> expanded(from.getShape().drop_back(2));
+  expanded.append(matrix.begin(), matrix.end());
+  SmallVector<int64_t> regrouped(toBatch);
+  regrouped.append(matrix.begin(), matrix.end());
+  return b.reshape(b.expand(bias, type.clone(expanded)), type.clone(regrouped));
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -422,17 +460,22 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
   }
   MatMulOp scores = scoreChain.scores, output = probabilityChain.output;
 
-  // S and O multiply batches of matrices with equal batch dims on both sides.
+  // S and O multiply batches of matrices with equal batch dims on both sides;
+  // S, the softmax and O may group the batch dims differently (the chains'
+  // reshapes regroup them row-major), over the same number of matrices.
   auto sameBatch = [](MatMulOp matmul) {
     auto lhs = matmul.getLhs().getType(), rhs = matmul.getRhs().getType();
     return lhs.getRank() >= 3 && lhs.getRank() == rhs.getRank() &&
            lhs.getShape().drop_back(2) == rhs.getShape().drop_back(2);
   };
+  auto batchCountOf = [](RankedTensorType type) { return product(type.getShape().drop_back(2)); };
   Type element = output.getType().getElementType();
   if (!sameBatch(scores) || !sameBatch(output) || !isFusibleType(scores.getType()) ||
-      !isFusibleType(output.getType()) || scores.getType().getElementType() != element ||
-      scores.getType().getShape() != scoresType.getShape() ||
-      scores.getType().getShape().drop_back(2) != output.getType().getShape().drop_back(2))
+      !isFusibleType(output.getType()) || !isFusibleType(scoresType) ||
+      scores.getType().getElementType() != element ||
+      scores.getType().getShape().take_back(2) != scoresType.getShape().take_back(2) ||
+      batchCountOf(scores.getType()) != batchCountOf(scoresType) ||
+      batchCountOf(scores.getType()) != batchCountOf(output.getType()))
     return false;
 
   // Q, K and V behind their views; K and V unrepeated when both are repeated
@@ -463,7 +506,7 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
   // The canonical layout [lead..., H, S, D]: the query's batch dims, or with
   // repeated heads the key's [lead..., Hkv] with Hq = Hkv * group.
   auto sDims = scores.getType().getShape();
-  int64_t sq = sDims[rank - 2], sk = sDims[rank - 1];
+  int64_t sq = sDims.end()[-2], sk = sDims.back();
   auto queryDims = typeOf(query.base).getShape();
   auto keyDims = typeOf(key).getShape();
   auto valueDims = typeOf(valueBase).getShape();
@@ -530,6 +573,11 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
       break;
     case ScoreStep::Kind::Cast:
       break;
+    case ScoreStep::Kind::Reshape:
+      if (bias)
+        bias = regroupBias(b, bias, typeOf(step.op->getOperand(0)),
+                           typeOf(step.op->getResult(0)).getShape().drop_back(2));
+      break;
     }
   }
 
@@ -538,17 +586,8 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
   SmallVector<int64_t> canonicalScores = shapeOf({queryHeads, sq, sk});
   bool causal = false;
   if (bias) {
-    auto biasType = typeOf(bias);
-    ArrayRef<int64_t> biasBatch =
-        biasType.getShape().drop_back(std::min<int64_t>(2, biasType.getRank()));
-    if (sDims.drop_back(2) != ArrayRef<int64_t>(canonicalScores).drop_back(2)) {
-      if (llvm::all_of(biasBatch, [](int64_t dim) { return dim == 1; }))
-        bias =
-            b.reshape(bias, biasType.clone(biasType.getShape().drop_front(biasBatch.size())));
-      else
-        bias = b.reshape(b.expand(bias, scores.getType()),
-                         scores.getType().clone(canonicalScores));
-    }
+    if (scoresType.getShape().drop_back(2) != ArrayRef<int64_t>(canonicalScores).drop_back(2))
+      bias = regroupBias(b, bias, scoresType, ArrayRef<int64_t>(canonicalScores).drop_back(2));
     ConstantMask mask = bias ? classifyBias(bias, sq, sk) : ConstantMask::Other;
     if (mask == ConstantMask::Zero || (mask == ConstantMask::Causal && sq <= sk)) {
       causal = mask == ConstantMask::Causal;

@@ -18,7 +18,9 @@ def Fuse : Pass<"sp-fuse", "mlir::func::FuncOp"> {
     very negative m (the bias `where(c, 0, m)`), `max(X, finfo.min)` (folded
     into the bias), and float casts. Q and K may carry scalar factors of
     their own, K^T may be a transpose or a pre-transposed K, and reshapes of
-    the batch dims (as in batched-matmul decompositions of SDPA) and the
+    the batch dims (as in batched-matmul decompositions of SDPA, and between
+    the scores, the softmax and the product with V, as in BLOOM's baddbmm
+    with ALiBi on [B*H, S, S] scores) and the
     repetition of key/value heads (repeat_kv: unsqueeze, expand, reshape)
     are looked through, so grouped-query K and V keep their own head count.
     `where(isnan(P), 0, P)` after the softmax (the SDPA decomposition of
