@@ -190,18 +190,21 @@ func.func @alibi_baddbmm(%q: tensor<1x2x3x4xf32>, %k: tensor<1x2x3x4xf32>, %v: t
   return %o : tensor<2x3x4xf32>
 }
 
-// BLOOM as the dynamo exporter writes it: ALiBi built from constant slopes
-// and the token positions, the product with V on the [B, H, S, S]
+// BLOOM as the dynamo exporter writes it: ALiBi built from the slopes,
+// lifted into an initializer that is not trained (a constant global), and
+// the token positions; the product with V on the [B, H, S, S]
 // probabilities. ALiBi's reshape to [B*H, 1, S] and back folds away.
+ml_program.global private @lifted_slopes(dense<[[0.25], [0.0625]]> : tensor<2x1xf32>) : tensor<2x1xf32>
 // CHECK-LABEL: func.func @alibi_dynamo
 // CHECK-SAME: (%[[Q:[^:]*]]: tensor<1x2x3x4xf32>, %[[K:[^:]*]]: tensor<1x2x3x4xf32>, %[[V:[^:]*]]: tensor<1x2x3x4xf32>, %[[POS:[^:]*]]: tensor<1x1x3xf32>, %[[MASK:[^:]*]]: tensor<1x1x3x3xf32>)
-// CHECK: %[[ALIBI:.*]] = graph.mul %{{.*}}, %[[POS]] : (tensor<2x1xf32>, tensor<1x1x3xf32>) -> tensor<1x2x3xf32>
+// CHECK: %[[SLOPES:.*]] = ml_program.global_load_const @lifted_slopes
+// CHECK: %[[ALIBI:.*]] = graph.mul %[[SLOPES]], %[[POS]] : (tensor<2x1xf32>, tensor<1x1x3xf32>) -> tensor<1x2x3xf32>
 // CHECK: %[[HEADS:.*]] = graph.reshape %[[ALIBI]], %{{.*}} : (tensor<1x2x3xf32>, tensor<4xi64>) -> tensor<1x2x1x3xf32>
 // CHECK-NEXT: %[[BIAS:.*]] = graph.add %[[HEADS]], %[[MASK]]
 // CHECK-NEXT: %[[O:.*]], %{{.*}} = graph.attention %[[Q]], %[[K]], %[[V]], %[[BIAS]] {scale = 5.000000e-01 : f64}
 // CHECK-NEXT: return %[[O]]
 func.func @alibi_dynamo(%q: tensor<1x2x3x4xf32>, %k: tensor<1x2x3x4xf32>, %v: tensor<1x2x3x4xf32>, %positions: tensor<1x1x3xf32>, %mask: tensor<1x1x3x3xf32>) -> tensor<1x2x3x4xf32> {
-  %slopes = graph.constant dense<[[0.25], [0.0625]]> : tensor<2x1xf32>
+  %slopes = ml_program.global_load_const @lifted_slopes : tensor<2x1xf32>
   %factor = graph.constant dense<0.5> : tensor<f32>
   %flat = graph.constant dense<[2, 3, 4]> : tensor<3xi64>
   %rows = graph.constant dense<[2, 1, 3]> : tensor<3xi64>
@@ -238,14 +241,14 @@ func.func @probabilities_used_twice(%q: tensor<1x1x3x4xf32>, %k: tensor<1x1x3x4x
   return %o, %p : tensor<1x1x3x4xf32>, tensor<1x1x3x3xf32>
 }
 
-// A bias read from a weight may be trained, and attention_grad gives the
-// bias no gradient.
-ml_program.global private @relative_bias(dense<0.0> : tensor<3x3xf32>) : tensor<3x3xf32>
+// A bias read from a trained weight (sp-select-params, which runs first,
+// made its global mutable): attention_grad gives the bias no gradient.
+ml_program.global private mutable @relative_bias(dense<0.0> : tensor<3x3xf32>) : tensor<3x3xf32>
 // CHECK-LABEL: func.func @bias_from_weight
 // CHECK-NOT: graph.attention
 // CHECK: graph.softmax
 func.func @bias_from_weight(%q: tensor<1x1x3x4xf32>, %k: tensor<1x1x3x4xf32>, %v: tensor<1x1x3x4xf32>) -> tensor<1x1x3x4xf32> {
-  %bias = ml_program.global_load_const @relative_bias : tensor<3x3xf32>
+  %bias = ml_program.global_load @relative_bias : tensor<3x3xf32>
   %kt = graph.transpose %k {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x1x3x4xf32>) -> tensor<1x1x4x3xf32>
   %s = graph.matmul %q, %kt : (tensor<1x1x3x4xf32>, tensor<1x1x4x3xf32>) -> tensor<1x1x3x3xf32>
   %biased = graph.add %s, %bias : (tensor<1x1x3x3xf32>, tensor<3x3xf32>) -> tensor<1x1x3x3xf32>
@@ -254,15 +257,13 @@ func.func @bias_from_weight(%q: tensor<1x1x3x4xf32>, %k: tensor<1x1x3x4xf32>, %v
   return %o : tensor<1x1x3x4xf32>
 }
 
-// ALiBi whose slopes are a weight (the dynamo exporter lifts BLOOM's slope
-// tensor into an initializer): the slopes could be trained, and
-// attention_grad gives the bias no gradient.
-ml_program.global private @alibi_slopes(dense<[[0.25], [0.0625]]> : tensor<2x1xf32>) : tensor<2x1xf32>
+// ALiBi whose slopes are a trained weight: the bias would need a gradient.
+ml_program.global private mutable @alibi_slopes(dense<[[0.25], [0.0625]]> : tensor<2x1xf32>) : tensor<2x1xf32>
 // CHECK-LABEL: func.func @alibi_slopes_from_weight
 // CHECK-NOT: graph.attention
 // CHECK: graph.softmax
 func.func @alibi_slopes_from_weight(%q: tensor<2x3x4xf32>, %kt: tensor<2x4x3xf32>, %v: tensor<1x2x3x4xf32>, %positions: tensor<1x1x3xf32>) -> tensor<1x2x3x4xf32> {
-  %slopes = ml_program.global_load_const @alibi_slopes : tensor<2x1xf32>
+  %slopes = ml_program.global_load @alibi_slopes : tensor<2x1xf32>
   %rows = graph.constant dense<[2, 1, 3]> : tensor<3xi64>
   %heads = graph.constant dense<[1, 2, 3, 3]> : tensor<4xi64>
   %a = graph.mul %slopes, %positions : (tensor<2x1xf32>, tensor<1x1x3xf32>) -> tensor<1x2x3xf32>

@@ -84,8 +84,11 @@ bool regroupsBatch(ReshapeOp reshape) {
          output.hasStaticShape() && input.getShape().take_back(2) == output.getShape().take_back(2);
 }
 
-/// Whether `value` reads a weight (a float global), so that a bias built
-/// from it could need a gradient that attention_grad does not give.
+/// Whether `value` reads a trained weight (a mutable global, which
+/// sp-select-params makes of each parameter before fusion), so that a bias
+/// built from it would need a gradient that attention_grad does not give. A
+/// constant global (frozen weights, inference, lifted constants such as
+/// BLOOM's ALiBi slopes in dynamo exports) needs none.
 bool dependsOnWeights(Value value) {
   SmallVector<Value> worklist = {value};
   llvm::DenseSet<Operation *> visited;
@@ -93,7 +96,7 @@ bool dependsOnWeights(Value value) {
     Operation *op = worklist.pop_back_val().getDefiningOp();
     if (!op || !visited.insert(op).second)
       continue;
-    if (llvm::isa<ml_program::GlobalLoadOp, ml_program::GlobalLoadConstOp>(op))
+    if (llvm::isa<ml_program::GlobalLoadOp>(op))
       return true;
     for (Value operand : op->getOperands())
       worklist.push_back(operand);
