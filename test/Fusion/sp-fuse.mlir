@@ -103,6 +103,93 @@ func.func @grouped_query_clamp_casts(%q: tensor<1x4x3x2xf64>, %k: tensor<1x2x3x2
   return %o : tensor<1x4x3x2xf64>
 }
 
+// Falcon's multi-query attention, one key/value head broadcast to all four
+// query heads by `expand` ([1, 1, S, D] to [1, 4, S, D]): K and V keep
+// their one head.
+// CHECK-LABEL: func.func @multi_query_expand
+// CHECK-SAME: (%[[Q:[^:]*]]: tensor<1x4x3x2xf32>, %[[K:[^:]*]]: tensor<1x1x3x2xf32>, %[[V:[^:]*]]: tensor<1x1x3x2xf32>, %[[MASK:[^:]*]]: tensor<1x1x3x3xf32>)
+// CHECK-NEXT: %[[O:.*]], %{{.*}} = graph.attention %[[Q]], %[[K]], %[[V]], %[[MASK]] {scale = 0.70710676908493042 : f64} : (tensor<1x4x3x2xf32>, tensor<1x1x3x2xf32>, tensor<1x1x3x2xf32>, tensor<1x1x3x3xf32>) -> (tensor<1x4x3x2xf32>, tensor<1x4x3xf32>)
+// CHECK-NEXT: return %[[O]]
+func.func @multi_query_expand(%q: tensor<1x4x3x2xf32>, %k: tensor<1x1x3x2xf32>, %v: tensor<1x1x3x2xf32>, %mask: tensor<1x1x3x3xf32>) -> tensor<1x4x3x2xf32> {
+  %heads = graph.constant dense<[1, 4, 3, 2]> : tensor<4xi64>
+  %factor = graph.constant dense<0.70710678> : tensor<f32>
+  %kx = graph.expand %k, %heads : (tensor<1x1x3x2xf32>, tensor<4xi64>) -> tensor<1x4x3x2xf32>
+  %vx = graph.expand %v, %heads : (tensor<1x1x3x2xf32>, tensor<4xi64>) -> tensor<1x4x3x2xf32>
+  %kt = graph.transpose %kx {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x4x3x2xf32>) -> tensor<1x4x2x3xf32>
+  // expected-remark @below {{fused attention: 4 query heads on 1 key/value heads, scale 7.071068e-01, bias}}
+  %s = graph.matmul %q, %kt : (tensor<1x4x3x2xf32>, tensor<1x4x2x3xf32>) -> tensor<1x4x3x3xf32>
+  %scaled = graph.mul %s, %factor : (tensor<1x4x3x3xf32>, tensor<f32>) -> tensor<1x4x3x3xf32>
+  %biased = graph.add %scaled, %mask : (tensor<1x4x3x3xf32>, tensor<1x1x3x3xf32>) -> tensor<1x4x3x3xf32>
+  %p = graph.softmax %biased {axis = -1 : i64} : tensor<1x4x3x3xf32>
+  %o = graph.matmul %p, %vx : (tensor<1x4x3x3xf32>, tensor<1x4x3x2xf32>) -> tensor<1x4x3x2xf32>
+  return %o : tensor<1x4x3x2xf32>
+}
+
+// Multi-query attention by matmul broadcasting: [B, 4, S, D] queries times
+// a [B, 1, D, S] key, the probabilities times a [B, 1, S, D] value.
+// CHECK-LABEL: func.func @multi_query_broadcast
+// CHECK-SAME: (%[[Q:[^:]*]]: tensor<2x4x3x2xf32>, %[[K:[^:]*]]: tensor<2x1x3x2xf32>, %[[V:[^:]*]]: tensor<2x1x3x2xf32>, %[[MASK:[^:]*]]: tensor<2x1x3x3xf32>)
+// CHECK-NEXT: %[[O:.*]], %{{.*}} = graph.attention %[[Q]], %[[K]], %[[V]], %[[MASK]] {scale = 0.70710676908493042 : f64} : (tensor<2x4x3x2xf32>, tensor<2x1x3x2xf32>, tensor<2x1x3x2xf32>, tensor<2x1x3x3xf32>) -> (tensor<2x4x3x2xf32>, tensor<2x4x3xf32>)
+// CHECK-NEXT: return %[[O]]
+func.func @multi_query_broadcast(%q: tensor<2x4x3x2xf32>, %k: tensor<2x1x3x2xf32>, %v: tensor<2x1x3x2xf32>, %mask: tensor<2x1x3x3xf32>) -> tensor<2x4x3x2xf32> {
+  %factor = graph.constant dense<0.70710678> : tensor<f32>
+  %kt = graph.transpose %k {perm = array<i64: 0, 1, 3, 2>} : (tensor<2x1x3x2xf32>) -> tensor<2x1x2x3xf32>
+  // expected-remark @below {{fused attention: 4 query heads on 1 key/value heads, scale 7.071068e-01, bias}}
+  %s = graph.matmul %q, %kt : (tensor<2x4x3x2xf32>, tensor<2x1x2x3xf32>) -> tensor<2x4x3x3xf32>
+  %scaled = graph.mul %s, %factor : (tensor<2x4x3x3xf32>, tensor<f32>) -> tensor<2x4x3x3xf32>
+  %biased = graph.add %scaled, %mask : (tensor<2x4x3x3xf32>, tensor<2x1x3x3xf32>) -> tensor<2x4x3x3xf32>
+  %p = graph.softmax %biased {axis = -1 : i64} : tensor<2x4x3x3xf32>
+  %o = graph.matmul %p, %v : (tensor<2x4x3x3xf32>, tensor<2x1x3x2xf32>) -> tensor<2x4x3x2xf32>
+  return %o : tensor<2x4x3x2xf32>
+}
+
+// Multi-query attention by Tile ([1, 4, 1, 1] repeats), as the importer
+// writes it: unsqueeze to unit dims, expand one of them, reshape.
+// CHECK-LABEL: func.func @multi_query_tile
+// CHECK-SAME: (%[[Q:[^:]*]]: tensor<1x4x3x2xf32>, %[[K:[^:]*]]: tensor<1x1x3x2xf32>, %[[V:[^:]*]]: tensor<1x1x3x2xf32>)
+// CHECK-NEXT: %[[O:.*]], %{{.*}} = graph.attention %[[Q]], %[[K]], %[[V]] {scale = 1.000000e+00 : f64} : (tensor<1x4x3x2xf32>, tensor<1x1x3x2xf32>, tensor<1x1x3x2xf32>) -> (tensor<1x4x3x2xf32>, tensor<1x4x3xf32>)
+// CHECK-NEXT: return %[[O]]
+func.func @multi_query_tile(%q: tensor<1x4x3x2xf32>, %k: tensor<1x1x3x2xf32>, %v: tensor<1x1x3x2xf32>) -> tensor<1x4x3x2xf32> {
+  %rep = graph.constant dense<[1, 1, 4, 1, 1, 1, 1, 1]> : tensor<8xi64>
+  %heads = graph.constant dense<[1, 4, 3, 2]> : tensor<4xi64>
+  %k8 = graph.unsqueeze %k {axes = array<i64: 0, 2, 4, 6>} : (tensor<1x1x3x2xf32>) -> tensor<1x1x1x1x1x3x1x2xf32>
+  %kx = graph.expand %k8, %rep : (tensor<1x1x1x1x1x3x1x2xf32>, tensor<8xi64>) -> tensor<1x1x4x1x1x3x1x2xf32>
+  %kr = graph.reshape %kx, %heads : (tensor<1x1x4x1x1x3x1x2xf32>, tensor<4xi64>) -> tensor<1x4x3x2xf32>
+  %v8 = graph.unsqueeze %v {axes = array<i64: 0, 2, 4, 6>} : (tensor<1x1x3x2xf32>) -> tensor<1x1x1x1x1x3x1x2xf32>
+  %vx = graph.expand %v8, %rep : (tensor<1x1x1x1x1x3x1x2xf32>, tensor<8xi64>) -> tensor<1x1x4x1x1x3x1x2xf32>
+  %vr = graph.reshape %vx, %heads : (tensor<1x1x4x1x1x3x1x2xf32>, tensor<4xi64>) -> tensor<1x4x3x2xf32>
+  %kt = graph.transpose %kr {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x4x3x2xf32>) -> tensor<1x4x2x3xf32>
+  // expected-remark @below {{fused attention: 4 query heads on 1 key/value heads, scale 1.000000e+00, no mask}}
+  %s = graph.matmul %q, %kt : (tensor<1x4x3x2xf32>, tensor<1x4x2x3xf32>) -> tensor<1x4x3x3xf32>
+  %p = graph.softmax %s {axis = -1 : i64} : tensor<1x4x3x3xf32>
+  %o = graph.matmul %p, %vr : (tensor<1x4x3x3xf32>, tensor<1x4x3x2xf32>) -> tensor<1x4x3x2xf32>
+  return %o : tensor<1x4x3x2xf32>
+}
+
+// Tile of two key/value heads interleaves them (k0, k1, k0, k1), which is
+// not the grouped-query order (query head h reads KV head h / 2): K and V
+// stay tiled, one per query head.
+// CHECK-LABEL: func.func @tile_of_two_heads
+// CHECK: %[[KR:.*]] = graph.reshape %{{.*}} -> tensor<1x4x3x2xf32>
+// CHECK: %[[VR:.*]] = graph.reshape %{{.*}} -> tensor<1x4x3x2xf32>
+// CHECK: graph.attention %{{[^,]*}}, %[[KR]], %[[VR]] {scale = 1.000000e+00 : f64} : (tensor<1x4x3x2xf32>, tensor<1x4x3x2xf32>, tensor<1x4x3x2xf32>)
+func.func @tile_of_two_heads(%q: tensor<1x4x3x2xf32>, %k: tensor<1x2x3x2xf32>, %v: tensor<1x2x3x2xf32>) -> tensor<1x4x3x2xf32> {
+  %rep = graph.constant dense<[1, 1, 2, 2, 1, 3, 1, 2]> : tensor<8xi64>
+  %heads = graph.constant dense<[1, 4, 3, 2]> : tensor<4xi64>
+  %k8 = graph.unsqueeze %k {axes = array<i64: 0, 2, 4, 6>} : (tensor<1x2x3x2xf32>) -> tensor<1x1x1x2x1x3x1x2xf32>
+  %kx = graph.expand %k8, %rep : (tensor<1x1x1x2x1x3x1x2xf32>, tensor<8xi64>) -> tensor<1x1x2x2x1x3x1x2xf32>
+  %kr = graph.reshape %kx, %heads : (tensor<1x1x2x2x1x3x1x2xf32>, tensor<4xi64>) -> tensor<1x4x3x2xf32>
+  %v8 = graph.unsqueeze %v {axes = array<i64: 0, 2, 4, 6>} : (tensor<1x2x3x2xf32>) -> tensor<1x1x1x2x1x3x1x2xf32>
+  %vx = graph.expand %v8, %rep : (tensor<1x1x1x2x1x3x1x2xf32>, tensor<8xi64>) -> tensor<1x1x2x2x1x3x1x2xf32>
+  %vr = graph.reshape %vx, %heads : (tensor<1x1x2x2x1x3x1x2xf32>, tensor<4xi64>) -> tensor<1x4x3x2xf32>
+  %kt = graph.transpose %kr {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x4x3x2xf32>) -> tensor<1x4x2x3xf32>
+  // expected-remark @below {{fused attention: 4 query heads on 4 key/value heads, scale 1.000000e+00, no mask}}
+  %s = graph.matmul %q, %kt : (tensor<1x4x3x2xf32>, tensor<1x4x2x3xf32>) -> tensor<1x4x3x3xf32>
+  %p = graph.softmax %s {axis = -1 : i64} : tensor<1x4x3x3xf32>
+  %o = graph.matmul %p, %vr : (tensor<1x4x3x3xf32>, tensor<1x4x3x2xf32>) -> tensor<1x4x3x2xf32>
+  return %o : tensor<1x4x3x2xf32>
+}
+
 // The dynamo exporter's SDPA decomposition: sqrt(scale) on Q and on K^T, K^T
 // through a [B*H, S, D] transpose, the boolean mask as where(m, 0, -inf), and
 // where(isnan(P), 0, P) after the softmax.

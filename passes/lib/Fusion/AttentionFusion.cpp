@@ -10,7 +10,9 @@
 //
 // Q, K^T and V are read through reshapes of their batch dims and swaps of
 // their last two dims, Q and K through scalar factors, K and V through the
-// head repetition of grouped-query attention. A reshape in the chain that
+// head repetition of grouped-query attention and the broadcast of one head
+// to all in multi-query attention (expand, Tile, or the matmul's own
+// broadcasting of a [..., 1, S, D] operand). A reshape in the chain that
 // only regroups the batch dims (BLOOM adds ALiBi to [B*H, S, S] scores,
 // then views them as [B, H, S, S] for the mask) moves the bias built so far
 // into the new layout. The chain is rewritten as
@@ -380,6 +382,65 @@ Repetition repetitionOf(Value base) {
   return {unsqueeze.getInput(), expanded.getDimSize(axis)};
 }
 
+/// Multi-query attention's one KV head broadcast to all H heads, as the
+/// exporters write it besides repeat_kv: `expand(kv)` from [..., 1, S, D] to
+/// [..., H, S, D] (`key.expand(-1, H, -1, -1)`), or through unit dims and a
+/// reshape (Tile, which imports as unsqueeze, expand, reshape). `base`
+/// [..., H, S, D] is `kv` [..., 1, S, D] broadcast over its head dim when
+/// the expand grows exactly one unit dim, to H, and the reshape only drops
+/// or inserts unit dims with that one landing on the head dim: row-major
+/// order then maps every element of `base` to `kv` at head 0.
+Repetition headBroadcastOf(Value base) {
+  auto type = typeOf(base);
+  int64_t rank = type.getRank();
+  if (rank < 3 || !type.hasStaticShape())
+    return {};
+  Value expanded = base;
+  if (auto reshape = base.getDefiningOp<ReshapeOp>())
+    expanded = reshape.getInput();
+  auto expand = expanded.getDefiningOp<ExpandOp>();
+  if (!expand || !expand.getInput().getType().hasStaticShape() ||
+      !expand.getType().hasStaticShape())
+    return {};
+  Value kv = expand.getInput();
+  if (auto unsqueeze = kv.getDefiningOp<UnsqueezeOp>())
+    kv = unsqueeze.getInput();
+  SmallVector<int64_t> kvShape(type.getShape());
+  kvShape[rank - 3] = 1;
+  if (typeOf(kv).getShape() != ArrayRef<int64_t>(kvShape))
+    return {};
+  // The expand's non-unit dims in order, and which of them it grew.
+  ArrayRef<int64_t> in = expand.getInput().getType().getShape();
+  ArrayRef<int64_t> out = expand.getType().getShape();
+  if (in.size() != out.size())
+    return {};
+  SmallVector<int64_t> sizes;
+  int64_t grown = -1;
+  for (auto [before, after] : llvm::zip(in, out)) {
+    if (after == 1)
+      continue;
+    if (before != after) {
+      if (before != 1 || grown >= 0)
+        return {};
+      grown = sizes.size();
+    }
+    sizes.push_back(after);
+  }
+  // The same non-unit dims in `base`, the grown one at its head dim.
+  SmallVector<int64_t> baseSizes;
+  int64_t head = -1;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (type.getDimSize(d) == 1)
+      continue;
+    if (d == rank - 3)
+      head = baseSizes.size();
+    baseSizes.push_back(type.getDimSize(d));
+  }
+  if (grown < 0 || grown != head || sizes != baseSizes)
+    return {};
+  return {kv, type.getDimSize(rank - 3)};
+}
+
 //===----------------------------------------------------------------------===//
 // The causal pattern
 //===----------------------------------------------------------------------===//
@@ -463,13 +524,21 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
   }
   MatMulOp scores = scoreChain.scores, output = probabilityChain.output;
 
-  // S and O multiply batches of matrices with equal batch dims on both sides;
-  // S, the softmax and O may group the batch dims differently (the chains'
-  // reshapes regroup them row-major), over the same number of matrices.
+  // S and O multiply batches of matrices with equal batch dims on both sides,
+  // or with K and V broadcast over the heads (multi-query attention written
+  // as matmul broadcasting: [..., H, S, D] by [..., 1, D, S]); S, the softmax
+  // and O may group the batch dims differently (the chains' reshapes regroup
+  // them row-major), over the same number of matrices.
   auto sameBatch = [](MatMulOp matmul) {
     auto lhs = matmul.getLhs().getType(), rhs = matmul.getRhs().getType();
     return lhs.getRank() >= 3 && lhs.getRank() == rhs.getRank() &&
-           lhs.getShape().drop_back(2) == rhs.getShape().drop_back(2);
+           lhs.getShape().drop_back(3) == rhs.getShape().drop_back(3) &&
+           (lhs.getShape().end()[-3] == rhs.getShape().end()[-3] || rhs.getShape().end()[-3] == 1);
+  };
+  // The heads the rhs of `matmul` is broadcast over, or 1.
+  auto broadcastHeads = [](MatMulOp matmul) -> int64_t {
+    int64_t heads = matmul.getLhs().getType().getShape().end()[-3];
+    return matmul.getRhs().getType().getShape().end()[-3] == 1 ? heads : 1;
   };
   auto batchCountOf = [](RankedTensorType type) { return product(type.getShape().drop_back(2)); };
   Type element = output.getType().getElementType();
@@ -492,7 +561,28 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
   if (keyT.transposed) {
     keyRepetition = repetitionOf(keyT.base);
     valueRepetition = repetitionOf(value.base);
+    if (!keyRepetition.kv)
+      keyRepetition = headBroadcastOf(keyT.base);
+    if (!valueRepetition.kv)
+      valueRepetition = headBroadcastOf(value.base);
   }
+  // Broadcast by the matmul itself: the operand is the one KV head, provided
+  // the views peeled off it left its batch dims as the matmul saw them (so
+  // its head dim is the one broadcast).
+  auto broadcastOf = [&](MatMulOp matmul, Value base) -> Repetition {
+    int64_t heads = broadcastHeads(matmul);
+    if (heads == 1 || typeOf(base).getShape().drop_back(2) !=
+                          matmul.getRhs().getType().getShape().drop_back(2))
+      return {};
+    return {base, heads};
+  };
+  if (broadcastHeads(scores) != 1)
+    keyRepetition = broadcastOf(scores, keyT.base);
+  if (broadcastHeads(output) != 1)
+    valueRepetition = broadcastOf(output, value.base);
+  if ((broadcastHeads(scores) != 1 && !keyRepetition.kv) ||
+      (broadcastHeads(output) != 1 && !valueRepetition.kv))
+    return false;
   int64_t group = 1;
   Value key = keyT.base, valueBase = value.base;
   if (keyRepetition.kv && valueRepetition.kv && keyRepetition.group == valueRepetition.group &&
