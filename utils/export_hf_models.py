@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """Export small Hugging Face causal LMs to ONNX the way users do, for import tests.
 
-Builds GPT-2, Llama, Qwen2 and GPT-NeoX from tiny configs with random weights
-(no hub access), and exports each with torch.onnx:
+Builds GPT-2, Llama, Qwen2, GPT-NeoX, Falcon (multi-query attention: one
+key/value head) and BLOOM (ALiBi) from tiny configs with random weights (no
+hub access), and exports each with torch.onnx:
 
   <family>-<attn>-<exporter>-static     batch 2, sequence 16
   <family>-<attn>-<exporter>-dynamic    batch and sequence symbolic
   <family>-sdpa-<exporter>-external     static, every initializer in a side file
 
-`attn` is the attention implementation (eager, sdpa), `exporter` is dynamo
-(opset 18) or torchscript (opset 17). Inputs are `input_ids` and
-`attention_mask` (int64, [batch, sequence]); the one output is `logits`.
+`attn` is the attention implementation (eager, sdpa; BLOOM has only eager),
+`exporter` is dynamo (opset 18) or torchscript (opset 17). Inputs are
+`input_ids` and `attention_mask` (int64, [batch, sequence]); the one output
+is `logits`.
 
 Prints one line per file written: `WROTE <name> <path> <inputs> <ops>`.
 Exit status 2 when torch or transformers cannot be imported.
@@ -25,8 +27,10 @@ import sys
 import time
 import warnings
 
-FAMILIES = ("gpt2", "llama", "qwen2", "gptneox")
+FAMILIES = ("gpt2", "llama", "qwen2", "gptneox", "falcon", "bloom")
 ATTENTIONS = ("eager", "sdpa")
+# Families whose Hugging Face model has no SDPA implementation.
+EAGER_ONLY = ("bloom",)
 BATCH, SEQ = 2, 16
 VOCAB = 256
 
@@ -56,6 +60,20 @@ def make_config(family, attn):
                                 max_position_embeddings=128, rotary_pct=0.25,
                                 hidden_dropout=0.0, attention_dropout=0.0,
                                 **common)
+    if family == "falcon":
+        # Falcon-7B's layout: multi-query attention (one key/value head
+        # shared by every query head), rotary positions, parallel attention.
+        return tf.FalconConfig(hidden_size=64, num_hidden_layers=2,
+                               num_attention_heads=4, multi_query=True,
+                               new_decoder_architecture=False, alibi=False,
+                               max_position_embeddings=128, hidden_dropout=0.0,
+                               attention_dropout=0.0, bos_token_id=0,
+                               eos_token_id=0, **common)
+    if family == "bloom":
+        # ALiBi: a per-head linear bias on the scores, no position embedding.
+        return tf.BloomConfig(hidden_size=64, n_layer=2, n_head=4,
+                              hidden_dropout=0.0, attention_dropout=0.0,
+                              bos_token_id=0, eos_token_id=0, **common)
     raise ValueError(f"unknown family '{family}'")
 
 
@@ -65,7 +83,8 @@ def make_model(family, attn):
 
     config = make_config(family, attn)
     cls = {"gpt2": tf.GPT2LMHeadModel, "llama": tf.LlamaForCausalLM,
-           "qwen2": tf.Qwen2ForCausalLM, "gptneox": tf.GPTNeoXForCausalLM}[family]
+           "qwen2": tf.Qwen2ForCausalLM, "gptneox": tf.GPTNeoXForCausalLM,
+           "falcon": tf.FalconForCausalLM, "bloom": tf.BloomForCausalLM}[family]
     torch.manual_seed(0)
     model = cls(config).eval()
 
@@ -207,11 +226,13 @@ def main():
 
     failures = 0
     for family in families:
-        for attn in attentions:
+        family_attentions = [a for a in attentions
+                             if a == "eager" or family not in EAGER_ONLY]
+        for attn in family_attentions:
             model = make_model(family, attn)
             for exporter in exporters:
                 variants = [("static", False, False), ("dynamic", True, False)]
-                if attn == attentions[-1]:
+                if attn == family_attentions[-1]:
                     variants.append(("external", False, True))
                 for variant, dynamic, external in variants:
                     name = f"{family}-{attn}-{exporter}-{variant}"

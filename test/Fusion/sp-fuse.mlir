@@ -103,6 +103,93 @@ func.func @grouped_query_clamp_casts(%q: tensor<1x4x3x2xf64>, %k: tensor<1x2x3x2
   return %o : tensor<1x4x3x2xf64>
 }
 
+// Falcon's multi-query attention, one key/value head broadcast to all four
+// query heads by `expand` ([1, 1, S, D] to [1, 4, S, D]): K and V keep
+// their one head.
+// CHECK-LABEL: func.func @multi_query_expand
+// CHECK-SAME: (%[[Q:[^:]*]]: tensor<1x4x3x2xf32>, %[[K:[^:]*]]: tensor<1x1x3x2xf32>, %[[V:[^:]*]]: tensor<1x1x3x2xf32>, %[[MASK:[^:]*]]: tensor<1x1x3x3xf32>)
+// CHECK-NEXT: %[[O:.*]], %{{.*}} = graph.attention %[[Q]], %[[K]], %[[V]], %[[MASK]] {scale = 0.70710676908493042 : f64} : (tensor<1x4x3x2xf32>, tensor<1x1x3x2xf32>, tensor<1x1x3x2xf32>, tensor<1x1x3x3xf32>) -> (tensor<1x4x3x2xf32>, tensor<1x4x3xf32>)
+// CHECK-NEXT: return %[[O]]
+func.func @multi_query_expand(%q: tensor<1x4x3x2xf32>, %k: tensor<1x1x3x2xf32>, %v: tensor<1x1x3x2xf32>, %mask: tensor<1x1x3x3xf32>) -> tensor<1x4x3x2xf32> {
+  %heads = graph.constant dense<[1, 4, 3, 2]> : tensor<4xi64>
+  %factor = graph.constant dense<0.70710678> : tensor<f32>
+  %kx = graph.expand %k, %heads : (tensor<1x1x3x2xf32>, tensor<4xi64>) -> tensor<1x4x3x2xf32>
+  %vx = graph.expand %v, %heads : (tensor<1x1x3x2xf32>, tensor<4xi64>) -> tensor<1x4x3x2xf32>
+  %kt = graph.transpose %kx {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x4x3x2xf32>) -> tensor<1x4x2x3xf32>
+  // expected-remark @below {{fused attention: 4 query heads on 1 key/value heads, scale 7.071068e-01, bias}}
+  %s = graph.matmul %q, %kt : (tensor<1x4x3x2xf32>, tensor<1x4x2x3xf32>) -> tensor<1x4x3x3xf32>
+  %scaled = graph.mul %s, %factor : (tensor<1x4x3x3xf32>, tensor<f32>) -> tensor<1x4x3x3xf32>
+  %biased = graph.add %scaled, %mask : (tensor<1x4x3x3xf32>, tensor<1x1x3x3xf32>) -> tensor<1x4x3x3xf32>
+  %p = graph.softmax %biased {axis = -1 : i64} : tensor<1x4x3x3xf32>
+  %o = graph.matmul %p, %vx : (tensor<1x4x3x3xf32>, tensor<1x4x3x2xf32>) -> tensor<1x4x3x2xf32>
+  return %o : tensor<1x4x3x2xf32>
+}
+
+// Multi-query attention by matmul broadcasting: [B, 4, S, D] queries times
+// a [B, 1, D, S] key, the probabilities times a [B, 1, S, D] value.
+// CHECK-LABEL: func.func @multi_query_broadcast
+// CHECK-SAME: (%[[Q:[^:]*]]: tensor<2x4x3x2xf32>, %[[K:[^:]*]]: tensor<2x1x3x2xf32>, %[[V:[^:]*]]: tensor<2x1x3x2xf32>, %[[MASK:[^:]*]]: tensor<2x1x3x3xf32>)
+// CHECK-NEXT: %[[O:.*]], %{{.*}} = graph.attention %[[Q]], %[[K]], %[[V]], %[[MASK]] {scale = 0.70710676908493042 : f64} : (tensor<2x4x3x2xf32>, tensor<2x1x3x2xf32>, tensor<2x1x3x2xf32>, tensor<2x1x3x3xf32>) -> (tensor<2x4x3x2xf32>, tensor<2x4x3xf32>)
+// CHECK-NEXT: return %[[O]]
+func.func @multi_query_broadcast(%q: tensor<2x4x3x2xf32>, %k: tensor<2x1x3x2xf32>, %v: tensor<2x1x3x2xf32>, %mask: tensor<2x1x3x3xf32>) -> tensor<2x4x3x2xf32> {
+  %factor = graph.constant dense<0.70710678> : tensor<f32>
+  %kt = graph.transpose %k {perm = array<i64: 0, 1, 3, 2>} : (tensor<2x1x3x2xf32>) -> tensor<2x1x2x3xf32>
+  // expected-remark @below {{fused attention: 4 query heads on 1 key/value heads, scale 7.071068e-01, bias}}
+  %s = graph.matmul %q, %kt : (tensor<2x4x3x2xf32>, tensor<2x1x2x3xf32>) -> tensor<2x4x3x3xf32>
+  %scaled = graph.mul %s, %factor : (tensor<2x4x3x3xf32>, tensor<f32>) -> tensor<2x4x3x3xf32>
+  %biased = graph.add %scaled, %mask : (tensor<2x4x3x3xf32>, tensor<2x1x3x3xf32>) -> tensor<2x4x3x3xf32>
+  %p = graph.softmax %biased {axis = -1 : i64} : tensor<2x4x3x3xf32>
+  %o = graph.matmul %p, %v : (tensor<2x4x3x3xf32>, tensor<2x1x3x2xf32>) -> tensor<2x4x3x2xf32>
+  return %o : tensor<2x4x3x2xf32>
+}
+
+// Multi-query attention by Tile ([1, 4, 1, 1] repeats), as the importer
+// writes it: unsqueeze to unit dims, expand one of them, reshape.
+// CHECK-LABEL: func.func @multi_query_tile
+// CHECK-SAME: (%[[Q:[^:]*]]: tensor<1x4x3x2xf32>, %[[K:[^:]*]]: tensor<1x1x3x2xf32>, %[[V:[^:]*]]: tensor<1x1x3x2xf32>)
+// CHECK-NEXT: %[[O:.*]], %{{.*}} = graph.attention %[[Q]], %[[K]], %[[V]] {scale = 1.000000e+00 : f64} : (tensor<1x4x3x2xf32>, tensor<1x1x3x2xf32>, tensor<1x1x3x2xf32>) -> (tensor<1x4x3x2xf32>, tensor<1x4x3xf32>)
+// CHECK-NEXT: return %[[O]]
+func.func @multi_query_tile(%q: tensor<1x4x3x2xf32>, %k: tensor<1x1x3x2xf32>, %v: tensor<1x1x3x2xf32>) -> tensor<1x4x3x2xf32> {
+  %rep = graph.constant dense<[1, 1, 4, 1, 1, 1, 1, 1]> : tensor<8xi64>
+  %heads = graph.constant dense<[1, 4, 3, 2]> : tensor<4xi64>
+  %k8 = graph.unsqueeze %k {axes = array<i64: 0, 2, 4, 6>} : (tensor<1x1x3x2xf32>) -> tensor<1x1x1x1x1x3x1x2xf32>
+  %kx = graph.expand %k8, %rep : (tensor<1x1x1x1x1x3x1x2xf32>, tensor<8xi64>) -> tensor<1x1x4x1x1x3x1x2xf32>
+  %kr = graph.reshape %kx, %heads : (tensor<1x1x4x1x1x3x1x2xf32>, tensor<4xi64>) -> tensor<1x4x3x2xf32>
+  %v8 = graph.unsqueeze %v {axes = array<i64: 0, 2, 4, 6>} : (tensor<1x1x3x2xf32>) -> tensor<1x1x1x1x1x3x1x2xf32>
+  %vx = graph.expand %v8, %rep : (tensor<1x1x1x1x1x3x1x2xf32>, tensor<8xi64>) -> tensor<1x1x4x1x1x3x1x2xf32>
+  %vr = graph.reshape %vx, %heads : (tensor<1x1x4x1x1x3x1x2xf32>, tensor<4xi64>) -> tensor<1x4x3x2xf32>
+  %kt = graph.transpose %kr {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x4x3x2xf32>) -> tensor<1x4x2x3xf32>
+  // expected-remark @below {{fused attention: 4 query heads on 1 key/value heads, scale 1.000000e+00, no mask}}
+  %s = graph.matmul %q, %kt : (tensor<1x4x3x2xf32>, tensor<1x4x2x3xf32>) -> tensor<1x4x3x3xf32>
+  %p = graph.softmax %s {axis = -1 : i64} : tensor<1x4x3x3xf32>
+  %o = graph.matmul %p, %vr : (tensor<1x4x3x3xf32>, tensor<1x4x3x2xf32>) -> tensor<1x4x3x2xf32>
+  return %o : tensor<1x4x3x2xf32>
+}
+
+// Tile of two key/value heads interleaves them (k0, k1, k0, k1), which is
+// not the grouped-query order (query head h reads KV head h / 2): K and V
+// stay tiled, one per query head.
+// CHECK-LABEL: func.func @tile_of_two_heads
+// CHECK: %[[KR:.*]] = graph.reshape %{{.*}} -> tensor<1x4x3x2xf32>
+// CHECK: %[[VR:.*]] = graph.reshape %{{.*}} -> tensor<1x4x3x2xf32>
+// CHECK: graph.attention %{{[^,]*}}, %[[KR]], %[[VR]] {scale = 1.000000e+00 : f64} : (tensor<1x4x3x2xf32>, tensor<1x4x3x2xf32>, tensor<1x4x3x2xf32>)
+func.func @tile_of_two_heads(%q: tensor<1x4x3x2xf32>, %k: tensor<1x2x3x2xf32>, %v: tensor<1x2x3x2xf32>) -> tensor<1x4x3x2xf32> {
+  %rep = graph.constant dense<[1, 1, 2, 2, 1, 3, 1, 2]> : tensor<8xi64>
+  %heads = graph.constant dense<[1, 4, 3, 2]> : tensor<4xi64>
+  %k8 = graph.unsqueeze %k {axes = array<i64: 0, 2, 4, 6>} : (tensor<1x2x3x2xf32>) -> tensor<1x1x1x2x1x3x1x2xf32>
+  %kx = graph.expand %k8, %rep : (tensor<1x1x1x2x1x3x1x2xf32>, tensor<8xi64>) -> tensor<1x1x2x2x1x3x1x2xf32>
+  %kr = graph.reshape %kx, %heads : (tensor<1x1x2x2x1x3x1x2xf32>, tensor<4xi64>) -> tensor<1x4x3x2xf32>
+  %v8 = graph.unsqueeze %v {axes = array<i64: 0, 2, 4, 6>} : (tensor<1x2x3x2xf32>) -> tensor<1x1x1x2x1x3x1x2xf32>
+  %vx = graph.expand %v8, %rep : (tensor<1x1x1x2x1x3x1x2xf32>, tensor<8xi64>) -> tensor<1x1x2x2x1x3x1x2xf32>
+  %vr = graph.reshape %vx, %heads : (tensor<1x1x2x2x1x3x1x2xf32>, tensor<4xi64>) -> tensor<1x4x3x2xf32>
+  %kt = graph.transpose %kr {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x4x3x2xf32>) -> tensor<1x4x2x3xf32>
+  // expected-remark @below {{fused attention: 4 query heads on 4 key/value heads, scale 1.000000e+00, no mask}}
+  %s = graph.matmul %q, %kt : (tensor<1x4x3x2xf32>, tensor<1x4x2x3xf32>) -> tensor<1x4x3x3xf32>
+  %p = graph.softmax %s {axis = -1 : i64} : tensor<1x4x3x3xf32>
+  %o = graph.matmul %p, %vr : (tensor<1x4x3x3xf32>, tensor<1x4x3x2xf32>) -> tensor<1x4x3x2xf32>
+  return %o : tensor<1x4x3x2xf32>
+}
+
 // The dynamo exporter's SDPA decomposition: sqrt(scale) on Q and on K^T, K^T
 // through a [B*H, S, D] transpose, the boolean mask as where(m, 0, -inf), and
 // where(isnan(P), 0, P) after the softmax.
@@ -155,6 +242,76 @@ func.func @where_mask_pretransposed_key(%q: tensor<1x2x3x4xf32>, %kx: tensor<1x3
   return %o : tensor<1x2x3x4xf32>
 }
 
+// BLOOM as the TorchScript exporter writes it: baddbmm adds ALiBi to the
+// [B*H, S, S] scores, which are viewed as [B, H, S, S] for the mask, and the
+// probabilities are viewed back for the bmm with V. ALiBi moves to the
+// [B, H, 1, S] layout without growing to S x S; the bias is ALiBi + mask.
+// CHECK-LABEL: func.func @alibi_baddbmm
+// CHECK-SAME: (%[[Q:[^:]*]]: tensor<1x2x3x4xf32>, %[[K:[^:]*]]: tensor<1x2x3x4xf32>, %[[V:[^:]*]]: tensor<1x2x3x4xf32>, %[[ALIBI:[^:]*]]: tensor<2x1x3xf32>, %[[MASK:[^:]*]]: tensor<1x1x3x3xf32>)
+// CHECK-NOT: graph.matmul
+// CHECK: %[[HEADS:.*]] = graph.reshape %[[ALIBI]], %{{.*}} : (tensor<2x1x3xf32>, tensor<4xi64>) -> tensor<1x2x1x3xf32>
+// CHECK-NEXT: %[[BIAS:.*]] = graph.add %[[HEADS]], %[[MASK]] : (tensor<1x2x1x3xf32>, tensor<1x1x3x3xf32>) -> tensor<1x2x3x3xf32>
+// CHECK-NEXT: %[[O:.*]], %{{.*}} = graph.attention %[[Q]], %[[K]], %[[V]], %[[BIAS]] {scale = 5.000000e-01 : f64}
+// CHECK-NOT: graph.softmax
+// CHECK-NOT: graph.matmul
+// CHECK: %[[OUT:.*]] = graph.reshape %[[O]], %{{.*}} : (tensor<1x2x3x4xf32>, tensor<3xi64>) -> tensor<2x3x4xf32>
+// CHECK-NEXT: return %[[OUT]]
+func.func @alibi_baddbmm(%q: tensor<1x2x3x4xf32>, %k: tensor<1x2x3x4xf32>, %v: tensor<1x2x3x4xf32>, %alibi: tensor<2x1x3xf32>, %mask: tensor<1x1x3x3xf32>) -> tensor<2x3x4xf32> {
+  %factor = graph.constant dense<0.5> : tensor<f32>
+  %flat = graph.constant dense<[2, 3, 4]> : tensor<3xi64>
+  %heads = graph.constant dense<[1, 2, 3, 3]> : tensor<4xi64>
+  %back = graph.constant dense<[2, 3, 3]> : tensor<3xi64>
+  %q3 = graph.reshape %q, %flat : (tensor<1x2x3x4xf32>, tensor<3xi64>) -> tensor<2x3x4xf32>
+  %k3 = graph.reshape %k, %flat : (tensor<1x2x3x4xf32>, tensor<3xi64>) -> tensor<2x3x4xf32>
+  %kt = graph.transpose %k3 {perm = array<i64: 0, 2, 1>} : (tensor<2x3x4xf32>) -> tensor<2x4x3xf32>
+  %v3 = graph.reshape %v, %flat : (tensor<1x2x3x4xf32>, tensor<3xi64>) -> tensor<2x3x4xf32>
+  // expected-remark @below {{fused attention: 2 query heads on 2 key/value heads, scale 5.000000e-01, bias}}
+  %s = graph.matmul %q3, %kt : (tensor<2x3x4xf32>, tensor<2x4x3xf32>) -> tensor<2x3x3xf32>
+  %scaled = graph.mul %s, %factor : (tensor<2x3x3xf32>, tensor<f32>) -> tensor<2x3x3xf32>
+  %biased = graph.add %scaled, %alibi : (tensor<2x3x3xf32>, tensor<2x1x3xf32>) -> tensor<2x3x3xf32>
+  %s4 = graph.reshape %biased, %heads : (tensor<2x3x3xf32>, tensor<4xi64>) -> tensor<1x2x3x3xf32>
+  %masked = graph.add %s4, %mask : (tensor<1x2x3x3xf32>, tensor<1x1x3x3xf32>) -> tensor<1x2x3x3xf32>
+  %p = graph.softmax %masked {axis = -1 : i64} : tensor<1x2x3x3xf32>
+  %p3 = graph.reshape %p, %back : (tensor<1x2x3x3xf32>, tensor<3xi64>) -> tensor<2x3x3xf32>
+  %o = graph.matmul %p3, %v3 : (tensor<2x3x3xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  return %o : tensor<2x3x4xf32>
+}
+
+// BLOOM as the dynamo exporter writes it: ALiBi built from the slopes,
+// lifted into an initializer that is not trained (a constant global), and
+// the token positions; the product with V on the [B, H, S, S]
+// probabilities. ALiBi's reshape to [B*H, 1, S] and back folds away.
+ml_program.global private @lifted_slopes(dense<[[0.25], [0.0625]]> : tensor<2x1xf32>) : tensor<2x1xf32>
+// CHECK-LABEL: func.func @alibi_dynamo
+// CHECK-SAME: (%[[Q:[^:]*]]: tensor<1x2x3x4xf32>, %[[K:[^:]*]]: tensor<1x2x3x4xf32>, %[[V:[^:]*]]: tensor<1x2x3x4xf32>, %[[POS:[^:]*]]: tensor<1x1x3xf32>, %[[MASK:[^:]*]]: tensor<1x1x3x3xf32>)
+// CHECK: %[[SLOPES:.*]] = ml_program.global_load_const @lifted_slopes
+// CHECK: %[[ALIBI:.*]] = graph.mul %[[SLOPES]], %[[POS]] : (tensor<2x1xf32>, tensor<1x1x3xf32>) -> tensor<1x2x3xf32>
+// CHECK: %[[HEADS:.*]] = graph.reshape %[[ALIBI]], %{{.*}} : (tensor<1x2x3xf32>, tensor<4xi64>) -> tensor<1x2x1x3xf32>
+// CHECK-NEXT: %[[BIAS:.*]] = graph.add %[[HEADS]], %[[MASK]]
+// CHECK-NEXT: %[[O:.*]], %{{.*}} = graph.attention %[[Q]], %[[K]], %[[V]], %[[BIAS]] {scale = 5.000000e-01 : f64}
+// CHECK-NEXT: return %[[O]]
+func.func @alibi_dynamo(%q: tensor<1x2x3x4xf32>, %k: tensor<1x2x3x4xf32>, %v: tensor<1x2x3x4xf32>, %positions: tensor<1x1x3xf32>, %mask: tensor<1x1x3x3xf32>) -> tensor<1x2x3x4xf32> {
+  %slopes = ml_program.global_load_const @lifted_slopes : tensor<2x1xf32>
+  %factor = graph.constant dense<0.5> : tensor<f32>
+  %flat = graph.constant dense<[2, 3, 4]> : tensor<3xi64>
+  %rows = graph.constant dense<[2, 1, 3]> : tensor<3xi64>
+  %heads = graph.constant dense<[1, 2, 3, -1]> : tensor<4xi64>
+  %a = graph.mul %slopes, %positions : (tensor<2x1xf32>, tensor<1x1x3xf32>) -> tensor<1x2x3xf32>
+  %alibi = graph.reshape %a, %rows : (tensor<1x2x3xf32>, tensor<3xi64>) -> tensor<2x1x3xf32>
+  %q3 = graph.reshape %q, %flat : (tensor<1x2x3x4xf32>, tensor<3xi64>) -> tensor<2x3x4xf32>
+  %k3 = graph.reshape %k, %flat : (tensor<1x2x3x4xf32>, tensor<3xi64>) -> tensor<2x3x4xf32>
+  %kt = graph.transpose %k3 {perm = array<i64: 0, 2, 1>} : (tensor<2x3x4xf32>) -> tensor<2x4x3xf32>
+  // expected-remark @below {{fused attention: 2 query heads on 2 key/value heads, scale 5.000000e-01, bias}}
+  %s = graph.matmul %q3, %kt : (tensor<2x3x4xf32>, tensor<2x4x3xf32>) -> tensor<2x3x3xf32>
+  %scaled = graph.mul %s, %factor : (tensor<2x3x3xf32>, tensor<f32>) -> tensor<2x3x3xf32>
+  %biased = graph.add %scaled, %alibi : (tensor<2x3x3xf32>, tensor<2x1x3xf32>) -> tensor<2x3x3xf32>
+  %s4 = graph.reshape %biased, %heads : (tensor<2x3x3xf32>, tensor<4xi64>) -> tensor<1x2x3x3xf32>
+  %masked = graph.add %s4, %mask : (tensor<1x2x3x3xf32>, tensor<1x1x3x3xf32>) -> tensor<1x2x3x3xf32>
+  %p = graph.softmax %masked {axis = -1 : i64} : tensor<1x2x3x3xf32>
+  %o = graph.matmul %p, %v : (tensor<1x2x3x3xf32>, tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
+  return %o : tensor<1x2x3x4xf32>
+}
+
 //===----------------------------------------------------------------------===//
 // Attention near misses: the graph stays as it is
 //===----------------------------------------------------------------------===//
@@ -171,20 +328,39 @@ func.func @probabilities_used_twice(%q: tensor<1x1x3x4xf32>, %k: tensor<1x1x3x4x
   return %o, %p : tensor<1x1x3x4xf32>, tensor<1x1x3x3xf32>
 }
 
-// A bias read from a weight may be trained, and attention_grad gives the
-// bias no gradient.
-ml_program.global private @relative_bias(dense<0.0> : tensor<3x3xf32>) : tensor<3x3xf32>
+// A bias read from a trained weight (sp-select-params, which runs first,
+// made its global mutable): attention_grad gives the bias no gradient.
+ml_program.global private mutable @relative_bias(dense<0.0> : tensor<3x3xf32>) : tensor<3x3xf32>
 // CHECK-LABEL: func.func @bias_from_weight
 // CHECK-NOT: graph.attention
 // CHECK: graph.softmax
 func.func @bias_from_weight(%q: tensor<1x1x3x4xf32>, %k: tensor<1x1x3x4xf32>, %v: tensor<1x1x3x4xf32>) -> tensor<1x1x3x4xf32> {
-  %bias = ml_program.global_load_const @relative_bias : tensor<3x3xf32>
+  %bias = ml_program.global_load @relative_bias : tensor<3x3xf32>
   %kt = graph.transpose %k {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x1x3x4xf32>) -> tensor<1x1x4x3xf32>
   %s = graph.matmul %q, %kt : (tensor<1x1x3x4xf32>, tensor<1x1x4x3xf32>) -> tensor<1x1x3x3xf32>
   %biased = graph.add %s, %bias : (tensor<1x1x3x3xf32>, tensor<3x3xf32>) -> tensor<1x1x3x3xf32>
   %p = graph.softmax %biased {axis = -1 : i64} : tensor<1x1x3x3xf32>
   %o = graph.matmul %p, %v : (tensor<1x1x3x3xf32>, tensor<1x1x3x4xf32>) -> tensor<1x1x3x4xf32>
   return %o : tensor<1x1x3x4xf32>
+}
+
+// ALiBi whose slopes are a trained weight: the bias would need a gradient.
+ml_program.global private mutable @alibi_slopes(dense<[[0.25], [0.0625]]> : tensor<2x1xf32>) : tensor<2x1xf32>
+// CHECK-LABEL: func.func @alibi_slopes_from_weight
+// CHECK-NOT: graph.attention
+// CHECK: graph.softmax
+func.func @alibi_slopes_from_weight(%q: tensor<2x3x4xf32>, %kt: tensor<2x4x3xf32>, %v: tensor<1x2x3x4xf32>, %positions: tensor<1x1x3xf32>) -> tensor<1x2x3x4xf32> {
+  %slopes = ml_program.global_load @alibi_slopes : tensor<2x1xf32>
+  %rows = graph.constant dense<[2, 1, 3]> : tensor<3xi64>
+  %heads = graph.constant dense<[1, 2, 3, 3]> : tensor<4xi64>
+  %a = graph.mul %slopes, %positions : (tensor<2x1xf32>, tensor<1x1x3xf32>) -> tensor<1x2x3xf32>
+  %alibi = graph.reshape %a, %rows : (tensor<1x2x3xf32>, tensor<3xi64>) -> tensor<2x1x3xf32>
+  %s = graph.matmul %q, %kt : (tensor<2x3x4xf32>, tensor<2x4x3xf32>) -> tensor<2x3x3xf32>
+  %biased = graph.add %s, %alibi : (tensor<2x3x3xf32>, tensor<2x1x3xf32>) -> tensor<2x3x3xf32>
+  %s4 = graph.reshape %biased, %heads : (tensor<2x3x3xf32>, tensor<4xi64>) -> tensor<1x2x3x3xf32>
+  %p = graph.softmax %s4 {axis = -1 : i64} : tensor<1x2x3x3xf32>
+  %o = graph.matmul %p, %v : (tensor<1x2x3x3xf32>, tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
+  return %o : tensor<1x2x3x4xf32>
 }
 
 // where(m, S, -100) on a mask from an input: a row the mask hides entirely

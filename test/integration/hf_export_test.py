@@ -4,8 +4,8 @@
 Usage: hf_export_test.py TOOLS_DIR [--families gpt2,...] [--exporter dynamo|torchscript|both]
                          [--attn eager,sdpa] [--keep DIR]
 
-Exports GPT-2, Llama, Qwen2 and GPT-NeoX (tiny random-weight configs) with
-utils/export_hf_models.py, then for each export runs
+Exports GPT-2, Llama, Qwen2, GPT-NeoX, Falcon and BLOOM (tiny random-weight
+configs) with utils/export_hf_models.py, then for each export runs
 `sp-compile MODEL --emit=mlir` and parses the result with `sp-opt`. Dynamic
 exports are imported twice: as they are, and with their inputs bound by
 `--input-shape` (batch 2, sequence 16); static and bound imports must leave no

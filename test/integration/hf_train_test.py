@@ -4,8 +4,9 @@
 Usage: hf_train_test.py TOOLS_DIR [--families gpt2,...] [--variants ...] [--keep DIR]
                          [--sp 2,4 [--strategies allgather,ulysses,ring]]
 
-For GPT-2, Llama, Qwen2 (8 heads, 2 KV heads) and GPT-NeoX (tiny random-weight
-configs from utils/export_hf_models.py, in float64), exports each model with
+For GPT-2, Llama, Qwen2 (8 heads, 2 KV heads), GPT-NeoX, Falcon (multi-query:
+one KV head) and BLOOM (ALiBi) (tiny random-weight configs from
+utils/export_hf_models.py, in float64), exports each model with
 torch.onnx, compiles it with
 
   sp-compile MODEL --train --input-shape input_ids=2x128 --params @NAMES
@@ -129,9 +130,15 @@ def float64_throughout():
     into PyTorch's reference and sp's result differently, so the comparison
     would measure float32 libm differences instead of sp. Inside this context,
     export and reference step alike, those casts stay float64 and GELU's
-    constants are float64 tensors."""
+    constants are float64 tensors, and so are those of BLOOM's GELU
+    (0.79788456, 0.044715), which the dynamo exporter also rounds to
+    float32. BLOOM's ALiBi slopes (powers of a
+    float32 base) are computed in float64 too: under the widened `to`, the
+    dynamo exporter's decomposition of their float32 `pow` meets float64
+    operands and fails."""
     import torch
     import transformers.activations as activations
+    import transformers.models.bloom.modeling_bloom as bloom
 
     def widen(dtype):
         return torch.float64 if dtype == torch.float32 else dtype
@@ -155,6 +162,27 @@ def float64_throughout():
         scale = torch.tensor(math.sqrt(2.0 / math.pi), dtype=input.dtype)
         return half * input * (1.0 + torch.tanh(scale * (input + cubic * torch.pow(input, 3.0))))
 
+    def alibi_slopes(num_heads, device):
+        # _get_alibi_slopes, in float64: base**1 .. base**n for the largest
+        # power of two n <= num_heads, then odd powers of a second base.
+        closest = 2 ** math.floor(math.log2(num_heads))
+        base = 2.0 ** (-(2.0 ** -(math.log2(closest) - 3)))
+        slopes = [base ** p for p in range(1, 1 + closest)]
+        if closest != num_heads:
+            extra = 2.0 ** (-(2.0 ** -(math.log2(2 * closest) - 3)))
+            remaining = min(closest, num_heads - closest)
+            slopes += [extra ** p for p in range(1, 1 + 2 * remaining, 2)]
+        return torch.tensor(slopes, dtype=torch.float64, device=device)
+
+    def bloom_gelu(input):
+        half = torch.tensor(0.5, dtype=input.dtype)
+        cubic = torch.tensor(0.044715, dtype=input.dtype)
+        scale = torch.tensor(0.79788456, dtype=input.dtype)
+        return input * half * (1.0 + torch.tanh(scale * input * (1 + cubic * input * input)))
+
+    original_slopes, original_bloom_gelu = bloom._get_alibi_slopes, bloom.bloom_gelu_forward
+    bloom._get_alibi_slopes = alibi_slopes
+    bloom.bloom_gelu_forward = bloom_gelu
     torch.Tensor.to = to
     torch.Tensor.float = lambda self, *args, **kwargs: to(self, torch.float64)
     torch.nn.functional.softmax = softmax
@@ -165,6 +193,8 @@ def float64_throughout():
         torch.Tensor.to, torch.Tensor.float = original_to, original_float
         torch.nn.functional.softmax = original_softmax
         activations.NewGELUActivation.forward = original_gelu
+        bloom._get_alibi_slopes = original_slopes
+        bloom.bloom_gelu_forward = original_bloom_gelu
 
 
 def round_float_attributes_to_float32(model):
@@ -303,7 +333,7 @@ def compare(dump, param_names, loss, logits, grads, updated, name):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("tools")
-    parser.add_argument("--families", default="gpt2,llama,qwen2,gptneox")
+    parser.add_argument("--families", default="gpt2,llama,qwen2,gptneox,falcon,bloom")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--keep", help="keep the exports, plans and dumps in DIR")
     parser.add_argument("--sp", help="rank counts to run sequence-parallel, e.g. 2,4")

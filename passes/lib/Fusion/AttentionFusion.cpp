@@ -3,13 +3,19 @@
 // The pattern, anchored at the softmax:
 //
 //   S = matmul(Q, K^T)                       (batch dims equal on both sides)
-//   X = chain(S): * c, / c, + bias, where(m, S, fill), max(S, finfo.min), casts
-//   P = [where(isnan(P), 0, P)] [casts] softmax(X, axis = -1)
+//   X = chain(S): * c, / c, + bias, where(m, S, fill), max(S, finfo.min), casts,
+//       reshapes of the batch dims
+//   P = [where(isnan(P), 0, P)] [casts] [reshapes] softmax(X, axis = -1)
 //   O = matmul(P, V)
 //
 // Q, K^T and V are read through reshapes of their batch dims and swaps of
 // their last two dims, Q and K through scalar factors, K and V through the
-// head repetition of grouped-query attention. The chain is rewritten as
+// head repetition of grouped-query attention and the broadcast of one head
+// to all in multi-query attention (expand, Tile, or the matmul's own
+// broadcasting of a [..., 1, S, D] operand). A reshape in the chain that
+// only regroups the batch dims (BLOOM adds ALiBi to [B*H, S, S] scores,
+// then views them as [B, H, S, S] for the mask) moves the bias built so far
+// into the new layout. The chain is rewritten as
 // X = scale * S + bias with one bias, which is exact up to rounding:
 // where(m, S, fill) becomes S + where(m, 0, fill), equal to it wherever
 // fill absorbs S (fill = -inf, or |fill| >= 1e30, so S + fill rounds to
@@ -58,7 +64,7 @@ int64_t product(ArrayRef<int64_t> dims) {
 
 /// One op between S and the softmax.
 struct ScoreStep {
-  enum class Kind { Scale, AddBias, Mask, Clamp, Cast } kind;
+  enum class Kind { Scale, AddBias, Mask, Clamp, Cast, Reshape } kind;
   Operation *op;
   double value = 0;          // Scale: the factor; Mask: the fill; Clamp: the bound
   Value operand;             // AddBias: the term; Mask: the condition
@@ -71,8 +77,20 @@ struct ScoreChain {
   SmallVector<ScoreStep> steps; // softmax side first
 };
 
-/// Whether `value` reads a weight (a float global), so that a bias built
-/// from it could need a gradient that attention_grad does not give.
+/// Whether `reshape` only regroups batch dims, leaving the matrices in the
+/// last two dims as they are: the same [rows, columns] matrices, in the same
+/// row-major order, under other batch dims.
+bool regroupsBatch(ReshapeOp reshape) {
+  auto input = reshape.getInput().getType(), output = reshape.getType();
+  return input.getRank() >= 3 && output.getRank() >= 3 && input.hasStaticShape() &&
+         output.hasStaticShape() && input.getShape().take_back(2) == output.getShape().take_back(2);
+}
+
+/// Whether `value` reads a trained weight (a mutable global, which
+/// sp-select-params makes of each parameter before fusion), so that a bias
+/// built from it would need a gradient that attention_grad does not give. A
+/// constant global (frozen weights, inference, lifted constants such as
+/// BLOOM's ALiBi slopes in dynamo exports) needs none.
 bool dependsOnWeights(Value value) {
   SmallVector<Value> worklist = {value};
   llvm::DenseSet<Operation *> visited;
@@ -80,7 +98,7 @@ bool dependsOnWeights(Value value) {
     Operation *op = worklist.pop_back_val().getDefiningOp();
     if (!op || !visited.insert(op).second)
       continue;
-    if (llvm::isa<ml_program::GlobalLoadOp, ml_program::GlobalLoadConstOp>(op))
+    if (llvm::isa<ml_program::GlobalLoadOp>(op))
       return true;
     for (Value operand : op->getOperands())
       worklist.push_back(operand);
@@ -134,6 +152,8 @@ bool matchScores(Value x, ScoreChain &chain, int depth) {
   Value result = op->getResult(0);
   if (isFloatCast(op))
     return tryStep(chain, {ScoreStep::Kind::Cast, op}, op->getOperand(0), depth);
+  if (auto reshape = llvm::dyn_cast<ReshapeOp>(op); reshape && regroupsBatch(reshape))
+    return tryStep(chain, {ScoreStep::Kind::Reshape, op}, reshape.getInput(), depth);
   if (auto mul = llvm::dyn_cast<MulOp>(op)) {
     for (auto [path, other] :
          {std::pair(mul.getLhs(), mul.getRhs()), std::pair(mul.getRhs(), mul.getLhs())}) {
@@ -220,7 +240,10 @@ bool matchProbabilities(SoftmaxOp softmax, ProbabilityChain &chain) {
         chain.output = matmul;
         return true;
       }
-      if (!isFloatCast(user))
+      // A reshape regrouping the batch dims: the torchscript export of
+      // BLOOM's bmm over [B*H, S, S] probabilities.
+      auto reshape = llvm::dyn_cast<ReshapeOp>(user);
+      if (!isFloatCast(user) && !(reshape && regroupsBatch(reshape)))
         return false;
       chain.ops.push_back(user);
       p = user->getResult(0);
@@ -359,6 +382,65 @@ Repetition repetitionOf(Value base) {
   return {unsqueeze.getInput(), expanded.getDimSize(axis)};
 }
 
+/// Multi-query attention's one KV head broadcast to all H heads, as the
+/// exporters write it besides repeat_kv: `expand(kv)` from [..., 1, S, D] to
+/// [..., H, S, D] (`key.expand(-1, H, -1, -1)`), or through unit dims and a
+/// reshape (Tile, which imports as unsqueeze, expand, reshape). `base`
+/// [..., H, S, D] is `kv` [..., 1, S, D] broadcast over its head dim when
+/// the expand grows exactly one unit dim, to H, and the reshape only drops
+/// or inserts unit dims with that one landing on the head dim: row-major
+/// order then maps every element of `base` to `kv` at head 0.
+Repetition headBroadcastOf(Value base) {
+  auto type = typeOf(base);
+  int64_t rank = type.getRank();
+  if (rank < 3 || !type.hasStaticShape())
+    return {};
+  Value expanded = base;
+  if (auto reshape = base.getDefiningOp<ReshapeOp>())
+    expanded = reshape.getInput();
+  auto expand = expanded.getDefiningOp<ExpandOp>();
+  if (!expand || !expand.getInput().getType().hasStaticShape() ||
+      !expand.getType().hasStaticShape())
+    return {};
+  Value kv = expand.getInput();
+  if (auto unsqueeze = kv.getDefiningOp<UnsqueezeOp>())
+    kv = unsqueeze.getInput();
+  SmallVector<int64_t> kvShape(type.getShape());
+  kvShape[rank - 3] = 1;
+  if (typeOf(kv).getShape() != ArrayRef<int64_t>(kvShape))
+    return {};
+  // The expand's non-unit dims in order, and which of them it grew.
+  ArrayRef<int64_t> in = expand.getInput().getType().getShape();
+  ArrayRef<int64_t> out = expand.getType().getShape();
+  if (in.size() != out.size())
+    return {};
+  SmallVector<int64_t> sizes;
+  int64_t grown = -1;
+  for (auto [before, after] : llvm::zip(in, out)) {
+    if (after == 1)
+      continue;
+    if (before != after) {
+      if (before != 1 || grown >= 0)
+        return {};
+      grown = sizes.size();
+    }
+    sizes.push_back(after);
+  }
+  // The same non-unit dims in `base`, the grown one at its head dim.
+  SmallVector<int64_t> baseSizes;
+  int64_t head = -1;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (type.getDimSize(d) == 1)
+      continue;
+    if (d == rank - 3)
+      head = baseSizes.size();
+    baseSizes.push_back(type.getDimSize(d));
+  }
+  if (grown < 0 || grown != head || sizes != baseSizes)
+    return {};
+  return {kv, type.getDimSize(rank - 3)};
+}
+
 //===----------------------------------------------------------------------===//
 // The causal pattern
 //===----------------------------------------------------------------------===//
@@ -398,6 +480,26 @@ ConstantMask classifyBias(Value bias, int64_t sq, int64_t sk) {
   return zero ? ConstantMask::Zero : causal ? ConstantMask::Causal : ConstantMask::Other;
 }
 
+/// `bias`, which broadcasts against `from`, laid out to broadcast against
+/// the same matrices under the batch dims `toBatch` (a row-major regrouping
+/// of `from`'s). A bias without batch dims of its own drops them; otherwise
+/// only its batch dims are expanded, so that a bias broadcast over rows or
+/// columns (BLOOM's ALiBi, [B*H, 1, Sk]) stays that small.
+Value regroupBias(autodiff::GradientBuilder &b, Value bias, RankedTensorType from,
+                  ArrayRef<int64_t> toBatch) {
+  auto type = typeOf(bias);
+  int64_t matrixRank = std::min<int64_t>(2, type.getRank());
+  ArrayRef<int64_t> batch = type.getShape().drop_back(matrixRank);
+  ArrayRef<int64_t> matrix = type.getShape().take_back(matrixRank);
+  if (llvm::all_of(batch, [](int64_t dim) { return dim == 1; }))
+    return batch.empty() ? bias : b.reshape(bias, type.clone(matrix));
+  SmallVector<int64_t> expanded(from.getShape().drop_back(2));
+  expanded.append(matrix.begin(), matrix.end());
+  SmallVector<int64_t> regrouped(toBatch);
+  regrouped.append(matrix.begin(), matrix.end());
+  return b.reshape(b.expand(bias, type.clone(expanded)), type.clone(regrouped));
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -422,17 +524,30 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
   }
   MatMulOp scores = scoreChain.scores, output = probabilityChain.output;
 
-  // S and O multiply batches of matrices with equal batch dims on both sides.
+  // S and O multiply batches of matrices with equal batch dims on both sides,
+  // or with K and V broadcast over the heads (multi-query attention written
+  // as matmul broadcasting: [..., H, S, D] by [..., 1, D, S]); S, the softmax
+  // and O may group the batch dims differently (the chains' reshapes regroup
+  // them row-major), over the same number of matrices.
   auto sameBatch = [](MatMulOp matmul) {
     auto lhs = matmul.getLhs().getType(), rhs = matmul.getRhs().getType();
     return lhs.getRank() >= 3 && lhs.getRank() == rhs.getRank() &&
-           lhs.getShape().drop_back(2) == rhs.getShape().drop_back(2);
+           lhs.getShape().drop_back(3) == rhs.getShape().drop_back(3) &&
+           (lhs.getShape().end()[-3] == rhs.getShape().end()[-3] || rhs.getShape().end()[-3] == 1);
   };
+  // The heads the rhs of `matmul` is broadcast over, or 1.
+  auto broadcastHeads = [](MatMulOp matmul) -> int64_t {
+    int64_t heads = matmul.getLhs().getType().getShape().end()[-3];
+    return matmul.getRhs().getType().getShape().end()[-3] == 1 ? heads : 1;
+  };
+  auto batchCountOf = [](RankedTensorType type) { return product(type.getShape().drop_back(2)); };
   Type element = output.getType().getElementType();
   if (!sameBatch(scores) || !sameBatch(output) || !isFusibleType(scores.getType()) ||
-      !isFusibleType(output.getType()) || scores.getType().getElementType() != element ||
-      scores.getType().getShape() != scoresType.getShape() ||
-      scores.getType().getShape().drop_back(2) != output.getType().getShape().drop_back(2))
+      !isFusibleType(output.getType()) || !isFusibleType(scoresType) ||
+      scores.getType().getElementType() != element ||
+      scores.getType().getShape().take_back(2) != scoresType.getShape().take_back(2) ||
+      batchCountOf(scores.getType()) != batchCountOf(scoresType) ||
+      batchCountOf(scores.getType()) != batchCountOf(output.getType()))
     return false;
 
   // Q, K and V behind their views; K and V unrepeated when both are repeated
@@ -446,7 +561,28 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
   if (keyT.transposed) {
     keyRepetition = repetitionOf(keyT.base);
     valueRepetition = repetitionOf(value.base);
+    if (!keyRepetition.kv)
+      keyRepetition = headBroadcastOf(keyT.base);
+    if (!valueRepetition.kv)
+      valueRepetition = headBroadcastOf(value.base);
   }
+  // Broadcast by the matmul itself: the operand is the one KV head, provided
+  // the views peeled off it left its batch dims as the matmul saw them (so
+  // its head dim is the one broadcast).
+  auto broadcastOf = [&](MatMulOp matmul, Value base) -> Repetition {
+    int64_t heads = broadcastHeads(matmul);
+    if (heads == 1 || typeOf(base).getShape().drop_back(2) !=
+                          matmul.getRhs().getType().getShape().drop_back(2))
+      return {};
+    return {base, heads};
+  };
+  if (broadcastHeads(scores) != 1)
+    keyRepetition = broadcastOf(scores, keyT.base);
+  if (broadcastHeads(output) != 1)
+    valueRepetition = broadcastOf(output, value.base);
+  if ((broadcastHeads(scores) != 1 && !keyRepetition.kv) ||
+      (broadcastHeads(output) != 1 && !valueRepetition.kv))
+    return false;
   int64_t group = 1;
   Value key = keyT.base, valueBase = value.base;
   if (keyRepetition.kv && valueRepetition.kv && keyRepetition.group == valueRepetition.group &&
@@ -463,7 +599,7 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
   // The canonical layout [lead..., H, S, D]: the query's batch dims, or with
   // repeated heads the key's [lead..., Hkv] with Hq = Hkv * group.
   auto sDims = scores.getType().getShape();
-  int64_t sq = sDims[rank - 2], sk = sDims[rank - 1];
+  int64_t sq = sDims.end()[-2], sk = sDims.back();
   auto queryDims = typeOf(query.base).getShape();
   auto keyDims = typeOf(key).getShape();
   auto valueDims = typeOf(valueBase).getShape();
@@ -530,6 +666,11 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
       break;
     case ScoreStep::Kind::Cast:
       break;
+    case ScoreStep::Kind::Reshape:
+      if (bias)
+        bias = regroupBias(b, bias, typeOf(step.op->getOperand(0)),
+                           typeOf(step.op->getResult(0)).getShape().drop_back(2));
+      break;
     }
   }
 
@@ -538,17 +679,8 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
   SmallVector<int64_t> canonicalScores = shapeOf({queryHeads, sq, sk});
   bool causal = false;
   if (bias) {
-    auto biasType = typeOf(bias);
-    ArrayRef<int64_t> biasBatch =
-        biasType.getShape().drop_back(std::min<int64_t>(2, biasType.getRank()));
-    if (sDims.drop_back(2) != ArrayRef<int64_t>(canonicalScores).drop_back(2)) {
-      if (llvm::all_of(biasBatch, [](int64_t dim) { return dim == 1; }))
-        bias =
-            b.reshape(bias, biasType.clone(biasType.getShape().drop_front(biasBatch.size())));
-      else
-        bias = b.reshape(b.expand(bias, scores.getType()),
-                         scores.getType().clone(canonicalScores));
-    }
+    if (scoresType.getShape().drop_back(2) != ArrayRef<int64_t>(canonicalScores).drop_back(2))
+      bias = regroupBias(b, bias, scoresType, ArrayRef<int64_t>(canonicalScores).drop_back(2));
     ConstantMask mask = bias ? classifyBias(bias, sq, sk) : ConstantMask::Other;
     if (mask == ConstantMask::Zero || (mask == ConstantMask::Causal && sq <= sk)) {
       causal = mask == ConstantMask::Causal;

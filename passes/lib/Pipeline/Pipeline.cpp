@@ -30,13 +30,20 @@ void buildTrainingPipeline(OpPassManager &pm, const TrainingPipelineOptions &opt
   // Fold what the importer left and drop computations nothing uses.
   pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
   pm.addNestedPass<func::FuncOp>(createCSEPass());
-  if (options.fuse)
-    pm.addNestedPass<func::FuncOp>(fusion::createFuse());
+  // Parameters are chosen before fusion, so that it can tell a trained
+  // weight (global_load), whose use in an attention bias would need a
+  // gradient attention_grad does not give, from a constant one
+  // (global_load_const, such as the ALiBi slopes the dynamo exporter lifts
+  // into an initializer).
   if (options.train) {
     training::SelectParamsOptions select;
     select.params.assign(options.params.begin(), options.params.end());
     select.frozen.assign(options.frozen.begin(), options.frozen.end());
     pm.addPass(training::createSelectParams(select));
+  }
+  if (options.fuse)
+    pm.addNestedPass<func::FuncOp>(fusion::createFuse());
+  if (options.train) {
     pm.addPass(training::createInsertLoss({options.loss}));
     if (split)
       pm.addPass(sequence_parallel::createSequenceParallel(sharding));

@@ -14,13 +14,18 @@ def Fuse : Pass<"sp-fuse", "mlir::func::FuncOp"> {
     Attention: `matmul(softmax(X, axis = -1), V)` where X is built from
     `S = matmul(Q, K^T)` through any chain of multiplications and divisions
     by a scalar constant (the scale), additions of a bias that depends on
-    neither Q, K, V nor any weight (several add up), `where(c, S, m)` with a
+    neither Q, K, V nor any trained weight (a mutable global; in the
+    training pipeline sp-select-params runs first) (several add up), `where(c, S, m)` with a
     very negative m (the bias `where(c, 0, m)`), `max(X, finfo.min)` (folded
     into the bias), and float casts. Q and K may carry scalar factors of
     their own, K^T may be a transpose or a pre-transposed K, and reshapes of
-    the batch dims (as in batched-matmul decompositions of SDPA) and the
+    the batch dims (as in batched-matmul decompositions of SDPA, and between
+    the scores, the softmax and the product with V, as in BLOOM's baddbmm
+    with ALiBi on [B*H, S, S] scores) and the
     repetition of key/value heads (repeat_kv: unsqueeze, expand, reshape)
-    are looked through, so grouped-query K and V keep their own head count.
+    are looked through, so grouped-query K and V keep their own head count;
+    so are multi-query attention's broadcasts of one key/value head to all
+    heads (expand, Tile, or matmul broadcasting), so that K and V keep one.
     `where(isnan(P), 0, P)` after the softmax (the SDPA decomposition of
     the dynamo exporter) is absorbed: attention gives zeros for rows that
     see no key. A constant bias that is exactly the causal pattern becomes
