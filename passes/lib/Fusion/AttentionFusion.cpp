@@ -516,7 +516,10 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
   if (!matchScores(softmax.getInput(), scoreChain, 0))
     return false;
   if (!matchProbabilities(softmax, probabilityChain)) {
-    if (DropoutOp dropout = probabilityDropout(softmax); dropout && options.remarks)
+    DropoutOp dropout = probabilityDropout(softmax);
+    if (dropout && options.unfusedForDropout)
+      options.unfusedForDropout->push_back(dropout);
+    if (dropout && options.remarks)
       dropout->emitRemark() << "attention not fused: its probabilities go through dropout, "
                                "which the fused kernels do not draw; the step keeps "
                             << formatShape(scoresType.getShape()) << " probabilities";

@@ -88,9 +88,23 @@ struct FusePass : public impl::FuseBase<FusePass> {
       if (auto mean = llvm::dyn_cast<ReduceMeanOp>(op); mean && rmsNorm)
         means.push_back(mean);
     });
+    SmallVector<DropoutOp> unfusedForDropout;
+    options.unfusedForDropout = &unfusedForDropout;
     bool fused = false;
     for (SoftmaxOp softmax : softmaxes)
       fused |= fuseAttention(softmax, options);
+    // Quadratic memory the user did not ask for: said once, where sp-compile
+    // prints it, not only as a remark per attention.
+    if (!unfusedForDropout.empty()) {
+      auto probabilities = llvm::cast<RankedTensorType>(unfusedForDropout.front().getType());
+      unfusedForDropout.front()->emitWarning()
+          << unfusedForDropout.size() << " attention"
+          << (unfusedForDropout.size() == 1 ? " is" : "s are")
+          << " not fused: dropout on the probabilities runs outside the fused kernels, so the "
+             "step keeps "
+          << formatShape(probabilities.getShape())
+          << " probabilities per attention (train without attention dropout to fuse)";
+    }
     for (ReduceMeanOp mean : means)
       fused |= fuseRmsNorm(mean, options);
     // What only the fused chains used (masks shared by all layers, the

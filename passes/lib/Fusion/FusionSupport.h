@@ -41,6 +41,9 @@ void eraseDeadOps(llvm::ArrayRef<mlir::Operation *> ops);
 /// How a fusion reports what it did.
 struct FusionOptions {
   bool remarks = false;
+  /// Where fuseAttention records the dropout of each attention it leaves
+  /// unfused for it (null: not recorded), for sp-fuse's warning.
+  llvm::SmallVectorImpl<graph::DropoutOp> *unfusedForDropout = nullptr;
 };
 
 /// Rewrites the attention whose softmax is `softmax` into graph.attention;
