@@ -73,16 +73,21 @@ class Tools:
         return run(command, self.env)
 
 
+def sgd_step(tools, onnx_path, name, ranks, flags, shape=SHAPE):
+    """The dump of one SGD step (seed 7, the copy task) of a plan compiled with `flags`."""
+    train = ["--train", "--input-shape", shape, "--optimizer", "sgd", "--lr", "0.1"]
+    plan = tools.compile(onnx_path, name, train + flags)
+    dump = os.path.join(tools.work, f"{name}-dump")
+    tools.run(plan, ["--data", "synthetic:copy", "--seed", "7", "--dump", dump], ranks)
+    return load_dump(dump)
+
+
 def check_sequence_parallel(tools, onnx_path, model, ranks_list):
     """One SGD step under every rank count and strategy equals one rank's."""
-    train = ["--train", "--input-shape", SHAPE, "--optimizer", "sgd", "--lr", "0.1"]
     failures = []
 
     def step(name, ranks, extra):
-        plan = tools.compile(onnx_path, name, train + extra)
-        dump = os.path.join(tools.work, f"{name}-dump")
-        tools.run(plan, ["--data", "synthetic:copy", "--seed", "7", "--dump", dump], ranks)
-        return load_dump(dump)
+        return sgd_step(tools, onnx_path, name, ranks, extra)
 
     reference = step(f"{model}-1", 1, [])
     for ranks in ranks_list:
@@ -100,14 +105,10 @@ def check_micro_batches(tools, onnx_path, ranks_list):
     """--micro-batches 2 draws the whole batch's masks: one SGD step on a batch of 4 in two
     slices equals the whole batch's loss, gradients and parameters (on one rank, and on
     two with ring). A micro-batched step returns no logits, so those are not compared."""
-    train = ["--train", "--input-shape", "input_ids=4x32", "--optimizer", "sgd", "--lr", "0.1"]
     failures = []
 
     def step(name, ranks, extra):
-        plan = tools.compile(onnx_path, name, train + extra)
-        dump = os.path.join(tools.work, f"{name}-dump")
-        tools.run(plan, ["--data", "synthetic:copy", "--seed", "7", "--dump", dump], ranks)
-        return load_dump(dump)
+        return sgd_step(tools, onnx_path, name, ranks, extra, shape="input_ids=4x32")
 
     reference = step("micro-batches-whole", 1, [])
     settings = [(1, [])] + [(ranks, ["--sp", str(ranks), "--sp-strategy=ring"])
