@@ -18,13 +18,6 @@ const AttributeValue *Attributes::find(std::string_view name) const {
   return it == values_.end() ? nullptr : &it->second;
 }
 
-std::vector<std::string> Attributes::names() const {
-  std::vector<std::string> result;
-  for (const auto &entry : values_)
-    result.push_back(entry.first);
-  return result;
-}
-
 bool Attributes::has(std::string_view name) const { return find(name) != nullptr; }
 
 // The getters accept the conversions that plan emission can produce without

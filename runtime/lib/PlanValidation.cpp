@@ -246,7 +246,7 @@ std::string Session::Impl::validateInstructions() {
     slot.attributes.recordLookups(nullptr);
     if (!problem.empty())
       return instructionFail(problem);
-    for (const std::string &name : slot.attributes.names())
+    for (const auto &[name, attribute] : instruction.attributes())
       if (!read.count(name))
         return instructionFail("attribute '" + name + "' is not one the " + device->name() +
                                " kernel '" + op + "' knows");

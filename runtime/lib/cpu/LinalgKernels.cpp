@@ -103,20 +103,7 @@ constexpr int64_t kNoUnknownDim = -1;
 
 /// Why `lhs` and `rhs` do not multiply, in words; empty when they do.
 std::string productError(semantics::ProductError error, const Shape &lhs, const Shape &rhs) {
-  switch (error) {
-  case semantics::ProductError::None:
-    return {};
-  case semantics::ProductError::RankZero:
-    return "operands must have rank >= 1, got " + formatShape(lhs) + " and " + formatShape(rhs);
-  case semantics::ProductError::NotTwoDimensional:
-    return "operands must be 2-D, got " + formatShape(lhs) + " and " + formatShape(rhs);
-  case semantics::ProductError::ContractingDimsDiffer:
-    return "contracting dims differ: " + formatShape(lhs) + " x " + formatShape(rhs);
-  case semantics::ProductError::BatchDimsDiffer:
-    return "batch dims of " + formatShape(lhs) + " and " + formatShape(rhs) +
-           " do not broadcast";
-  }
-  return "invalid operand shapes";
+  return semantics::describeProductError(error, formatShape(lhs), formatShape(rhs));
 }
 
 std::string checkMatmul(const KernelArgs &args) {

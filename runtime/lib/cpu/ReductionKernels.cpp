@@ -173,15 +173,9 @@ void reduceGeneral(const T *x, T *y, const ReduceGroups &groups, int64_t outputC
 /// valid as the graph dialect defines them (sp/Semantics/Axes.h).
 std::optional<std::vector<bool>> reducedDims(const std::vector<int64_t> &axes, int64_t rank,
                                              std::string &error) {
-  switch (semantics::checkReductionAxes(axes.data(), axes.size(), rank)) {
-  case semantics::AxesError::None:
-    break;
-  case semantics::AxesError::OutOfRange:
-    error = "reduction axes must be in [0, " + std::to_string(rank) + "), got " +
-            formatInts(axes);
-    return std::nullopt;
-  case semantics::AxesError::NotSortedAndUnique:
-    error = "reduction axes must be sorted and unique, got " + formatInts(axes);
+  semantics::AxesError problem = semantics::checkReductionAxes(axes.data(), axes.size(), rank);
+  if (problem != semantics::AxesError::None) {
+    error = semantics::describeAxesError(problem, rank, formatInts(axes));
     return std::nullopt;
   }
   std::vector<bool> reduced(rank, axes.empty());

@@ -57,8 +57,6 @@ public:
     return value && std::holds_alternative<T>(*value);
   }
 
-  /// The names of the attributes set, in order.
-  std::vector<std::string> names() const;
   /// While `names` is set, adds every name looked up to it. A session's load
   /// uses it to refuse an attribute that the kernel's check never reads: one
   /// the kernel does not know, and so would silently ignore.

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace sp::semantics {
@@ -25,6 +26,20 @@ inline std::optional<int64_t> normalizeAxis(int64_t axis, int64_t rank) {
 
 /// Why a reduction's axes are not valid for a rank.
 enum class AxesError { None, OutOfRange, NotSortedAndUnique };
+
+/// `error` in words for a tensor of `rank` dims, the axes as printed; empty
+/// for None.
+inline std::string describeAxesError(AxesError error, int64_t rank, const std::string &axes) {
+  switch (error) {
+  case AxesError::None:
+    return {};
+  case AxesError::OutOfRange:
+    return "reduction axes must be in [0, " + std::to_string(rank) + "), got " + axes;
+  case AxesError::NotSortedAndUnique:
+    return "reduction axes must be sorted and unique, got " + axes;
+  }
+  return "reduction axes " + axes + " are not valid";
+}
 
 /// Checks a reduction's `count` axes for a tensor of `rank` dims: each in
 /// [0, rank), strictly increasing.

@@ -12,12 +12,32 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace sp::semantics {
 
 /// Why two operand shapes do not multiply.
 enum class ProductError { None, RankZero, NotTwoDimensional, ContractingDimsDiffer, BatchDimsDiffer };
+
+/// `error` in words, the operands named by their printed shapes (each side
+/// prints shapes its own way); empty for None.
+inline std::string describeProductError(ProductError error, const std::string &lhs,
+                                        const std::string &rhs) {
+  switch (error) {
+  case ProductError::None:
+    return {};
+  case ProductError::RankZero:
+    return "operands must have rank >= 1, got " + lhs + " and " + rhs;
+  case ProductError::NotTwoDimensional:
+    return "operands must be 2-D, got " + lhs + " and " + rhs;
+  case ProductError::ContractingDimsDiffer:
+    return "contracting dims differ: " + lhs + " x " + rhs;
+  case ProductError::BatchDimsDiffer:
+    return "batch dims of " + lhs + " and " + rhs + " do not broadcast";
+  }
+  return "operands " + lhs + " and " + rhs + " do not multiply";
+}
 
 /// Two dims that must be equal: the known one wins; false when both are known
 /// and differ. `unknown` marks a dim not known yet.

@@ -662,26 +662,15 @@ OpFoldResult CastOp::fold(FoldAdaptor adaptor) {
 // Linear algebra and normalization
 //===----------------------------------------------------------------------===//
 
-/// Why two operands do not multiply, as a diagnostic.
+/// Why two operands of `op` do not multiply, as a diagnostic.
 static LogicalResult productError(std::optional<Location> location, StringRef op,
                                   sp::semantics::ProductError error,
                                   ArrayRef<int64_t> lhs, ArrayRef<int64_t> rhs) {
-  switch (error) {
-  case sp::semantics::ProductError::None:
+  if (error == sp::semantics::ProductError::None)
     return success();
-  case sp::semantics::ProductError::RankZero:
-    return emitOptionalError(location, op, " operands must have rank >= 1");
-  case sp::semantics::ProductError::NotTwoDimensional:
-    return emitOptionalError(location, op, " operands must be 2-D, got ",
-                             formatShape(lhs), " and ", formatShape(rhs));
-  case sp::semantics::ProductError::ContractingDimsDiffer:
-    return emitOptionalError(location, op, " contracting dims differ: ",
-                             formatShape(lhs), " x ", formatShape(rhs));
-  case sp::semantics::ProductError::BatchDimsDiffer:
-    return emitOptionalError(location, op, " batch dims of ", formatShape(lhs),
-                             " and ", formatShape(rhs), " do not broadcast");
-  }
-  return failure();
+  return emitOptionalError(location, op, " ",
+                           sp::semantics::describeProductError(error, formatShape(lhs),
+                                                               formatShape(rhs)));
 }
 
 LogicalResult MatMulOp::inferReturnTypes(MLIRContext *,
@@ -832,17 +821,12 @@ LogicalResult LayerNormOp::verify() {
 /// A reduction's axes as the semantics library defines them.
 static LogicalResult checkReductionAxes(std::optional<Location> location,
                                         ArrayRef<int64_t> axes, int64_t rank) {
-  switch (sp::semantics::checkReductionAxes(axes.data(), axes.size(), rank)) {
-  case sp::semantics::AxesError::None:
+  sp::semantics::AxesError error =
+      sp::semantics::checkReductionAxes(axes.data(), axes.size(), rank);
+  if (error == sp::semantics::AxesError::None)
     return success();
-  case sp::semantics::AxesError::OutOfRange:
-    return emitOptionalError(location, "reduction axes must be in [0, ", rank,
-                             "), got [", axes, "]");
-  case sp::semantics::AxesError::NotSortedAndUnique:
-    return emitOptionalError(location, "reduction axes must be sorted and unique, got [",
-                             axes, "]");
-  }
-  return failure();
+  return emitOptionalError(location,
+                           sp::semantics::describeAxesError(error, rank, formatShape(axes)));
 }
 
 template <typename ReduceOp>
