@@ -17,6 +17,7 @@
 #include "sp/Dialect/Graph/IR/GraphOps.h"
 #include "sp/Plan/PlanEmitter.h"
 #include "sp/runtime/Device.h"
+#include "sp/runtime/Kernel.h"
 #include "sp/runtime/Session.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -751,6 +752,81 @@ TEST(OpContract, EveryEmittableOpHasAKernelOnEveryDevice) {
       EXPECT_TRUE(device->findKernel(op.str(), sp::runtime::DType::Float32) ||
                   device->findKernel(op.str(), sp::runtime::DType::Int64))
           << "graph." << op.str() << " has no kernel on device " << device->name();
+  }
+  EXPECT_GT(checked, 50);
+}
+
+namespace {
+
+/// The count N of the first `Trait<N>` among `Ns` that `name` has.
+template <template <unsigned> class Trait, unsigned... Ns>
+std::optional<unsigned> countTrait(RegisteredOperationName name,
+                                   std::integer_sequence<unsigned, Ns...>) {
+  std::optional<unsigned> count;
+  ((count = !count && name.hasTrait<Trait<Ns>::template Impl>() ? std::optional(Ns) : count),
+   ...);
+  return count;
+}
+template <unsigned N> using ExactOperands = OpTrait::NOperands<N>;
+template <unsigned N> using LeastOperands = OpTrait::AtLeastNOperands<N>;
+template <unsigned N> using ExactResults = OpTrait::NResults<N>;
+// Counts below 2 have traits of their own (ZeroOperands, OneResult, ...).
+using Counts = std::integer_sequence<unsigned, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12>;
+
+} // namespace
+
+/// The operand counts ODS gives each op bound its kernels: every kernel's
+/// check refuses one operand fewer than the op has (or than its required
+/// ones, where some are optional) and, for a fixed count, one more, with the
+/// op's result count. So a kernel never indexes an operand its op lacks.
+TEST(OpContract, KernelsRefuseOperandCountsTheirOpDoesNotHave) {
+  MLIRContext context;
+  context.loadDialect<graph::GraphDialect>();
+  std::string deviceError;
+  std::unique_ptr<sp::runtime::Device> cpu = sp::runtime::createDevice("cpu", deviceError);
+  ASSERT_TRUE(cpu) << deviceError;
+  int checked = 0;
+  for (RegisteredOperationName name : context.getRegisteredOperations()) {
+    if (name.getDialectNamespace() != "graph" || name.getStringRef() == "graph.constant")
+      continue;
+    std::string op = name.getStringRef().drop_front(strlen("graph.")).str();
+    std::optional<unsigned> exact =
+        name.hasTrait<OpTrait::ZeroOperands>()  ? std::optional(0u)
+        : name.hasTrait<OpTrait::OneOperand>() ? std::optional(1u)
+                                                : countTrait<ExactOperands>(name, Counts());
+    std::optional<unsigned> least =
+        name.hasTrait<OpTrait::AtLeastNOperands<1>::Impl>() ? std::optional(1u)
+                                                           : countTrait<LeastOperands>(name, Counts());
+    std::optional<unsigned> results =
+        name.hasTrait<OpTrait::ZeroResults>()  ? std::optional(0u)
+        : name.hasTrait<OpTrait::OneResult>() ? std::optional(1u)
+                                               : countTrait<ExactResults>(name, Counts());
+    if (!results || (!exact && !least))
+      continue; // variadic: only the kernel knows
+    sp::runtime::DType dtype = sp::runtime::DType::Float32;
+    const sp::runtime::Kernel *kernel = cpu->findKernel(op, dtype);
+    if (!kernel)
+      kernel = cpu->findKernel(op, dtype = sp::runtime::DType::Int64);
+    ASSERT_TRUE(kernel) << "graph." << op;
+    sp::runtime::TensorArg operand;
+    operand.dtype = dtype;
+    operand.shape = {2};
+    sp::runtime::Attributes none;
+    auto check = [&](unsigned inputs) {
+      sp::runtime::KernelArgs args;
+      args.inputs.assign(inputs, operand);
+      args.outputs.assign(*results, operand);
+      args.attributes = &none;
+      return kernel->check(args);
+    };
+    unsigned required = exact ? *exact : *least;
+    if (required > 0)
+      EXPECT_NE(check(required - 1), "") << "graph." << op << " accepts " << required - 1
+                                          << " operands; ODS requires " << required;
+    if (exact)
+      EXPECT_NE(check(*exact + 1), "") << "graph." << op << " accepts " << *exact + 1
+                                        << " operands; ODS has " << *exact;
+    ++checked;
   }
   EXPECT_GT(checked, 50);
 }
