@@ -273,9 +273,8 @@ std::string Session::Impl::validateBindings() {
                   "; inputs live in the arena or state");
     InputSlot slot;
     slot.tensor = binding.tensor();
-    if (std::string problem =
-            validateSharding("input '" + binding.name() + "'", binding.tensor(), binding.sharded(),
-                             binding.shard_axis(), slot.shardAxis, slot.info);
+    if (std::string problem = validateSharding("input '" + binding.name() + "'", binding,
+                                               slot.shardAxis, slot.paddedLength, slot.info);
         !problem.empty())
       return problem;
     slot.info.name = binding.name();
@@ -292,9 +291,8 @@ std::string Session::Impl::validateBindings() {
     OutputSlot slot;
     slot.tensor = binding.tensor();
     TensorInfo info;
-    if (std::string problem =
-            validateSharding("output '" + binding.name() + "'", binding.tensor(), binding.sharded(),
-                             binding.shard_axis(), slot.shardAxis, info);
+    if (std::string problem = validateSharding("output '" + binding.name() + "'", binding,
+                                               slot.shardAxis, slot.paddedLength, info);
         !problem.empty())
       return problem;
     info.name = binding.name();
@@ -427,13 +425,20 @@ std::string Session::Impl::validateBindings() {
   return "";
 }
 
-std::string Session::Impl::validateSharding(const std::string &what, int tensor, bool sharded,
-                                            int shardAxis, int &slotAxis, TensorInfo &info) const {
+std::string Session::Impl::validateSharding(const std::string &what,
+                                            const sp::plan::Binding &binding, int &slotAxis,
+                                            int64_t &paddedLength, TensorInfo &info) const {
+  int tensor = binding.tensor(), shardAxis = binding.shard_axis();
   const TensorSlot &slot = tensors[tensor];
   info = TensorInfo{"", slot.dtype, slot.shape};
   slotAxis = -1;
-  if (!sharded)
+  paddedLength = 0;
+  if (!binding.sharded()) {
+    if (binding.unpadded_length() != 0)
+      return fail(what + ": unpadded_length " + std::to_string(binding.unpadded_length()) +
+                  " on a binding that is not sharded");
     return "";
+  }
   std::string described =
       describeTensor(tensor) + " (" + dtypeName(slot.dtype) + " " + formatShape(slot.shape) + ")";
   if (shardAxis < 0 || size_t(shardAxis) >= slot.shape.size())
@@ -450,6 +455,14 @@ std::string Session::Impl::validateSharding(const std::string &what, int tensor,
                 " ranks is too large");
   dim *= layout.ranks;
   slotAxis = shardAxis;
+  if (int64_t unpadded = binding.unpadded_length(); unpadded != 0) {
+    if (unpadded < 0 || unpadded >= dim)
+      return fail(what + ": unpadded_length " + std::to_string(unpadded) +
+                  " is not a length in [1, " + std::to_string(dim) + ") of dim " +
+                  std::to_string(shardAxis) + " of the whole " + formatShape(info.shape));
+    paddedLength = dim;
+    dim = unpadded;
+  }
   return "";
 }
 

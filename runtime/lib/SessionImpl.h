@@ -48,6 +48,9 @@ struct InputSlot {
   TensorInfo info;
   int tensor = -1;
   int shardAxis = -1;
+  /// Where the plan padded the sequence (Binding.unpadded_length): the whole
+  /// tensor's length along `shardAxis`, longer than `info`'s; else 0.
+  int64_t paddedLength = 0;
   std::vector<char> data; // this rank's bytes, copied into place every step
   bool set = false;
 };
@@ -55,6 +58,7 @@ struct InputSlot {
 struct OutputSlot {
   int tensor = -1;
   int shardAxis = -1;
+  int64_t paddedLength = 0; // as InputSlot's
 };
 
 struct ParameterSlot {
@@ -134,8 +138,10 @@ struct Session::Impl {
   /// Under several ranks, every rank's outcome: the first failure among them.
   std::string agreed(const std::string &error) const;
   std::string validateCollectives();
-  std::string validateSharding(const std::string &what, int tensor, bool sharded, int shardAxis,
-                               int &slotAxis, TensorInfo &info) const;
+  /// Checks a binding's sharding and padding; sets the slot's axis and
+  /// padded length and the whole tensor users see (`info`, unnamed).
+  std::string validateSharding(const std::string &what, const sp::plan::Binding &binding,
+                               int &slotAxis, int64_t &paddedLength, TensorInfo &info) const;
   std::string gatherOut(const OutputSlot &slot, const TensorInfo &whole, NpyArray &array) const;
   /// Checkpoints (StateIO.cpp): the hash of the parameters' names, dtypes
   /// and shapes; rank 0's write of the state read on every rank; reading.

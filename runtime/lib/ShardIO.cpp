@@ -9,17 +9,45 @@
 
 #include "SessionImpl.h"
 
+#include <algorithm>
+#include <cstring>
+
 
 namespace sp::runtime {
+namespace {
+
+/// Copies a tensor of `shape`, but `fromLength` long along `axis`, into one
+/// `toLength` long there: each run along the axis keeps its first
+/// min(fromLength, toLength) positions; `to` keeps its bytes past them.
+/// Pads (a zeroed `to`) or cuts the sequence of a padded plan's binding.
+void copyAlongAxis(const char *from, int64_t fromLength, char *to, int64_t toLength,
+                   const std::vector<int64_t> &shape, int axis, size_t elementSize) {
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < axis; ++d)
+    outer *= shape[size_t(d)];
+  for (size_t d = size_t(axis) + 1; d < shape.size(); ++d)
+    inner *= shape[d];
+  size_t position = size_t(inner) * elementSize;
+  size_t kept = size_t(std::min(fromLength, toLength)) * position;
+  for (int64_t o = 0; o < outer; ++o)
+    std::memcpy(to + size_t(o * toLength) * position, from + size_t(o * fromLength) * position,
+                kept);
+}
+
+} // namespace
 
 std::string Session::Impl::gatherOut(const OutputSlot &slot, const TensorInfo &whole,
                                      NpyArray &array) const {
   const TensorSlot &local = tensors[slot.tensor];
   size_t wholeBytes = size_t(local.bytes) * size_t(layout.ranks);
+  // The ranks hold the padded sequence; users get the unpadded one.
+  std::vector<int64_t> gatheredShape = whole.shape;
+  if (slot.paddedLength)
+    gatheredShape[size_t(slot.shardAxis)] = slot.paddedLength;
   array.dtype = whole.dtype;
-  array.shape = whole.shape;
+  array.shape = gatheredShape;
   array.data.resize(wholeBytes);
-  bool inPlace = layout.isRankMajor(whole.shape, slot.shardAxis);
+  bool inPlace = layout.isRankMajor(gatheredShape, slot.shardAxis);
   std::vector<char> ranksMajor(inPlace ? 0 : wholeBytes);
   // Communicators move device memory: gather there, then copy to the host.
   std::string error;
@@ -45,8 +73,16 @@ std::string Session::Impl::gatherOut(const OutputSlot &slot, const TensorInfo &w
                      stream);
   stream.synchronize();
   if (!inPlace)
-    layout.unpackRanks(ranksMajor.data(), array.data.data(), whole.shape, slot.shardAxis,
+    layout.unpackRanks(ranksMajor.data(), array.data.data(), gatheredShape, slot.shardAxis,
                        dtypeSize(local.dtype));
+  if (slot.paddedLength) {
+    std::vector<char> unpadded(size_t(numElements(whole.shape)) * dtypeSize(local.dtype));
+    int64_t length = whole.shape[size_t(slot.shardAxis)];
+    copyAlongAxis(array.data.data(), slot.paddedLength, unpadded.data(), length, whole.shape,
+                  slot.shardAxis, dtypeSize(local.dtype));
+    array.data = std::move(unpadded);
+    array.shape = whole.shape;
+  }
   return "";
 }
 
@@ -63,7 +99,9 @@ std::string Session::setInput(const std::string &name, DType dtype,
       return "input '" + name + "': expected " + slot.info.describe() + ", got " +
              dtypeName(dtype) + " " + formatShape(shape);
     uint64_t localBytes = impl_->tensors[slot.tensor].bytes;
-    uint64_t bytes = slot.shardAxis < 0 ? localBytes : localBytes * uint64_t(impl_->layout.ranks);
+    uint64_t bytes = slot.shardAxis < 0
+                         ? localBytes
+                         : uint64_t(numElements(slot.info.shape)) * uint64_t(dtypeSize(dtype));
     if (size != bytes)
       return "input '" + name + "': expected " + std::to_string(bytes) + " bytes of " +
              slot.info.describe() + ", got " + std::to_string(size);
@@ -71,8 +109,20 @@ std::string Session::setInput(const std::string &name, DType dtype,
     if (slot.shardAxis < 0) {
       slot.data.assign(begin, begin + size);
     } else {
+      // A padded sequence's padding is zeros: a valid token id, a position,
+      // and "padded" in an attention mask.
+      std::vector<int64_t> wholeShape = slot.info.shape;
+      std::vector<char> padded;
+      if (slot.paddedLength) {
+        int64_t length = wholeShape[size_t(slot.shardAxis)];
+        wholeShape[size_t(slot.shardAxis)] = slot.paddedLength;
+        padded.assign(size_t(localBytes) * size_t(impl_->layout.ranks), 0);
+        copyAlongAxis(begin, length, padded.data(), slot.paddedLength, slot.info.shape,
+                      slot.shardAxis, dtypeSize(dtype));
+        begin = padded.data();
+      }
       slot.data.resize(size_t(localBytes));
-      impl_->layout.extractShard(begin, slot.data.data(), slot.info.shape, slot.shardAxis,
+      impl_->layout.extractShard(begin, slot.data.data(), wholeShape, slot.shardAxis,
                                  impl_->context.rank, dtypeSize(dtype));
     }
     slot.set = true;

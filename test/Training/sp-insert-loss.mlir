@@ -75,3 +75,36 @@ module {
     return %sum : tensor<f32>
   }
 }
+
+// -----
+
+// Padded from 3 to 4 positions (sp-compile --sp): positions 2 and 3 predict
+// no real token, so their labels are ignored, and the sum is divided by
+// B x (3 - 1) = 4.
+// CHECK-LABEL: module attributes {graph.token_input = "input_ids", graph.unpadded_sequence_length = 3 : i64, graph.vocab_size = 5 : i64}
+// CHECK: %[[SHIFTED:.*]] = graph.shift %arg0 {axis = 1 : i64, fill = -100 : i64, offset = 1 : i64} : tensor<2x4xi64>
+// CHECK: %[[PREDICTS:.*]] = graph.constant dense<{{\[}}[true, true, false, false]]> : tensor<1x4xi1>
+// CHECK: %[[IGNORED:.*]] = graph.constant dense<-100> : tensor<i64>
+// CHECK: %[[LABELS:.*]] = graph.where %[[PREDICTS]], %[[SHIFTED]], %[[IGNORED]]
+// CHECK: graph.cross_entropy_sum %{{.*}}, %[[LABELS]]
+// CHECK: graph.constant dense<4.000000e+00> : tensor<f32>
+module attributes {graph.unpadded_sequence_length = 3 : i64} {
+  func.func @main(%ids: tensor<2x4xi64> {graph.onnx_name = "input_ids"})
+      -> (tensor<2x4x5xf32> {graph.onnx_name = "logits"}) {
+    %e = graph.constant dense<1.0> : tensor<7x5xf32>
+    %x = graph.gather %e, %ids {axis = 0 : i64} : (tensor<7x5xf32>, tensor<2x4xi64>) -> tensor<2x4x5xf32>
+    return %x : tensor<2x4x5xf32>
+  }
+}
+
+// -----
+
+module attributes {graph.unpadded_sequence_length = 5 : i64} {
+  // expected-error @below {{causal-lm loss: the unpadded sequence length 5 exceeds the token input's 4}}
+  func.func @main(%ids: tensor<2x4xi64> {graph.onnx_name = "input_ids"})
+      -> (tensor<2x4x5xf32> {graph.onnx_name = "logits"}) {
+    %e = graph.constant dense<1.0> : tensor<7x5xf32>
+    %x = graph.gather %e, %ids {axis = 0 : i64} : (tensor<7x5xf32>, tensor<2x4xi64>) -> tensor<2x4x5xf32>
+    return %x : tensor<2x4x5xf32>
+  }
+}

@@ -10,7 +10,8 @@ Usage: dropout_test.py TOOLS_DIR [--no-mpi]
   `--sp 2` and `--sp 4` with each strategy (allgather, ulysses, ring: zigzag) gives the one-rank
   plan's loss, every gradient and every updated parameter within 1e-5 relative, as
   sp_equivalence_test.py checks without dropout: a mask drawn from a rank's local positions
-  would change the loss by far more.
+  would change the loss by far more. The same at a sequence length of 29, which sp-compile
+  pads: the step still equals the one rank's on the 29 real positions.
 - Hugging Face's GPT2LMHeadModel (resid, embd and attn_pdrop 0.1, eager attention) exported by
   torch.onnx (dynamo) in train() mode: the same one-step check.
 - `sp-run --seed` changes the loss; with fixed inputs and a learning rate of 0 each step draws
@@ -43,6 +44,9 @@ sys.path.insert(0, HERE)
 from sp_equivalence_test import compare_dumps, load_dump, losses, run  # noqa: E402
 
 SHAPE = "input_ids=2x32"
+# 29 positions: 4 ranks pad them to 32, and ring's zigzag (2N chunks) to 32 on 2 ranks and
+# on 4.
+UNEVEN_SHAPE = "input_ids=2x29"
 GPT2 = ["--layers", "2", "--hidden", "64", "--heads", "4", "--dropout", "0.1",
         "--dropout-training"]
 MODEL_ARGS = {
@@ -82,12 +86,14 @@ def sgd_step(tools, onnx_path, name, ranks, flags, shape=SHAPE):
     return load_dump(dump)
 
 
-def check_sequence_parallel(tools, onnx_path, model, ranks_list):
-    """One SGD step under every rank count and strategy equals one rank's."""
+def check_sequence_parallel(tools, onnx_path, model, ranks_list, shape=SHAPE):
+    """One SGD step under every rank count and strategy equals one rank's. With a sequence
+    length the ranks do not divide (sp-compile pads it), the masks of the real positions, and
+    so the step, must still be the one rank's on the unpadded sequence."""
     failures = []
 
     def step(name, ranks, extra):
-        return sgd_step(tools, onnx_path, name, ranks, extra)
+        return sgd_step(tools, onnx_path, name, ranks, extra, shape=shape)
 
     reference = step(f"{model}-1", 1, [])
     for ranks in ranks_list:
@@ -325,6 +331,8 @@ def main():
             run([sys.executable, os.path.join(MODELS, "gpt2.py"), "-o", models[model]]
                 + model_args)
             failures += check_sequence_parallel(tools, models[model], model, ranks_list)
+            failures += check_sequence_parallel(tools, models[model], model + "-uneven",
+                                                ranks_list, shape=UNEVEN_SHAPE)
         failures += check_seeds_and_steps(tools, models["fused"])
         failures += check_resume(tools, models["fused"], ranks_list)
         failures += check_micro_batches(tools, models["fused"], ranks_list)

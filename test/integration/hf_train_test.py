@@ -3,6 +3,7 @@
 
 Usage: hf_train_test.py TOOLS_DIR [--families gpt2,...] [--variants ...] [--keep DIR]
                          [--sp 2,4 [--strategies allgather,ulysses,ring]]
+                         [--seq S] [--mask-tail K]
 
 For GPT-2, Llama, Qwen2 (8 heads, 2 KV heads), GPT-NeoX, Falcon (multi-query:
 one KV head) and BLOOM (ALiBi) (tiny random-weight configs from
@@ -34,6 +35,11 @@ With `--sp 2,4` each model is instead compiled with `--sp N --sp-strategy S`
 for every rank count and strategy and run under `mpirun --oversubscribe -np
 N`; the dump, whole tensors gathered to rank 0, must match PyTorch the same
 way.
+
+`--seq S` sets the sequence length (default 128); one the ranks' chunks do
+not divide makes sp-compile pad it, and the dump must still match PyTorch on
+the unpadded sequence. `--mask-tail K` zeroes the last K positions of the
+second sequence's attention_mask (right padding, as tokenizers pad).
 
 Prints `PASS name` or `FAIL name: reason` per model and exits 1 on any failure;
 `SKIP: ...` and exit 77 (ctest's skip) when torch or transformers cannot be imported.
@@ -227,7 +233,7 @@ def reference_step(model, params, input_ids, attention_mask):
     return logits.detach().numpy(), loss.item(), grads, updated
 
 
-def run_one(tools, family, variant, workdir, parallel=()):
+def run_one(tools, family, variant, workdir, parallel=(), seq=SEQ, mask_tail=0):
     import numpy as np
     import onnx
     import torch
@@ -243,8 +249,10 @@ def run_one(tools, family, variant, workdir, parallel=()):
         for param in model.parameters():
             param.add_(0.02 * torch.randn(param.shape, generator=noise, dtype=param.dtype))
     generator = torch.Generator().manual_seed(1)
-    input_ids = torch.randint(0, hf.VOCAB, (BATCH, SEQ), generator=generator)
-    attention_mask = torch.ones(BATCH, SEQ, dtype=torch.int64)
+    input_ids = torch.randint(0, hf.VOCAB, (BATCH, seq), generator=generator)
+    attention_mask = torch.ones(BATCH, seq, dtype=torch.int64)
+    if mask_tail:
+        attention_mask[1, seq - mask_tail:] = 0
 
     name = f"{family}-{variant}"
     path = os.path.join(workdir, name + ".onnx")
@@ -279,7 +287,7 @@ def run_one(tools, family, variant, workdir, parallel=()):
     for label, flags, launcher in runs:
         plan = os.path.join(workdir, name + label + ".spplan")
         compile_cmd = [os.path.join(tools, "sp-compile"), path, "--train",
-                       f"--input-shape=input_ids={BATCH}x{SEQ}", "--params", "@" + names_file,
+                       f"--input-shape=input_ids={BATCH}x{seq}", "--params", "@" + names_file,
                        "--optimizer=sgd", f"--lr={LEARNING_RATE}", "-o", plan] + flags
         compiled = subprocess.run(compile_cmd, capture_output=True, text=True, timeout=600)
         if compiled.returncode != 0:
@@ -338,7 +346,12 @@ def main():
     parser.add_argument("--keep", help="keep the exports, plans and dumps in DIR")
     parser.add_argument("--sp", help="rank counts to run sequence-parallel, e.g. 2,4")
     parser.add_argument("--strategies", default="allgather,ulysses,ring")
+    parser.add_argument("--seq", type=int, default=SEQ, help="sequence length")
+    parser.add_argument("--mask-tail", type=int, default=0,
+                        help="attention_mask zeros at the end of the second sequence")
     args = parser.parse_args()
+    if not 2 <= args.seq or not 0 <= args.mask_tail < args.seq:
+        parser.error("--seq must be at least 2 and --mask-tail below it")
     parallel = []
     if args.sp:
         parallel = [(int(ranks), strategy) for ranks in args.sp.split(",")
@@ -360,7 +373,8 @@ def main():
                 if variant not in VARIANTS:
                     parser.error(f"unknown variant '{variant}'")
                 try:
-                    reason = run_one(args.tools, family, variant, workdir, parallel)
+                    reason = run_one(args.tools, family, variant, workdir, parallel, args.seq,
+                                     args.mask_tail)
                 except Exception as error:  # one failing model must not hide the rest
                     reason = f"{type(error).__name__}: {first_line(str(error))}"
                 if reason:

@@ -27,7 +27,9 @@ class SessionRanksTest : public sp::test::ScratchDirectoryTest {
 protected:
   /// y = all_gather(x) and z = neg(x) for x [2, 4] split along dim 1 of the
   /// whole [2, 8] in the zigzag layout of 2 ranks; y is whole, z split.
-  std::string writePlan() {
+  /// With `unpadded` > 0 the whole sequence is padded: x and z bind
+  /// `unpadded` of its 8 positions.
+  std::string writePlan(int64_t unpadded = 0) {
     sp::test::PlanBuilder builder;
     builder.plan.set_world_size(2);
     builder.plan.set_zigzag(true);
@@ -46,6 +48,7 @@ protected:
          {builder.plan.mutable_inputs(0), builder.plan.mutable_outputs(1)}) {
       binding->set_sharded(true);
       binding->set_shard_axis(1);
+      binding->set_unpadded_length(unpadded);
     }
     std::string error;
     EXPECT_TRUE(builder.write(file("ranks.spplan"), error)) << error;
@@ -112,6 +115,74 @@ TEST_F(SessionRanksTest, WholeInputsAndOutputs) {
     EXPECT_EQ(errors[size_t(rank)], "") << "rank " << rank;
     EXPECT_EQ(ys[size_t(rank)], wholeX()) << "rank " << rank;
     EXPECT_EQ(zs[size_t(rank)], negated) << "rank " << rank;
+  }
+}
+
+TEST_F(SessionRanksTest, PaddedSequenceInputsAndOutputs) {
+  // 6 positions padded to 8: users pass and get 6; the ranks hold the zigzag
+  // shards of 8, the padding zeros (the replicated all_gather shows them).
+  std::string path = writePlan(6);
+  std::vector<double> x;
+  for (int row = 0; row < 2; ++row)
+    for (int position = 0; position < 6; ++position)
+      x.push_back(10.0 * row + position + 1);
+  std::vector<std::vector<double>> ys(2), zs(2);
+  std::vector<std::string> errors(2);
+  onTwoRanks([&](int rank, std::shared_ptr<Communicator> communicator) {
+    std::string error;
+    std::unique_ptr<Session> session = Session::load(path, communicator, error);
+    ASSERT_TRUE(session) << error;
+    EXPECT_EQ(session->inputs()[0].shape, (std::vector<int64_t>{2, 6}));
+    EXPECT_EQ(session->outputs()[0].shape, (std::vector<int64_t>{2, 8}));
+    EXPECT_EQ(session->outputs()[1].shape, (std::vector<int64_t>{2, 6}));
+    // The padded length is not what users pass.
+    std::vector<double> padded(16, 1.0);
+    EXPECT_EQ(session->setInput("x", DType::Float64, {2, 8}, padded.data(),
+                                padded.size() * sizeof(double)),
+              "input 'x': expected float64 2x6, got float64 2x8");
+    errors[size_t(rank)] =
+        session->setInput("x", DType::Float64, {2, 6}, x.data(), x.size() * sizeof(double));
+    if (errors[size_t(rank)].empty())
+      errors[size_t(rank)] = session->runStep();
+    NpyArray y, z;
+    if (errors[size_t(rank)].empty())
+      errors[size_t(rank)] = session->output("y", y);
+    if (errors[size_t(rank)].empty())
+      errors[size_t(rank)] = session->output("z", z);
+    EXPECT_EQ(z.shape, (std::vector<int64_t>{2, 6}));
+    if (y.data.size() == 16 * sizeof(double) && z.data.size() == 12 * sizeof(double)) {
+      ys[size_t(rank)].resize(16);
+      zs[size_t(rank)].resize(12);
+      std::memcpy(ys[size_t(rank)].data(), y.data.data(), y.data.size());
+      std::memcpy(zs[size_t(rank)].data(), z.data.data(), z.data.size());
+    }
+  });
+  // all_gather puts the zigzag shards back in sequence order.
+  std::vector<double> gathered, negated;
+  for (int row = 0; row < 2; ++row)
+    for (int position = 0; position < 8; ++position)
+      gathered.push_back(position < 6 ? 10.0 * row + position + 1 : 0.0);
+  for (double value : x)
+    negated.push_back(-value);
+  for (int rank = 0; rank < 2; ++rank) {
+    EXPECT_EQ(errors[size_t(rank)], "") << "rank " << rank;
+    EXPECT_EQ(ys[size_t(rank)], gathered) << "rank " << rank;
+    EXPECT_EQ(zs[size_t(rank)], negated) << "rank " << rank;
+  }
+}
+
+TEST_F(SessionRanksTest, RefusesPaddingThatDoesNotFit) {
+  for (int64_t unpadded : {int64_t(8), int64_t(9), int64_t(-1)}) {
+    std::string path = writePlan(unpadded);
+    std::vector<std::string> errors(2);
+    onTwoRanks([&](int rank, std::shared_ptr<Communicator> communicator) {
+      std::unique_ptr<Session> session = Session::load(path, communicator, errors[size_t(rank)]);
+      EXPECT_FALSE(session);
+    });
+    EXPECT_NE(errors[0].find("input 'x': unpadded_length " + std::to_string(unpadded) +
+                             " is not a length in [1, 8) of dim 1 of the whole 2x8"),
+              std::string::npos)
+        << errors[0];
   }
 }
 

@@ -105,6 +105,9 @@ private:
   LogicalResult bindInputShapes();
   /// Binds each input's batch dim to one micro-batch of it.
   LogicalResult bindMicroBatch();
+  /// Binds the token input's sequence dim to the next multiple of
+  /// options.sequenceMultiple, setting unpaddedSequenceLength.
+  LogicalResult bindPaddedSequence();
   LogicalResult importNode(const onnx::NodeProto &node);
   LogicalResult checkDefinition(const onnx::NodeProto &node);
   LogicalResult checkComputeElementTypes(const onnx::NodeProto &node);
@@ -235,6 +238,8 @@ private:
   /// exist only while importing: every use must resolve to a known element.
   std::map<std::pair<size_t, std::string>, SmallVector<Value>> sequences;
   std::map<std::string, int64_t> boundDims;
+  /// The token input's sequence length before bindPaddedSequence padded it.
+  std::optional<int64_t> unpaddedSequenceLength;
   NodeContext current;
   /// Attribute values of the function call being inlined, by name.
   SmallVector<llvm::StringMap<const onnx::AttributeProto *>, 1> callAttributes;
@@ -791,7 +796,49 @@ LogicalResult OnnxImporter::bindInputShapes() {
       }
     }
   }
-  return options.microBatches == 1 ? success() : bindMicroBatch();
+  if (options.microBatches != 1 && failed(bindMicroBatch()))
+    return failure();
+  return options.sequenceMultiple == 1 ? success() : bindPaddedSequence();
+}
+
+LogicalResult OnnxImporter::bindPaddedSequence() {
+  if (options.sequenceMultiple < 1)
+    return failGlobal("the sequence multiple " + Twine(options.sequenceMultiple) +
+                      " must be at least 1");
+  // The token input: the [batch, sequence] integer input named input_ids,
+  // else the only one (as sp-insert-loss and sp-sequence-parallel pick it).
+  SmallVector<const onnx::ValueInfoProto *> candidates;
+  const onnx::ValueInfoProto *token = nullptr;
+  for (const onnx::ValueInfoProto &info : model.graph().input()) {
+    if (initializers.count(info.name()))
+      continue;
+    const onnx::TypeProto::Tensor &tensor = info.type().tensor_type();
+    bool integer = tensor.elem_type() == onnx::TensorProto::INT64 ||
+                   tensor.elem_type() == onnx::TensorProto::INT32;
+    if (!integer || tensor.shape().dim_size() != 2)
+      continue;
+    candidates.push_back(&info);
+    if (info.name() == kPreferredTokenInputName)
+      token = &info;
+  }
+  if (!token && candidates.size() == 1)
+    token = candidates.front();
+  // Without a token input there is no sequence to pad: sp-sequence-parallel
+  // says so.
+  if (!token)
+    return success();
+  const onnx::TensorShapeProto::Dimension &dim = token->type().tensor_type().shape().dim(1);
+  if (!dim.has_dim_param())
+    return success(); // fixed by the export: sp-sequence-parallel checks it
+  auto bound = boundDims.find(dim.dim_param());
+  if (bound == boundDims.end())
+    return success(); // still symbolic: sp-sequence-parallel asks for --input-shape
+  int64_t length = bound->second, multiple = options.sequenceMultiple;
+  if (length < 1 || length % multiple == 0)
+    return success();
+  unpaddedSequenceLength = length;
+  bound->second = (length + multiple - 1) / multiple * multiple;
+  return success();
 }
 
 LogicalResult OnnxImporter::bindMicroBatch() {
@@ -878,6 +925,9 @@ LogicalResult OnnxImporter::importGraph() {
   }
   mainFunc = func::FuncOp::create(builder, FileLineColLoc::get(&context, path, 0, 0),
                                   "main", builder.getFunctionType(argTypes, {}));
+  if (unpaddedSequenceLength)
+    module->setAttr(sp::graph::kUnpaddedSequenceLengthAttr,
+                    builder.getI64IntegerAttr(*unpaddedSequenceLength));
   Block *entry = mainFunc.addEntryBlock();
   builder.setInsertionPointToEnd(entry);
   for (auto [i, info] : llvm::enumerate(argInfos)) {

@@ -493,6 +493,16 @@ LogicalResult PlanBuilder::setSharding(proto::Binding &binding, IntegerAttr shar
                   << ", which does not hold the 2 chunks of a zigzag shard";
   binding.set_sharded(true);
   binding.set_shard_axis(int32_t(axis));
+  // Sharded bindings hold whole sequences: every one of them is padded.
+  ModuleOp module = analysis.getModule();
+  if (auto unpadded = module->getAttrOfType<IntegerAttr>(graph::kUnpaddedSequenceLengthAttr)) {
+    int64_t whole = tensor.getDimSize(axis) * int64_t(plan.world_size());
+    if (unpadded.getInt() < 1 || unpadded.getInt() >= whole)
+      return emit() << " is split along a sequence of " << whole << " positions, which "
+                    << graph::kUnpaddedSequenceLengthAttr << " " << unpadded.getInt()
+                    << " does not pad";
+    binding.set_unpadded_length(unpadded.getInt());
+  }
   return success();
 }
 

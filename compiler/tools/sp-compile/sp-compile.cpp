@@ -79,7 +79,10 @@ static cl::opt<bool> fuse("fuse",
 static cl::OptionCategory parallelCategory("Sequence parallelism");
 static cl::opt<int64_t> sequenceParallel(
     "sp",
-    cl::desc("Split the sequence across N ranks (run the plan with mpirun -np N); default 1"),
+    cl::desc("Split the sequence across N ranks (run the plan with mpirun -np N); default 1. "
+             "A sequence length N (2N for --sp-strategy=ring) does not divide is padded at "
+             "its end with positions that attend to nothing real and count in no loss "
+             "(models exported with a symbolic sequence length)"),
     cl::value_desc("N"), cl::init(1), cl::cat(parallelCategory));
 static cl::opt<std::string> sequenceParallelStrategy(
     "sp-strategy",
@@ -329,6 +332,25 @@ static void printParallelReport(llvm::raw_ostream &os, ModuleOp module,
     total += entry.bytesSent;
   }
   os << llvm::formatv("  {0,-22} {1,14}  {2,10}\n", "total", total, formatBytes(total));
+  if (auto unpadded =
+          module->getAttrOfType<IntegerAttr>(sp::graph::kUnpaddedSequenceLengthAttr)) {
+    auto main = module.lookupSymbol<func::FuncOp>("main");
+    auto tokenName = module->getAttrOfType<StringAttr>(sp::graph::kTokenInputAttr);
+    int64_t padded = 0;
+    for (unsigned i = 0; main && i < main.getNumArguments(); ++i) {
+      auto name = main.getArgAttrOfType<StringAttr>(i, sp::graph::kOnnxNameAttr);
+      auto sharded = main.getArgAttrOfType<IntegerAttr>(i, sp::graph::kShardAxisAttr);
+      if (name && sharded && (!tokenName || name == tokenName))
+        padded = llvm::cast<RankedTensorType>(main.getArgument(i).getType())
+                     .getDimSize(sharded.getInt()) *
+                 (ranks ? ranks.getInt() : 1);
+    }
+    os << "  sequence padded from " << unpadded.getInt() << " to " << padded
+       << " positions to split across the ranks (" << (padded - unpadded.getInt())
+       << " padding, " << llvm::formatv("{0:F1}", 100.0 * double(padded - unpadded.getInt()) /
+                                                       double(padded))
+       << "% of the step's tokens)\n";
+  }
   for (const std::string &remark : remarks)
     os << "  " << remark << "\n";
 }
@@ -459,6 +481,11 @@ int main(int argc, char **argv) {
   sp::OnnxImportOptions options;
   options.forCpuPlan = emit == EmitKind::Plan;
   options.microBatches = microBatches;
+  // Ring attention lays the sequence out zigzag, in 2 chunks per rank; auto
+  // picks all-gather or Ulysses, one chunk per rank.
+  if (sequenceParallel > 1)
+    options.sequenceMultiple =
+        sequenceParallel * (sequenceParallelStrategy == "ring" ? 2 : 1);
   for (const std::string &shape : inputShapes)
     if (llvm::Error error = sp::parseInputShape(shape, options))
       return reportError(llvm::toString(std::move(error)));

@@ -271,6 +271,8 @@ LogicalResult gradient(DropoutOp op, GradientBuilder &b, ArrayRef<Value> dys, Gr
     attributes.push_back(b.getNamedAttr("sequence_axis", op.getSequenceAxisAttr()));
     attributes.push_back(b.getNamedAttr("sequence_length", op.getSequenceLengthAttr()));
   }
+  if (op.getUnpaddedKeys())
+    attributes.push_back(b.getNamedAttr("unpadded_keys", op.getUnpaddedKeysAttr()));
   dxs[0] = b.build<DropoutOp>(operands, attributes);
   return success();
 }

@@ -57,7 +57,7 @@ FailureOr<unsigned> findTokenInput(ModuleOp module, func::FuncOp main) {
   for (unsigned i = 0; i < main.getNumArguments(); ++i) {
     if (!isTokenTensor(main.getArgument(i).getType()))
       continue;
-    if (argumentName(main, i) == "input_ids")
+    if (argumentName(main, i) == sp::kPreferredTokenInputName)
       return i;
     candidates.push_back(i);
   }
@@ -67,6 +67,109 @@ FailureOr<unsigned> findTokenInput(ModuleOp module, func::FuncOp main) {
                           << (candidates.empty() ? "the model has no rank-2 integer input"
                                                  : "several rank-2 integer inputs and none "
                                                    "is named 'input_ids'");
+}
+
+/// Whether the constant `mask`, broadcast over scores [..., queries, keys],
+/// hides every padded key (from `unpadded` on) from every real query: an
+/// additive mask holds -1e30 or less there (HF's float minimum, -inf), a
+/// `where` condition (`selects`) false.
+bool constantHidesPadding(Value mask, bool selects, int64_t unpadded, int64_t padded) {
+  DenseElementsAttr values;
+  if (!matchPattern(mask, m_Constant(&values)))
+    return false;
+  auto type = llvm::cast<RankedTensorType>(values.getType());
+  int64_t rank = type.getRank();
+  if (rank < 1 || type.getDimSize(rank - 1) != padded)
+    return false;
+  int64_t rows = rank >= 2 ? type.getDimSize(rank - 2) : 1;
+  if (rows != 1 && rows != padded)
+    return false;
+  int64_t blocks = type.getNumElements() / (rows * padded);
+  int64_t realRows = std::min(rows, unpadded);
+  auto hidden = [&](int64_t index) {
+    if (selects)
+      return llvm::isa<IntegerType>(type.getElementType()) &&
+             !*(values.getValues<bool>().begin() + index);
+    return llvm::isa<FloatType>(type.getElementType()) &&
+           APFloat(*(values.getValues<APFloat>().begin() + index)).convertToDouble() <= -1e30;
+  };
+  for (int64_t block = 0; block < blocks; ++block)
+    for (int64_t row = 0; row < realRows; ++row)
+      for (int64_t key = unpadded; key < padded; ++key)
+        if (!hidden((block * rows + row) * padded + key))
+          return false;
+  return true;
+}
+
+/// Whether scores (softmax's input, or an attention bias) keep the padded
+/// keys from the real queries: a constant mask added or selected on the way
+/// there, through the scalings exporters put around it.
+bool scoresHidePadding(Value scores, int64_t unpadded, int64_t padded, int depth = 6) {
+  if (constantHidesPadding(scores, /*selects=*/false, unpadded, padded))
+    return true;
+  Operation *op = scores.getDefiningOp();
+  if (!op || depth == 0)
+    return false;
+  auto through = [&](Value operand) {
+    return scoresHidePadding(operand, unpadded, padded, depth - 1);
+  };
+  if (llvm::isa<graph::AddOp>(op))
+    return through(op->getOperand(0)) || through(op->getOperand(1));
+  if (auto where = llvm::dyn_cast<graph::WhereOp>(op)) {
+    DenseElementsAttr fill;
+    if (constantHidesPadding(where.getCondition(), /*selects=*/true, unpadded, padded) &&
+        matchPattern(where.getOnFalse(), m_Constant(&fill)) && fill.isSplat() &&
+        llvm::isa<FloatType>(fill.getElementType()) &&
+        fill.getSplatValue<APFloat>().convertToDouble() <= -1e30)
+      return true;
+    return through(where.getOnTrue());
+  }
+  // Scaling by a constant keeps a mask of -1e30 far below any score.
+  if (llvm::isa<graph::MulOp, graph::DivOp>(op) &&
+      matchPattern(op->getOperand(1), m_Constant()))
+    return through(op->getOperand(0));
+  if (llvm::isa<graph::CastOp>(op))
+    return through(op->getOperand(0));
+  return false;
+}
+
+/// The importer padded the sequence from `unpadded` to `padded` positions so
+/// that it splits across the ranks; the padded positions are at the end. Real
+/// positions must not see them: causal attention hides later keys, and a
+/// mask input hides them once the runtime zeroes it over the padding (as
+/// Hugging Face's attention_mask: 0 is a padded token), and so does a
+/// constant mask (a causal table). Anything else that mixes positions
+/// (attention that sees every key, or an unfused softmax over the sequence)
+/// would let the padding in.
+LogicalResult checkPaddingIsHidden(func::FuncOp main, unsigned tokenIndex,
+                                   const llvm::SmallDenseMap<unsigned, int64_t> &shardedArguments,
+                                   int64_t unpadded, int64_t padded) {
+  for (auto [index, axis] : shardedArguments)
+    if (index != tokenIndex && argumentName(main, index).contains_insensitive("mask"))
+      return success();
+  auto refuse = [&](Operation *op, StringRef what) {
+    op->emitError() << "the sequence of " << unpadded << " positions is padded to " << padded
+                    << " to split across the ranks, and " << what
+                    << " would see the padding; give the model its attention_mask input (the "
+                       "runtime zeroes it over the padding) or use a sequence length the "
+                       "ranks' chunks divide";
+    return WalkResult::interrupt();
+  };
+  WalkResult walk = main.walk([&](Operation *op) {
+    if (auto attention = llvm::dyn_cast<graph::AttentionOp>(op);
+        attention && !attention.getCausal() &&
+        !(attention.getBias() && scoresHidePadding(attention.getBias(), unpadded, padded)))
+      return refuse(op, "this attention, which is not causal,");
+    if (auto softmax = llvm::dyn_cast<graph::SoftmaxOp>(op)) {
+      RankedTensorType type = softmax.getType();
+      int64_t axis = softmax.getAxis() < 0 ? softmax.getAxis() + type.getRank() : softmax.getAxis();
+      if (axis == type.getRank() - 1 && type.getDimSize(axis) == padded &&
+          !scoresHidePadding(softmax.getInput(), unpadded, padded))
+        return refuse(op, "this softmax over the sequence (unfused attention)");
+    }
+    return WalkResult::advance();
+  });
+  return failure(walk.wasInterrupted());
 }
 
 /// Bytes of a tensor type (i1 counts a byte, as plans store it).
@@ -213,7 +316,8 @@ struct SequenceParallelPass
         error << " in the ring strategy's zigzag layout (" << chunks << " equal chunks)";
       error << "; use a length divisible by " << chunks << " (e.g. "
             << (below > 0 ? std::to_string(below) + " or " : std::string()) << above
-            << ") or a rank count that divides it";
+            << ") or a rank count that divides it (sp-compile pads the sequence of a model "
+               "exported with a symbolic sequence length)";
       return failure();
     }
     if (chosen == AttentionStrategy::Ulysses) {
@@ -269,7 +373,19 @@ struct SequenceParallelPass
       shardedArguments[i] = *axis;
     }
 
-    ShardingRewriter rewriter(main, numRanks, zigzag, sequence, chosen);
+    int64_t unpadded = sequence;
+    if (auto attribute =
+            module->getAttrOfType<IntegerAttr>(sp::graph::kUnpaddedSequenceLengthAttr)) {
+      unpadded = attribute.getInt();
+      if (unpadded >= sequence)
+        return main.emitError() << sp::graph::kUnpaddedSequenceLengthAttr << " " << unpadded
+                                << " is not below the sequence length " << sequence
+                                << " of '" << tokenName << "'";
+      if (failed(checkPaddingIsHidden(main, *tokenIndex, shardedArguments, unpadded, sequence)))
+        return failure();
+    }
+
+    ShardingRewriter rewriter(main, numRanks, zigzag, sequence, unpadded, chosen);
     if (failed(rewriter.shardArguments(shardedArguments)) || failed(rewriter.run()))
       return failure();
     Builder builder(module.getContext());

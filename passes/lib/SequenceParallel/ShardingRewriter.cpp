@@ -114,8 +114,10 @@ private:
 } // namespace
 
 ShardingRewriter::ShardingRewriter(func::FuncOp main, int64_t numRanks, bool zigzag,
-                                   int64_t sequenceLength, AttentionStrategy strategy)
+                                   int64_t sequenceLength, int64_t unpaddedLength,
+                                   AttentionStrategy strategy)
     : main(main), numRanks(numRanks), zigzag(zigzag), sequenceLength(sequenceLength),
+      unpaddedLength(unpaddedLength),
       strategy(strategy), builder(main.getBody().front().getTerminator()) {}
 
 //===----------------------------------------------------------------------===//
@@ -536,7 +538,17 @@ LogicalResult ShardingRewriter::rewriteDropout(graph::DropoutOp op) {
     return gatherOperands(op, "its sharded dim is not whole sequences");
   op.getPositionsMutable().assign(localPositions());
   op.setSequenceAxis(sharding.axis);
-  op.setSequenceLength(sequenceLength);
+  // Real positions index the unpadded tensor, so that padding changes no
+  // mask; padded rows' indices run into the next block, which only padding
+  // reads.
+  op.setSequenceLength(unpaddedLength);
+  // Attention probabilities (a softmax over the keys, which the padding
+  // check saw hide the padded ones): their keys are padded too.
+  int64_t rank = rankOf(op.getInput());
+  if (unpaddedLength != sequenceLength && sharding.axis < rank - 1 &&
+      op.getInput().getDefiningOp<graph::SoftmaxOp>() &&
+      globalShape(op.getInput())[rank - 1] == sequenceLength)
+    op.setUnpaddedKeys(unpaddedLength);
   return rewriteSameShape(op);
 }
 
@@ -974,6 +986,11 @@ LogicalResult ShardingRewriter::rewriteReturn(func::ReturnOp op) {
       if (failed(replaceOperand(op, index, reducePartial(operand.get()))))
         return failure();
     } else if (sharding.isSharded() && sharding.outer != 1) {
+      if (unpaddedLength != sequenceLength)
+        return op->emitError() << "result #" << index
+                               << " merges the sequence with another dim, so the padding that "
+                                  "makes the sequence split across the ranks cannot be cut "
+                                  "from it; use a sequence length the ranks' chunks divide";
       if (failed(replaceOperand(op, index, gatherWhole(operand.get(), sharding))))
         return failure();
       op->emitRemark() << "gathered the whole sequence of result #" << index

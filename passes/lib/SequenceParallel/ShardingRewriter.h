@@ -55,8 +55,11 @@ std::string describeOp(mlir::Operation *op);
 
 class ShardingRewriter {
 public:
+  /// `unpaddedLength` is `sequenceLength` unless the importer padded the
+  /// sequence (graph.unpadded_sequence_length): the positions from it on are
+  /// padding.
   ShardingRewriter(mlir::func::FuncOp main, int64_t numRanks, bool zigzag, int64_t sequenceLength,
-                   AttentionStrategy strategy);
+                   int64_t unpaddedLength, AttentionStrategy strategy);
 
   /// Shards the block arguments `shardedArguments` maps to their dims.
   mlir::LogicalResult
@@ -154,6 +157,7 @@ private:
   int64_t numRanks;
   bool zigzag;
   int64_t sequenceLength;
+  int64_t unpaddedLength;
   AttentionStrategy strategy;
   autodiff::GradientBuilder builder;
   llvm::DenseMap<mlir::Value, Sharding> states;

@@ -71,6 +71,10 @@ struct InsertLossPass : public sp::training::impl::InsertLossBase<InsertLossPass
     LogicalResult result = failure();
     if (kind == "causal-lm")
       result = insertCausalLmLoss(module, main);
+    else if (kind == "output" && module->hasAttr(sp::graph::kUnpaddedSequenceLengthAttr))
+      main.emitError() << "--loss=output: the model's own loss would count the padding that "
+                          "makes the sequence split across the ranks; use a sequence length "
+                          "the ranks' chunks divide, or --loss=causal-lm";
     else if (kind == "output")
       result = markOutputLoss(main);
     else
@@ -88,7 +92,7 @@ struct InsertLossPass : public sp::training::impl::InsertLossBase<InsertLossPass
         tokenInputs.push_back({i, argumentName(main, i)});
     }
     bool ambiguous = false;
-    int tokenIndex = pick(tokenInputs, "input_ids", ambiguous);
+    int tokenIndex = pick(tokenInputs, sp::kPreferredTokenInputName, ambiguous);
     if (tokenIndex < 0)
       return main.emitError()
              << (ambiguous ? "causal-lm loss: several rank-2 integer inputs and none is "
@@ -102,8 +106,18 @@ struct InsertLossPass : public sp::training::impl::InsertLossBase<InsertLossPass
                               << graph::formatShape(tokenType.getShape())
                               << "; bind it with --input-shape";
     int64_t batch = tokenType.getDimSize(0), sequence = tokenType.getDimSize(1);
-    if (sequence < 2)
-      return main.emitError() << "causal-lm loss: sequence length " << sequence
+    // Past the length users pass, the sequence is padding (the importer's,
+    // for sequence parallelism): no position predicts a padded token.
+    int64_t predicting = sequence;
+    if (auto unpadded =
+            module->getAttrOfType<IntegerAttr>(sp::graph::kUnpaddedSequenceLengthAttr)) {
+      predicting = unpadded.getInt();
+      if (predicting > sequence)
+        return main.emitError() << "causal-lm loss: the unpadded sequence length " << predicting
+                                << " exceeds the token input's " << sequence;
+    }
+    if (predicting < 2)
+      return main.emitError() << "causal-lm loss: sequence length " << predicting
                               << " leaves no next token to predict; it must be >= 2";
 
     auto returnOp = llvm::cast<func::ReturnOp>(main.getBody().front().getTerminator());
@@ -136,6 +150,20 @@ struct InsertLossPass : public sp::training::impl::InsertLossBase<InsertLossPass
     Location loc = NameLoc::get(builder.getStringAttr("causal-lm loss"), main.getLoc());
     Value labels = graph::ShiftOp::create(builder, loc, tokenType, tokens, int64_t(1),
                                           int64_t(1), kIgnoreIndex);
+    if (predicting < sequence) {
+      // labels[b, s] = s + 1 < predicting ? labels[b, s] : ignored.
+      auto positionsType = RankedTensorType::get({1, sequence}, builder.getI1Type());
+      SmallVector<bool> predicts(size_t(sequence), false);
+      std::fill_n(predicts.begin(), predicting - 1, true);
+      Value predictsToken = graph::ConstantOp::create(
+          builder, loc, DenseElementsAttr::get(positionsType, ArrayRef<bool>(predicts)));
+      auto labelType = RankedTensorType::get({}, tokenType.getElementType());
+      Value ignored = graph::ConstantOp::create(
+          builder, loc,
+          DenseElementsAttr::get(labelType, builder.getIntegerAttr(tokenType.getElementType(),
+                                                                   kIgnoreIndex)));
+      labels = graph::WhereOp::create(builder, loc, tokenType, predictsToken, labels, ignored);
+    }
     Type floatType = logitsType.getElementType();
     auto scalarType = RankedTensorType::get({}, floatType);
     Value sum = graph::CrossEntropySumOp::create(builder, loc, scalarType, logits, labels,
@@ -143,7 +171,7 @@ struct InsertLossPass : public sp::training::impl::InsertLossBase<InsertLossPass
     Value count = graph::ConstantOp::create(
         builder, loc,
         DenseElementsAttr::get(scalarType,
-                               builder.getFloatAttr(floatType, double(batch * (sequence - 1)))));
+                               builder.getFloatAttr(floatType, double(batch * (predicting - 1)))));
     Value loss = graph::DivOp::create(builder, loc, scalarType, sum, count);
     sp::training::appendMainResult(
         main, loss,

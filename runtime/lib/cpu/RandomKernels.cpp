@@ -30,7 +30,8 @@ std::string checkDropout(const KernelArgs &args) {
            checkIntAttribute(attributes, "site", true),
            checkIntAttribute(attributes, "sequence_axis"),
            checkIntAttribute(attributes, "sequence_length"),
-           checkIntAttribute(attributes, "micro_batch")});
+           checkIntAttribute(attributes, "micro_batch"),
+           checkIntAttribute(attributes, "unpadded_keys")});
       !problem.empty())
     return problem;
   double ratio = floatAttribute(attributes, "ratio", 0);
@@ -60,6 +61,12 @@ std::string checkDropout(const KernelArgs &args) {
   if (rows < 1 || rows > length || shape[axis] % rows != 0)
     return std::to_string(rows) + " positions do not divide dim " + std::to_string(axis) +
            " of " + describe(args.inputs[0]) + " within a sequence of " + std::to_string(length);
+  if (attributes.has("unpadded_keys")) {
+    int64_t keys = intAttribute(attributes, "unpadded_keys", 0);
+    if (axis + 1 >= int64_t(shape.size()) || keys < 1 || keys > shape.back())
+      return "unpadded_keys " + std::to_string(keys) + " needs a last dim after sequence_axis " +
+             "of at least that length in " + describe(args.inputs[0]);
+  }
   return {};
 }
 
@@ -85,23 +92,32 @@ void dropRows(const KernelArgs &args, const DropoutKey &key, uint32_t keepThresh
   const int64_t *positions = sharded ? positionsArg.as<int64_t>() : nullptr;
   int64_t sequenceLength = sharded ? intAttribute(attributes, "sequence_length", 0) : localRows;
   int64_t globalRows = localRows / positionCount * sequenceLength;
+  // A row is drawn in runs of consecutive indices: the whole row, or each
+  // last-dim stretch when that dim holds padded keys, which count as
+  // `unpadded_keys` long in the index.
+  int64_t unpaddedKeys = intAttribute(attributes, "unpadded_keys", 0);
+  int64_t runLength = unpaddedKeys ? shape.back() : inner;
+  int64_t runsPerRow = runLength > 0 ? inner / runLength : 0;
+  int64_t runStride = unpaddedKeys ? unpaddedKeys : inner;
   // Micro-batch k's slice follows the k whole slices before it.
   uint64_t sliceOffset = uint64_t(intAttribute(attributes, "micro_batch", 0)) *
-                         uint64_t(outer * globalRows * inner);
+                         uint64_t(outer * globalRows * runsPerRow * runStride);
   T zero = T(0);
-  parallelFor(outer * localRows, inner * 4, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
+  parallelFor(outer * localRows * runsPerRow, runLength * 4, [&](int64_t begin, int64_t end) {
+    for (int64_t run = begin; run < end; ++run) {
+      int64_t row = run / runsPerRow, part = run % runsPerRow;
       int64_t o = row / localRows, local = row % localRows;
       int64_t global = sharded ? local / positionCount * sequenceLength +
                                      positions[local % positionCount]
                                : local;
-      uint64_t first = sliceOffset + uint64_t((o * globalRows + global) * inner);
-      const T *in = x + row * inner;
-      T *out = y + row * inner;
-      // The row's global indices [first, first + inner) are consecutive:
+      uint64_t first =
+          sliceOffset + uint64_t(((o * globalRows + global) * runsPerRow + part) * runStride);
+      const T *in = x + run * runLength;
+      T *out = y + run * runLength;
+      // The run's global indices [first, first + runLength) are consecutive:
       // one Philox block serves four of them, and kLanes blocks are drawn
       // at once (vectorized).
-      uint64_t last = first + uint64_t(inner); // one past the row's last index
+      uint64_t last = first + uint64_t(runLength); // one past the run's last index
       for (uint64_t group = first >> 2; group * 4 < last; group += kLanes) {
         uint32_t words[4][kLanes];
         sp::semantics::dropoutBlocks<kLanes>(key, group, words);

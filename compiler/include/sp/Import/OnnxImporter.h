@@ -35,7 +35,17 @@ struct OnnxImportOptions {
   /// binds to the whole batch, and the module holds one slice of it, the
   /// batch divided by this. sp-micro-batches makes the step whole again.
   int64_t microBatches = 1;
+  /// Sequence chunks the ranks split (sp-compile --sp: N, or 2N for the
+  /// ring's zigzag layout). When the length --input-shape gives the token
+  /// input's symbolic sequence dim is not a multiple of this, the dim is
+  /// bound to the next multiple instead and the module records the given
+  /// length (graph.unpadded_sequence_length): the positions past it are
+  /// padding.
+  int64_t sequenceMultiple = 1;
 };
+
+/// Among several [batch, sequence] integer inputs, the token input's name.
+constexpr llvm::StringLiteral kPreferredTokenInputName = "input_ids";
 
 /// Parses `NAME=DxDx...` as given to --input-shape.
 llvm::Error parseInputShape(llvm::StringRef text, OnnxImportOptions &options);

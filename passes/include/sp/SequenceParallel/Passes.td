@@ -38,6 +38,15 @@ def SequenceParallel : Pass<"sp-sequence-parallel", "mlir::ModuleOp"> {
     allgather's fewer collectives on high-latency links; reported as a
     remark).
 
+    A sequence the importer padded (`graph.unpadded_sequence_length` R on
+    the module, the padding at the end) is split like any other once the
+    padding is known not to reach a real position: causal attention, a
+    constant mask (a causal table) added or selected before a softmax or in
+    an attention bias, or a mask input (the runtime zeroes it over the
+    padding) must hide it, else the pass fails naming the op. Dropout masks
+    index the unpadded tensor (`sequence_length` R; `unpadded_keys` R over
+    attention probabilities), so they equal one rank's on R positions.
+
     Leaves module attributes `graph.num_ranks` and, for ring, `graph.zigzag`,
     and `graph.shard_axis` on the @main arguments and results that are split.
   }];

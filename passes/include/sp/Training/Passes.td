@@ -34,8 +34,13 @@ def InsertLoss : Pass<"sp-insert-loss", "mlir::ModuleOp"> {
     the logits the rank-3 float result over the same batch and sequence (the
     one named `logits` when there are several).
 
+    When the importer padded the sequence (`graph.unpadded_sequence_length`
+    R on the module), positions from R - 1 on predict padding: their labels
+    are ignored and the sum is divided by B x (R - 1).
+
     `output`: the model computes its own loss; its one scalar float output
-    becomes the loss.
+    becomes the loss. It is refused on a padded sequence, whose padding the
+    model's loss would count.
 
     The loss result carries the unit attribute `graph.loss`; the module gets
     `graph.token_input` and `graph.vocab_size` for the runtime's data feed.

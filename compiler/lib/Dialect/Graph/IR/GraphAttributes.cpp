@@ -37,7 +37,7 @@ bool isArrayOfStrings(Attribute attribute) {
 std::optional<llvm::StringRef> getPlacement(llvm::StringRef name) {
   if (name == kNumRanksAttr || name == kZigzagAttr || name == kTokenInputAttr ||
       name == kVocabSizeAttr || name == kOptimizerAttr || name == kClipGradNormAttr ||
-      name == kMicroBatchesAttr)
+      name == kMicroBatchesAttr || name == kUnpaddedSequenceLengthAttr)
     return llvm::StringRef("on the module");
   if (name == kAccumulatesGradientAttr)
     return llvm::StringRef("on a graph.add or graph.div");
@@ -94,6 +94,13 @@ LogicalResult GraphDialect::verifyOperationAttribute(Operation *op, NamedAttribu
       if (!isI64(value) || count.getInt() < 2)
         return op->emitOpError() << "attribute " << name << " = " << value
                                  << " is not a micro-batch count of at least 2 (i64)";
+      return success();
+    }
+    if (name == kUnpaddedSequenceLengthAttr) {
+      auto length = llvm::dyn_cast<IntegerAttr>(value);
+      if (!isI64(value) || length.getInt() < 1)
+        return op->emitOpError() << "attribute " << name << " = " << value
+                                 << " is not a positive sequence length (i64)";
       return success();
     }
     return unknownOrMisplaced(op, name, "on the module");

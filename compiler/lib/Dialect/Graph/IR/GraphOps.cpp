@@ -2029,6 +2029,13 @@ LogicalResult DropoutOp::verify() {
     return emitOpError("sequence_axis ") << axis << " is out of range for " << inputType;
   int64_t rows = llvm::cast<RankedTensorType>(getPositions().getType()).getDimSize(0);
   int64_t local = inputType.getDimSize(axis);
+  if (std::optional<int64_t> keys = getUnpaddedKeys()) {
+    if (axis >= inputType.getRank() - 1)
+      return emitOpError("unpadded_keys needs a sequence_axis before the last dim");
+    int64_t last = inputType.getDimSize(inputType.getRank() - 1);
+    if (*keys < 1 || (!ShapedType::isDynamic(last) && *keys > last))
+      return emitOpError("unpadded_keys ") << *keys << " is not in [1, " << last << "]";
+  }
   if (!ShapedType::isDynamic(rows)) {
     if (rows < 1 || rows > *getSequenceLength())
       return emitOpError("positions has ")

@@ -53,6 +53,12 @@ constexpr llvm::StringLiteral kClipGradNormAttr = GraphDialect::ClipGradNormAttr
 /// many slices of the batch (sp-micro-batches).
 constexpr llvm::StringLiteral kMicroBatchesAttr =
     GraphDialect::MicroBatchesAttrHelper::getNameStr();
+/// Module (positive): the sequence length users pass and receive. The
+/// importer bound the token input's sequence dim to a longer length that the
+/// ranks' chunks divide (sp-compile --sp); the positions past this one are
+/// padding that attends to nothing real and counts in no loss.
+constexpr llvm::StringLiteral kUnpaddedSequenceLengthAttr =
+    GraphDialect::UnpaddedSequenceLengthAttrHelper::getNameStr();
 /// graph.add or graph.div: the op sums a parameter's gradient over
 /// micro-batches, or divides that sum by their count; its operands and result
 /// are gradient bytes, not activations, to --report.

@@ -57,6 +57,10 @@ def Graph_Dialect : Dialect {
     // Module (i64, at least 2): forward and backward run on this many slices
     // of the batch.
     "::mlir::IntegerAttr":$micro_batches,
+    // Module (positive i64): the sequence length users pass; the importer
+    // padded the token input's sequence dim past it to a length the ranks'
+    // chunks divide.
+    "::mlir::IntegerAttr":$unpadded_sequence_length,
     // graph.add or graph.div: sums a gradient over micro-batches, or divides
     // the sum by their count.
     "::mlir::UnitAttr":$accumulates_gradient,

@@ -674,6 +674,12 @@ def Graph_DropoutOp : Graph_Op<"dropout", [Pure, InferTypeOpAdaptor]> {
     positions[r % P]` of a dim `(local / P) * sequence_length` long (the
     sequence may be merged with leading dims such as the batch).
 
+    When sp-compile padded the sequence (graph.unpadded_sequence_length)
+    and the last dim holds the keys of attention probabilities, the whole
+    tensor's last dim counts as `unpadded_keys` long: real elements keep the
+    indices, and so the mask, of the unpadded tensor (padded keys' indices run
+    into the next row; their probabilities are zero).
+
     Under `--micro-batches K` the input is slice `micro_batch` of K equal
     slices of the whole batch along dim 0 (sp-micro-batches sets it): its
     indices count on from `micro_batch` times the whole slice's element
@@ -683,7 +689,8 @@ def Graph_DropoutOp : Graph_Op<"dropout", [Pure, InferTypeOpAdaptor]> {
                        F64Attr:$ratio, Graph_I64Attr:$site,
                        OptionalAttr<Graph_I64Attr>:$sequence_axis,
                        OptionalAttr<Graph_I64Attr>:$sequence_length,
-                       OptionalAttr<Graph_I64Attr>:$micro_batch);
+                       OptionalAttr<Graph_I64Attr>:$micro_batch,
+                       OptionalAttr<Graph_I64Attr>:$unpadded_keys);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
     $input (`,` $positions^)? attr-dict `:` functional-type(operands, results)
