@@ -75,6 +75,9 @@ usage: [mpirun -np N] sp-run PLAN [options]
                           gradients, clipped) and
                           DIR/param/NAME.npy (the parameters after it); names
                           percent-encode bytes outside [A-Za-z0-9._-]
+  --log FILE.jsonl        write one JSON object per step when the run ends:
+                          step, loss (full precision), lr, grad_norm (plans
+                          that clip), seconds; training plans only
   --trace FILE.json       write the last step as a Chrome trace (Perfetto,
                           chrome://tracing): per rank a compute lane (kernels;
                           cat "compute", or "wait" where compute waits for
@@ -153,7 +156,7 @@ struct Options {
   std::vector<std::pair<std::string, std::string>> inputs; // name, .npy file
   std::string data;
   std::optional<int64_t> steps;
-  std::string dump, trace, profile, save, resume;
+  std::string dump, trace, profile, save, resume, log;
   double timeoutSeconds = 600;
   int64_t saveEvery = 0;
   std::string device = "cpu";
@@ -175,7 +178,8 @@ bool parseCount(const std::string &text, uint64_t maximum, uint64_t &value) {
 std::string parseOptions(int argc, char **argv, Options &options) {
   const std::vector<std::string> valued = {
       "--input",  "--data",       "--steps",  "--dump",   "--trace", "--profile", "--save",
-      "--save-every", "--resume", "--device", "--comm", "--seed",  "--timeout", "--keep"};
+      "--save-every", "--resume", "--device", "--comm", "--seed",  "--timeout", "--keep",
+      "--log"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.size() < 2 || arg[0] != '-') {
@@ -247,6 +251,8 @@ std::string parseOptions(int argc, char **argv, Options &options) {
       options.dump = value;
     } else if (flag == "--trace") {
       options.trace = value;
+    } else if (flag == "--log") {
+      options.log = value;
     } else if (flag == "--profile") {
       options.profile = value;
     } else if (flag == "--save") {
@@ -319,17 +325,23 @@ std::string checkOutputPaths(const Options &options) {
       if (std::string error = checkWritableFolder(flag, *folder, /*mayCreate=*/true);
           !error.empty())
         return error;
-  if (!options.trace.empty()) {
+  for (const auto &[flag, file] :
+       {std::pair<const char *, const std::string *>{"--trace", &options.trace},
+        {"--log", &options.log}}) {
+    if (file->empty())
+      continue;
     std::string error;
-    switch (classifyOutputPath(options.trace, error)) {
+    switch (classifyOutputPath(*file, error)) {
     case OutputKind::Invalid:
-      return "--trace " + error;
+      return std::string(flag) + " " + error;
     case OutputKind::Special:
       break;
     case OutputKind::RegularFile: {
-      fs::path parent = fs::path(options.trace).parent_path();
-      return checkWritableFolder("--trace", parent.empty() ? "." : parent.string(),
-                                 /*mayCreate=*/false);
+      fs::path parent = fs::path(*file).parent_path();
+      if (std::string problem = checkWritableFolder(flag, parent.empty() ? "." : parent.string(),
+                                                    /*mayCreate=*/false);
+          !problem.empty())
+        return problem;
     }
     }
   }
@@ -702,6 +714,39 @@ private:
 /// compute and a communication lane each, on one clock (the machine's
 /// steady clock, from the earliest step start). Written by rank 0.
 /// Collective.
+/// One training step for --log.
+struct StepRecord {
+  int64_t step;
+  double loss, learningRate, gradientNorm, seconds;
+};
+
+/// --log: one JSON object per line, numbers at full precision (NaN and the
+/// infinities, which JSON lacks, as null).
+std::string writeLog(const std::string &path, const std::vector<StepRecord> &records) {
+  auto number = [](double value) {
+    if (!std::isfinite(value))
+      return std::string("null");
+    char text[32];
+    std::snprintf(text, sizeof text, "%.17g", value);
+    return std::string(text);
+  };
+  std::string error;
+  bool written = writeFileAtomically(
+      path,
+      [&](std::ostream &out) {
+        for (const StepRecord &record : records) {
+          out << "{\"step\": " << record.step << ", \"loss\": " << number(record.loss)
+              << ", \"lr\": " << number(record.learningRate);
+          if (!std::isnan(record.gradientNorm))
+            out << ", \"grad_norm\": " << number(record.gradientNorm);
+          out << ", \"seconds\": " << number(record.seconds) << "}\n";
+        }
+        return bool(out);
+      },
+      error);
+  return written ? "" : "--log " + error;
+}
+
 std::string writeTrace(const std::string &path, const Session &session,
                        const OverlapMeasure &overlap) {
   Communicator &world = session.communicator();
@@ -1012,6 +1057,8 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
       if (!flag->empty())
         return reportError(std::string(flag == &options.save ? "--save" : "--resume") +
                            ": an inference plan has no training state");
+    if (!options.log.empty())
+      return reportError("--log: an inference plan has no loss to log");
   }
   int64_t steps = options.steps.value_or(1);
   if (!(error = world.agree(checkOutputPaths(options))).empty())
@@ -1043,6 +1090,7 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
   int64_t lastStep = firstStep + steps;
   double firstLoss = 0, lastLoss = 0, computeSeconds = 0;
   std::vector<int64_t> tokenIds(size_t(session->tokensPerStep()));
+  std::vector<StepRecord> log;
   Clock::time_point runStart = Clock::now();
   for (int64_t step = firstStep; step < lastStep; ++step) {
     Clock::time_point stepStart = Clock::now();
@@ -1057,6 +1105,10 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
     std::string line = "step " + std::to_string(step + 1) + "/" + std::to_string(lastStep);
     if (training) {
       lastLoss = session->loss();
+      if (!options.log.empty())
+        log.push_back({step + 1, lastLoss, session->learningRate(),
+                       session->measuresGradientNorm() ? session->gradientNorm() : NAN,
+                       seconds});
       if (step == firstStep)
         firstLoss = lastLoss;
       char loss[32];
@@ -1095,6 +1147,10 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
       return reportError(error);
   }
   OverlapMeasure overlap = recorder.overlap(world);
+  // Rank 0 writes; every rank learns whether that failed.
+  if (!options.log.empty() &&
+      !(error = world.agree(printsOutput ? writeLog(options.log, log) : std::string())).empty())
+    return reportError(error);
   if (!options.trace.empty() &&
       !(error = world.agree(writeTrace(options.trace, *session, overlap))).empty())
     return reportError(error);
