@@ -83,6 +83,14 @@ void buildTrainingPipeline(OpPassManager &pm, const TrainingPipelineOptions &opt
     schedule.costProfile = options.costProfile;
     pm.addNestedPass<func::FuncOp>(scheduling::createScheduleCollectives(schedule));
   }
+  // After the schedule: the budget is measured in the order the plan runs,
+  // and no later CSE merges the clones back nor scheduler moves them up.
+  if (options.train && options.memoryBudget != 0) {
+    training::RematerializeOptions remat;
+    remat.budget = options.memoryBudget;
+    remat.costProfile = options.costProfile;
+    pm.addPass(training::createRematerialize(remat));
+  }
 }
 
 void registerTrainingPipeline() {

@@ -53,6 +53,11 @@ struct TrainingPipelineOptions : mlir::PassPipelineOptions<TrainingPipelineOptio
                      "imported module holds one slice (sp-compile --emit=import "
                      "--micro-batches K)"),
       llvm::cl::init(1)};
+  Option<int64_t> memoryBudget{
+      *this, "memory-budget",
+      llvm::cl::desc("Bytes per rank the step must fit in by recomputing activations in the "
+                     "backward pass (0: no budget)"),
+      llvm::cl::init(0)};
   Option<std::string> optimizer{*this, "optimizer", llvm::cl::desc("adamw or sgd"),
                                 llvm::cl::init("adamw")};
   Option<double> learningRate{*this, "lr", llvm::cl::desc("Learning rate"),
@@ -77,7 +82,8 @@ struct TrainingPipelineOptions : mlir::PassPipelineOptions<TrainingPipelineOptio
 /// Adds sp-compile's stages to `pm` (a module pass manager): canonicalize,
 /// fuse, and with `train` parameter selection, loss, sharding, autodiff,
 /// micro-batch accumulation, gradient reduction and clipping, the optimizer; then instruction ids and,
-/// under --sp with overlap, the collective schedule. `costModel` is the one
+/// under --sp with overlap, the collective schedule; with a memory budget,
+/// last, the recomputation that fits the step into it. `costModel` is the one
 /// options.costProfile names (loadCostModel), which --report uses too.
 void buildTrainingPipeline(mlir::OpPassManager &pm, const TrainingPipelineOptions &options,
                            const scheduling::CostModel &costModel);

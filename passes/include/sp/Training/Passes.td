@@ -161,4 +161,54 @@ def MicroBatches : Pass<"sp-micro-batches", "mlir::ModuleOp"> {
   let dependentDialects = ["::sp::graph::GraphDialect"];
 }
 
+def Rematerialize : Pass<"sp-rematerialize", "mlir::ModuleOp"> {
+  let summary = "Recompute cheap activations in the backward pass until the step fits a memory budget";
+  let description = [{
+    Selective recomputation (Megatron-LM's), chosen by the cost model (as
+    XLA's rematerialization): a forward value that the backward pass reads
+    is live from the forward pass to its backward reader, across the peak of
+    the step. Where its producer is cheap, this pass clones the producer
+    right before the value's first reader outside the forward pass and points
+    every such reader at the clone, so the forward value dies at its last
+    forward use.
+
+    The forward pass is what the loss (the result marked `graph.loss`)
+    depends on; every other op reads forward values "late". Recomputed are
+    element-wise ops, activations, norms, casts, reshapes and transposes,
+    softmax, dropout (its mask is keyed by seed, step, site and element
+    position, so a clone draws the same one) and splat constants: ops whose
+    cost-model FLOPs are at most 8 per result element. Matrix products,
+    attention, collectives and optimizer ops are never recomputed. A clone
+    reads the original operands where those are live at that point anyway;
+    an operand that is not and is itself cheap is recomputed too (a chain
+    of at most `max-chain` ops), and any other operand is kept live longer,
+    which the choice counts against the bytes freed.
+
+    The choice is greedy: measure the step with the memory planner (the
+    plan's arena plus every global: parameters, constants, optimizer state,
+    what `sp-compile --report` prints as `total`); while it exceeds
+    `budget`, recompute the value that frees the most bytes at the step's
+    peak per second of recompute the cost model predicts, and measure
+    again. When no recomputation lowers the peak any more and the step
+    still does not fit, it is one error naming the budget, the smallest
+    step reached and the bytes it misses by. Clones carry `graph.recomputed`
+    (so that CSE cannot merge them back) and, where the original has an
+    instruction id, that id with `/recompute`; the module gets
+    `graph.memory_budget`.
+
+    Run it last, after the collective schedule: it measures the op order
+    the plan will run, and nothing reorders or merges ops after it. With
+    `budget` 0 it does nothing.
+  }];
+  let options = [
+    Option<"budget", "budget", "int64_t", /*default=*/"0",
+           "Bytes per rank the step must fit in (0: no budget, no change)">,
+    Option<"costProfile", "cost-profile", "std::string", /*default=*/"\"cpu\"",
+           "Built-in cost profile name or JSON file whose estimates rank recomputations">,
+    Option<"maxChain", "max-chain", "int64_t", /*default=*/"4",
+           "Most ops one recomputation clones">,
+  ];
+  let dependentDialects = ["::sp::graph::GraphDialect"];
+}
+
 #endif // SP_TRAINING_PASSES_TD

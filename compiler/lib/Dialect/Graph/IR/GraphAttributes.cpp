@@ -37,8 +37,11 @@ bool isArrayOfStrings(Attribute attribute) {
 std::optional<llvm::StringRef> getPlacement(llvm::StringRef name) {
   if (name == kNumRanksAttr || name == kZigzagAttr || name == kTokenInputAttr ||
       name == kVocabSizeAttr || name == kOptimizerAttr || name == kClipGradNormAttr ||
-      name == kMicroBatchesAttr || name == kUnpaddedSequenceLengthAttr)
+      name == kMicroBatchesAttr || name == kUnpaddedSequenceLengthAttr ||
+      name == kMemoryBudgetAttr)
     return llvm::StringRef("on the module");
+  if (name == kRecomputedAttr)
+    return llvm::StringRef("on a graph op");
   if (name == kAccumulatesGradientAttr)
     return llvm::StringRef("on a graph.add or graph.div");
   if (name == kStateOfAttr || name == kStepCounterAttr)
@@ -103,6 +106,13 @@ LogicalResult GraphDialect::verifyOperationAttribute(Operation *op, NamedAttribu
                                  << " is not a positive sequence length (i64)";
       return success();
     }
+    if (name == kMemoryBudgetAttr) {
+      auto bytes = llvm::dyn_cast<IntegerAttr>(value);
+      if (!isI64(value) || bytes.getInt() < 1)
+        return op->emitOpError() << "attribute " << name << " = " << value
+                                 << " is not a positive byte count (i64)";
+      return success();
+    }
     return unknownOrMisplaced(op, name, "on the module");
   }
   if (llvm::isa<mlir::ml_program::GlobalOp>(op)) {
@@ -112,6 +122,8 @@ LogicalResult GraphDialect::verifyOperationAttribute(Operation *op, NamedAttribu
     if (name == kStepCounterAttr)
       return sp::expectAttributeKind(op, attribute, llvm::isa<UnitAttr>(value), "a unit attribute");
   }
+  if (name == kRecomputedAttr && llvm::isa_and_nonnull<GraphDialect>(op->getDialect()))
+    return sp::expectAttributeKind(op, attribute, llvm::isa<UnitAttr>(value), "a unit attribute");
   if (llvm::isa<AddOp, DivOp>(op) && name == kAccumulatesGradientAttr)
     return sp::expectAttributeKind(op, attribute, llvm::isa<UnitAttr>(value), "a unit attribute");
   return unknownOrMisplaced(op, name, "on this op");

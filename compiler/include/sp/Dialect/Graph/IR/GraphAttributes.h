@@ -64,6 +64,13 @@ constexpr llvm::StringLiteral kUnpaddedSequenceLengthAttr =
 /// are gradient bytes, not activations, to --report.
 constexpr llvm::StringLiteral kAccumulatesGradientAttr =
     GraphDialect::AccumulatesGradientAttrHelper::getNameStr();
+/// Module (positive): the bytes per rank sp-rematerialize fitted the step into.
+constexpr llvm::StringLiteral kMemoryBudgetAttr =
+    GraphDialect::MemoryBudgetAttrHelper::getNameStr();
+/// Any graph op: a copy that sp-rematerialize placed in the backward pass to
+/// recompute a forward value instead of keeping it live. It also keeps CSE
+/// from merging the copy back into the forward op.
+constexpr llvm::StringLiteral kRecomputedAttr = GraphDialect::RecomputedAttrHelper::getNameStr();
 
 // --- Sequence parallelism (sp-sequence-parallel) -----------------------------
 

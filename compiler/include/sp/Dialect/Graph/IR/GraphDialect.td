@@ -64,6 +64,11 @@ def Graph_Dialect : Dialect {
     // graph.add or graph.div: sums a gradient over micro-batches, or divides
     // the sum by their count.
     "::mlir::UnitAttr":$accumulates_gradient,
+    // Module (positive i64): the bytes per rank the step was fitted into by
+    // recomputing activations (sp-rematerialize).
+    "::mlir::IntegerAttr":$memory_budget,
+    // Any graph op: recomputes a forward value for the backward pass.
+    "::mlir::UnitAttr":$recomputed,
     // Sequence parallelism. Module (positive i64): the ranks of the SPMD
     // step; absent on one rank.
     "::mlir::IntegerAttr":$num_ranks,
