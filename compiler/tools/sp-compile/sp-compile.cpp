@@ -33,6 +33,7 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cctype>
 #include <cmath>
 
 using namespace mlir;
@@ -176,6 +177,15 @@ static cl::opt<int64_t> microBatches(
              "(default 1)"),
     cl::init(1), cl::value_desc("K"), cl::cat(trainingCategory));
 
+static cl::opt<std::string> memoryBudget(
+    "memory-budget",
+    cl::desc("Fit each rank's step (parameters, constants, optimizer state and arena: "
+             "--report's total) into BYTES by recomputing cheap activations (element-wise ops, "
+             "norms, activations, casts, views, softmax, dropout) in the backward pass instead "
+             "of keeping them, chosen by the cost model; an error says by how much it cannot. "
+             "BYTES is a count with an optional K, M, G or T suffix (powers of 1024, e.g. 512M)"),
+    cl::value_desc("BYTES"), cl::cat(trainingCategory));
+
 static int reportError(const llvm::Twine &message) {
   llvm::errs() << "sp-compile: error: " << message << "\n";
   return 1;
@@ -226,6 +236,35 @@ static llvm::Error expandParamFiles(std::vector<std::string> &arguments) {
     arguments[i] = "--params=" + *names;
   }
   return llvm::Error::success();
+}
+
+/// Reads --memory-budget's value: decimal digits and an optional suffix K, M,
+/// G or T (KiB, MiB, ...: powers of 1024; "B" alone or after one is allowed),
+/// positive and within int64. Returns the problem, or empty.
+static std::string parseMemoryBudget(llvm::StringRef text, int64_t &bytes) {
+  llvm::StringRef digits = text.take_while([](char c) { return c >= '0' && c <= '9'; });
+  llvm::StringRef suffix = text.drop_front(digits.size());
+  uint64_t count = 0;
+  if (digits.empty() || digits.getAsInteger(10, count) ||
+      !llvm::all_of(suffix, [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }))
+    return "'" + text.str() + "' is not a byte count (digits with an optional K, M, G or T "
+                              "suffix, e.g. 512M)";
+  unsigned shift = 0;
+  std::string unit = suffix.lower();
+  if (!unit.empty() && unit != "b") {
+    size_t power = llvm::StringRef("kmgt").find(unit[0]);
+    llvm::StringRef rest = llvm::StringRef(unit).drop_front();
+    if (power == llvm::StringRef::npos || !(rest.empty() || rest == "b" || rest == "ib"))
+      return "'" + text.str() + "' has an unknown unit '" + suffix.str() +
+             "' (K, M, G or T: powers of 1024)";
+    shift = 10 * unsigned(power + 1);
+  }
+  if (count == 0)
+    return "the budget must be positive";
+  if (count > (uint64_t(INT64_MAX) >> shift))
+    return "'" + text.str() + "' is more bytes than a 64-bit count holds";
+  bytes = int64_t(count << shift);
+  return "";
 }
 
 static std::string formatBytes(uint64_t bytes) {
@@ -311,6 +350,48 @@ static void printTrainingReport(llvm::raw_ostream &os, ModuleOp module) {
     os << llvm::formatv("  {0,-22} {1} per update, gradients accumulated, then one "
                         "reduction over ranks, clipping and update\n",
                         "micro-batches", slices.getInt());
+}
+
+/// The --report lines of --memory-budget: the step with and without the
+/// recomputation, and what recomputing costs by the cost model.
+static void printBudgetReport(llvm::raw_ostream &os, ModuleOp module,
+                              const sp::planning::StepMemory &memory,
+                              const sp::planning::StepMemory &unbudgeted,
+                              const sp::scheduling::CostModel &costModel) {
+  auto total = [](const sp::planning::StepMemory &step) {
+    return step.parameterBytes + step.constantBytes + step.optimizerStateBytes +
+           step.arenaBytes;
+  };
+  auto budget = module->getAttrOfType<IntegerAttr>(sp::training::kMemoryBudgetAttr);
+  func::FuncOp main = module.lookupSymbol<func::FuncOp>("main");
+  if (!budget || !main)
+    return;
+  unsigned ops = 0;
+  double flops = 0, seconds = 0;
+  main.walk([&](Operation *op) {
+    if (!op->hasAttr(sp::training::kRecomputedAttr))
+      return;
+    ++ops;
+    flops += sp::scheduling::CostModel::estimateFlops(op);
+    seconds += costModel.estimateComputeSeconds(op);
+  });
+  double stepCompute = sp::scheduling::predictTimeline(main, costModel).computeSeconds;
+  double before = stepCompute - seconds;
+  auto line = [&](llvm::StringRef what, uint64_t bytes, llvm::StringRef note) {
+    os << llvm::formatv("  {0,-22} {1,14}  {2,10}  {3}\n", what, bytes, formatBytes(bytes), note);
+  };
+  uint64_t after = total(memory), without = total(unbudgeted);
+  os << "memory budget (recomputation in the backward pass):\n";
+  line("budget", uint64_t(budget.getInt()), "per rank, --memory-budget");
+  line("step without budget", without, "total as compiled without --memory-budget");
+  line("step with budget", after, "total above");
+  line("saved", without > after ? without - after : 0,
+       "peak activations " + std::to_string(unbudgeted.peakActivationBytes) + " -> " +
+           std::to_string(memory.peakActivationBytes) + " bytes");
+  os << llvm::formatv("  {0,-22} {1} ops, {2:F3} MFLOP, {3:F1} us per step predicted ({4:F1}% "
+                      "more compute; cost profile {5})\n",
+                      "recompute cost", ops, flops / 1e6, seconds * 1e6,
+                      before > 0 ? 100.0 * seconds / before : 0.0, costModel.profile);
 }
 
 /// The --report lines of a sequence-parallel step: what each kind of
@@ -418,7 +499,7 @@ int main(int argc, char **argv) {
       "             [--train [--loss=causal-lm|output] [--params GLOB,...|@FILE]\n"
       "              [--frozen GLOB,...] [--optimizer=adamw|sgd] [--lr X] [--weight-decay X]\n"
       "              [--beta1 X] [--beta2 X] [--eps X] [--clip-grad-norm X]\n"
-      "              [--micro-batches K]\n"
+      "              [--micro-batches K] [--memory-budget BYTES]\n"
       "              [--lr-schedule=constant|linear|cosine [--warmup-steps W]\n"
       "               [--total-steps T] [--min-lr X]]]\n"
       "             [--sp N [--sp-strategy=allgather|ulysses|ring|auto] [--no-overlap]]\n"
@@ -438,10 +519,17 @@ int main(int argc, char **argv) {
                              totalSteps.getNumOccurrences() ||
                              minLearningRate.getNumOccurrences() ||
                              clipGradNorm.getNumOccurrences() ||
-                             microBatches.getNumOccurrences();
+                             microBatches.getNumOccurrences() ||
+                             memoryBudget.getNumOccurrences();
   if (trainingOptionGiven && !train)
     return reportError("training options (--loss, --params, --frozen, --optimizer, --lr, "
-                       "--micro-batches, ...) need --train");
+                       "--micro-batches, --memory-budget, ...) need --train");
+  int64_t budgetBytes = 0;
+  if (memoryBudget.getNumOccurrences()) {
+    std::string problem = parseMemoryBudget(memoryBudget, budgetBytes);
+    if (!problem.empty())
+      return reportError("--memory-budget " + memoryBudget + ": " + problem);
+  }
   if (microBatches < 1)
     return reportError("--micro-batches " + llvm::Twine(microBatches) +
                        ": the count must be at least 1");
@@ -531,6 +619,7 @@ int main(int argc, char **argv) {
   stages.costProfile = costProfile;
   stages.clipGradNorm = clipGradNorm.getNumOccurrences() ? double(clipGradNorm) : 0.0;
   stages.microBatches = microBatches;
+  stages.memoryBudget = budgetBytes;
   stages.optimizer = optimizer;
   stages.learningRate = learningRate;
   stages.weightDecay = weightDecay;
@@ -550,28 +639,51 @@ int main(int argc, char **argv) {
     FailureOr<sp::planning::StepMemory> memory = sp::planning::measureStepMemory(**module);
     if (failed(memory))
       return fail();
-    // The whole batch in one pass, compiled only to compare its memory.
+    // The same step compiled again with other stages, only to compare its
+    // memory (quietly: its warnings and remarks would repeat this one's).
+    auto measureAgain = [&](const sp::OnnxImportOptions &imports,
+                            const sp::pipeline::TrainingPipelineOptions &otherStages)
+        -> FailureOr<sp::planning::StepMemory> {
+      auto other = sp::importOnnxModel(context, modelPath, imports);
+      if (!other) {
+        stageError = llvm::toString(other.takeError());
+        return failure();
+      }
+      PassManager otherPm(&context);
+      sp::pipeline::buildTrainingPipeline(otherPm, otherStages, *costModel);
+      errorsOnly = true;
+      LogicalResult ran = otherPm.run(**other);
+      errorsOnly = false;
+      if (failed(ran))
+        return failure();
+      return sp::planning::measureStepMemory(**other);
+    };
+    // The whole batch in one pass.
     std::optional<sp::planning::StepMemory> fullBatch;
     if (microBatches > 1) {
       sp::OnnxImportOptions fullBatchImport = options;
       fullBatchImport.microBatches = 1;
-      auto fullBatchModule = sp::importOnnxModel(context, modelPath, fullBatchImport);
-      if (!fullBatchModule)
-        return reportError(llvm::toString(fullBatchModule.takeError()));
       sp::pipeline::TrainingPipelineOptions fullBatchStages;
       fullBatchStages.copyOptionValuesFrom(stages);
       fullBatchStages.microBatches = 1;
-      PassManager fullBatchPm(&context);
-      sp::pipeline::buildTrainingPipeline(fullBatchPm, fullBatchStages, *costModel);
-      errorsOnly = true;
-      if (failed(fullBatchPm.run(**fullBatchModule)))
-        return fail();
-      errorsOnly = false;
+      fullBatchStages.memoryBudget = 0;
       FailureOr<sp::planning::StepMemory> fullBatchMemory =
-          sp::planning::measureStepMemory(**fullBatchModule);
+          measureAgain(fullBatchImport, fullBatchStages);
       if (failed(fullBatchMemory))
         return fail();
       fullBatch = *fullBatchMemory;
+    }
+    // The step without recomputation.
+    std::optional<sp::planning::StepMemory> unbudgeted;
+    if (budgetBytes > 0) {
+      sp::pipeline::TrainingPipelineOptions unbudgetedStages;
+      unbudgetedStages.copyOptionValuesFrom(stages);
+      unbudgetedStages.memoryBudget = 0;
+      FailureOr<sp::planning::StepMemory> unbudgetedMemory =
+          measureAgain(options, unbudgetedStages);
+      if (failed(unbudgetedMemory))
+        return fail();
+      unbudgeted = *unbudgetedMemory;
     }
     // Beside a module printed to stdout, the report goes to stderr.
     bool moduleOnStdout = emit == EmitKind::Mlir && (outputPath.empty() || outputPath == "-");
@@ -579,6 +691,8 @@ int main(int argc, char **argv) {
     auto ranks = (**module)->getAttrOfType<IntegerAttr>(sp::sequence_parallel::kNumRanksAttr);
     printReport(os, *memory, ranks ? ranks.getInt() : 1, fullBatch ? &*fullBatch : nullptr);
     printTrainingReport(os, **module);
+    if (unbudgeted)
+      printBudgetReport(os, **module, *memory, *unbudgeted, *costModel);
     printParallelReport(os, **module, remarks);
     if (func::FuncOp main = (**module).lookupSymbol<func::FuncOp>("main"))
       sp::scheduling::printTimeline(os, sp::scheduling::predictTimeline(main, *costModel),

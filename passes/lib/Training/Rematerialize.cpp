@@ -49,7 +49,7 @@ std::string formatBytes(uint64_t bytes) {
     return llvm::formatv("{0} bytes ({1:F2} MiB)", bytes, double(bytes) / double(1ull << 20));
   if (bytes >= (1ull << 10))
     return llvm::formatv("{0} bytes ({1:F1} KiB)", bytes, double(bytes) / double(1ull << 10));
-  return llvm::formatv("{0} bytes", bytes);
+  return llvm::formatv("{0} {1}", bytes, bytes == 1 ? "byte" : "bytes");
 }
 
 /// Whether cloning `op` next to a backward reader recomputes its results
