@@ -229,7 +229,8 @@ private:
                     llvm::any_of(op->getResults(), [&](Value result) {
                       return analysis.getHome(result).kind == HomeKind::State;
                     });
-      if (writes && !llvm::isa<ml_program::GlobalLoadOp>(op)) {
+      // Loads and views of them share the state's bytes without writing it.
+      if (writes && !llvm::isa<ml_program::GlobalLoadOp>(op) && !StepAnalysis::isView(op)) {
         firstStateWrite = analysis.getPosition(op);
         break;
       }
