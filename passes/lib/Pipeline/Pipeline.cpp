@@ -85,7 +85,9 @@ void buildTrainingPipeline(OpPassManager &pm, const TrainingPipelineOptions &opt
   }
   // After the schedule: the budget is measured in the order the plan runs,
   // and no later CSE merges the clones back nor scheduler moves them up.
-  if (options.train && options.memoryBudget != 0) {
+  // Without --train there is no backward pass to recompute in: the pass
+  // says so.
+  if (options.memoryBudget != 0) {
     training::RematerializeOptions remat;
     remat.budget = options.memoryBudget;
     remat.costProfile = options.costProfile;

@@ -206,7 +206,7 @@ def Rematerialize : Pass<"sp-rematerialize", "mlir::ModuleOp"> {
     Option<"costProfile", "cost-profile", "std::string", /*default=*/"\"cpu\"",
            "Built-in cost profile name or JSON file whose estimates rank recomputations">,
     Option<"maxChain", "max-chain", "int64_t", /*default=*/"4",
-           "Most ops one recomputation clones">,
+           "Most ops one recomputation clones, views aside">,
   ];
   let dependentDialects = ["::sp::graph::GraphDialect"];
 }
