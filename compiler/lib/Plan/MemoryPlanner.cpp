@@ -20,8 +20,6 @@ using namespace mlir;
 
 namespace sp::planning {
 
-namespace {
-
 /// The live ranges of the tensors that own arena bytes. A tensor is live from
 /// the position that writes it to the last position that reads it or any
 /// view of it; a Fill constant from its first reader, where its `fill` runs.
@@ -72,6 +70,8 @@ std::vector<ArenaBuffer> computeLiveRanges(const StepAnalysis &analysis) {
     result.push_back(entry.second);
   return result;
 }
+
+namespace {
 
 bool overlapInTime(const ArenaBuffer &a, const ArenaBuffer &b) {
   return a.firstPosition <= b.lastPosition && b.firstPosition <= a.lastPosition;

@@ -34,7 +34,6 @@ using namespace mlir;
 namespace graph = sp::graph;
 using sp::planning::ArenaBuffer;
 using sp::planning::HomeKind;
-using sp::planning::MemoryPlan;
 using sp::planning::StepAnalysis;
 using sp::planning::ValueHome;
 
@@ -85,11 +84,16 @@ bool isRecomputable(Operation *op) {
 /// The step as the planner lays it out now.
 struct Measurement {
   std::optional<StepAnalysis> analysis;
-  MemoryPlan plan;
+  /// The arena tensors' live ranges.
+  std::vector<ArenaBuffer> buffers;
   /// Parameters, constants and optimizer state: every global.
   uint64_t staticBytes = 0;
-  /// What --report prints as the total: the globals and the arena.
-  uint64_t totalBytes = 0;
+  /// The globals and the most arena bytes live at once: a lower bound on
+  /// the total.
+  uint64_t lowerBoundBytes = 0;
+  /// What --report prints as the total: the globals and the arena the
+  /// planner lays out; set only where the planner placed the step.
+  std::optional<uint64_t> totalBytes;
   /// The position where the most arena bytes are live.
   unsigned peakPosition = 0;
   llvm::DenseMap<Value, size_t> bufferOf;
@@ -142,28 +146,34 @@ struct RematerializePass
       if (StringRef id = sp::planning::getInstructionId(&op); !id.empty())
         usedIds.insert(id);
 
+    uint64_t limit = uint64_t(int64_t(budget));
     uint64_t smallest = UINT64_MAX;
-    uint64_t staticBytes = 0;
-    while (true) {
+    for (bool first = true;; first = false) {
+      // Placing offsets is most of the time a measurement takes: it is done
+      // first, to know the step as it is, and whenever the lower bound fits.
       Measurement now;
-      if (failed(measure(now)))
+      if (failed(measure(now, /*place=*/first)))
         return signalPassFailure();
-      smallest = std::min(smallest, now.totalBytes);
-      staticBytes = now.staticBytes;
-      if (now.totalBytes <= uint64_t(int64_t(budget)))
-        break;
-      std::optional<Candidate> best = chooseCandidate(now);
-      if (!best) {
-        module.emitError() << "memory budget of " << formatBytes(uint64_t(int64_t(budget)))
-                           << " per rank cannot be met: recomputing every activation that "
-                              "lowers the peak brings the step to "
-                           << formatBytes(smallest) << ", "
-                           << formatBytes(smallest - uint64_t(int64_t(budget)))
-                           << " over (parameters, constants and optimizer state take "
-                           << formatBytes(staticBytes) << ")";
-        return signalPassFailure();
+      if (now.totalBytes) {
+        smallest = std::min(smallest, *now.totalBytes);
+        if (*now.totalBytes <= limit)
+          break;
       }
-      apply(*best);
+      std::optional<Candidate> best = chooseCandidate(now);
+      if (best) {
+        apply(*best);
+        continue;
+      }
+      if (!now.totalBytes && failed(measure(now, /*place=*/true)))
+        return signalPassFailure();
+      smallest = std::min(smallest, *now.totalBytes);
+      module.emitError() << "memory budget of " << formatBytes(limit)
+                         << " per rank cannot be met: recomputing every activation that "
+                            "lowers the peak brings the step to "
+                         << formatBytes(smallest) << ", " << formatBytes(smallest - limit)
+                         << " over (parameters, constants and optimizer state take "
+                         << formatBytes(now.staticBytes) << ")";
+      return signalPassFailure();
     }
     module->setAttr(sp::training::kMemoryBudgetAttr,
                     IntegerAttr::get(IntegerType::get(module.getContext(), 64), int64_t(budget)));
@@ -191,17 +201,20 @@ private:
     return success();
   }
 
-  LogicalResult measure(Measurement &now) {
+  /// Measures the step: its live ranges and peak, and with `place` or
+  /// where the peak fits the budget, the arena the planner lays out.
+  LogicalResult measure(Measurement &now, bool place) {
     FailureOr<StepAnalysis> analysis = StepAnalysis::analyze(getOperation());
     if (failed(analysis))
       return failure();
     now.analysis.emplace(std::move(*analysis));
-    now.plan = sp::planning::planMemory(*now.analysis);
+    now.buffers = sp::planning::computeLiveRanges(*now.analysis);
+    now.staticBytes = 0;
     for (auto global : getOperation().getOps<ml_program::GlobalOp>())
       now.staticBytes += sp::planning::getPlanTensorBytes(global.getType()).value_or(0);
-    now.totalBytes = now.staticBytes + now.plan.arenaBytes;
     std::vector<int64_t> delta(now.analysis->getOps().size() + 2, 0);
-    for (auto [index, buffer] : llvm::enumerate(now.plan.buffers)) {
+    now.bufferOf.clear();
+    for (auto [index, buffer] : llvm::enumerate(now.buffers)) {
       now.bufferOf[buffer.root] = index;
       delta[buffer.firstPosition] += int64_t(buffer.bytes);
       delta[buffer.lastPosition + 1] -= int64_t(buffer.bytes);
@@ -214,6 +227,9 @@ private:
         now.peakPosition = unsigned(position);
       }
     }
+    now.lowerBoundBytes = now.staticBytes + uint64_t(std::max<int64_t>(peak, 0));
+    if (place || now.lowerBoundBytes <= uint64_t(int64_t(budget)))
+      now.totalBytes = now.staticBytes + sp::planning::planMemory(*now.analysis).arenaBytes;
     return success();
   }
 
@@ -296,7 +312,7 @@ private:
 
     auto bufferOf = [&](Value root) -> const ArenaBuffer * {
       auto found = now.bufferOf.find(root);
-      return found == now.bufferOf.end() ? nullptr : &now.plan.buffers[found->second];
+      return found == now.bufferOf.end() ? nullptr : &now.buffers[found->second];
     };
     const ArenaBuffer *freed = bufferOf(root);
     if (!freed)

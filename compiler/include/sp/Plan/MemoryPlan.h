@@ -154,6 +154,11 @@ struct MemoryPlan {
   uint64_t totalBytes = 0;
 };
 
+/// The arena tensors of an analyzed step and the positions where each is
+/// live, offsets not yet chosen: what planMemory places. The most bytes live
+/// at one position is a lower bound on the arena planMemory gives.
+std::vector<ArenaBuffer> computeLiveRanges(const StepAnalysis &analysis);
+
 /// Places the arena tensors of an analyzed step.
 MemoryPlan planMemory(const StepAnalysis &analysis);
 
