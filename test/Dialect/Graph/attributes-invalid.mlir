@@ -172,3 +172,19 @@ func.func @helper(%x: tensor<4xf32>) -> (tensor<4xf32> {graph.gradient_of = @w})
 func.func @helper(%x: tensor<4xf32> {graph.onnx_name = "x"}) -> tensor<4xf32> {
   return %x : tensor<4xf32>
 }
+
+// -----
+
+// expected-error @below {{attribute graph.memory_budget = 0 : i64 is not a positive byte count (i64)}}
+module attributes {graph.memory_budget = 0 : i64} {}
+
+// -----
+
+module {
+  ml_program.global private mutable @w(dense<0.0> : tensor<4xf32>) : tensor<4xf32>
+  func.func @main() -> tensor<4xf32> {
+    // expected-error @below {{attribute graph.recomputed may not appear on this op; it belongs on a graph op}}
+    %w = "ml_program.global_load"() <{global = @w}> {graph.recomputed} : () -> tensor<4xf32>
+    return %w : tensor<4xf32>
+  }
+}

@@ -2,10 +2,11 @@
 // round-trip.
 // RUN: sp-opt %s | FileCheck %s
 
-// CHECK: module attributes {graph.clip_grad_norm = 1.000000e+00 : f64, graph.micro_batches = 4 : i64, graph.num_ranks = 2 : i64, graph.optimizer = {beta1 = 9.000000e-01 : f64}, graph.token_input = "ids", graph.vocab_size = 5 : i64, graph.zigzag}
+// CHECK: module attributes {graph.clip_grad_norm = 1.000000e+00 : f64, graph.memory_budget = 1024 : i64, graph.micro_batches = 4 : i64, graph.num_ranks = 2 : i64, graph.optimizer = {beta1 = 9.000000e-01 : f64}, graph.token_input = "ids", graph.vocab_size = 5 : i64, graph.zigzag}
 module attributes {graph.num_ranks = 2 : i64, graph.zigzag, graph.token_input = "ids",
                    graph.vocab_size = 5 : i64, graph.optimizer = {beta1 = 0.9 : f64},
-                   graph.clip_grad_norm = 1.0 : f64, graph.micro_batches = 4 : i64} {
+                   graph.clip_grad_norm = 1.0 : f64, graph.micro_batches = 4 : i64,
+                   graph.memory_budget = 1024 : i64} {
   // CHECK: ml_program.global private mutable @w_m{{.*}}{graph.state_of = @w}
   ml_program.global private mutable @w(dense<0.0> : tensor<2xf32>) : tensor<2xf32>
   ml_program.global private mutable @w_m(dense<0.0> : tensor<2xf32>) : tensor<2xf32> {graph.state_of = @w}
@@ -19,6 +20,8 @@ module attributes {graph.num_ranks = 2 : i64, graph.zigzag, graph.token_input = 
           tensor<4xf32> {graph.onnx_name = "y", graph.shard_axis = -1 : i64}) {
     // CHECK: graph.add %{{.*}} {graph.accumulates_gradient}
     %sum = graph.add %x, %x {graph.accumulates_gradient} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+    // CHECK: graph.tanh %{{.*}} {graph.recomputed}
+    %again = graph.tanh %x {graph.recomputed} : tensor<4xf32>
     return %sum, %x, %x, %x, %x : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   }
 }
