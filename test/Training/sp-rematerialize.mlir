@@ -26,7 +26,8 @@
 // ONE-NOT: graph.recomputed
 
 // A tighter budget takes the second layer's tanh too; the last layer's is
-// read at once by the backward pass and stays. Matmuls are never cloned.
+// read at once by the backward pass and stays. The matmuls, compute-bound
+// on the cpu profile, are not cloned.
 // TWO-LABEL: module attributes {graph.memory_budget = 140000 : i64}
 // TWO: %[[H1:.*]] = graph.matmul %{{.*}}, %w1 :
 // TWO: %[[RG1:.*]] = graph.gelu %[[H1]] {graph.recomputed}

@@ -11,15 +11,17 @@ mpirun --oversubscribe with the ring and all-gather strategies):
 - `sp-compile --report` without a budget gives the step's total T per rank;
 - `--memory-budget 1` cannot be met: exit code 1 and one error line, which names the smallest
   step recomputation reaches, M; M must be below T (something was recomputed);
-- a budget halfway between M and T, below T, is met: the report's total and its "step with
-  budget" are at most the budget, its "step without budget" is T, and it recomputes at least
-  one op;
-- three AdamW steps (seed 7, the copy task) of the budgeted plan give the unbudgeted plan's
+- a budget halfway between M and T, below T, is met, and so is M itself: the report's total and
+  its "step with budget" are at most the budget, its "step without budget" is T, and it
+  recomputes at least one op;
+- three AdamW steps (seed 7, the copy task) of each budgeted plan give the unbudgeted plan's
   loss, gradients, parameters and optimizer state bit for bit (--dump): recomputation runs the
   same kernels on the same inputs.
 
 Bad values (0, negative, garbage, a fraction, an unknown unit) and a budget without --train are
-one error line and exit code 1. The dropout settings must recompute a dropout. Ranks run with OMP_NUM_THREADS=1.
+one error line and exit code 1. The dropout settings must recompute a dropout, and on one rank at M the attention's scores
+product and softmax too (the cpu profile predicts that product, with its inner dim of 16, to be
+bound by memory traffic). Ranks run with OMP_NUM_THREADS=1.
 """
 
 import argparse
@@ -92,51 +94,66 @@ def check_setting(tools, work, env, label, model, flags, ranks, shape):
         return [f"{label}: recomputation reaches {smallest} bytes, not below the "
                 f"unbudgeted {total}"], ""
 
-    budget = (smallest + total) // 2
-    budgeted = os.path.join(work, f"{label}-budget.spplan")
-    code, out, err = compile_step(tools, model, flags, shape, budgeted, budget=budget)
-    if code != 0:
-        return [f"{label}: --memory-budget {budget} (between {smallest} and {total}) exited "
-                f"{code}: {err.strip()}"], ""
-    problems = []
-    after, with_budget = report_bytes(out, "total"), report_bytes(out, "step with budget")
-    without = report_bytes(out, "step without budget")
-    recomputed = re.search(r"^  recompute cost +(\d+) ops", out, re.M)
-    if not (after is not None and after <= budget and with_budget == after):
-        problems.append(f"{label}: the report's total {after} (step with budget "
-                        f"{with_budget}) is not within the budget {budget}")
-    if without != total:
-        problems.append(f"{label}: the report's step without budget is {without}, the "
-                        f"unbudgeted compile's total {total}")
-    if not recomputed or int(recomputed.group(1)) < 1:
-        problems.append(f"{label}: the report shows no recomputed op")
-    if "dropout" in label:
-        # The masks must be drawn again: make sure the test sees a recomputed dropout.
-        ran = subprocess.run([os.path.join(tools, "sp-compile"), model, "--train", "--input-shape",
-                              shape, "--memory-budget", str(budget), "--emit=mlir", "-o", "-"]
-                             + flags, capture_output=True, text=True, timeout=600)
-        if not re.search(r"graph\.dropout .*graph\.recomputed", ran.stdout):
-            problems.append(f"{label}: no dropout is recomputed at budget {budget}; the test "
-                            "would not see a recomputed mask")
-
-    dumps = []
-    for plan in (plain, budgeted):
-        dump = plan + ".dump"
-        command = [os.path.join(tools, "sp-run"), plan, "--data", "synthetic:copy", "--seed",
-                   "7", "--steps", str(STEPS), "--dump", dump]
-        if ranks > 1:
-            command = ["mpirun", "--oversubscribe", "-x", "OMP_NUM_THREADS", "-np",
-                       str(ranks)] + command
-        run(command, env)
-        dumps.append(load_dump(dump))
-    if len(dumps[0]) < 3:
-        problems.append(f"{label}: the dump holds only {sorted(dumps[0])}")
-    compared, _ = compare_dumps(dumps[0], dumps[1], label, exact=True)
-    problems += compared
-    summary = (f"{label}: {total} -> {after} bytes per rank (budget {budget}, smallest "
-               f"reachable {smallest}), {recomputed.group(1) if recomputed else 0} ops "
-               f"recomputed; {STEPS} AdamW steps bit for bit ({len(dumps[0])} tensors)")
+    problems, summaries = [], []
+    dumps = {"plain": dump_steps(tools, env, plain, ranks)}
+    if len(dumps["plain"]) < 3:
+        problems.append(f"{label}: the dump holds only {sorted(dumps['plain'])}")
+    # Halfway, and the smallest step itself.
+    for kind, budget in (("half", (smallest + total) // 2), ("smallest", smallest)):
+        budgeted = os.path.join(work, f"{label}-{kind}.spplan")
+        code, out, err = compile_step(tools, model, flags, shape, budgeted, budget=budget)
+        if code != 0:
+            problems.append(f"{label}: --memory-budget {budget} (between {smallest} and "
+                            f"{total}) exited {code}: {err.strip()}")
+            continue
+        after, with_budget = report_bytes(out, "total"), report_bytes(out, "step with budget")
+        without = report_bytes(out, "step without budget")
+        recomputed = re.search(r"^  recompute cost +(\d+) ops", out, re.M)
+        if not (after is not None and after <= budget and with_budget == after):
+            problems.append(f"{label}: the report's total {after} (step with budget "
+                            f"{with_budget}) is not within the budget {budget}")
+        if without != total:
+            problems.append(f"{label}: the report's step without budget is {without}, the "
+                            f"unbudgeted compile's total {total}")
+        if not recomputed or int(recomputed.group(1)) < 1:
+            problems.append(f"{label}: the report shows no recomputed op at budget {budget}")
+        ran = subprocess.run([os.path.join(tools, "sp-compile"), model, "--train",
+                              "--input-shape", shape, "--memory-budget", str(budget),
+                              "--emit=mlir", "-o", "-"] + flags,
+                             capture_output=True, text=True, timeout=600)
+        kinds = set(re.findall(r"= (graph\.[a-z_]+) [^\n]*\bgraph\.recomputed\b", ran.stdout))
+        # The masks must be drawn again, and the attention scores recomputed
+        # (a product the cpu profile finds memory-bound) must be the same:
+        # make sure the test sees those clones.
+        wanted = set()
+        if "dropout" in label:
+            wanted.add("graph.dropout")
+            if kind == "smallest" and ranks == 1:
+                wanted |= {"graph.matmul", "graph.softmax"}
+        if not wanted <= kinds:
+            problems.append(f"{label}: at budget {budget} no {sorted(wanted - kinds)} is "
+                            f"recomputed (only {sorted(kinds)}); the test would not see it")
+        dumps[kind] = dump_steps(tools, env, budgeted, ranks)
+        compared, _ = compare_dumps(dumps["plain"], dumps[kind], f"{label} at {budget}",
+                                    exact=True)
+        problems += compared
+        summaries.append(f"budget {budget}: {after} bytes, "
+                         f"{recomputed.group(1) if recomputed else 0} ops recomputed")
+    summary = (f"{label}: {total} bytes per rank without a budget; " + "; ".join(summaries)
+               + f"; {STEPS} AdamW steps bit for bit ({len(dumps['plain'])} tensors)")
     return problems, summary
+
+
+def dump_steps(tools, env, plan, ranks):
+    """The dump after STEPS AdamW steps of `plan` (seed 7, the copy task)."""
+    dump = plan + ".dump"
+    command = [os.path.join(tools, "sp-run"), plan, "--data", "synthetic:copy", "--seed", "7",
+               "--steps", str(STEPS), "--dump", dump]
+    if ranks > 1:
+        command = ["mpirun", "--oversubscribe", "-x", "OMP_NUM_THREADS", "-np",
+                   str(ranks)] + command
+    run(command, env)
+    return load_dump(dump)
 
 
 def check_bad_values(tools, model):

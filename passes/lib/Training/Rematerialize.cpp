@@ -52,9 +52,12 @@ std::string formatBytes(uint64_t bytes) {
 }
 
 /// Whether cloning `op` next to a backward reader recomputes its results
-/// cheaply and exactly: a pure graph op without regions that neither
-/// communicates nor multiplies matrices.
-bool isRecomputable(Operation *op) {
+/// cheaply and exactly: a pure graph op without regions that does not
+/// communicate, at most a few FLOPs per result element (element-wise math,
+/// norms, softmax, views), or a matrix product that `model` predicts to be
+/// bound by its memory traffic rather than its FLOPs (a small inner dim on a
+/// fast machine: the scores of an unfused attention on a GPU profile).
+bool isRecomputable(Operation *op, const sp::scheduling::CostModel &model) {
   if (!op || !llvm::isa_and_nonnull<graph::GraphDialect>(op->getDialect()) ||
       op->getNumRegions() != 0 || op->getNumResults() == 0 || !isPure(op))
     return false;
@@ -66,19 +69,25 @@ bool isRecomputable(Operation *op) {
   for (Type type : op->getOperandTypes())
     if (llvm::isa<graph::FutureType>(type))
       return false;
-  // Products, attention and the update: expensive, or not activations.
-  if (llvm::isa<graph::MatMulOp, graph::GemmOp, graph::AttentionOp, graph::AttentionGradOp,
-                graph::CrossEntropySumOp, graph::CrossEntropySumGradOp, graph::AdamWUpdateOp,
-                graph::SGDUpdateOp, graph::GlobalNormOp, graph::ClipCoefficientOp,
-                graph::LRScheduleOp>(op))
+  // Attention and the loss and update: expensive, or not activations.
+  if (llvm::isa<graph::AttentionOp, graph::AttentionGradOp, graph::CrossEntropySumOp,
+                graph::CrossEntropySumGradOp, graph::AdamWUpdateOp, graph::SGDUpdateOp,
+                graph::GlobalNormOp, graph::ClipCoefficientOp, graph::LRScheduleOp>(op))
     return false;
   StringRef name = op->getName().getStringRef();
   if (name.contains("attention"))
     return false;
+  double flops = sp::scheduling::CostModel::estimateFlops(op);
+  if (llvm::isa<graph::MatMulOp, graph::GemmOp>(op)) {
+    uint64_t bytes = 0;
+    for (Type type : llvm::concat<const Type>(op->getOperandTypes(), op->getResultTypes()))
+      bytes += sp::planning::getPlanTensorBytes(type).value_or(0);
+    return flops / model.flopsPerSecond <= double(bytes) / model.memoryBytesPerSecond;
+  }
   double elements = 0;
   for (Type type : op->getResultTypes())
     elements += double(llvm::cast<ShapedType>(type).getNumElements());
-  return sp::scheduling::CostModel::estimateFlops(op) <= kMaxFlopsPerElement * elements;
+  return flops <= kMaxFlopsPerElement * elements;
 }
 
 /// The step as the planner lays it out now.
@@ -255,7 +264,7 @@ private:
     std::optional<Candidate> best;
     double bestScore = 0;
     for (Operation *op : analysis.getOps()) {
-      if (!forward.contains(op) || !isRecomputable(op))
+      if (!forward.contains(op) || !isRecomputable(op, costModel))
         continue;
       for (Value result : op->getResults()) {
         ValueHome home = analysis.getHome(result);
@@ -346,7 +355,7 @@ private:
         if (!buffer || buffer->lastPosition >= firstLate)
           continue; // live there anyway
         Operation *producer = operand.getDefiningOp();
-        if (producer && forward.contains(producer) && isRecomputable(producer) &&
+        if (producer && forward.contains(producer) && isRecomputable(producer, costModel) &&
             (StepAnalysis::isView(producer) || computeOps < maxChain)) {
           add(producer);
           continue;

@@ -177,8 +177,11 @@ def Rematerialize : Pass<"sp-rematerialize", "mlir::ModuleOp"> {
     element-wise ops, activations, norms, casts, reshapes and transposes,
     softmax, dropout (its mask is keyed by seed, step, site and element
     position, so a clone draws the same one) and splat constants: ops whose
-    cost-model FLOPs are at most 8 per result element. Matrix products,
-    attention, collectives and optimizer ops are never recomputed. A clone
+    cost-model FLOPs are at most 8 per result element. A matrix product is
+    recomputed only where the cost profile predicts it to be bound by
+    memory traffic (its FLOPs take no longer than its bytes: a small inner
+    dim, such as the scores of an unfused attention, on a fast machine).
+    Fused attention, collectives, the loss and optimizer ops never are. A clone
     reads the original operands where those are live at that point anyway;
     an operand that is not and is itself cheap is recomputed too (a chain
     of at most `max-chain` ops), and any other operand is kept live longer,
