@@ -128,6 +128,8 @@ struct RematerializePass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    forward.clear();
+    usedIds.clear();
     if (budget < 0) {
       module.emitError() << "memory budget: " << int64_t(budget)
                          << " bytes is not a byte count (0: no budget)";
