@@ -181,8 +181,9 @@ static cl::opt<std::string> memoryBudget(
     "memory-budget",
     cl::desc("Fit each rank's step (parameters, constants, optimizer state and arena: "
              "--report's total) into BYTES by recomputing cheap activations (element-wise ops, "
-             "norms, activations, casts, views, softmax, dropout) in the backward pass instead "
-             "of keeping them, chosen by the cost model; an error says by how much it cannot. "
+             "norms, activations, casts, views, softmax, dropout, products the cost profile finds "
+             "memory-bound) in the backward pass instead of keeping them, chosen by the cost "
+             "model; an error says by how much it cannot. "
              "BYTES is a count with an optional K, M, G or T suffix (powers of 1024, e.g. 512M)"),
     cl::value_desc("BYTES"), cl::cat(trainingCategory));
 
