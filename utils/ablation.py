@@ -37,7 +37,6 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import sysconfig
 
@@ -53,16 +52,12 @@ LEARNING_RATE = 3e-3
 # Per precision: (any step's loss, evaluation loss) against one rank's fp32 run.
 TOLERANCES = {"fp32": (1e-3, 1e-3)}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "utils"))
+import commands  # noqa: E402
 
 
 def run(command, env=None):
-    """Runs `command`; its stdout, or exits with its first error line."""
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
-        sys.exit(f"ablation: {' '.join(command[:4])} ... exited {done.returncode}: "
-                 f"{lines[0] if lines else '(no message)'}")
-    return done.stdout
+    return commands.run(command, env, "ablation")
 
 
 def write_corpus(files, path):

@@ -55,6 +55,40 @@ protected:
     return file("ranks.spplan");
   }
 
+  /// What one rank saw of a step: the first error, and the outputs y and z.
+  struct RankStep {
+    std::string error;
+    std::vector<double> y, z;
+  };
+
+  /// On 2 ranks: loads `path`, lets `inspect` look at the session, sets the
+  /// whole input x of `shape`, runs a step and reads y and z whole.
+  std::vector<RankStep> stepOnTwoRanks(const std::string &path, const std::vector<double> &x,
+                                       const std::vector<int64_t> &shape,
+                                       const std::function<void(int, Session &)> &inspect) {
+    std::vector<RankStep> steps(2);
+    onTwoRanks([&](int rank, std::shared_ptr<Communicator> communicator) {
+      RankStep &step = steps[size_t(rank)];
+      std::unique_ptr<Session> session = Session::load(path, communicator, step.error);
+      if (!session)
+        return;
+      inspect(rank, *session);
+      step.error = session->setInput("x", DType::Float64, shape, x.data(), x.size() * sizeof(double));
+      NpyArray y, z;
+      if (step.error.empty())
+        step.error = session->runStep();
+      if (step.error.empty())
+        step.error = session->output("y", y);
+      if (step.error.empty())
+        step.error = session->output("z", z);
+      for (auto [array, values] : {std::pair{&y, &step.y}, std::pair{&z, &step.z}}) {
+        values->resize(array->data.size() / sizeof(double));
+        std::memcpy(values->data(), array->data.data(), values->size() * sizeof(double));
+      }
+    });
+    return steps;
+  }
+
   /// Runs `body(rank, communicator)` on 2 ranks, one thread each.
   void onTwoRanks(const std::function<void(int, std::shared_ptr<Communicator>)> &body) {
     LoopbackGroup group(2);
@@ -76,87 +110,42 @@ std::vector<double> wholeX() {
 }
 
 TEST_F(SessionRanksTest, WholeInputsAndOutputs) {
-  std::string path = writePlan();
-  std::vector<std::vector<double>> ys(2), zs(2);
-  std::vector<std::string> errors(2);
-  onTwoRanks([&](int rank, std::shared_ptr<Communicator> communicator) {
-    std::string error;
-    std::unique_ptr<Session> session = Session::load(path, communicator, error);
-    if (!session) {
-      errors[size_t(rank)] = error;
-      return;
-    }
-    EXPECT_EQ(session->rank(), rank);
-    EXPECT_EQ(session->worldSize(), 2);
-    // Users see whole shapes.
-    EXPECT_EQ(session->inputs()[0].shape, (std::vector<int64_t>{2, 8}));
-    EXPECT_EQ(session->outputs()[1].shape, (std::vector<int64_t>{2, 8}));
-    std::vector<double> x = wholeX();
-    errors[size_t(rank)] =
-        session->setInput("x", DType::Float64, {2, 8}, x.data(), x.size() * sizeof(double));
-    if (errors[size_t(rank)].empty())
-      errors[size_t(rank)] = session->runStep();
-    NpyArray y, z;
-    if (errors[size_t(rank)].empty())
-      errors[size_t(rank)] = session->output("y", y);
-    if (errors[size_t(rank)].empty())
-      errors[size_t(rank)] = session->output("z", z);
-    ys[size_t(rank)].resize(16);
-    zs[size_t(rank)].resize(16);
-    if (y.data.size() == 16 * sizeof(double) && z.data.size() == 16 * sizeof(double)) {
-      std::memcpy(ys[size_t(rank)].data(), y.data.data(), y.data.size());
-      std::memcpy(zs[size_t(rank)].data(), z.data.data(), z.data.size());
-    }
-  });
+  std::vector<RankStep> steps =
+      stepOnTwoRanks(writePlan(), wholeX(), {2, 8}, [](int rank, Session &session) {
+        EXPECT_EQ(session.rank(), rank);
+        EXPECT_EQ(session.worldSize(), 2);
+        // Users see whole shapes.
+        EXPECT_EQ(session.inputs()[0].shape, (std::vector<int64_t>{2, 8}));
+        EXPECT_EQ(session.outputs()[1].shape, (std::vector<int64_t>{2, 8}));
+      });
   std::vector<double> negated = wholeX();
   for (double &value : negated)
     value = -value;
   for (int rank = 0; rank < 2; ++rank) {
-    EXPECT_EQ(errors[size_t(rank)], "") << "rank " << rank;
-    EXPECT_EQ(ys[size_t(rank)], wholeX()) << "rank " << rank;
-    EXPECT_EQ(zs[size_t(rank)], negated) << "rank " << rank;
+    EXPECT_EQ(steps[size_t(rank)].error, "") << "rank " << rank;
+    EXPECT_EQ(steps[size_t(rank)].y, wholeX()) << "rank " << rank;
+    EXPECT_EQ(steps[size_t(rank)].z, negated) << "rank " << rank;
   }
 }
 
 TEST_F(SessionRanksTest, PaddedSequenceInputsAndOutputs) {
   // 6 positions padded to 8: users pass and get 6; the ranks hold the zigzag
   // shards of 8, the padding zeros (the replicated all_gather shows them).
-  std::string path = writePlan(6);
   std::vector<double> x;
   for (int row = 0; row < 2; ++row)
     for (int position = 0; position < 6; ++position)
       x.push_back(10.0 * row + position + 1);
-  std::vector<std::vector<double>> ys(2), zs(2);
-  std::vector<std::string> errors(2);
-  onTwoRanks([&](int rank, std::shared_ptr<Communicator> communicator) {
-    std::string error;
-    std::unique_ptr<Session> session = Session::load(path, communicator, error);
-    ASSERT_TRUE(session) << error;
-    EXPECT_EQ(session->inputs()[0].shape, (std::vector<int64_t>{2, 6}));
-    EXPECT_EQ(session->outputs()[0].shape, (std::vector<int64_t>{2, 8}));
-    EXPECT_EQ(session->outputs()[1].shape, (std::vector<int64_t>{2, 6}));
-    // The padded length is not what users pass.
-    std::vector<double> padded(16, 1.0);
-    EXPECT_EQ(session->setInput("x", DType::Float64, {2, 8}, padded.data(),
-                                padded.size() * sizeof(double)),
-              "input 'x': expected float64 2x6, got float64 2x8");
-    errors[size_t(rank)] =
-        session->setInput("x", DType::Float64, {2, 6}, x.data(), x.size() * sizeof(double));
-    if (errors[size_t(rank)].empty())
-      errors[size_t(rank)] = session->runStep();
-    NpyArray y, z;
-    if (errors[size_t(rank)].empty())
-      errors[size_t(rank)] = session->output("y", y);
-    if (errors[size_t(rank)].empty())
-      errors[size_t(rank)] = session->output("z", z);
-    EXPECT_EQ(z.shape, (std::vector<int64_t>{2, 6}));
-    if (y.data.size() == 16 * sizeof(double) && z.data.size() == 12 * sizeof(double)) {
-      ys[size_t(rank)].resize(16);
-      zs[size_t(rank)].resize(12);
-      std::memcpy(ys[size_t(rank)].data(), y.data.data(), y.data.size());
-      std::memcpy(zs[size_t(rank)].data(), z.data.data(), z.data.size());
-    }
-  });
+  std::vector<RankStep> steps =
+      stepOnTwoRanks(writePlan(6), x, {2, 6}, [](int, Session &session) {
+        EXPECT_EQ(session.inputs()[0].shape, (std::vector<int64_t>{2, 6}));
+        EXPECT_EQ(session.outputs()[0].shape, (std::vector<int64_t>{2, 8}));
+        EXPECT_EQ(session.outputs()[1].shape, (std::vector<int64_t>{2, 6}));
+        // The padded length is not what users pass.
+        std::vector<double> padded(16, 1.0);
+        EXPECT_EQ(session.setInput("x", DType::Float64, {2, 8}, padded.data(),
+                                   padded.size() * sizeof(double)),
+                  "input 'x': expected float64 2x6, got float64 2x8");
+      });
   // all_gather puts the zigzag shards back in sequence order.
   std::vector<double> gathered, negated;
   for (int row = 0; row < 2; ++row)
@@ -165,9 +154,9 @@ TEST_F(SessionRanksTest, PaddedSequenceInputsAndOutputs) {
   for (double value : x)
     negated.push_back(-value);
   for (int rank = 0; rank < 2; ++rank) {
-    EXPECT_EQ(errors[size_t(rank)], "") << "rank " << rank;
-    EXPECT_EQ(ys[size_t(rank)], gathered) << "rank " << rank;
-    EXPECT_EQ(zs[size_t(rank)], negated) << "rank " << rank;
+    EXPECT_EQ(steps[size_t(rank)].error, "") << "rank " << rank;
+    EXPECT_EQ(steps[size_t(rank)].y, gathered) << "rank " << rank;
+    EXPECT_EQ(steps[size_t(rank)].z, negated) << "rank " << rank;
   }
 }
 
