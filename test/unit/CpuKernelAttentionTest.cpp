@@ -307,6 +307,73 @@ TEST(CpuKernelAttentionTest, RowsAtTheFloatMinimumAreSoftmax) {
   }
 }
 
+/// A causal mask in the bias, as Hugging Face builds it from attention_mask:
+/// `hidden` above the diagonal, the random bias elsewhere; with `paddedKeys`,
+/// the first keys hidden from every row (left padding) too.
+template <typename T>
+void maskCausallyInBias(const AttentionCase &c, AttentionInputs<T> &in, T hidden,
+                        int64_t paddedKeys = 0) {
+  T *bias = in.bias.template data<T>();
+  for (int64_t i = 0; i < c.sq; ++i)
+    for (int64_t j = 0; j < c.sk; ++j)
+      if (j > i || j < paddedKeys)
+        bias[i * c.sk + j] = hidden;
+}
+
+/// Every output of both kernels but the logsumexp of rows that see no key,
+/// which is the mask's value there (the rows' softmax is even either way).
+std::vector<std::vector<float>> allOutputs(const KernelResults &out) {
+  std::vector<std::vector<float>> values;
+  for (const Tensor *tensor :
+       {&out.output, &out.logsumexp, &out.queryGrad, &out.keyGrad, &out.valueGrad})
+    values.push_back(tensor->values<float>());
+  for (float &lse : values[1])
+    if (lse < -1e30f)
+      lse = -std::numeric_limits<float>::infinity();
+  return values;
+}
+
+TEST(CpuKernelAttentionTest, TilesTheBiasHidesAreSkippedExactly) {
+  // A [1, 1, S, S] causal bias at the float minimum hides whole tiles (S
+  // crosses the 64-row and 128-key tiles). Skipping them must give the
+  // reference's results, and the very bits of the same bias at a quarter of
+  // the minimum, which is above the skipping threshold yet still underflows
+  // every hidden score's exp to 0: those tiles are then computed.
+  for (int64_t padded : {0, 3}) {
+    SCOPED_TRACE(std::to_string(padded) + " keys of left padding");
+    AttentionCase c{{1}, 2, 1, 300, 300, 8, 5};
+    c.biasShape = {1, 1, 300, 300};
+    AttentionInputs<float> skipped(c, 5), computed(c, 5);
+    maskCausallyInBias(c, skipped, std::numeric_limits<float>::lowest(), padded);
+    maskCausallyInBias(c, computed, std::numeric_limits<float>::lowest() / 4, padded);
+    KernelResults fast = runKernels(c, skipped), slow = runKernels(c, computed);
+    EXPECT_EQ(allOutputs(fast), allOutputs(slow));
+    std::vector<double> outputGrad = skipped.asDoubles(skipped.outputGrad);
+    Reference expected =
+        reference(c, skipped.asDoubles(skipped.query), skipped.asDoubles(skipped.key),
+                  skipped.asDoubles(skipped.value), skipped.biasValues(), &outputGrad);
+    expectNear(skipped.asDoubles(fast.output), expected.output, 5e-5, "output");
+    expectNear(skipped.asDoubles(fast.queryGrad), expected.queryGrad, 5e-5, "query_grad");
+    expectNear(skipped.asDoubles(fast.keyGrad), expected.keyGrad, 5e-5, "key_grad");
+    expectNear(skipped.asDoubles(fast.valueGrad), expected.valueGrad, 5e-5, "value_grad");
+  }
+}
+
+TEST(CpuKernelAttentionTest, NaNInATileTheBiasHidesStillPropagates) {
+  // NaN plus the float minimum is NaN, as in the unfused softmax: a NaN key
+  // that the causal bias hides from rows 0..199 still makes them NaN, so
+  // tiles are not skipped when an input is not finite.
+  AttentionCase c{{1}, 1, 1, 300, 300, 4, 3};
+  c.biasShape = {1, 1, 300, 300};
+  AttentionInputs<float> in(c, 9);
+  maskCausallyInBias(c, in, std::numeric_limits<float>::lowest());
+  in.key.data<float>()[200 * c.d] = std::numeric_limits<float>::quiet_NaN();
+  KernelResults out = runKernels(c, in);
+  std::vector<float> logsumexp = out.logsumexp.values<float>();
+  for (int64_t row : {0, 63, 199, 200, 299})
+    EXPECT_TRUE(std::isnan(logsumexp[size_t(row)])) << "row " << row;
+}
+
 /// Row i of attention's [1, 1, S, Dv] output and [1, 1, S] logsumexp: all NaN
 /// (`nan`), or all finite.
 template <typename T>

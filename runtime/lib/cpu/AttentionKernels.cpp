@@ -144,6 +144,86 @@ struct BiasLayout {
   }
 };
 
+/// The tiles (query block, key block) of each head whose bias hides every
+/// key from every row: the kernels skip them, as they skip the tiles a causal
+/// mask hides. A dense mask built from Hugging Face's attention_mask holds
+/// the causal triangle too, so this halves the work of a causal model fed a
+/// mask. A bias at most half the float minimum (HF's masks hold the minimum,
+/// others -inf) leaves exp(score - max) exactly 0 beside any visible key, so
+/// skipping changes no bit for a row that sees a key. A row that sees none
+/// (its lse loses the sum: logsumexpLosesTheSum) is the softmax over every
+/// key, so its block is never skipped; nor is any tile when an input is not
+/// finite, since NaN or infinity plus the mask must reach the result as it
+/// does without skipping.
+class MaskedTiles {
+public:
+  template <typename T>
+  MaskedTiles(const AttentionDims &dims, const T *bias, const BiasLayout &layout,
+              int64_t queryBlock, int64_t keyBlock)
+      : queryBlocks((dims.sq + queryBlock - 1) / queryBlock),
+        keyBlocks((dims.sk + keyBlock - 1) / keyBlock) {
+    // Heads that broadcast one bias plane share its map.
+    std::vector<int64_t> planeOffsets;
+    planeOfHead.reserve(layout.headOffsets.size());
+    for (int64_t offset : layout.headOffsets) {
+      auto known = std::find(planeOffsets.begin(), planeOffsets.end(), offset);
+      planeOfHead.push_back(int64_t(known - planeOffsets.begin()));
+      if (known == planeOffsets.end())
+        planeOffsets.push_back(offset);
+    }
+    hidden.assign(planeOffsets.size() * size_t(queryBlocks * keyBlocks), 0);
+    const T threshold = std::numeric_limits<T>::lowest() / 2;
+    std::vector<uint8_t> blockHidden(static_cast<size_t>(keyBlocks));
+    for (size_t plane = 0; plane < planeOffsets.size(); ++plane) {
+      for (int64_t qb = 0; qb < queryBlocks; ++qb) {
+        int64_t i0 = qb * queryBlock, rows = std::min(queryBlock, dims.sq - i0);
+        std::fill(blockHidden.begin(), blockHidden.end(), 1);
+        bool everyRowSees = true;
+        // A bias broadcast along the queries has one row for all.
+        int64_t distinctRows = layout.rowStride == 0 ? 1 : rows;
+        for (int64_t r = 0; r < distinctRows; ++r) {
+          const T *row = bias + planeOffsets[plane] + (i0 + r) * layout.rowStride;
+          bool sees = false;
+          for (int64_t kb = 0; kb < keyBlocks; ++kb) {
+            int64_t j0 = kb * keyBlock, cols = std::min(keyBlock, dims.sk - j0);
+            bool allHidden = true;
+            for (int64_t c = 0; c < cols; ++c)
+              allHidden &= row[(j0 + c) * layout.columnStride] <= threshold;
+            blockHidden[size_t(kb)] &= uint8_t(allHidden);
+            sees |= !allHidden;
+          }
+          everyRowSees &= sees;
+        }
+        if (!everyRowSees)
+          continue;
+        uint8_t *blockRow = hidden.data() + (plane * size_t(queryBlocks) + size_t(qb)) *
+                                                size_t(keyBlocks);
+        std::copy(blockHidden.begin(), blockHidden.end(), blockRow);
+      }
+    }
+  }
+
+  bool hides(int64_t bh, int64_t queryBlock, int64_t keyBlock) const {
+    return hidden[(size_t(planeOfHead[size_t(bh)]) * size_t(queryBlocks) + size_t(queryBlock)) *
+                      size_t(keyBlocks) +
+                  size_t(keyBlock)];
+  }
+
+private:
+  int64_t queryBlocks, keyBlocks;
+  std::vector<int64_t> planeOfHead;
+  std::vector<uint8_t> hidden;
+};
+
+/// Whether all `count` values are finite.
+template <typename T> bool allFinite(const T *values, int64_t count) {
+  bool finite = true;
+#pragma omp simd reduction(&& : finite)
+  for (int64_t i = 0; i < count; ++i)
+    finite = finite && std::isfinite(values[i]);
+  return finite;
+}
+
 /// What every tile of one instruction reads.
 template <typename T> struct AttentionProblem {
   AttentionDims dims;
@@ -151,6 +231,8 @@ template <typename T> struct AttentionProblem {
   bool causal = false;
   const T *query = nullptr, *key = nullptr, *value = nullptr, *bias = nullptr;
   const BiasLayout *biasLayout = nullptr;
+  /// Tiles the bias hides; null when none are skipped.
+  const MaskedTiles *maskedTiles = nullptr;
 
   const T *queryRows(int64_t bh, int64_t i) const {
     return query + (bh * dims.sq + i) * dims.d;
@@ -170,6 +252,13 @@ template <typename T> struct AttentionProblem {
     if (!causal)
       return dims.sk;
     return std::clamp<int64_t>(i0 + rows + dims.causalOffset(), 0, dims.sk);
+  }
+
+  /// Whether the tile at query row i0 and key j0 of head bh is all hidden,
+  /// by the causal mask or the bias: it contributes exactly nothing.
+  bool skipsTile(int64_t bh, int64_t i0, int64_t rows, int64_t j0) const {
+    return j0 >= keyEnd(i0, rows) ||
+           (maskedTiles && maskedTiles->hides(bh, i0 / kQueryBlock, j0 / kKeyBlock));
   }
 
   /// scores[r][c] = scale * q_(i0+r) . k_(j0+c) + bias, -inf where the causal
@@ -260,7 +349,9 @@ std::string checkAttention(const KernelArgs &args) {
 /// value and whose bias is input `biasIndex` (when there is one).
 template <typename T>
 AttentionProblem<T> problemOf(const KernelArgs &args, size_t biasIndex,
-                              std::optional<BiasLayout> &biasLayout) {
+                              std::optional<BiasLayout> &biasLayout,
+                              std::optional<MaskedTiles> &maskedTiles,
+                              std::initializer_list<size_t> mustBeFinite) {
   AttentionProblem<T> problem;
   const TensorArg *bias = biasOf(args, biasIndex);
   checkAttentionOperands(args.inputs[0], args.inputs[1], args.inputs[2], bias, problem.dims);
@@ -274,6 +365,15 @@ AttentionProblem<T> problemOf(const KernelArgs &args, size_t biasIndex,
     biasLayout.emplace(*bias, problem.dims);
     problem.bias = bias->as<T>();
     problem.biasLayout = &*biasLayout;
+    // Tiles are skipped only when the inputs whose non-finite values would
+    // reach the result through a hidden tile are finite.
+    bool finite = true;
+    for (size_t i : mustBeFinite)
+      finite = finite && allFinite(args.inputs[i].as<T>(), args.inputs[i].numElements());
+    if (finite) {
+      maskedTiles.emplace(problem.dims, problem.bias, *biasLayout, kQueryBlock, kKeyBlock);
+      problem.maskedTiles = &*maskedTiles;
+    }
   }
   return problem;
 }
@@ -292,6 +392,8 @@ void forwardBlock(const AttentionProblem<T> &p, int64_t bh, int64_t i0, int64_t 
   std::fill(out, out + rows * dims.dv, T(0));
   int64_t keyEnd = p.keyEnd(i0, rows);
   for (int64_t j0 = 0; j0 < keyEnd; j0 += kKeyBlock) {
+    if (p.skipsTile(bh, i0, rows, j0))
+      continue;
     int64_t cols = std::min(kKeyBlock, keyEnd - j0);
     T *s = scores.data();
     p.tileScores(bh, i0, rows, j0, cols, s);
@@ -362,7 +464,8 @@ std::string runAttention(const KernelArgs &args) {
   visitFloat(args.inputs[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     std::optional<BiasLayout> biasLayout;
-    AttentionProblem<T> p = problemOf<T>(args, 3, biasLayout);
+    std::optional<MaskedTiles> maskedTiles;
+    AttentionProblem<T> p = problemOf<T>(args, 3, biasLayout, maskedTiles, {0, 1, 2});
     const AttentionDims &dims = p.dims;
     int64_t blocks = (dims.sq + kQueryBlock - 1) / kQueryBlock;
     int64_t heads = dims.batch * dims.queryHeads;
@@ -469,17 +572,14 @@ void backwardTile(const AttentionProblem<T> &p, const BackwardState<T> &g, int64
              T(1), g.queryGrad + (bh * dims.sq + i0) * dims.d, dims.d);
 }
 
-/// Whether the tile's keys are all hidden from its rows by the causal mask.
-template <typename T>
-bool tileHidden(const AttentionProblem<T> &p, int64_t i0, int64_t rows, int64_t j0) {
-  return j0 >= p.keyEnd(i0, rows);
-}
-
 std::string runAttentionGrad(const KernelArgs &args) {
   visitFloat(args.inputs[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     std::optional<BiasLayout> biasLayout;
-    AttentionProblem<T> p = problemOf<T>(args, 6, biasLayout);
+    std::optional<MaskedTiles> maskedTiles;
+    // Query, key, value, the output and its gradient: 0 * NaN is NaN in a
+    // hidden tile's dS.
+    AttentionProblem<T> p = problemOf<T>(args, 6, biasLayout, maskedTiles, {0, 1, 2, 3, 5});
     const AttentionDims &dims = p.dims;
     BackwardState<T> g;
     const T *output = args.inputs[3].as<T>();
@@ -558,7 +658,7 @@ std::string runAttentionGrad(const KernelArgs &args) {
               for (int64_t h = kv * dims.group(); h < (kv + 1) * dims.group(); ++h)
                 for (int64_t i0 = 0; i0 < dims.sq; i0 += kQueryBlock) {
                   int64_t rows = std::min(kQueryBlock, dims.sq - i0);
-                  if (tileHidden(p, i0, rows, j0))
+                  if (p.skipsTile(b * dims.queryHeads + h, i0, rows, j0))
                     continue;
                   backwardTile(p, g, b * dims.queryHeads + h, i0, rows, j0,
                                std::min(kKeyBlock, dims.sk - j0), true, true, scratch);
@@ -577,7 +677,7 @@ std::string runAttentionGrad(const KernelArgs &args) {
           for (int64_t h = kv * dims.group(); h < (kv + 1) * dims.group(); ++h)
             for (int64_t i0 = 0; i0 < dims.sq; i0 += kQueryBlock) {
               int64_t rows = std::min(kQueryBlock, dims.sq - i0);
-              if (tileHidden(p, i0, rows, j0))
+              if (p.skipsTile(b * dims.queryHeads + h, i0, rows, j0))
                 continue;
               backwardTile(p, g, b * dims.queryHeads + h, i0, rows, j0,
                            std::min(kKeyBlock, dims.sk - j0), true, false, scratch);
@@ -588,8 +688,9 @@ std::string runAttentionGrad(const KernelArgs &args) {
           int64_t bh = item % heads, i0 = (queryBlocks - 1 - item / heads) * kQueryBlock;
           int64_t rows = std::min(kQueryBlock, dims.sq - i0);
           for (int64_t j0 = 0; j0 < p.keyEnd(i0, rows); j0 += kKeyBlock)
-            backwardTile(p, g, bh, i0, rows, j0, std::min(kKeyBlock, dims.sk - j0), false, true,
-                         scratch);
+            if (!p.skipsTile(bh, i0, rows, j0))
+              backwardTile(p, g, bh, i0, rows, j0, std::min(kKeyBlock, dims.sk - j0), false,
+                           true, scratch);
         });
   });
   return {};
