@@ -167,6 +167,39 @@ TEST(CpuKernelBlockAttentionTest, RowsAtTheFloatMinimumAreSoftmax) {
   }
 }
 
+TEST(CpuKernelBlockAttentionTest, KeysTheBiasHidesAreSkippedExactly) {
+  // A causal [S, S] bias at the float minimum, as Hugging Face builds it
+  // from attention_mask (with 3 keys of left padding, whose rows see no key,
+  // and without): each block of rows stops at the last key its bias shows.
+  // That must give attention's results, and the very bits of the same bias
+  // at a quarter of the minimum, where no key is skipped (but every hidden
+  // score's exp is still 0). S crosses the 64-row blocks.
+  constexpr int64_t kSequence = 150;
+  for (int64_t padded : {0, 3}) {
+    SCOPED_TRACE(std::to_string(padded) + " keys of left padding");
+    BlockCase c{1, 2, 1, kSequence, kSequence, 4, range(0, kSequence), range(0, kSequence)};
+    c.causal = false;
+    auto mask = [&](double hidden) {
+      std::vector<double> values = sequence<double>(kSequence * kSequence, -1, 1, 11);
+      for (int64_t i = 0; i < kSequence; ++i)
+        for (int64_t j = 0; j < kSequence; ++j)
+          if (j > i || j < padded)
+            values[size_t(i * kSequence + j)] = hidden;
+      return doubles({kSequence, kSequence}, values);
+    };
+    Tensor skipped = mask(std::numeric_limits<double>::lowest());
+    Tensor computed = mask(std::numeric_limits<double>::lowest() / 4);
+    BlockInputs in(c, 13);
+    BlockResults fast = runBlock(c, in, nullptr, &skipped);
+    BlockResults slow = runBlock(c, in, nullptr, &computed);
+    for (auto [a, b] : {std::pair{&fast.output, &slow.output}, {&fast.queryGrad, &slow.queryGrad},
+                        {&fast.keyGrad, &slow.keyGrad}, {&fast.valueGrad, &slow.valueGrad}})
+      EXPECT_EQ(a->values<double>(), b->values<double>());
+    BlockResults attention = runAttention(c, in, &skipped, false);
+    expectSame(fast, attention, 1e-12);
+  }
+}
+
 TEST(CpuKernelBlockAttentionTest, ZigzagPositionsAreAMask) {
   // A rank's zigzag queries (chunks 0 and 3 of 4) against another rank's
   // keys (chunks 1 and 2): the causal mask is -inf where the key comes later.

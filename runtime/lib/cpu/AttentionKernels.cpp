@@ -148,9 +148,8 @@ struct BiasLayout {
 /// key from every row: the kernels skip them, as they skip the tiles a causal
 /// mask hides. A dense mask built from Hugging Face's attention_mask holds
 /// the causal triangle too, so this halves the work of a causal model fed a
-/// mask. A bias at most half the float minimum (HF's masks hold the minimum,
-/// others -inf) leaves exp(score - max) exactly 0 beside any visible key, so
-/// skipping changes no bit for a row that sees a key. A row that sees none
+/// mask. Skipping keys the bias hides (biasHidesKey) changes no bit for a
+/// row that sees a key. A row that sees none
 /// (its lse loses the sum: logsumexpLosesTheSum) is the softmax over every
 /// key, so its block is never skipped; nor is any tile when an input is not
 /// finite, since NaN or infinity plus the mask must reach the result as it
@@ -172,7 +171,6 @@ public:
         planeOffsets.push_back(offset);
     }
     hidden.assign(planeOffsets.size() * size_t(queryBlocks * keyBlocks), 0);
-    const T threshold = std::numeric_limits<T>::lowest() / 2;
     std::vector<uint8_t> blockHidden(static_cast<size_t>(keyBlocks));
     for (size_t plane = 0; plane < planeOffsets.size(); ++plane) {
       for (int64_t qb = 0; qb < queryBlocks; ++qb) {
@@ -188,7 +186,7 @@ public:
             int64_t j0 = kb * keyBlock, cols = std::min(keyBlock, dims.sk - j0);
             bool allHidden = true;
             for (int64_t c = 0; c < cols; ++c)
-              allHidden &= row[(j0 + c) * layout.columnStride] <= threshold;
+              allHidden &= biasHidesKey(row[(j0 + c) * layout.columnStride]);
             blockHidden[size_t(kb)] &= uint8_t(allHidden);
             sees |= !allHidden;
           }
@@ -214,15 +212,6 @@ private:
   std::vector<int64_t> planeOfHead;
   std::vector<uint8_t> hidden;
 };
-
-/// Whether all `count` values are finite.
-template <typename T> bool allFinite(const T *values, int64_t count) {
-  bool finite = true;
-#pragma omp simd reduction(&& : finite)
-  for (int64_t i = 0; i < count; ++i)
-    finite = finite && std::isfinite(values[i]);
-  return finite;
-}
 
 /// What every tile of one instruction reads.
 template <typename T> struct AttentionProblem {
@@ -369,7 +358,8 @@ AttentionProblem<T> problemOf(const KernelArgs &args, size_t biasIndex,
     // reach the result through a hidden tile are finite.
     bool finite = true;
     for (size_t i : mustBeFinite)
-      finite = finite && allFinite(args.inputs[i].as<T>(), args.inputs[i].numElements());
+      finite = finite && (!args.inputs[i].present ||
+                          allFinite(args.inputs[i].as<T>(), args.inputs[i].numElements()));
     if (finite) {
       maskedTiles.emplace(problem.dims, problem.bias, *biasLayout, kQueryBlock, kKeyBlock);
       problem.maskedTiles = &*maskedTiles;

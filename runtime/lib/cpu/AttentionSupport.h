@@ -73,6 +73,25 @@ template <typename T> void softmaxFromLogsumexp(T *row, int64_t keys, T lse) {
   }
 }
 
+/// Whether a bias element hides its key: at most half the float minimum
+/// (Hugging Face's masks hold the minimum, others -inf), which leaves
+/// exp(score + bias - max) exactly 0 beside any visible key, so the kernels
+/// may skip such keys without changing a bit of a row that sees a key. NaN
+/// hides nothing.
+template <typename T> bool biasHidesKey(T bias) {
+  return bias <= std::numeric_limits<T>::lowest() / 2;
+}
+
+/// Whether all `count` values are finite. Kernels skip hidden keys only
+/// when their inputs are: NaN or infinity plus a mask is not a hidden score.
+template <typename T> bool allFinite(const T *values, int64_t count) {
+  bool finite = true;
+#pragma omp simd reduction(&& : finite)
+  for (int64_t i = 0; i < count; ++i)
+    finite = finite && std::isfinite(values[i]);
+  return finite;
+}
+
 /// Makes output column c of every row of a query head NaN where column c of
 /// its value head holds a NaN. The unfused softmax(S) V multiplies every value
 /// row, masked keys' zero probabilities included (0 * NaN = NaN); the kernels

@@ -73,7 +73,11 @@ template <typename T> struct BlockProblem {
   std::vector<int64_t> biasHead;
   int64_t biasRow = 0, biasColumn = 0;
 
-  BlockProblem(const KernelArgs &args, size_t biasIndex) {
+  /// `mustBeFinite`: the inputs whose non-finite values would reach the
+  /// result through keys the bias hides; when they are finite, a block of
+  /// rows stops at the last key its bias lets a row see (biasKeyEnds).
+  BlockProblem(const KernelArgs &args, size_t biasIndex,
+               std::initializer_list<size_t> mustBeFinite) {
     checkBlockOperands(args, biasIndex, dims);
     const Attributes &attributes = attributesOf(args);
     scale = T(floatAttribute(attributes, "scale", 1.0));
@@ -83,9 +87,50 @@ template <typename T> struct BlockProblem {
     value = args.inputs[2].as<T>();
     queryPositions = args.inputs[3].as<int64_t>();
     keyPositions = args.inputs[4].as<int64_t>();
-    if (args.inputs.size() > biasIndex && args.inputs[biasIndex].present)
+    if (args.inputs.size() > biasIndex && args.inputs[biasIndex].present) {
       setBias(args.inputs[biasIndex]);
+      bool finite = true;
+      for (size_t i : mustBeFinite)
+        finite = finite && (!args.inputs[i].present ||
+                            allFinite(args.inputs[i].as<T>(), args.inputs[i].numElements()));
+      if (finite)
+        findBiasKeyEnds();
+    }
     keysSorted = std::is_sorted(keyPositions, keyPositions + dims.sk);
+  }
+
+  /// For each head's block of kQueryRows rows, one past the last key the
+  /// bias lets one of its rows see; the whole key range where a row sees
+  /// none (its softmax is even over every key). A Hugging Face mask holds
+  /// the causal triangle, so each block stops at its diagonal.
+  void findBiasKeyEnds() {
+    int64_t blocks = (dims.sq + kQueryRows - 1) / kQueryRows;
+    int64_t heads = int64_t(biasHead.size());
+    biasKeyEnds.assign(size_t(heads * blocks), dims.sk);
+    for (int64_t bh = 0; bh < heads; ++bh) {
+      // Heads that broadcast one bias plane share its ends.
+      int64_t earlier = int64_t(std::find(biasHead.begin(), biasHead.begin() + bh, biasHead[bh]) -
+                                biasHead.begin());
+      if (earlier < bh) {
+        std::copy_n(biasKeyEnds.begin() + earlier * blocks, blocks,
+                    biasKeyEnds.begin() + bh * blocks);
+        continue;
+      }
+      for (int64_t block = 0; block < blocks; ++block) {
+        int64_t i0 = block * kQueryRows, rows = std::min(kQueryRows, dims.sq - i0);
+        int64_t end = 0;
+        bool everyRowSees = true;
+        for (int64_t r = 0; r < rows && everyRowSees; ++r) {
+          const T *row = bias + biasHead[bh] + (i0 + r) * biasRow;
+          int64_t last = dims.sk;
+          while (last > 0 && biasHidesKey(row[(last - 1) * biasColumn]))
+            --last;
+          everyRowSees = last > 0;
+          end = std::max(end, last);
+        }
+        biasKeyEnds[size_t(bh * blocks + block)] = everyRowSees ? end : dims.sk;
+      }
+    }
   }
 
   void setBias(const TensorArg &tensor) {
@@ -118,12 +163,16 @@ template <typename T> struct BlockProblem {
   const T *keyRow(int64_t kv, int64_t j) const { return key + (kv * dims.sk + j) * dims.d; }
   const T *valueRow(int64_t kv, int64_t j) const { return value + (kv * dims.sk + j) * dims.dv; }
 
-  /// One past the last key that rows [i0, i0 + rows) may see.
-  int64_t keyEnd(int64_t i0, int64_t rows) const {
+  /// One past the last key that rows [i0, i0 + rows) of head bh may see.
+  int64_t keyEnd(int64_t bh, int64_t i0, int64_t rows) const {
+    int64_t end = dims.sk;
+    if (!biasKeyEnds.empty())
+      end = biasKeyEnds[size_t(bh * ((dims.sq + kQueryRows - 1) / kQueryRows) + i0 / kQueryRows)];
     if (!causal || !keysSorted)
-      return dims.sk;
+      return end;
     int64_t latest = *std::max_element(queryPositions + i0, queryPositions + i0 + rows);
-    return std::upper_bound(keyPositions, keyPositions + dims.sk, latest) - keyPositions;
+    return std::min<int64_t>(
+        end, std::upper_bound(keyPositions, keyPositions + dims.sk, latest) - keyPositions);
   }
 
   /// scores[r][j] = scale * q_(i0+r) . k_j + bias, -inf where the mask hides
@@ -154,6 +203,8 @@ template <typename T> struct BlockProblem {
   static void probabilities(T *row, int64_t keys, T lse) { softmaxFromLogsumexp(row, keys, lse); }
 
   bool keysSorted = true;
+  /// Per head and block of rows: see findBiasKeyEnds; empty when unused.
+  std::vector<int64_t> biasKeyEnds;
 };
 
 std::string checkBlockAttention(const KernelArgs &args) {
@@ -177,7 +228,7 @@ std::string checkBlockAttention(const KernelArgs &args) {
 std::string runBlockAttention(const KernelArgs &args) {
   visitFloat(args.inputs[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    BlockProblem<T> p(args, 5);
+    BlockProblem<T> p(args, 5, {0, 1, 2});
     const AttentionDims &dims = p.dims;
     T *output = args.outputs[0].as<T>();
     T *logsumexp = args.outputs[1].as<T>();
@@ -187,7 +238,7 @@ std::string runBlockAttention(const KernelArgs &args) {
       std::vector<T> scores;
       for (int64_t task = begin; task < end; ++task) {
         int64_t bh = task / blocks, i0 = (task % blocks) * kQueryRows;
-        int64_t rows = std::min(kQueryRows, dims.sq - i0), keys = p.keyEnd(i0, rows);
+        int64_t rows = std::min(kQueryRows, dims.sq - i0), keys = p.keyEnd(bh, i0, rows);
         T *out = output + (bh * dims.sq + i0) * dims.dv;
         T *lse = logsumexp + bh * dims.sq + i0;
         std::fill(out, out + rows * dims.dv, T(0));
@@ -258,7 +309,8 @@ std::string checkBlockAttentionGrad(const KernelArgs &args) {
 std::string runBlockAttentionGrad(const KernelArgs &args) {
   visitFloat(args.inputs[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    BlockProblem<T> p(args, 9);
+    // Query, key, value, the output and both gradients: 0 * NaN is NaN.
+    BlockProblem<T> p(args, 9, {0, 1, 2, 5, 7, 8});
     const AttentionDims &dims = p.dims;
     const T *output = args.inputs[5].as<T>(), *logsumexp = args.inputs[6].as<T>();
     const T *outputGrad = args.inputs[7].as<T>(), *logsumexpGrad = args.inputs[8].as<T>();
@@ -278,7 +330,7 @@ std::string runBlockAttentionGrad(const KernelArgs &args) {
         for (int64_t h = kvInBatch * dims.group(); h < (kvInBatch + 1) * dims.group(); ++h) {
           int64_t bh = b * dims.queryHeads + h;
           for (int64_t i0 = 0; i0 < dims.sq; i0 += kQueryRows) {
-            int64_t rows = std::min(kQueryRows, dims.sq - i0), keys = p.keyEnd(i0, rows);
+            int64_t rows = std::min(kQueryRows, dims.sq - i0), keys = p.keyEnd(bh, i0, rows);
             if (keys == 0)
               continue;
             int64_t row0 = bh * dims.sq + i0;
