@@ -15,9 +15,9 @@ thread count): `--steps` training steps of the same model on the same random tok
 attended: attention_mask all ones), PyTorch eager with SDPA and torch.optim.AdamW (forward,
 cross-entropy, backward, step, zero_grad). A step's time is the median over the steps after the
 first (the first warms caches and allocators); tokens/s is the sequence length over it. Peak
-memory is the process's maximum resident set (wait4's ru_maxrss): PyTorch's includes the
-interpreter and its libraries (about 300 MiB before any tensor), sp-run's the runtime and the
-plan's arena and state.
+memory is the process's high-water resident set (VmHWM, polled every 10 ms): PyTorch's includes
+the interpreter and its libraries (about 300 MiB before any tensor), sp-run's the runtime and
+the plan's arena and state.
 
 Prints one table: sequence, threads, sp and PyTorch tokens/s and their ratio (above 1: sp is
 faster), each one's peak resident memory.
@@ -63,11 +63,22 @@ def run(command, env):
 
 
 def peak_of(command, env):
-    """Runs `command` with its peak resident set measured by wait4; returns (stdout, MiB)."""
+    """Runs `command`; returns (stdout, peak resident MiB). The peak is the process's VmHWM
+    (the high-water mark of its memory since exec), polled every 10 ms until it exits:
+    wait4's ru_maxrss would also count this Python process, whose image the child held
+    between fork and exec."""
     with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
         process = subprocess.Popen(command, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+        peak_kib = 0
+        while process.poll() is None:
+            try:
+                with open(f"/proc/{process.pid}/status") as status:
+                    for line in status:
+                        if line.startswith("VmHWM:"):
+                            peak_kib = max(peak_kib, int(line.split()[1]))
+            except (FileNotFoundError, ProcessLookupError, ValueError):
+                pass
+            time.sleep(0.01)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
@@ -75,7 +86,7 @@ def peak_of(command, env):
         lines = [line for line in (stderr + stdout).splitlines() if line.strip()]
         sys.exit(f"train_vs_torch: {os.path.basename(command[0])} exited "
                  f"{process.returncode}: {lines[-1] if lines else '(no message)'}")
-    return stdout, usage.ru_maxrss / 1024.0
+    return stdout, peak_kib / 1024.0
 
 
 def torch_worker(sequence, threads, steps):
