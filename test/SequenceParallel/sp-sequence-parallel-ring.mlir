@@ -105,7 +105,7 @@ module attributes {graph.token_input = "input_ids"} {
 
 // -----
 
-// A bias computed from an input may hide a query from every key: allgather.
+// A bias computed from an input (a padding mask): allgather.
 // CHECK-LABEL: func.func @main
 // CHECK: graph.all_gather
 // CHECK: graph.block_attention
@@ -113,7 +113,7 @@ module attributes {graph.token_input = "input_ids"} {
   func.func @main(%ids: tensor<1x8xi64> {graph.onnx_name = "input_ids", graph.dim_names = ["batch", "sequence"]},
                   %q: tensor<1x2x8x8xf32> {graph.dim_names = ["batch", "", "sequence", ""]},
                   %bias: tensor<8x8xf32>) -> tensor<1x2x8x8xf32> {
-    // expected-warning @below {{'graph.attention' uses allgather instead of ring: its bias may hide a query from every key, which the ring's logsumexp merge cannot reproduce}}
+    // expected-warning @below {{'graph.attention' uses allgather instead of ring: its bias is computed at run time (a padding mask), which ring attention does not take yet}}
     // expected-remark @below {{'graph.attention' by allgather: all_gather of key and value}}
     %out, %lse = graph.attention %q, %q, %q, %bias {scale = 0.5 : f64, causal = true} : (tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>, tensor<8x8xf32>) -> (tensor<1x2x8x8xf32>, tensor<1x2x8xf32>)
     return %out : tensor<1x2x8x8xf32>

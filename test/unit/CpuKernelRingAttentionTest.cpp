@@ -202,6 +202,39 @@ TEST(CpuKernelRingAttentionTest, BiasColumnsFollowTheBlocks) {
   }
 }
 
+TEST(CpuKernelRingAttentionTest, RowsAtTheFloatMinimumAreWhatOneRankGives) {
+  // Hugging Face's mask over 3 keys of left padding, at the float minimum:
+  // under the causal mask queries 0..2 see only padding, so every score of
+  // their rows sits at the minimum, their logsumexp loses its sum in every
+  // block, and one rank gives them the mean of the values they see. Without
+  // the causal mask, rows 1 and 6 are hidden from every key: at the minimum,
+  // but keys 2..4 at -inf (HF GPT-2 adds its causal and padding masks, and
+  // min + min overflows), which the row does not see at all. The ring must
+  // give both what one rank gives, forward and backward (the logsumexp's
+  // gradient included), in every layout.
+  RingCase c;
+  double hidden = std::numeric_limits<double>::lowest();
+  std::vector<double> leftPadding, hiddenRows;
+  for (int64_t i = 0; i < c.sequence; ++i)
+    for (int64_t j = 0; j < c.sequence; ++j) {
+      leftPadding.push_back(j < 3 ? hidden : 0.01 * double(i - j));
+      bool overflows = j >= 2 && j <= 4;
+      hiddenRows.push_back(i == 1 || i == 6
+                               ? (overflows ? -std::numeric_limits<double>::infinity() : hidden)
+                               : 0.02 * double(j));
+    }
+  Tensor padding = doubles({c.sequence, c.sequence}, leftPadding);
+  Tensor rows = doubles({1, c.sequence, c.sequence}, hiddenRows);
+  for (int ranks : {2, 4})
+    for (bool zigzag : {false, true}) {
+      SCOPED_TRACE(std::to_string(ranks) + " ranks, zigzag " + std::to_string(zigzag));
+      c.causal = true;
+      expectRingMatches(c, ranks, zigzag, &padding);
+      c.causal = false;
+      expectRingMatches(c, ranks, zigzag, &rows);
+    }
+}
+
 TEST(CpuKernelRingAttentionTest, ChecksTheRing) {
   RingCase c;
   Tensor query(DType::Float64, c.queryShape(8)), key(DType::Float64, c.keyShape(8));

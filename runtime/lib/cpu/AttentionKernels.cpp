@@ -111,39 +111,6 @@ const TensorArg *biasOf(const KernelArgs &args, size_t index) {
                                                                   : nullptr;
 }
 
-/// Where the bias element of (batch b, query head h, row i, key j) lives:
-/// headOffsets[b * Hq + h] + i * rowStride + j * columnStride, with stride 0
-/// along broadcast dims.
-struct BiasLayout {
-  std::vector<int64_t> headOffsets;
-  int64_t rowStride = 0, columnStride = 0;
-
-  BiasLayout(const TensorArg &bias, const AttentionDims &dims) {
-    Shape scores = dims.with({dims.queryHeads, dims.sq, dims.sk});
-    size_t rank = scores.size();
-    Shape padded(rank - bias.shape.size(), 1);
-    padded.insert(padded.end(), bias.shape.begin(), bias.shape.end());
-    Shape strides = rowMajorStrides(padded);
-    for (size_t d = 0; d < rank; ++d)
-      if (padded[d] == 1)
-        strides[d] = 0;
-    rowStride = strides[rank - 2];
-    columnStride = strides[rank - 1];
-    headOffsets.resize(dims.batch * dims.queryHeads);
-    Shape index(rank - 2, 0);
-    for (int64_t &offset : headOffsets) {
-      offset = 0;
-      for (size_t d = 0; d < rank - 2; ++d)
-        offset += index[d] * strides[d];
-      for (size_t d = rank - 2; d-- > 0;) {
-        if (++index[d] < scores[d])
-          break;
-        index[d] = 0;
-      }
-    }
-  }
-};
-
 /// The tiles (query block, key block) of each head whose bias hides every
 /// key from every row: the kernels skip them, as they skip the tiles a causal
 /// mask hides. A dense mask built from Hugging Face's attention_mask holds

@@ -22,11 +22,15 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "AttentionSupport.h"
 #include "CpuKernelSupport.h"
 
 #include "sp/runtime/Collectives.h"
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
+#include <optional>
 #include <cstring>
 #include <limits>
 
@@ -219,6 +223,57 @@ const T *blockBias(const TensorArg &bias, const std::vector<int64_t> &positions,
   return storage.data();
 }
 
+/// Rows whose every key sits at the float minimum (Hugging Face's mask over
+/// a query that sees only padding) have a logsumexp that lost its sum
+/// (logsumexpLosesTheSum): every block's is the same minimum, so the
+/// logsumexp merge would add the blocks' outputs instead of averaging them.
+/// One rank gives such a row the mean of the values it sees (softmax of equal
+/// scores); the ring gets it from each block's mean weighted by the keys the
+/// row sees in that block, and scales the backward pass's blocks likewise.
+/// A row sees a key unless the causal mask hides it (a later position) or
+/// its bias is -inf.
+template <typename T> class LostRowKeys {
+public:
+  LostRowKeys(const KernelArgs &args, const TensorArg *bias,
+              const std::vector<int64_t> &queryPositions, int64_t wholeKeys)
+      : causal(boolAttribute(attributesOf(args), "causal", false)),
+        queryPositions(queryPositions) {
+    if (!bias)
+      return;
+    const Shape &query = args.inputs[0].shape;
+    AttentionDims dims;
+    dims.lead.assign(query.begin(), query.end() - 3);
+    dims.batch = product(dims.lead, 0, dims.lead.size());
+    dims.queryHeads = query[query.size() - 3];
+    dims.sq = query[query.size() - 2];
+    dims.sk = wholeKeys;
+    layout.emplace(*bias, dims);
+    this->bias = bias->as<T>();
+  }
+
+  /// Keys at `keyPositions` that row `row` ([heads..., local query]) sees.
+  int64_t count(int64_t row, const std::vector<int64_t> &keyPositions) const {
+    int64_t localQueries = int64_t(queryPositions.size());
+    int64_t head = row / localQueries, i = row % localQueries;
+    int64_t position = queryPositions[size_t(i)], seen = 0;
+    for (int64_t key : keyPositions) {
+      if (causal && key > position)
+        continue;
+      if (bias && bias[layout->headOffsets[size_t(head)] + i * layout->rowStride +
+                       key * layout->columnStride] == -std::numeric_limits<T>::infinity())
+        continue;
+      ++seen;
+    }
+    return seen;
+  }
+
+private:
+  bool causal;
+  const std::vector<int64_t> &queryPositions;
+  const T *bias = nullptr;
+  std::optional<BiasLayout> layout;
+};
+
 /// Sends `send` to the next rank and receives the previous rank's into
 /// `receive`; completes in a later wait().
 std::string startShift(const Ring &ring, const void *send, void *receive, int64_t count,
@@ -249,6 +304,26 @@ std::string runRingAttention(const KernelArgs &args) {
     std::vector<int64_t> queryPositions = ring.positionsOf(ring.rank);
     T *out = output.as<T>(), *lse = logsumexp.as<T>();
     int64_t dv = value.shape.back(), rows = logsumexp.numElements();
+    LostRowKeys<T> lostRowKeys(args, bias, queryPositions,
+                               key.shape[key.shape.size() - 2] * ring.ranks());
+    // Rows whose block logsumexp lost its sum: the keys they saw and the sum
+    // of each such block's mean times its keys (LostRowKeys).
+    std::vector<T> lostKeys, lostSums;
+    auto addLostRows = [&](const T *blockOut, const T *blockLse,
+                           const std::vector<int64_t> &keyPositions) {
+      for (int64_t row = 0; row < rows; ++row) {
+        if (!logsumexpLosesTheSum(blockLse[row]))
+          continue;
+        if (lostKeys.empty()) {
+          lostKeys.assign(size_t(rows), T(0));
+          lostSums.assign(size_t(rows * dv), T(0));
+        }
+        T keys = T(lostRowKeys.count(row, keyPositions));
+        lostKeys[size_t(row)] += keys;
+        for (int64_t c = 0; c < dv; ++c)
+          lostSums[size_t(row * dv + c)] += keys * blockOut[row * dv + c];
+      }
+    };
     for (int64_t step = 0; step < ring.ranks(); ++step) {
       T *held = blocks[step % 2];
       CollectiveRequest request;
@@ -272,6 +347,8 @@ std::string runRingAttention(const KernelArgs &args) {
         block.outputs[1].data = blockLogsumexp;
       }
       std::string error = blockKernel->run(block);
+      if (error.empty())
+        addLostRows(step > 0 ? blockOutput : out, step > 0 ? blockLogsumexp : lse, keyPositions);
       if (error.empty() && step > 0)
         parallelFor(rows, 4 * dv, [&](int64_t begin, int64_t end) {
           for (int64_t row = begin; row < end; ++row) {
@@ -294,6 +371,11 @@ std::string runRingAttention(const KernelArgs &args) {
       if (!error.empty())
         return error;
     }
+    // A row that lost its sum overall lost it in every block it saw keys in.
+    for (int64_t row = 0; row < int64_t(lostKeys.size()); ++row)
+      if (logsumexpLosesTheSum(lse[row]) && lostKeys[size_t(row)] > T(0))
+        for (int64_t c = 0; c < dv; ++c)
+          out[row * dv + c] = lostSums[size_t(row * dv + c)] / lostKeys[size_t(row)];
     return "";
   });
 }
@@ -323,6 +405,25 @@ std::string runRingAttentionGrad(const KernelArgs &args) {
     std::vector<int64_t> queryPositions = ring.positionsOf(ring.rank);
     CollectiveRequest accumulatorRequest;
     std::string failure;
+    // Rows whose logsumexp lost its sum (see LostRowKeys): a block
+    // normalizes their probabilities by its own keys, so their output
+    // gradient (and logsumexp gradient) is scaled by the block's share of
+    // the keys the row sees in the whole sequence, which makes each block's
+    // share exact.
+    const TensorArg &outputGrad = args.inputs[5], &logsumexpGrad = args.inputs[6];
+    const T *lse = args.inputs[4].as<T>();
+    int64_t rows = args.inputs[4].numElements(), dv = value.shape.back();
+    int64_t wholeKeys = key.shape[key.shape.size() - 2] * ring.ranks();
+    LostRowKeys<T> lostRowKeys(args, bias, queryPositions, wholeKeys);
+    std::vector<int64_t> everyKey(static_cast<size_t>(wholeKeys));
+    std::iota(everyKey.begin(), everyKey.end(), 0);
+    std::vector<int64_t> lostRows, lostRowsKeys;
+    for (int64_t row = 0; row < rows; ++row)
+      if (logsumexpLosesTheSum(lse[row])) {
+        lostRows.push_back(row);
+        lostRowsKeys.push_back(lostRowKeys.count(row, everyKey));
+      }
+    std::vector<T> scaledOutputGrad, scaledLogsumexpGrad;
     for (int64_t step = 0; step < ring.ranks(); ++step) {
       T *held = blocks[step % 2];
       T *accumulator = accumulators[step % 2];
@@ -341,6 +442,27 @@ std::string runRingAttentionGrad(const KernelArgs &args) {
       block.inputs[4].data = keyPositions.data();
       if (bias)
         block.inputs[9].data = const_cast<T *>(blockBias<T>(*bias, keyPositions, biasStorage));
+      if (!lostRows.empty()) {
+        const T *dO = outputGrad.as<T>();
+        scaledOutputGrad.assign(dO, dO + outputGrad.numElements());
+        if (logsumexpGrad.present) {
+          const T *dLse = logsumexpGrad.as<T>();
+          scaledLogsumexpGrad.assign(dLse, dLse + logsumexpGrad.numElements());
+        }
+        for (size_t lost = 0; lost < lostRows.size(); ++lost) {
+          int64_t row = lostRows[lost];
+          T share = lostRowsKeys[lost] > 0 ? T(lostRowKeys.count(row, keyPositions)) /
+                                                 T(lostRowsKeys[lost])
+                                           : T(0);
+          for (int64_t c = 0; c < dv; ++c)
+            scaledOutputGrad[size_t(row * dv + c)] *= share;
+          if (logsumexpGrad.present)
+            scaledLogsumexpGrad[size_t(row)] *= share;
+        }
+        block.inputs[7].data = scaledOutputGrad.data();
+        if (logsumexpGrad.present)
+          block.inputs[8].data = scaledLogsumexpGrad.data();
+      }
       // Step 0 writes dQ and the first accumulator; later steps add to them.
       block.outputs = args.outputs;
       T *target = step == 0 ? accumulator : blockGrads;
