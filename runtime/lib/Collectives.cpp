@@ -71,8 +71,10 @@ std::string Communicator::agree(const std::string &error) {
   // rank follows without a reduction other than sums.
   int64_t mine = error.empty() ? -1 : length;
   std::vector<int64_t> lengths(size_t(ranks), -1);
-  if (std::string failed = allGather(&mine, lengths.data(), 1, DType::Int64); !failed.empty())
+  if (std::string failed = allGather(&mine, lengths.data(), 1, DType::Int64); !failed.empty()) {
+    outOfStep_ = true;
     return "cannot agree on the outcome among the ranks: " + failed;
+  }
   int failing = -1;
   for (int rank = 0; rank < ranks && failing < 0; ++rank)
     if (lengths[size_t(rank)] >= 0)
@@ -87,8 +89,10 @@ std::string Communicator::agree(const std::string &error) {
       std::memcpy(sent.data(), error.data(), size_t(messageLength));
     std::vector<char> received(size_t(messageLength) * size_t(ranks));
     if (std::string failed = allGather(sent.data(), received.data(), messageLength, DType::UInt8);
-        !failed.empty())
+        !failed.empty()) {
+      outOfStep_ = true;
       return "cannot agree on the outcome among the ranks: " + failed;
+    }
     message.assign(received.data() + size_t(failing) * size_t(messageLength),
                    size_t(messageLength));
   }

@@ -34,7 +34,10 @@ std::string Session::Impl::agreed(const std::string &error) const {
     return error;
   if (communicationFailed)
     return error.empty() ? "the ranks are out of step after a failed collective" : error;
-  return singleLine(communicator->agree(error));
+  std::string agreedError = singleLine(communicator->agree(error));
+  if (communicator->outOfStep())
+    communicationFailed = true;
+  return agreedError;
 }
 
 std::string Session::Impl::loadSidecar(const std::string &sidecarPath, uint64_t sidecarSize) {

@@ -135,6 +135,49 @@ TEST(SingleProcessCommunicatorTest, Errors) {
   EXPECT_EQ(alone.agree("x.npy: cannot open"), "x.npy: cannot open");
 }
 
+/// Rank 0 of 2 whose peer has stopped: every collective times out, as the
+/// stream communicator's waits do under --timeout.
+class StoppedPeerCommunicator final : public Communicator {
+public:
+  int rank() const override { return 0; }
+  int size() const override { return 2; }
+  const char *backend() const override { return "stopped-peer"; }
+  std::string startAllGather(const void *, void *, int64_t, DType, CollectiveRequest &) override {
+    return kStuck;
+  }
+  std::string startReduceScatter(const void *, void *, int64_t, DType,
+                                 CollectiveRequest &) override {
+    return kStuck;
+  }
+  std::string startAllReduce(const void *, void *, int64_t, DType, CollectiveRequest &) override {
+    return kStuck;
+  }
+  std::string startAllToAll(const void *, void *, int64_t, DType, CollectiveRequest &) override {
+    return kStuck;
+  }
+  std::string startSendReceive(const void *, int, void *, int, int64_t, DType,
+                               CollectiveRequest &) override {
+    return kStuck;
+  }
+  std::string wait(CollectiveRequest &) override { return ""; }
+  [[noreturn]] void abort(int exitCode) override { std::_Exit(exitCode); }
+
+  static constexpr const char *kStuck = "all_gather made no progress for 2 s on rank 0";
+};
+
+TEST(CommunicatorTest, AnAgreementThatCannotCompleteLeavesTheRanksOutOfStep) {
+  // sp-run ends the job by abort() then: returning would wait for the
+  // stopped rank in the teardown.
+  StoppedPeerCommunicator stuck;
+  EXPECT_FALSE(stuck.outOfStep());
+  EXPECT_EQ(stuck.agree(""), std::string("cannot agree on the outcome among the ranks: ") +
+                                 StoppedPeerCommunicator::kStuck);
+  EXPECT_TRUE(stuck.outOfStep());
+  SingleProcessCommunicator alone;
+  EXPECT_EQ(alone.agree("x.npy: cannot open"), "x.npy: cannot open");
+  EXPECT_FALSE(alone.outOfStep());
+}
+
 //===----------------------------------------------------------------------===//
 // Collective kernels on ranks that are threads
 //===----------------------------------------------------------------------===//

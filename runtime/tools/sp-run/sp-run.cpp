@@ -1043,8 +1043,10 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
   // while the others agree must not block them forever.
   Communicator &world = session->communicator();
   // A collective that failed leaves the ranks unable to agree: end the job.
+  // So does an agreement that could not complete (a rank stopped): returning
+  // would wait for that rank in the teardown.
   auto failed = [&](const std::string &message) {
-    if (session->communicationFailed())
+    if (session->communicationFailed() || world.outOfStep())
       reportFatal(world, message);
     return reportError(message);
   };
@@ -1062,7 +1064,7 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
   }
   int64_t steps = options.steps.value_or(1);
   if (!(error = world.agree(checkOutputPaths(options))).empty())
-    return reportError(error);
+    return failed(error);
 
   // A resumed run continues the checkpoint's seed unless --seed says.
   Options effective = options;
@@ -1076,11 +1078,11 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
   }
   std::unique_ptr<TokenSource> source;
   if (!(error = world.agree(setUpInputs(effective, *session, source))).empty())
-    return reportError(error);
+    return failed(error);
   if (source && !(error = world.agree(
                       source->prepare(session->stepsCompleted(), steps, session->tokensPerStep())))
                      .empty())
-    return reportError(error);
+    return failed(error);
   StepRecorder recorder(*session, !options.profile.empty());
   CheckpointOptions checkpointOptions;
   checkpointOptions.keep = options.keep;
@@ -1095,7 +1097,7 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
   for (int64_t step = firstStep; step < lastStep; ++step) {
     Clock::time_point stepStart = Clock::now();
     if (source && !(error = world.agree(feedTokens(*session, *source, step, tokenIds))).empty())
-      return reportError(error);
+      return failed(error);
     if (!(error = session->runStep()).empty())
       return failed(error);
     double seconds = std::chrono::duration<double>(Clock::now() - stepStart).count();
@@ -1144,19 +1146,19 @@ int run(const Options &options, const std::shared_ptr<Communicator> &ranks) {
     if (session->communicationFailed())
       reportFatal(world, error);
     if (!(error = world.agree(error)).empty())
-      return reportError(error);
+      return failed(error);
   }
   OverlapMeasure overlap = recorder.overlap(world);
   // Rank 0 writes; every rank learns whether that failed.
   if (!options.log.empty() &&
       !(error = world.agree(printsOutput ? writeLog(options.log, log) : std::string())).empty())
-    return reportError(error);
+    return failed(error);
   if (!options.trace.empty() &&
       !(error = world.agree(writeTrace(options.trace, *session, overlap))).empty())
-    return reportError(error);
+    return failed(error);
   if (!options.profile.empty() &&
       !(error = world.agree(recorder.writeProfile(options.profile, world))).empty())
-    return reportError(error);
+    return failed(error);
 
   std::string summary = training
                             ? "done: " + std::to_string(steps) + (steps == 1 ? " step" : " steps")

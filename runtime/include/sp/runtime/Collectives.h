@@ -96,6 +96,15 @@ public:
   /// unless R is 0), or "". What keeps the ranks in step when one of them
   /// fails: they all stop together, with one message.
   std::string agree(const std::string &error);
+
+  /// Whether an agree() could not complete its own collectives (a rank
+  /// stopped or died, --timeout): the ranks are out of step, no collective
+  /// can be trusted to complete, and the job must end by abort() rather
+  /// than by returning, whose teardown would wait for the missing rank.
+  bool outOfStep() const { return outOfStep_; }
+
+private:
+  bool outOfStep_ = false;
 };
 
 class Device;
