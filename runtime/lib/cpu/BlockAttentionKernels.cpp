@@ -27,6 +27,7 @@
 #include <climits>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 namespace sp::runtime::cpu {
 
@@ -69,9 +70,8 @@ template <typename T> struct BlockProblem {
   bool causal = false;
   const T *query = nullptr, *key = nullptr, *value = nullptr, *bias = nullptr;
   const int64_t *queryPositions = nullptr, *keyPositions = nullptr;
-  /// Bias element (bh, i, j) at biasHead[bh] + i * biasRow + j * biasColumn.
-  std::vector<int64_t> biasHead;
-  int64_t biasRow = 0, biasColumn = 0;
+  /// Where each bias element lives; set with the bias.
+  std::optional<BiasLayout> biasLayout;
 
   /// `mustBeFinite`: the inputs whose non-finite values would reach the
   /// result through keys the bias hides; when they are finite, a block of
@@ -88,7 +88,8 @@ template <typename T> struct BlockProblem {
     queryPositions = args.inputs[3].as<int64_t>();
     keyPositions = args.inputs[4].as<int64_t>();
     if (args.inputs.size() > biasIndex && args.inputs[biasIndex].present) {
-      setBias(args.inputs[biasIndex]);
+      bias = args.inputs[biasIndex].as<T>();
+      biasLayout.emplace(args.inputs[biasIndex], dims);
       bool finite = true;
       for (size_t i : mustBeFinite)
         finite = finite && (!args.inputs[i].present ||
@@ -105,6 +106,7 @@ template <typename T> struct BlockProblem {
   /// the causal triangle, so each block stops at its diagonal.
   void findBiasKeyEnds() {
     int64_t blocks = (dims.sq + kQueryRows - 1) / kQueryRows;
+    const std::vector<int64_t> &biasHead = biasLayout->headOffsets;
     int64_t heads = int64_t(biasHead.size());
     biasKeyEnds.assign(size_t(heads * blocks), dims.sk);
     for (int64_t bh = 0; bh < heads; ++bh) {
@@ -121,38 +123,15 @@ template <typename T> struct BlockProblem {
         int64_t end = 0;
         bool everyRowSees = true;
         for (int64_t r = 0; r < rows && everyRowSees; ++r) {
-          const T *row = bias + biasHead[bh] + (i0 + r) * biasRow;
+          const T *row = bias + biasHead[bh] + (i0 + r) * biasLayout->rowStride;
           int64_t last = dims.sk;
-          while (last > 0 && biasHidesKey(row[(last - 1) * biasColumn]))
+          while (last > 0 && biasHidesKey(row[(last - 1) * biasLayout->columnStride]))
             --last;
           everyRowSees = last > 0;
           end = std::max(end, last);
         }
         biasKeyEnds[size_t(bh * blocks + block)] = everyRowSees ? end : dims.sk;
       }
-    }
-  }
-
-  void setBias(const TensorArg &tensor) {
-    bias = tensor.as<T>();
-    Shape scores = dims.with({dims.queryHeads, dims.sq, dims.sk});
-    size_t rank = scores.size();
-    Shape padded(rank - tensor.shape.size(), 1);
-    padded.insert(padded.end(), tensor.shape.begin(), tensor.shape.end());
-    Shape strides = rowMajorStrides(padded);
-    for (size_t d = 0; d < rank; ++d)
-      if (padded[d] == 1)
-        strides[d] = 0;
-    biasRow = strides[rank - 2];
-    biasColumn = strides[rank - 1];
-    biasHead.resize(dims.batch * dims.queryHeads);
-    for (int64_t bh = 0; bh < int64_t(biasHead.size()); ++bh) {
-      int64_t offset = 0, rest = bh;
-      for (size_t d = rank - 2; d-- > 0;) {
-        offset += (rest % scores[d]) * strides[d];
-        rest /= scores[d];
-      }
-      biasHead[bh] = offset;
     }
   }
 
@@ -184,9 +163,10 @@ template <typename T> struct BlockProblem {
     for (int64_t r = 0; r < rows; ++r) {
       T *row = scores + r * keys;
       if (bias) {
-        const T *biasRowStart = bias + biasHead[bh] + (i0 + r) * biasRow;
+        const T *biasRowStart =
+            bias + biasLayout->headOffsets[size_t(bh)] + (i0 + r) * biasLayout->rowStride;
         for (int64_t j = 0; j < keys; ++j)
-          row[j] += biasRowStart[j * biasColumn];
+          row[j] += biasRowStart[j * biasLayout->columnStride];
       }
       if (causal) {
         int64_t position = queryPositions[i0 + r];
