@@ -127,16 +127,9 @@ public:
   MaskedTiles(const AttentionDims &dims, const T *bias, const BiasLayout &layout,
               int64_t queryBlock, int64_t keyBlock)
       : queryBlocks((dims.sq + queryBlock - 1) / queryBlock),
-        keyBlocks((dims.sk + keyBlock - 1) / keyBlock) {
+        keyBlocks((dims.sk + keyBlock - 1) / keyBlock), planeOfHead(layout.planeOfHead) {
     // Heads that broadcast one bias plane share its map.
-    std::vector<int64_t> planeOffsets;
-    planeOfHead.reserve(layout.headOffsets.size());
-    for (int64_t offset : layout.headOffsets) {
-      auto known = std::find(planeOffsets.begin(), planeOffsets.end(), offset);
-      planeOfHead.push_back(int64_t(known - planeOffsets.begin()));
-      if (known == planeOffsets.end())
-        planeOffsets.push_back(offset);
-    }
+    const std::vector<int64_t> &planeOffsets = layout.planeOffsets;
     hidden.assign(planeOffsets.size() * size_t(queryBlocks * keyBlocks), 0);
     std::vector<uint8_t> blockHidden(static_cast<size_t>(keyBlocks));
     for (size_t plane = 0; plane < planeOffsets.size(); ++plane) {
@@ -176,7 +169,8 @@ public:
 
 private:
   int64_t queryBlocks, keyBlocks;
-  std::vector<int64_t> planeOfHead;
+  /// The bias layout's, which outlives this map.
+  const std::vector<int64_t> &planeOfHead;
   std::vector<uint8_t> hidden;
 };
 

@@ -41,6 +41,9 @@ struct AttentionDims {
 struct BiasLayout {
   std::vector<int64_t> headOffsets;
   int64_t rowStride = 0, columnStride = 0;
+  /// The distinct head offsets (bias planes that heads broadcast), in the
+  /// order heads first reach them, and each head's plane among them.
+  std::vector<int64_t> planeOffsets, planeOfHead;
 
   BiasLayout(const TensorArg &bias, const AttentionDims &dims) {
     Shape scores = dims.with({dims.queryHeads, dims.sq, dims.sk});
@@ -64,6 +67,13 @@ struct BiasLayout {
           break;
         index[d] = 0;
       }
+    }
+    planeOfHead.reserve(headOffsets.size());
+    for (int64_t offset : headOffsets) {
+      auto known = std::find(planeOffsets.begin(), planeOffsets.end(), offset);
+      planeOfHead.push_back(int64_t(known - planeOffsets.begin()));
+      if (known == planeOffsets.end())
+        planeOffsets.push_back(offset);
     }
   }
 };

@@ -106,33 +106,28 @@ template <typename T> struct BlockProblem {
   /// the causal triangle, so each block stops at its diagonal.
   void findBiasKeyEnds() {
     int64_t blocks = (dims.sq + kQueryRows - 1) / kQueryRows;
-    const std::vector<int64_t> &biasHead = biasLayout->headOffsets;
-    int64_t heads = int64_t(biasHead.size());
-    biasKeyEnds.assign(size_t(heads * blocks), dims.sk);
-    for (int64_t bh = 0; bh < heads; ++bh) {
-      // Heads that broadcast one bias plane share its ends.
-      int64_t earlier = int64_t(std::find(biasHead.begin(), biasHead.begin() + bh, biasHead[bh]) -
-                                biasHead.begin());
-      if (earlier < bh) {
-        std::copy_n(biasKeyEnds.begin() + earlier * blocks, blocks,
-                    biasKeyEnds.begin() + bh * blocks);
-        continue;
-      }
+    const BiasLayout &layout = *biasLayout;
+    // Per bias plane: heads that broadcast one share its ends.
+    std::vector<int64_t> planeEnds(layout.planeOffsets.size() * size_t(blocks));
+    for (size_t plane = 0; plane < layout.planeOffsets.size(); ++plane)
       for (int64_t block = 0; block < blocks; ++block) {
         int64_t i0 = block * kQueryRows, rows = std::min(kQueryRows, dims.sq - i0);
         int64_t end = 0;
         bool everyRowSees = true;
         for (int64_t r = 0; r < rows && everyRowSees; ++r) {
-          const T *row = bias + biasHead[bh] + (i0 + r) * biasLayout->rowStride;
+          const T *row = bias + layout.planeOffsets[plane] + (i0 + r) * layout.rowStride;
           int64_t last = dims.sk;
-          while (last > 0 && biasHidesKey(row[(last - 1) * biasLayout->columnStride]))
+          while (last > 0 && biasHidesKey(row[(last - 1) * layout.columnStride]))
             --last;
           everyRowSees = last > 0;
           end = std::max(end, last);
         }
-        biasKeyEnds[size_t(bh * blocks + block)] = everyRowSees ? end : dims.sk;
+        planeEnds[plane * size_t(blocks) + size_t(block)] = everyRowSees ? end : dims.sk;
       }
-    }
+    biasKeyEnds.resize(layout.planeOfHead.size() * size_t(blocks));
+    for (size_t head = 0; head < layout.planeOfHead.size(); ++head)
+      std::copy_n(planeEnds.begin() + layout.planeOfHead[head] * blocks, blocks,
+                  biasKeyEnds.begin() + int64_t(head) * blocks);
   }
 
   int64_t kvHead(int64_t bh) const {
