@@ -316,6 +316,25 @@ func.func @gradient_buckets(%x: tensor<4x8xf32>, %w1: tensor<4x8xf32>, %w2: tens
   return %u1, %u2, %u3, %u4, %p : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<256x256xf32>
 }
 
+// A ring attention communicates inside its kernel, which hides its own
+// traffic: what feeds it gains nothing from running early, so ops keep
+// program order around it. Here the exp (micro-batch 0's backward, say)
+// stays ahead of the tanh that feeds the next ring (micro-batch 1's
+// forward), which would otherwise keep micro-batch 0's tensors alive.
+// CHECK-LABEL: func.func @ring_kernels_in_program_order
+// CHECK-NEXT: %[[O0:.*]], %{{.*}} = graph.ring_attention %arg0
+// CHECK-NEXT: graph.exp %[[O0]]
+// CHECK-NEXT: %[[T:.*]] = graph.tanh %arg1
+// CHECK-NEXT: graph.ring_attention %[[T]]
+func.func @ring_kernels_in_program_order(%q0: tensor<1x1x4x8xf32>, %q1: tensor<1x1x4x8xf32>, %g: tensor<4x8xf32>) -> (tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>, tensor<4x8xf32>) {
+  %o0, %l0 = graph.ring_attention %q0, %q0, %q0 {num_ranks = 2 : i64, scale = 0.5 : f64} : (tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>) -> (tensor<1x1x4x8xf32>, tensor<1x1x4xf32>)
+  %b = graph.exp %o0 : tensor<1x1x4x8xf32>
+  %c = graph.tanh %q1 : tensor<1x1x4x8xf32>
+  %o1, %l1 = graph.ring_attention %c, %c, %c {num_ranks = 2 : i64, scale = 0.5 : f64} : (tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>) -> (tensor<1x1x4x8xf32>, tensor<1x1x4xf32>)
+  %r = graph.all_reduce %g {num_ranks = 2 : i64} : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  return %b, %o1, %r : tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>, tensor<4x8xf32>
+}
+
 // -----
 
 // A collective reads a parameter's bytes until its wait, so the wait stays

@@ -465,14 +465,17 @@ private:
     // copy, until the reduction arrives) alive through more of the pass.
     std::set<std::pair<unsigned, unsigned>> readyCompute;
     size_t nextLink = 0;
-    auto isGradientLink = [&](size_t link) {
+    // Nor for an op that communicates inside its kernel: it hides its own
+    // traffic, so running what feeds it early hides nothing and only keeps
+    // earlier work (another micro-batch's backward pass) waiting.
+    auto isPrioritizedLink = [&](size_t link) {
       if (link >= chain.size())
         return false;
       auto found = collectiveOf.find(chain[link]);
-      return found != collectiveOf.end() && collectives[found->second].gradientReduction;
+      return found != collectiveOf.end() && !collectives[found->second].gradientReduction;
     };
     auto priorityOf = [&](unsigned position) {
-      bool feedsNext = firstLinkFed[position] == nextLink && !isGradientLink(nextLink);
+      bool feedsNext = firstLinkFed[position] == nextLink && isPrioritizedLink(nextLink);
       return std::make_pair(feedsNext ? 0u : 1u, position);
     };
     auto isCompute = [&](unsigned position) {
