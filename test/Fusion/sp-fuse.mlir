@@ -339,6 +339,7 @@ func.func @bias_from_weight(%q: tensor<1x1x3x4xf32>, %k: tensor<1x1x3x4xf32>, %v
   %kt = graph.transpose %k {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x1x3x4xf32>) -> tensor<1x1x4x3xf32>
   %s = graph.matmul %q, %kt : (tensor<1x1x3x4xf32>, tensor<1x1x4x3xf32>) -> tensor<1x1x3x3xf32>
   %biased = graph.add %s, %bias : (tensor<1x1x3x3xf32>, tensor<3x3xf32>) -> tensor<1x1x3x3xf32>
+  // expected-warning @below {{1 attention is not fused: a bias or mask of its scores reads trained parameter 'relative_bias', whose gradient the fused kernels do not give, so the step keeps [1, 1, 3, 3] scores per attention (if it is a constant the exporter lifted into an initializer, such as ALiBi slopes, --frozen=relative_bias keeps it one)}}
   %p = graph.softmax %biased {axis = -1 : i64} : tensor<1x1x3x3xf32>
   %o = graph.matmul %p, %v : (tensor<1x1x3x3xf32>, tensor<1x1x3x4xf32>) -> tensor<1x1x3x4xf32>
   return %o : tensor<1x1x3x4xf32>
@@ -358,6 +359,7 @@ func.func @alibi_slopes_from_weight(%q: tensor<2x3x4xf32>, %kt: tensor<2x4x3xf32
   %s = graph.matmul %q, %kt : (tensor<2x3x4xf32>, tensor<2x4x3xf32>) -> tensor<2x3x3xf32>
   %biased = graph.add %s, %alibi : (tensor<2x3x3xf32>, tensor<2x1x3xf32>) -> tensor<2x3x3xf32>
   %s4 = graph.reshape %biased, %heads : (tensor<2x3x3xf32>, tensor<4xi64>) -> tensor<1x2x3x3xf32>
+  // expected-warning @below {{1 attention is not fused: a bias or mask of its scores reads trained parameter 'alibi_slopes', whose gradient the fused kernels do not give, so the step keeps [1, 2, 3, 3] scores per attention (if it is a constant the exporter lifted into an initializer, such as ALiBi slopes, --frozen=alibi_slopes keeps it one)}}
   %p = graph.softmax %s4 {axis = -1 : i64} : tensor<1x2x3x3xf32>
   %o = graph.matmul %p, %v : (tensor<1x2x3x3xf32>, tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
   return %o : tensor<1x2x3x4xf32>

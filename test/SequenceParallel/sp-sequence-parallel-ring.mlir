@@ -105,16 +105,17 @@ module attributes {graph.token_input = "input_ids"} {
 
 // -----
 
-// A bias computed from an input (a padding mask): allgather.
+// A bias computed from an input (a padding mask): the ring takes this
+// rank's rows of it, its zigzag chunks; no all_gather.
 // CHECK-LABEL: func.func @main
-// CHECK: graph.all_gather
-// CHECK: graph.block_attention
+// CHECK-NOT: graph.all_gather
+// CHECK: %[[ROWS:.*]] = graph.shard_slice %arg2 {axis = 0 : i64, num_ranks = 2 : i64, zigzag = true} : (tensor<8x8xf32>) -> tensor<4x8xf32>
+// CHECK: graph.ring_attention %arg1, %arg1, %arg1, %[[ROWS]] {causal = true
 module attributes {graph.token_input = "input_ids"} {
   func.func @main(%ids: tensor<1x8xi64> {graph.onnx_name = "input_ids", graph.dim_names = ["batch", "sequence"]},
                   %q: tensor<1x2x8x8xf32> {graph.dim_names = ["batch", "", "sequence", ""]},
                   %bias: tensor<8x8xf32>) -> tensor<1x2x8x8xf32> {
-    // expected-warning @below {{'graph.attention' uses allgather instead of ring: its bias is computed at run time (a padding mask), which ring attention does not take yet}}
-    // expected-remark @below {{'graph.attention' by allgather: all_gather of key and value}}
+    // expected-remark @below {{'graph.attention' by ring: 2 steps of key/value blocks}}
     %out, %lse = graph.attention %q, %q, %q, %bias {scale = 0.5 : f64, causal = true} : (tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>, tensor<8x8xf32>) -> (tensor<1x2x8x8xf32>, tensor<1x2x8xf32>)
     return %out : tensor<1x2x8x8xf32>
   }
@@ -142,5 +143,40 @@ module attributes {graph.token_input = "input_ids"} {
     %out = graph.dropout %rows {ratio = 0.1 : f64, site = 1 : i64} : (tensor<16x8xf32>) -> tensor<16x8xf32>
     // expected-remark @below {{gathered the whole sequence of result #0: its sequence dim is merged with another}}
     return %out : tensor<16x8xf32>
+  }
+}
+
+// -----
+
+// Attention left as matmuls (here its probabilities go through dropout,
+// which the fused kernels do not draw) would need the whole keys: a ring the
+// user asked for cannot run it, and that is an error, not a quiet gather.
+module attributes {graph.token_input = "input_ids"} {
+  func.func @main(%ids: tensor<1x8xi64> {graph.onnx_name = "input_ids", graph.dim_names = ["batch", "sequence"]},
+                  %q: tensor<1x2x8x8xf32> {graph.dim_names = ["batch", "", "sequence", ""]},
+                  %k: tensor<1x2x8x8xf32> {graph.dim_names = ["batch", "", "sequence", ""]})
+      -> tensor<1x2x8x8xf32> {
+    %kt = graph.transpose %k {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x2x8x8xf32>) -> tensor<1x2x8x8xf32>
+    // expected-error @below {{'graph.matmul' multiplies the sequence by the sequence (attention that sp-fuse did not make one attention op), which --sp-strategy=ring cannot split; its keys would be gathered whole as by allgather. Use --sp-strategy=allgather or auto, or see the fusion warnings for why it stayed unfused}}
+    %scores = graph.matmul %q, %kt : (tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>) -> tensor<1x2x8x8xf32>
+    %probs = graph.softmax %scores {axis = -1 : i64} : tensor<1x2x8x8xf32>
+    %dropped = graph.dropout %probs {ratio = 0.1 : f64, site = 0 : i64} : (tensor<1x2x8x8xf32>) -> tensor<1x2x8x8xf32>
+    %out = graph.matmul %dropped, %k : (tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>) -> tensor<1x2x8x8xf32>
+    return %out : tensor<1x2x8x8xf32>
+  }
+}
+
+// -----
+
+// Keys split along another dim than the queries' sequence: the ring cannot
+// pass them around, and says so.
+module attributes {graph.token_input = "input_ids"} {
+  func.func @main(%ids: tensor<1x8xi64> {graph.onnx_name = "input_ids", graph.dim_names = ["batch", "sequence"]},
+                  %q: tensor<1x2x8x8xf32> {graph.dim_names = ["batch", "", "sequence", ""]},
+                  %k: tensor<1x8x2x8xf32> {graph.dim_names = ["batch", "sequence", "", ""]}) -> tensor<1x2x8x8xf32> {
+    %kh = graph.transpose %k {perm = array<i64: 0, 2, 3, 1>} : (tensor<1x8x2x8xf32>) -> tensor<1x2x8x8xf32>
+    // expected-error @below {{'graph.attention' cannot run by ring: its query, key and value are not split along the sequence alike, so they would be gathered whole. Use --sp-strategy=allgather or auto}}
+    %out, %lse = graph.attention %q, %kh, %kh {scale = 0.5 : f64} : (tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>) -> (tensor<1x2x8x8xf32>, tensor<1x2x8xf32>)
+    return %out : tensor<1x2x8x8xf32>
   }
 }

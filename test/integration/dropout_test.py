@@ -7,11 +7,14 @@ Usage: dropout_test.py TOOLS_DIR [--no-mpi]
 - GPT-2 style models with Dropout nodes in training mode (models/gpt2.py --dropout-training):
   one with dropout after the embeddings, attention output and MLP (attention fused), one with
   dropout on the attention probabilities too (that attention stays unfused). One SGD step under
-  `--sp 2` and `--sp 4` with each strategy (allgather, ulysses, ring: zigzag) gives the one-rank
+  `--sp 2` and `--sp 4` with each strategy (allgather, ulysses, ring: zigzag; the unfused
+  attention allgather only) gives the one-rank
   plan's loss, every gradient and every updated parameter within 1e-5 relative, as
   sp_equivalence_test.py checks without dropout: a mask drawn from a rank's local positions
   would change the loss by far more. The same at a sequence length of 29, which sp-compile
-  pads: the step still equals the one rank's on the 29 real positions.
+  pads: the step still equals the one rank's on the 29 real positions. Ring and Ulysses, which
+  cannot split an unfused attention, refuse it with one error line naming its score matmul
+  instead of gathering the keys as allgather would.
 - Hugging Face's GPT2LMHeadModel (resid, embd and attn_pdrop 0.1, eager attention) exported by
   torch.onnx (dynamo) in train() mode: the same one-step check.
 - `sp-run --seed` changes the loss; with fixed inputs and a learning rate of 0 each step draws
@@ -86,7 +89,8 @@ def sgd_step(tools, onnx_path, name, ranks, flags, shape=SHAPE):
     return load_dump(dump)
 
 
-def check_sequence_parallel(tools, onnx_path, model, ranks_list, shape=SHAPE):
+def check_sequence_parallel(tools, onnx_path, model, ranks_list, shape=SHAPE,
+                            strategies=STRATEGIES):
     """One SGD step under every rank count and strategy equals one rank's. With a sequence
     length the ranks do not divide (sp-compile pads it), the masks of the real positions, and
     so the step, must still be the one rank's on the unpadded sequence."""
@@ -97,13 +101,33 @@ def check_sequence_parallel(tools, onnx_path, model, ranks_list, shape=SHAPE):
 
     reference = step(f"{model}-1", 1, [])
     for ranks in ranks_list:
-        for strategy in STRATEGIES:
+        for strategy in strategies:
             name = f"{model}-{strategy}-{ranks}"
             candidate = step(name, ranks, ["--sp", str(ranks), f"--sp-strategy={strategy}"])
             problems, worst = compare_dumps(reference, candidate, name)
             failures += problems
             print(f"{name}: loss {float(candidate['loss.npy']):.6f} "
                   f"(one rank {float(reference['loss.npy']):.6f}), worst {worst:.1e} relative")
+    return failures
+
+
+def check_unfused_refused(tools, onnx_path, model):
+    """Ring and Ulysses asked for an attention left unfused (dropout on its probabilities) is
+    one error line naming the score matmul and exit code 1, not a plan that gathers the keys."""
+    failures = []
+    for strategy in STRATEGIES[1:]:
+        command = [tools.compile_path, onnx_path, "-o", os.path.join(tools.work, "refused.spplan"),
+                   "--train", "--input-shape", SHAPE, "--sp", "2", f"--sp-strategy={strategy}"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        errors = [line for line in result.stderr.splitlines() if "error:" in line]
+        expected = f"multiplies the sequence by the sequence (attention that sp-fuse did not " \
+                   f"make one attention op), which --sp-strategy={strategy} cannot split"
+        if result.returncode != 1 or len(errors) != 1 or expected not in errors[0] or \
+                "matmul" not in errors[0].lower() or os.path.exists(command[3]):
+            failures.append(f"{model} --sp-strategy={strategy}: exit {result.returncode}, "
+                            f"stderr {result.stderr.strip()!r}")
+        else:
+            print(f"{model}-{strategy}: refused ({errors[0].split('error: ', 1)[1][:80]}...)")
     return failures
 
 
@@ -330,9 +354,14 @@ def main():
             models[model] = os.path.join(work, f"{model}.onnx")
             run([sys.executable, os.path.join(MODELS, "gpt2.py"), "-o", models[model]]
                 + model_args)
-            failures += check_sequence_parallel(tools, models[model], model, ranks_list)
+            # Ring and Ulysses cannot split the attention that dropout keeps unfused.
+            strategies = STRATEGIES if model == "fused" else STRATEGIES[:1]
+            failures += check_sequence_parallel(tools, models[model], model, ranks_list,
+                                                strategies=strategies)
             failures += check_sequence_parallel(tools, models[model], model + "-uneven",
-                                                ranks_list, shape=UNEVEN_SHAPE)
+                                                ranks_list, shape=UNEVEN_SHAPE,
+                                                strategies=strategies)
+        failures += check_unfused_refused(tools, models["attention-dropout"], "attention-dropout")
         failures += check_seeds_and_steps(tools, models["fused"])
         failures += check_resume(tools, models["fused"], ranks_list)
         failures += check_micro_batches(tools, models["fused"], ranks_list)
@@ -340,7 +369,10 @@ def main():
         if torch is not None:
             failures += check_statistics(tools, torch)
             hf_gpt2 = export_hf_gpt2(work, torch, transformers)
-            failures += check_sequence_parallel(tools, hf_gpt2, "hf-gpt2", ranks_list)
+            # attn_pdrop keeps its attention unfused: allgather only.
+            failures += check_sequence_parallel(tools, hf_gpt2, "hf-gpt2", ranks_list,
+                                                strategies=STRATEGIES[:1])
+            failures += check_unfused_refused(tools, hf_gpt2, "hf-gpt2")
     for failure in failures:
         print(f"FAIL: {failure}")
     if failures:

@@ -75,6 +75,8 @@ struct ScoreStep {
 struct ScoreChain {
   MatMulOp scores;
   SmallVector<ScoreStep> steps; // softmax side first
+  /// The trained weight a bias or mask that stopped the match reads, if any.
+  ml_program::GlobalLoadOp trainedBias;
 };
 
 /// Whether `reshape` only regroups batch dims, leaving the matrices in the
@@ -86,24 +88,24 @@ bool regroupsBatch(ReshapeOp reshape) {
          output.hasStaticShape() && input.getShape().take_back(2) == output.getShape().take_back(2);
 }
 
-/// Whether `value` reads a trained weight (a mutable global, which
-/// sp-select-params makes of each parameter before fusion), so that a bias
+/// The trained weight `value` reads (a mutable global, which
+/// sp-select-params makes of each parameter before fusion), if any: a bias
 /// built from it would need a gradient that attention_grad does not give. A
 /// constant global (frozen weights, inference, lifted constants such as
 /// BLOOM's ALiBi slopes in dynamo exports) needs none.
-bool dependsOnWeights(Value value) {
+ml_program::GlobalLoadOp findWeightRead(Value value) {
   SmallVector<Value> worklist = {value};
   llvm::DenseSet<Operation *> visited;
   while (!worklist.empty()) {
     Operation *op = worklist.pop_back_val().getDefiningOp();
     if (!op || !visited.insert(op).second)
       continue;
-    if (llvm::isa<ml_program::GlobalLoadOp>(op))
-      return true;
+    if (auto load = llvm::dyn_cast<ml_program::GlobalLoadOp>(op))
+      return load;
     for (Value operand : op->getOperands())
       worklist.push_back(operand);
   }
-  return false;
+  return {};
 }
 
 /// Whether every row of the constant i1 `condition` (along its last dim)
@@ -181,8 +183,10 @@ bool matchScores(Value x, ScoreChain &chain, int depth) {
       step.operand = term;
       if (!tryStep(chain, step, path, depth))
         continue;
-      if (!dependsOnWeights(term))
+      ml_program::GlobalLoadOp weight = findWeightRead(term);
+      if (!weight)
         return true;
+      chain.trainedBias = weight;
       // Undo the match below this step and this step itself.
       while (chain.steps.back().op != op)
         chain.steps.pop_back();
@@ -198,7 +202,7 @@ bool matchScores(Value x, ScoreChain &chain, int depth) {
       if (!fill || *fill > kMaskingFill ||
           (*fill > kAbsorbingFill && !std::isinf(*fill) &&
            !everyRowKeepsAKey(where.getCondition(), keepWhereTrue)) ||
-          dependsOnWeights(where.getCondition()))
+          (chain.trainedBias = findWeightRead(where.getCondition())))
         continue;
       ScoreStep step{ScoreStep::Kind::Mask, op, *fill, where.getCondition(), keepWhereTrue};
       if (tryStep(chain, step, path, depth))
@@ -513,8 +517,12 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
     return false;
   ScoreChain scoreChain;
   ProbabilityChain probabilityChain;
-  if (!matchScores(softmax.getInput(), scoreChain, 0))
+  if (!matchScores(softmax.getInput(), scoreChain, 0)) {
+    if (scoreChain.trainedBias && options.unfusedForTrainedBias &&
+        matchProbabilities(softmax, probabilityChain))
+      options.unfusedForTrainedBias->push_back({softmax, scoreChain.trainedBias});
     return false;
+  }
   if (!matchProbabilities(softmax, probabilityChain)) {
     DropoutOp dropout = probabilityDropout(softmax);
     if (dropout && options.unfusedForDropout)

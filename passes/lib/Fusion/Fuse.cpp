@@ -90,6 +90,8 @@ struct FusePass : public impl::FuseBase<FusePass> {
     });
     SmallVector<DropoutOp> unfusedForDropout;
     options.unfusedForDropout = &unfusedForDropout;
+    SmallVector<std::pair<SoftmaxOp, ml_program::GlobalLoadOp>> unfusedForTrainedBias;
+    options.unfusedForTrainedBias = &unfusedForTrainedBias;
     bool fused = false;
     for (SoftmaxOp softmax : softmaxes)
       fused |= fuseAttention(softmax, options);
@@ -104,6 +106,21 @@ struct FusePass : public impl::FuseBase<FusePass> {
              "step keeps "
           << formatShape(probabilities.getShape())
           << " probabilities per attention (train without attention dropout to fuse)";
+    }
+    if (!unfusedForTrainedBias.empty()) {
+      auto [softmax, weight] = unfusedForTrainedBias.front();
+      softmax->emitWarning()
+          << unfusedForTrainedBias.size() << " attention"
+          << (unfusedForTrainedBias.size() == 1 ? " is" : "s are")
+          << " not fused: a bias or mask of "
+          << (unfusedForTrainedBias.size() == 1 ? "its" : "their")
+          << " scores reads trained parameter '"
+          << weight.getGlobal().getLeafReference().getValue()
+          << "', whose gradient the fused kernels do not give, so the step keeps "
+          << formatShape(softmax.getType().getShape())
+          << " scores per attention (if it is a constant the exporter lifted into an "
+             "initializer, such as ALiBi slopes, --frozen="
+          << weight.getGlobal().getLeafReference().getValue() << " keeps it one)";
     }
     for (ReduceMeanOp mean : means)
       fused |= fuseRmsNorm(mean, options);

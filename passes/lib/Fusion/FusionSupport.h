@@ -11,6 +11,7 @@
 #include "sp/Dialect/Graph/IR/GraphOps.h"
 
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/IR/Operation.h"
 #include "llvm/ADT/SmallVector.h"
 
@@ -44,6 +45,10 @@ struct FusionOptions {
   /// Where fuseAttention records the dropout of each attention it leaves
   /// unfused for it (null: not recorded), for sp-fuse's warning.
   llvm::SmallVectorImpl<graph::DropoutOp> *unfusedForDropout = nullptr;
+  /// Where fuseAttention records each attention it leaves unfused because
+  /// its bias or mask reads a trained weight, with that weight's load.
+  llvm::SmallVectorImpl<std::pair<graph::SoftmaxOp, mlir::ml_program::GlobalLoadOp>>
+      *unfusedForTrainedBias = nullptr;
 };
 
 /// Rewrites the attention whose softmax is `softmax` into graph.attention;

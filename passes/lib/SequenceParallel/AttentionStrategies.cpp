@@ -34,38 +34,6 @@ namespace sp::sequence_parallel {
 namespace {
 RankedTensorType typeOf(Value value) { return llvm::cast<RankedTensorType>(value.getType()); }
 
-/// Whether `bias`, added to the [..., S, S] scores, is a constant that lets
-/// every query see its own position (a finite, not hugely negative diagonal).
-/// The ring kernels give rows that a bias hides from every key what one rank
-/// gives them, but a bias computed at run time (a padding mask) still goes
-/// to allgather: planned with ring, the micro_batch test's tiny Llama needs
-/// more activation memory than with allgather, and more with 4 micro-batches
-/// than with 2, because the overlap scheduler pulls compute that feeds later
-/// collectives ahead (605952 and 672192 bytes; with --no-overlap 434112 and
-/// 219456, below allgather's 491328 and 248128). Ring takes these masks once
-/// the scheduler keeps micro-batches apart.
-bool biasKeepsDiagonal(Value bias, int64_t sequenceLength) {
-  DenseElementsAttr elements;
-  if (!matchPattern(bias, m_Constant(&elements)))
-    return false;
-  ArrayRef<int64_t> shape = elements.getType().getShape();
-  int64_t rank = int64_t(shape.size());
-  int64_t rows = rank >= 2 ? shape[rank - 2] : 1, columns = rank >= 1 ? shape[rank - 1] : 1;
-  if ((rows != 1 && rows != sequenceLength) || (columns != 1 && columns != sequenceLength))
-    return false;
-  SmallVector<double> values;
-  for (const APFloat &value : elements.getValues<APFloat>())
-    values.push_back(value.convertToDouble());
-  int64_t matrices = int64_t(values.size()) / (rows * columns);
-  for (int64_t m = 0; m < matrices; ++m)
-    for (int64_t i = 0; i < sequenceLength; ++i) {
-      double diagonal =
-          values[m * rows * columns + (rows == 1 ? 0 : i) * columns + (columns == 1 ? 0 : i)];
-      if (!std::isfinite(diagonal) || diagonal < -1e30)
-        return false;
-    }
-  return true;
-}
 } // namespace
 
 LogicalResult ShardingRewriter::rewriteAttention(graph::AttentionOp op) {
@@ -77,9 +45,15 @@ LogicalResult ShardingRewriter::rewriteAttention(graph::AttentionOp op) {
   };
   bool keysSharded = onSequence(op.getKey()) && onSequence(op.getValue());
   bool keysWhole = stateOf(op.getKey()).isReplicated() && stateOf(op.getValue()).isReplicated();
-  if (!onSequence(op.getQuery()) || !(keysSharded || keysWhole))
+  if (!onSequence(op.getQuery()) || !(keysSharded || keysWhole)) {
+    if (strategyRequested && strategy != AttentionStrategy::AllGather)
+      return op->emitError() << describeOp(op) << " cannot run by " << strategyName(strategy)
+                             << ": its query, key and value are not split along the sequence "
+                                "alike, so they would be gathered whole. Use "
+                                "--sp-strategy=allgather or auto";
     return gatherOperands(op, "its query, key and value are not split along the sequence "
                               "alike");
+  }
   Value bias = op.getBias();
   if (bias && !stateOf(bias).isReplicated()) {
     bias = gatherWhole(bias, stateOf(bias));
@@ -88,26 +62,17 @@ LogicalResult ShardingRewriter::rewriteAttention(graph::AttentionOp op) {
                      << ": its rows and columns follow the attention strategy";
   }
 
-  // Where the strategy asked for cannot split this attention, allgather can.
-  StringRef fallback;
-  int64_t heads = op.getQuery().getType().getDimSize(rank - 3);
-  if (strategy != AttentionStrategy::AllGather && keysWhole)
-    fallback = "its keys and values are not split";
-  else if (strategy == AttentionStrategy::Ulysses && heads % numRanks != 0)
-    fallback = "its heads do not split across the ranks";
-  else if (strategy == AttentionStrategy::Ring && bias && !biasKeepsDiagonal(bias, sequenceLength))
-    fallback = "its bias is computed at run time (a padding mask), which ring attention "
-               "does not take yet";
-  AttentionStrategy chosen = fallback.empty() ? strategy : AttentionStrategy::AllGather;
-  // Only --sp-strategy=ring reaches the bias case (auto never picks ring):
-  // a strategy the user asked for and did not get is a warning sp-compile
-  // prints, not a remark only --report shows.
-  if (!fallback.empty() && strategy == AttentionStrategy::Ring && !keysWhole)
-    op->emitWarning() << describeOp(op) << " uses allgather instead of " << strategyName(strategy)
-                      << ": " << fallback;
-  else if (!fallback.empty())
-    op->emitRemark() << describeOp(op) << " uses allgather instead of " << strategyName(strategy)
-                     << ": " << fallback;
+  // Keys and values that every rank holds whole need no communication: the
+  // attention is local, as allgather's is once it has gathered them. Every
+  // other attention takes the strategy chosen: ring and Ulysses take any
+  // bias (the ring kernels give rows a padding mask hides from every key
+  // what one rank gives them), and Ulysses' head count was checked up front.
+  AttentionStrategy chosen = strategy;
+  if (strategy != AttentionStrategy::AllGather && keysWhole) {
+    chosen = AttentionStrategy::AllGather;
+    op->emitRemark() << describeOp(op) << " is local instead of " << strategyName(strategy)
+                     << ": its keys and values are not split";
+  }
   switch (chosen) {
   case AttentionStrategy::AllGather:
     return attendAllGather(op, bias);

@@ -385,7 +385,8 @@ struct SequenceParallelPass
         return failure();
     }
 
-    ShardingRewriter rewriter(main, numRanks, zigzag, sequence, unpadded, chosen);
+    ShardingRewriter rewriter(main, numRanks, zigzag, sequence, unpadded, chosen,
+                              strategy != "auto");
     if (failed(rewriter.shardArguments(shardedArguments)) || failed(rewriter.run()))
       return failure();
     Builder builder(module.getContext());

@@ -115,10 +115,10 @@ private:
 
 ShardingRewriter::ShardingRewriter(func::FuncOp main, int64_t numRanks, bool zigzag,
                                    int64_t sequenceLength, int64_t unpaddedLength,
-                                   AttentionStrategy strategy)
+                                   AttentionStrategy strategy, bool strategyRequested)
     : main(main), numRanks(numRanks), zigzag(zigzag), sequenceLength(sequenceLength),
-      unpaddedLength(unpaddedLength),
-      strategy(strategy), builder(main.getBody().front().getTerminator()) {}
+      unpaddedLength(unpaddedLength), strategy(strategy), strategyRequested(strategyRequested),
+      builder(main.getBody().front().getTerminator()) {}
 
 //===----------------------------------------------------------------------===//
 // States and shapes
@@ -752,6 +752,17 @@ LogicalResult ShardingRewriter::rewriteMatMul(graph::MatMulOp op) {
     bool bothContracted = lhsRole == Role::Contracted && rhsRole == Role::Contracted &&
                           stateOf(lhs).outer == stateOf(rhs).outer;
     if (!sameBatch && !bothContracted) {
+      // Scores or outputs of attention that sp-fuse left as matmuls: the
+      // keys come whole, which is allgather whatever the strategy.
+      if (strategyRequested && strategy != AttentionStrategy::AllGather)
+        return op->emitError()
+               << describeOp(op)
+               << " multiplies the sequence by the sequence (attention that sp-fuse did not make "
+                  "one attention op), which --sp-strategy="
+               << strategyName(strategy)
+               << " cannot split; its keys would be gathered whole as by allgather. Use "
+                  "--sp-strategy=allgather or auto, or see the fusion warnings for why it stayed "
+                  "unfused";
       bool gatherRhs = lhsRole != Role::Contracted;
       Value whole = gatherRhs ? rhs : lhs;
       if (failed(replaceOperand(op, gatherRhs ? 1 : 0, gatherWhole(whole, stateOf(whole)))))

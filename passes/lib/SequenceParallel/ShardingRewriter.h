@@ -59,7 +59,7 @@ public:
   /// sequence (graph.unpadded_sequence_length): the positions from it on are
   /// padding.
   ShardingRewriter(mlir::func::FuncOp main, int64_t numRanks, bool zigzag, int64_t sequenceLength,
-                   int64_t unpaddedLength, AttentionStrategy strategy);
+                   int64_t unpaddedLength, AttentionStrategy strategy, bool strategyRequested);
 
   /// Shards the block arguments `shardedArguments` maps to their dims.
   mlir::LogicalResult
@@ -159,6 +159,9 @@ private:
   int64_t sequenceLength;
   int64_t unpaddedLength;
   AttentionStrategy strategy;
+  /// Whether the user named the strategy (not `auto`): attention it cannot
+  /// split is then an error, not a quiet gather.
+  bool strategyRequested;
   autodiff::GradientBuilder builder;
   llvm::DenseMap<mlir::Value, Sharding> states;
   /// Shards of replicated tables, by (table, axis): layers share them.

@@ -36,7 +36,12 @@ def SequenceParallel : Pass<"sp-sequence-parallel", "mlir::ModuleOp"> {
     the least predicted link time, bytes over the bandwidth plus
     `link-latency` per ring step of each collective, which favours
     allgather's fewer collectives on high-latency links; reported as a
-    remark).
+    remark). Ring and Ulysses take any bias, a padding mask computed at run
+    time included. A strategy named explicitly (not `auto`) that cannot
+    split an attention is an error naming the op: attention left as
+    matmuls (scores of the sequence by the sequence, which only gathering
+    the keys computes) or whose query, key and value are not split alike.
+    Keys and values every rank holds whole stay local under any strategy.
 
     A sequence the importer padded (`graph.unpadded_sequence_length` R on
     the module, the padding at the end) is split like any other once the
