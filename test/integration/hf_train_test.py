@@ -34,7 +34,8 @@ Variants: dynamo-static, dynamo-dynamic (sequence length symbolic until
 With `--sp 2,4` each model is instead compiled with `--sp N --sp-strategy S`
 for every rank count and strategy and run under `mpirun --oversubscribe -np
 N`; the dump, whole tensors gathered to rank 0, must match PyTorch the same
-way.
+way. A ring plan must hold one `graph.ring_attention` per layer (the
+attention_mask a padding mask the ring takes, not an all-gather fallback).
 
 `--seq S` sets the sequence length (default 128); one the ranks' chunks do
 not divide makes sp-compile pad it, and the dump must still match PyTorch on
@@ -293,6 +294,10 @@ def run_one(tools, family, variant, workdir, parallel=(), seq=SEQ, mask_tail=0):
         if compiled.returncode != 0:
             return f"{label or 'one rank'}: sp-compile exited {compiled.returncode}: " \
                    f"{first_line(compiled.stderr)}"
+        if "--sp-strategy=ring" in flags:
+            reason = count_ring_attentions(compile_cmd, model.inner.config.num_hidden_layers)
+            if reason:
+                return f"{label}: {reason}"
         dump = os.path.join(workdir, name + label + ".dump")
         run_cmd = launcher + [os.path.join(tools, "sp-run"), plan, "--input",
                               f"input_ids={ids_file}", "--input",
@@ -307,6 +312,21 @@ def run_one(tools, family, variant, workdir, parallel=(), seq=SEQ, mask_tail=0):
                          f"{name}{label}")
         if reason:
             return f"{label or 'one rank'}: {reason}"
+    return None
+
+
+def count_ring_attentions(compile_cmd, layers):
+    """None when the module `compile_cmd` compiles holds one ring attention per layer."""
+    import re
+
+    emit = compile_cmd[:compile_cmd.index("-o")] + ["--emit=mlir", "-o", "-"] + \
+        compile_cmd[compile_cmd.index("-o") + 2:]
+    compiled = subprocess.run(emit, capture_output=True, text=True, timeout=600)
+    if compiled.returncode != 0:
+        return f"sp-compile --emit=mlir exited {compiled.returncode}: {first_line(compiled.stderr)}"
+    rings = len(re.findall(r"= graph\.ring_attention ", compiled.stdout))
+    if rings != layers:
+        return f"{rings} graph.ring_attention in the plan of {layers} layers"
     return None
 
 
