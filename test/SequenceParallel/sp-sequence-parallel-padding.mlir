@@ -79,6 +79,23 @@ module attributes {graph.token_input = "input_ids", graph.unpadded_sequence_leng
 
 // -----
 
+// A band that lets no later key through (band_upper 0) at the float minimum
+// hides the padding as the causal mask does: split, through block_attention,
+// which compares the positions the band reads.
+// CHECK-LABEL: func.func @main
+// CHECK: graph.block_attention {{.*}} {band_fill = -3.4028234663852886E+38 : f64, band_upper = 0 : i64, scale = 5.000000e-01 : f64}
+module attributes {graph.token_input = "input_ids", graph.unpadded_sequence_length = 7 : i64} {
+  func.func @main(%ids: tensor<1x8xi64> {graph.onnx_name = "input_ids", graph.dim_names = ["batch", "sequence"]},
+                  %q: tensor<1x2x8x8xf32> {graph.dim_names = ["batch", "", "sequence", ""]})
+      -> tensor<1x2x8x8xf32> {
+    // expected-remark @below {{'graph.attention' by allgather: all_gather of key and value}}
+    %out, %lse = graph.attention %q, %q, %q {scale = 0.5 : f64, band_upper = 0 : i64, band_fill = -3.4028234663852886E+38 : f64} : (tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>) -> (tensor<1x2x8x8xf32>, tensor<1x2x8xf32>)
+    return %out : tensor<1x2x8x8xf32>
+  }
+}
+
+// -----
+
 // With an attention mask input, which the runtime zeroes over the padding,
 // the same attention is split.
 // CHECK-LABEL: func.func @main

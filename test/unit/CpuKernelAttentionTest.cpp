@@ -322,14 +322,15 @@ void maskCausallyInBias(const AttentionCase &c, AttentionInputs<T> &in, T hidden
 
 /// Every output of both kernels but the logsumexp of rows that see no key,
 /// which is the mask's value there (the rows' softmax is even either way).
-std::vector<std::vector<float>> allOutputs(const KernelResults &out) {
-  std::vector<std::vector<float>> values;
+template <typename T = float>
+std::vector<std::vector<T>> allOutputs(const KernelResults &out) {
+  std::vector<std::vector<T>> values;
   for (const Tensor *tensor :
        {&out.output, &out.logsumexp, &out.queryGrad, &out.keyGrad, &out.valueGrad})
-    values.push_back(tensor->values<float>());
-  for (float &lse : values[1])
-    if (lse < -1e30f)
-      lse = -std::numeric_limits<float>::infinity();
+    values.push_back(tensor->values<T>());
+  for (T &lse : values[1])
+    if (lse < T(-1e30))
+      lse = -std::numeric_limits<T>::infinity();
   return values;
 }
 
@@ -357,6 +358,63 @@ TEST(CpuKernelAttentionTest, TilesTheBiasHidesAreSkippedExactly) {
     expectNear(skipped.asDoubles(fast.keyGrad), expected.keyGrad, 5e-5, "key_grad");
     expectNear(skipped.asDoubles(fast.valueGrad), expected.valueGrad, 5e-5, "value_grad");
   }
+}
+
+/// A band mask (band_lower/band_upper/band_fill) over a key bias [B, 1, 1,
+/// Sk] is the [B, 1, Sq, Sk] bias it stands for: the fill outside the band,
+/// the key bias inside. The kernels must give the very bits the dense bias
+/// gives, also for rows that see no key (left padding at the float minimum,
+/// whose softmax spreads over every key) and across tiles.
+template <typename T> void expectBandIsItsBias(int64_t s, std::optional<int64_t> lower,
+                                               T fill, int64_t paddedKeys) {
+  AttentionCase banded{{2}, 2, 1, s, s, 8, 5};
+  banded.biasShape = {2, 1, 1, s};
+  AttentionCase dense = banded;
+  dense.biasShape = {2, 1, s, s};
+  AttentionInputs<T> keyBias(banded, 11), denseBias(dense, 11);
+  T *keys = keyBias.bias.template data<T>();
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t j = 0; j < s; ++j)
+      if (j < paddedKeys || (b == 1 && j >= s - 2))
+        keys[b * s + j] = fill;
+  T *whole = denseBias.bias.template data<T>();
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t i = 0; i < s; ++i)
+      for (int64_t j = 0; j < s; ++j)
+        whole[(b * s + i) * s + j] = j > i || (lower && j - i < *lower) ? fill : keys[b * s + j];
+  Attributes attributes = attrs({{"scale", banded.scale},
+                                  {"causal", false},
+                                  {"band_upper", int64_t(0)},
+                                  {"band_fill", double(fill)}});
+  if (lower)
+    attributes.set("band_lower", *lower);
+  constexpr DType dtype = dtypeOf<T>();
+  KernelResults got{Tensor(dtype, banded.outputShape()), Tensor(dtype, banded.logsumexpShape()),
+                    Tensor(dtype, banded.queryShape()), Tensor(dtype, banded.keyShape()),
+                    Tensor(dtype, banded.valueShape())};
+  ASSERT_EQ(call("attention", keyBias.forwardInputs(), {&got.output, &got.logsumexp}, attributes)
+                .run(),
+            "");
+  ASSERT_EQ(call("attention_grad",
+                 {&keyBias.query, &keyBias.key, &keyBias.value, &got.output, &got.logsumexp,
+                  &keyBias.outputGrad, &keyBias.bias},
+                 {&got.queryGrad, &got.keyGrad, &got.valueGrad}, attributes)
+                .run(),
+            "");
+  KernelResults want = runKernels(dense, denseBias);
+  EXPECT_EQ(allOutputs<T>(got), allOutputs<T>(want));
+}
+
+TEST(CpuKernelAttentionTest, BandMaskIsTheBiasItStandsFor) {
+  for (int64_t s : {7, 300})
+    for (std::optional<int64_t> lower : {std::optional<int64_t>(), std::optional<int64_t>(-3)})
+      for (int64_t padded : {0, 3}) {
+        SCOPED_TRACE("S " + std::to_string(s) + (lower ? " window 4" : " causal") + ", " +
+                     std::to_string(padded) + " keys of left padding");
+        expectBandIsItsBias<float>(s, lower, std::numeric_limits<float>::lowest(), padded);
+        expectBandIsItsBias<double>(s, lower, -std::numeric_limits<double>::infinity(), padded);
+        expectBandIsItsBias<double>(s, lower, std::numeric_limits<double>::lowest(), padded);
+      }
 }
 
 TEST(CpuKernelAttentionTest, NaNInATileTheBiasHidesStillPropagates) {

@@ -109,9 +109,11 @@ LogicalResult gradient(BlockAttentionOp op, GradientBuilder &b, ArrayRef<Value> 
                                  logsumexpGrad};
   if (Value bias = op.getBias())
     operands.push_back(bias);
-  return b.buildQueryKeyValueGrads(op, BlockAttentionGradOp::getOperationName(), operands,
-                                   {b.getNamedAttr("scale", op.getScaleAttr()),
-                                    b.getNamedAttr("causal", b.getBoolAttr(op.getCausal()))},
+  SmallVector<NamedAttribute> attributes = {
+      b.getNamedAttr("scale", op.getScaleAttr()),
+      b.getNamedAttr("causal", b.getBoolAttr(op.getCausal()))};
+  attributes.append(getBandMaskAttributes(op));
+  return b.buildQueryKeyValueGrads(op, BlockAttentionGradOp::getOperationName(), operands, attributes,
                                    dxs);
 }
 

@@ -34,9 +34,11 @@ LogicalResult gradient(AttentionOp op, GradientBuilder &b, ArrayRef<Value> dys, 
   SmallVector<Value> operands = {query, key, value, op.getOutput(), op.getLogsumexp(), dys[0]};
   if (Value bias = op.getBias())
     operands.push_back(bias);
-  return b.buildQueryKeyValueGrads(op, AttentionGradOp::getOperationName(), operands,
-                                   {b.getNamedAttr("scale", op.getScaleAttr()),
-                                    b.getNamedAttr("causal", b.getBoolAttr(op.getCausal()))},
+  SmallVector<NamedAttribute> attributes = {
+      b.getNamedAttr("scale", op.getScaleAttr()),
+      b.getNamedAttr("causal", b.getBoolAttr(op.getCausal()))};
+  attributes.append(getBandMaskAttributes(op));
+  return b.buildQueryKeyValueGrads(op, AttentionGradOp::getOperationName(), operands, attributes,
                                    dxs);
 }
 

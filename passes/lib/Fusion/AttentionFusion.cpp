@@ -36,6 +36,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Matchers.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <cmath>
 #include <numeric>
@@ -504,6 +505,211 @@ Value regroupBias(autodiff::GradientBuilder &b, Value bias, RankedTensorType fro
   return b.reshape(b.expand(bias, type.clone(expanded)), type.clone(regrouped));
 }
 
+//===----------------------------------------------------------------------===//
+// Structured masks
+//===----------------------------------------------------------------------===//
+
+/// Bounds on the offset of key column j from query row i (j - i) that a
+/// mask lets through; a bound left out does not bound.
+struct Band {
+  std::optional<int64_t> lower, upper;
+
+  void intersect(const Band &other) {
+    if (other.lower)
+      lower = lower ? std::max(*lower, *other.lower) : other.lower;
+    if (other.upper)
+      upper = upper ? std::min(*upper, *other.upper) : other.upper;
+  }
+};
+
+/// `value`, a constant whose dims before the last two are 1 and whose last
+/// two broadcast to [sq, sk], unpacked.
+std::optional<HostTensor> matrixConstant(Value value, int64_t sq, int64_t sk) {
+  Attribute attr;
+  if (!matchPattern(value, m_Constant(&attr)))
+    return std::nullopt;
+  std::optional<HostTensor> host = HostTensor::fromAttr(attr);
+  if (!host)
+    return std::nullopt;
+  ArrayRef<int64_t> shape = host->type.getShape();
+  int64_t rank = int64_t(shape.size());
+  int64_t rows = rank >= 2 ? shape[rank - 2] : 1, columns = rank >= 1 ? shape[rank - 1] : 1;
+  if (llvm::any_of(shape.drop_back(std::min<int64_t>(2, rank)), [](int64_t d) { return d != 1; }) ||
+      (rows != 1 && rows != sq) || (columns != 1 && columns != sk))
+    return std::nullopt;
+  return host;
+}
+
+/// p * i + q * j + r of query row i and key column j.
+struct Affine {
+  int64_t p = 0, q = 0, r = 0;
+};
+
+/// `value` as an affine function of the row and column where it is one: an
+/// integer constant that is a scalar, a column or a row stepping evenly (an
+/// arange of positions), or a sum or difference of such.
+std::optional<Affine> affineOf(Value value, int64_t sq, int64_t sk, int depth) {
+  if (depth > 8)
+    return std::nullopt;
+  if (std::optional<HostTensor> host = matrixConstant(value, sq, sk)) {
+    ArrayRef<int64_t> shape = host->type.getShape();
+    int64_t rank = int64_t(shape.size());
+    int64_t rows = rank >= 2 ? shape[rank - 2] : 1, columns = rank >= 1 ? shape[rank - 1] : 1;
+    if (host->isFloat || (rows != 1 && columns != 1))
+      return std::nullopt;
+    int64_t count = host->numElements(), first = host->ints[0];
+    int64_t step = count > 1 ? host->ints[1] - first : 0;
+    for (int64_t k = 0; k < count; ++k)
+      if (host->ints[size_t(k)] != first + step * k)
+        return std::nullopt;
+    Affine affine;
+    affine.r = first;
+    (rows != 1 ? affine.p : affine.q) = step;
+    return affine;
+  }
+  Operation *op = value.getDefiningOp();
+  if (llvm::isa_and_nonnull<AddOp, SubOp>(op)) {
+    std::optional<Affine> lhs = affineOf(op->getOperand(0), sq, sk, depth + 1);
+    std::optional<Affine> rhs = affineOf(op->getOperand(1), sq, sk, depth + 1);
+    if (!lhs || !rhs)
+      return std::nullopt;
+    int64_t sign = llvm::isa<AddOp>(op) ? 1 : -1;
+    return Affine{lhs->p + sign * rhs->p, lhs->q + sign * rhs->q, lhs->r + sign * rhs->r};
+  }
+  if (auto cast = llvm::dyn_cast_or_null<CastOp>(op);
+      cast && cast.getInput().getType().getElementType().isSignlessInteger() &&
+      cast.getType().getElementType().isSignlessInteger(64))
+    return affineOf(cast.getInput(), sq, sk, depth + 1);
+  return std::nullopt;
+}
+
+/// The band a comparison of positions lets through: `a OP b` where a - b is
+/// m * (j - i) + r (causal and sliding-window masks compare a key arange
+/// with a query arange, plus the window).
+std::optional<Band> bandOfComparison(Operation *op, int64_t sq, int64_t sk) {
+  if (!llvm::isa<LessOp, LessEqualOp, GreaterOp, GreaterEqualOp>(op))
+    return std::nullopt;
+  std::optional<Affine> a = affineOf(op->getOperand(0), sq, sk, 0);
+  std::optional<Affine> b = affineOf(op->getOperand(1), sq, sk, 0);
+  if (!a || !b)
+    return std::nullopt;
+  int64_t m = a->q - b->q, r = a->r - b->r;
+  if (m == 0 || a->p - b->p != -m)
+    return std::nullopt;
+  // As m * d + r <= 0 over the integers, d = j - i.
+  if (llvm::isa<LessOp>(op)) {
+    r += 1;
+  } else if (llvm::isa<GreaterOp>(op)) {
+    m = -m;
+    r = 1 - r;
+  } else if (llvm::isa<GreaterEqualOp>(op)) {
+    m = -m;
+    r = -r;
+  }
+  Band band;
+  if (m > 0)
+    band.upper = llvm::divideFloorSigned(-r, m);
+  else
+    band.lower = llvm::divideCeilSigned(r, -m);
+  return band;
+}
+
+/// The band a constant boolean table [sq, sk] is, if it is one.
+std::optional<Band> bandOfTable(const HostTensor &table, int64_t sq, int64_t sk) {
+  std::optional<int64_t> lowest, highest;
+  for (int64_t i = 0; i < sq; ++i)
+    for (int64_t j = 0; j < sk; ++j)
+      if (planeValue(table, 0, i, j) != 0) {
+        lowest = std::min(lowest.value_or(j - i), j - i);
+        highest = std::max(highest.value_or(j - i), j - i);
+      }
+  if (!lowest)
+    return std::nullopt;
+  for (int64_t i = 0; i < sq; ++i)
+    for (int64_t j = 0; j < sk; ++j)
+      if ((planeValue(table, 0, i, j) != 0) != (*lowest <= j - i && j - i <= *highest))
+        return std::nullopt;
+  return Band{lowest, highest};
+}
+
+/// Whether `type` is the same for every query row (a padding mask's rows).
+bool isRowBroadcast(Type type) {
+  auto tensor = llvm::cast<RankedTensorType>(type);
+  return tensor.getRank() < 2 || tensor.getDimSize(tensor.getRank() - 2) == 1;
+}
+
+/// Splits the and-tree `condition` into the band of its leaves that are
+/// constant tables or comparisons of positions and its leaves that are the
+/// same for every query row; false when a leaf is neither.
+bool splitMask(Value condition, int64_t sq, int64_t sk, Band &band, SmallVectorImpl<Value> &keys,
+               int depth) {
+  if (depth > 16)
+    return false;
+  Operation *op = condition.getDefiningOp();
+  if (auto both = llvm::dyn_cast_or_null<AndOp>(op))
+    return splitMask(both.getLhs(), sq, sk, band, keys, depth + 1) &&
+           splitMask(both.getRhs(), sq, sk, band, keys, depth + 1);
+  std::optional<Band> leaf;
+  if (std::optional<HostTensor> table = matrixConstant(condition, sq, sk); table && !table->isFloat)
+    leaf = bandOfTable(*table, sq, sk);
+  else if (op)
+    leaf = bandOfComparison(op, sq, sk);
+  if (leaf) {
+    band.intersect(*leaf);
+    return true;
+  }
+  if (!isRowBroadcast(condition.getType()))
+    return false;
+  keys.push_back(condition);
+  return true;
+}
+
+/// A mask that sp-fuse keeps structured: a bias the same for every query
+/// row (absent: 0) where a band of key offsets lets keys through, `fill`
+/// elsewhere.
+struct StructuredMask {
+  Value bias;
+  Band band;
+  double fill = 0;
+};
+
+/// `bias` as a structured mask when it is `where(c, keep, fill)` whose
+/// condition and-s a causal or sliding-window table (constant, or compared
+/// aranges) with conditions that are the same for every query row (Hugging
+/// Face's padding mask, [B, 1, 1, Sk]), `keep` is too and `fill` is a
+/// constant: the new bias is `where(the row conditions, keep, fill)`,
+/// [..., 1, Sk], and no [Sq, Sk] tensor is left.
+std::optional<StructuredMask> structureMask(autodiff::GradientBuilder &b, Value bias, int64_t sq,
+                                            int64_t sk) {
+  auto where = bias.getDefiningOp<WhereOp>();
+  if (!where || isRowBroadcast(bias.getType()) || !isRowBroadcast(where.getOnTrue().getType()))
+    return std::nullopt;
+  std::optional<double> fill = getSplatValue(where.getOnFalse());
+  if (!fill)
+    return std::nullopt;
+  StructuredMask mask;
+  mask.fill = *fill;
+  SmallVector<Value> keys;
+  if (!splitMask(where.getCondition(), sq, sk, mask.band, keys, 0))
+    return std::nullopt;
+  // A bound the matrix's offsets never cross does not bound.
+  if (mask.band.lower && *mask.band.lower <= -(sq - 1))
+    mask.band.lower.reset();
+  if (mask.band.upper && *mask.band.upper >= sk - 1)
+    mask.band.upper.reset();
+  if (keys.empty()) {
+    std::optional<double> keep = getSplatValue(where.getOnTrue());
+    if (!keep || *keep != 0.0)
+      mask.bias = where.getOnTrue();
+    return mask;
+  }
+  Value condition = keys.front();
+  for (Value key : ArrayRef<Value>(keys).drop_front())
+    condition = b.build<AndOp>({condition, key});
+  mask.bias = b.where(condition, where.getOnTrue(), where.getOnFalse());
+  return mask;
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -689,6 +895,7 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
   // dims may be laid out differently.
   SmallVector<int64_t> canonicalScores = shapeOf({queryHeads, sq, sk});
   bool causal = false;
+  std::optional<StructuredMask> structured;
   if (bias) {
     if (scoresType.getShape().drop_back(2) != ArrayRef<int64_t>(canonicalScores).drop_back(2))
       bias = regroupBias(b, bias, scoresType, ArrayRef<int64_t>(canonicalScores).drop_back(2));
@@ -696,6 +903,8 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
     if (mask == ConstantMask::Zero || (mask == ConstantMask::Causal && sq <= sk)) {
       causal = mask == ConstantMask::Causal;
       bias = Value();
+    } else if ((structured = structureMask(b, bias, sq, sk))) {
+      bias = structured->bias;
     }
   }
 
@@ -718,11 +927,20 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
   SmallVector<Value> operands = {q, k, v};
   if (bias)
     operands.push_back(bias);
+  SmallVector<NamedAttribute> attributes = {b.getNamedAttr("scale", b.getF64FloatAttr(scale)),
+                                            b.getNamedAttr("causal", b.getBoolAttr(causal))};
+  if (structured) {
+    // The op's band compares key j with query position i + (Sk - Sq).
+    if (structured->band.lower)
+      attributes.push_back(b.getNamedAttr(
+          "band_lower", b.getI64IntegerAttr(*structured->band.lower - (sk - sq))));
+    if (structured->band.upper)
+      attributes.push_back(b.getNamedAttr(
+          "band_upper", b.getI64IntegerAttr(*structured->band.upper - (sk - sq))));
+    attributes.push_back(b.getNamedAttr("band_fill", b.getF64FloatAttr(structured->fill)));
+  }
   SmallVector<Value> results =
-      b.buildInferred(AttentionOp::getOperationName(), operands,
-                      {b.getNamedAttr("scale", b.getF64FloatAttr(scale)),
-                       b.getNamedAttr("causal", b.getBoolAttr(causal))},
-                      2);
+      b.buildInferred(AttentionOp::getOperationName(), operands, attributes, 2);
   if (results.empty())
     return false;
   Operation *attention = results[0].getDefiningOp();
@@ -734,7 +952,11 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
     InFlightDiagnostic remark = attention->emitRemark()
                                 << "fused attention: " << queryHeads << " query heads on "
                                 << kvHeads << " key/value heads, scale " << scale;
-    remark << (causal ? ", causal" : bias ? ", bias" : ", no mask");
+    remark << (causal ? ", causal" : bias ? ", bias" : structured ? "" : ", no mask");
+    if (structured)
+      remark << ", band [" << (structured->band.lower ? std::to_string(*structured->band.lower) : "")
+             << ", " << (structured->band.upper ? std::to_string(*structured->band.upper) : "")
+             << "] of key - query offsets, fill " << structured->fill;
   }
 
   SmallVector<Operation *> dead = {output};

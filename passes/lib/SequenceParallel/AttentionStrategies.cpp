@@ -112,9 +112,11 @@ LogicalResult ShardingRewriter::attendAllGather(graph::AttentionOp op, Value bia
   SmallVector<NamedAttribute> attributes = {
       builder.getNamedAttr("scale", op.getScaleAttr()),
       builder.getNamedAttr("causal", builder.getBoolAttr(op.getCausal()))};
+  attributes.append(graph::getBandMaskAttributes(op));
   SmallVector<Value> operands = {op.getQuery(), key, value};
   StringRef name = graph::AttentionOp::getOperationName();
-  if (op.getCausal()) {
+  // The causal mask and the band compare positions: block_attention's.
+  if (op.getCausal() || op->hasAttr("band_fill")) {
     // Key j of the whole sequence sits at position j - (Sk - S), as the
     // unsplit op's mask `j <= i + Sk - Sq` reads.
     int64_t keys = typeOf(key).getDimSize(rank - 2);
@@ -179,11 +181,12 @@ LogicalResult ShardingRewriter::attendUlysses(graph::AttentionOp op, Value bias)
   SmallVector<Value> operands = {query, key, value};
   if (bias)
     operands.push_back(bias);
-  SmallVector<Value> results =
-      builder.buildInferred(graph::AttentionOp::getOperationName(), operands,
-                            {builder.getNamedAttr("scale", op.getScaleAttr()),
-                             builder.getNamedAttr("causal", builder.getBoolAttr(op.getCausal()))},
-                            2);
+  SmallVector<NamedAttribute> attributes = {
+      builder.getNamedAttr("scale", op.getScaleAttr()),
+      builder.getNamedAttr("causal", builder.getBoolAttr(op.getCausal()))};
+  attributes.append(graph::getBandMaskAttributes(op));
+  SmallVector<Value> results = builder.buildInferred(graph::AttentionOp::getOperationName(),
+                                                     operands, attributes, 2);
   if (results.empty())
     return failure();
   Value output = allToAll(results[0], rank - 2, rank - 3);
@@ -215,6 +218,7 @@ LogicalResult ShardingRewriter::attendRing(graph::AttentionOp op, Value bias) {
       builder.getNamedAttr("num_ranks", builder.getI64IntegerAttr(numRanks))};
   if (zigzag)
     attributes.push_back(builder.getNamedAttr("zigzag", builder.getBoolAttr(true)));
+  attributes.append(graph::getBandMaskAttributes(op));
   SmallVector<Value> operands = {op.getQuery(), op.getKey(), op.getValue()};
   if (bias)
     operands.push_back(bias);

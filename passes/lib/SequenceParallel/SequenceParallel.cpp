@@ -155,9 +155,16 @@ LogicalResult checkPaddingIsHidden(func::FuncOp main, unsigned tokenIndex,
                        "ranks' chunks divide";
     return WalkResult::interrupt();
   };
+  // A band that lets no later key through, at a fill far below any score,
+  // hides the padding as the causal mask does.
+  auto bandHidesLaterKeys = [](graph::AttentionOp attention) {
+    std::optional<int64_t> upper = attention.getBandUpper();
+    std::optional<APFloat> fill = attention.getBandFill();
+    return upper && *upper <= 0 && fill && fill->convertToDouble() <= -1e30;
+  };
   WalkResult walk = main.walk([&](Operation *op) {
     if (auto attention = llvm::dyn_cast<graph::AttentionOp>(op);
-        attention && !attention.getCausal() &&
+        attention && !attention.getCausal() && !bandHidesLaterKeys(attention) &&
         !(attention.getBias() && scoresHidePadding(attention.getBias(), unpadded, padded)))
       return refuse(op, "this attention, which is not causal,");
     if (auto softmax = llvm::dyn_cast<graph::SoftmaxOp>(op)) {

@@ -102,7 +102,7 @@ std::string checkAttentionOperands(const TensorArg &query, const TensorArg &key,
 
 std::string checkAttentionAttributes(const Attributes &attributes) {
   return firstError({checkFloatAttribute(attributes, "scale", true),
-                     checkBoolAttribute(attributes, "causal")});
+                     checkBoolAttribute(attributes, "causal"), checkBandMask(attributes)});
 }
 
 /// The optional bias: the last input when there is one and it is present.
@@ -125,7 +125,7 @@ class MaskedTiles {
 public:
   template <typename T>
   MaskedTiles(const AttentionDims &dims, const T *bias, const BiasLayout &layout,
-              int64_t queryBlock, int64_t keyBlock)
+              const BandMask<T> &band, int64_t queryBlock, int64_t keyBlock)
       : queryBlocks((dims.sq + queryBlock - 1) / queryBlock),
         keyBlocks((dims.sk + keyBlock - 1) / keyBlock), planeOfHead(layout.planeOfHead) {
     // Heads that broadcast one bias plane share its map.
@@ -137,16 +137,19 @@ public:
         int64_t i0 = qb * queryBlock, rows = std::min(queryBlock, dims.sq - i0);
         std::fill(blockHidden.begin(), blockHidden.end(), 1);
         bool everyRowSees = true;
-        // A bias broadcast along the queries has one row for all.
-        int64_t distinctRows = layout.rowStride == 0 ? 1 : rows;
+        // A bias broadcast along the queries has one row for all, unless a
+        // band tells the rows apart.
+        int64_t distinctRows = layout.rowStride == 0 && !band.present ? 1 : rows;
         for (int64_t r = 0; r < distinctRows; ++r) {
-          const T *row = bias + planeOffsets[plane] + (i0 + r) * layout.rowStride;
+          const T *row = bias ? bias + planeOffsets[plane] + (i0 + r) * layout.rowStride : nullptr;
+          int64_t queryPosition = i0 + r + dims.causalOffset();
           bool sees = false;
           for (int64_t kb = 0; kb < keyBlocks; ++kb) {
             int64_t j0 = kb * keyBlock, cols = std::min(keyBlock, dims.sk - j0);
             bool allHidden = true;
             for (int64_t c = 0; c < cols; ++c)
-              allHidden &= biasHidesKey(row[(j0 + c) * layout.columnStride]);
+              allHidden &= biasHidesKey(band.value(
+                  row ? row + (j0 + c) * layout.columnStride : nullptr, queryPosition, j0 + c));
             blockHidden[size_t(kb)] &= uint8_t(allHidden);
             sees |= !allHidden;
           }
@@ -180,7 +183,9 @@ template <typename T> struct AttentionProblem {
   T scale = 1;
   bool causal = false;
   const T *query = nullptr, *key = nullptr, *value = nullptr, *bias = nullptr;
+  /// Set with a bias tensor or a band mask.
   const BiasLayout *biasLayout = nullptr;
+  BandMask<T> band;
   /// Tiles the bias hides; null when none are skipped.
   const MaskedTiles *maskedTiles = nullptr;
 
@@ -217,20 +222,14 @@ template <typename T> struct AttentionProblem {
                   T *scores) const {
     tileGemm(false, true, rows, cols, dims.d, scale, queryRows(bh, i0), dims.d, keyRows(bh, j0),
              dims.d, T(0), scores, cols);
-    if (bias) {
-      const T *base = bias + biasLayout->headOffsets[bh] + j0 * biasLayout->columnStride;
+    if (bias || band.present) {
       int64_t columnStride = biasLayout->columnStride;
       for (int64_t r = 0; r < rows; ++r) {
-        const T *row = base + (i0 + r) * biasLayout->rowStride;
-        T *out = scores + r * cols;
-        if (columnStride == 1) {
-#pragma omp simd
-          for (int64_t c = 0; c < cols; ++c)
-            out[c] += row[c];
-        } else {
-          for (int64_t c = 0; c < cols; ++c)
-            out[c] += row[c * columnStride];
-        }
+        const T *row = bias ? bias + biasLayout->headOffsets[bh] + j0 * columnStride +
+                                  (i0 + r) * biasLayout->rowStride
+                            : nullptr;
+        addBandedBias(scores + r * cols, cols, row, columnStride, band,
+                      i0 + r + dims.causalOffset(), j0);
       }
     }
     // Rows whose last visible key lies inside the tile; the others see all of it.
@@ -311,9 +310,14 @@ AttentionProblem<T> problemOf(const KernelArgs &args, size_t biasIndex,
   problem.query = args.inputs[0].as<T>();
   problem.key = args.inputs[1].as<T>();
   problem.value = args.inputs[2].as<T>();
-  if (bias) {
-    biasLayout.emplace(*bias, problem.dims);
-    problem.bias = bias->as<T>();
+  problem.band = BandMask<T>(attributes);
+  if (bias || problem.band.present) {
+    if (bias) {
+      biasLayout.emplace(*bias, problem.dims);
+      problem.bias = bias->as<T>();
+    } else {
+      biasLayout.emplace(problem.dims);
+    }
     problem.biasLayout = &*biasLayout;
     // Tiles are skipped only when the inputs whose non-finite values would
     // reach the result through a hidden tile are finite.
@@ -322,7 +326,8 @@ AttentionProblem<T> problemOf(const KernelArgs &args, size_t biasIndex,
       finite = finite && (!args.inputs[i].present ||
                           allFinite(args.inputs[i].as<T>(), args.inputs[i].numElements()));
     if (finite) {
-      maskedTiles.emplace(problem.dims, problem.bias, *biasLayout, kQueryBlock, kKeyBlock);
+      maskedTiles.emplace(problem.dims, problem.bias, *biasLayout, problem.band, kQueryBlock,
+                          kKeyBlock);
       problem.maskedTiles = &*maskedTiles;
     }
   }
@@ -652,6 +657,22 @@ std::string runAttentionGrad(const KernelArgs &args) {
 void addAttentionKernels(std::vector<Kernel> &kernels) {
   kernels.push_back({"attention", checkAttention, runAttention});
   kernels.push_back({"attention_grad", checkAttentionGrad, runAttentionGrad});
+}
+
+std::string checkBandMask(const Attributes &attributes) {
+  if (std::string error = firstError({checkIntAttribute(attributes, "band_lower"),
+                                      checkIntAttribute(attributes, "band_upper"),
+                                      checkFloatAttribute(attributes, "band_fill")});
+      !error.empty())
+    return error;
+  if ((attributes.has("band_lower") || attributes.has("band_upper")) &&
+      !attributes.has("band_fill"))
+    return "a band mask needs band_fill";
+  if (attributes.has("band_lower") && attributes.has("band_upper") &&
+      attributes.getInt("band_lower") > attributes.getInt("band_upper"))
+    return "band_lower " + std::to_string(attributes.getInt("band_lower")) +
+           " is above band_upper " + std::to_string(attributes.getInt("band_upper"));
+  return {};
 }
 
 std::string checkQueryKeyValue(const TensorArg &query, const TensorArg &key,

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 namespace sp::runtime::cpu {
@@ -44,6 +45,11 @@ struct BiasLayout {
   /// The distinct head offsets (bias planes that heads broadcast), in the
   /// order heads first reach them, and each head's plane among them.
   std::vector<int64_t> planeOffsets, planeOfHead;
+
+  /// The layout of no bias tensor (a band mask alone): one plane of zeros.
+  explicit BiasLayout(const AttentionDims &dims)
+      : headOffsets(size_t(dims.batch * dims.queryHeads), 0), planeOffsets{0},
+        planeOfHead(size_t(dims.batch * dims.queryHeads), 0) {}
 
   BiasLayout(const TensorArg &bias, const AttentionDims &dims) {
     Shape scores = dims.with({dims.queryHeads, dims.sq, dims.sk});
@@ -77,6 +83,83 @@ struct BiasLayout {
     }
   }
 };
+
+/// The band mask of an attention instruction (band_lower, band_upper and
+/// band_fill; Graph_BandMaskAttrs in GraphDialect.td): the key at sequence
+/// position kp is visible from the query at qp iff lower <= kp - qp <= upper;
+/// elsewhere the bias reads `fill` instead of its own element. Where it lets
+/// a key through and there is no bias tensor, the bias is 0. The kernels read
+/// every bias element through it, so that the mask they compute is, bit for
+/// bit, the [Sq, Sk] tensor it stands for.
+template <typename T> struct BandMask {
+  bool present = false;
+  int64_t lower = std::numeric_limits<int64_t>::min();
+  int64_t upper = std::numeric_limits<int64_t>::max();
+  T fill = 0;
+
+  BandMask() = default;
+  explicit BandMask(const Attributes &attributes)
+      : present(attributes.has("band_fill")),
+        lower(attributes.has("band_lower") ? attributes.getInt("band_lower")
+                                           : std::numeric_limits<int64_t>::min()),
+        upper(attributes.has("band_upper") ? attributes.getInt("band_upper")
+                                           : std::numeric_limits<int64_t>::max()),
+        fill(T(attributes.getFloat("band_fill"))) {}
+
+  bool hides(int64_t queryPosition, int64_t keyPosition) const {
+    if (!present)
+      return false;
+    // Positions of one sequence: their difference does not overflow.
+    int64_t offset = keyPosition - queryPosition;
+    return offset < lower || offset > upper;
+  }
+  /// The keys [begin, end) among `count` at consecutive positions from
+  /// `firstKey` that the band lets through from `queryPosition`.
+  std::pair<int64_t, int64_t> visible(int64_t queryPosition, int64_t firstKey,
+                                      int64_t count) const {
+    if (!present)
+      return {0, count};
+    int64_t begin = lower == std::numeric_limits<int64_t>::min()
+                        ? 0
+                        : std::clamp<int64_t>(queryPosition + lower - firstKey, 0, count);
+    int64_t end = upper == std::numeric_limits<int64_t>::max()
+                      ? count
+                      : std::clamp<int64_t>(queryPosition + upper - firstKey + 1, 0, count);
+    return {begin, std::max(begin, end)};
+  }
+  /// The bias of the key at `keyPosition` from the query at `queryPosition`,
+  /// whose own element (when there is a bias tensor) is at `element`.
+  T value(const T *element, int64_t queryPosition, int64_t keyPosition) const {
+    if (hides(queryPosition, keyPosition))
+      return fill;
+    return element ? *element : T(0);
+  }
+};
+
+/// "" when the band mask attributes are absent or well typed, with a fill
+/// wherever there is a bound.
+std::string checkBandMask(const Attributes &attributes);
+
+/// Adds to `scores[0, count)` the bias of `count` keys at consecutive
+/// positions from `firstKey` seen from `queryPosition`: `biasRow`'s elements
+/// (stride `columnStride`; null: none) inside the band, its fill outside.
+template <typename T>
+void addBandedBias(T *scores, int64_t count, const T *biasRow, int64_t columnStride,
+                   const BandMask<T> &band, int64_t queryPosition, int64_t firstKey) {
+  auto [begin, end] = band.visible(queryPosition, firstKey, count);
+  for (int64_t c = 0; c < begin; ++c)
+    scores[c] += band.fill;
+  if (biasRow && columnStride == 1) {
+#pragma omp simd
+    for (int64_t c = begin; c < end; ++c)
+      scores[c] += biasRow[c];
+  } else if (biasRow) {
+    for (int64_t c = begin; c < end; ++c)
+      scores[c] += biasRow[c * columnStride];
+  }
+  for (int64_t c = end; c < count; ++c)
+    scores[c] += band.fill;
+}
 
 /// Checks that query, key and value share one float type and fit the shapes
 /// above (Hq a multiple of Hkv, dims BLAS can index); fills `dims`. One line

@@ -60,7 +60,8 @@ std::string checkBlockOperands(const KernelArgs &args, size_t biasIndex, Attenti
              " of " + dtypeName(query.dtype);
   }
   return firstError({checkFloatAttribute(attributesOf(args), "scale", true),
-                     checkBoolAttribute(attributesOf(args), "causal")});
+                     checkBoolAttribute(attributesOf(args), "causal"),
+                     checkBandMask(attributesOf(args))});
 }
 
 /// Everything one instruction's rows read.
@@ -70,8 +71,9 @@ template <typename T> struct BlockProblem {
   bool causal = false;
   const T *query = nullptr, *key = nullptr, *value = nullptr, *bias = nullptr;
   const int64_t *queryPositions = nullptr, *keyPositions = nullptr;
-  /// Where each bias element lives; set with the bias.
+  /// Where each bias element lives; set with a bias tensor or a band mask.
   std::optional<BiasLayout> biasLayout;
+  BandMask<T> band;
 
   /// `mustBeFinite`: the inputs whose non-finite values would reach the
   /// result through keys the bias hides; when they are finite, a block of
@@ -87,9 +89,15 @@ template <typename T> struct BlockProblem {
     value = args.inputs[2].as<T>();
     queryPositions = args.inputs[3].as<int64_t>();
     keyPositions = args.inputs[4].as<int64_t>();
-    if (args.inputs.size() > biasIndex && args.inputs[biasIndex].present) {
-      bias = args.inputs[biasIndex].as<T>();
-      biasLayout.emplace(args.inputs[biasIndex], dims);
+    band = BandMask<T>(attributes);
+    bool hasBias = args.inputs.size() > biasIndex && args.inputs[biasIndex].present;
+    if (hasBias || band.present) {
+      if (hasBias) {
+        bias = args.inputs[biasIndex].as<T>();
+        biasLayout.emplace(args.inputs[biasIndex], dims);
+      } else {
+        biasLayout.emplace(dims);
+      }
       bool finite = true;
       for (size_t i : mustBeFinite)
         finite = finite && (!args.inputs[i].present ||
@@ -115,9 +123,12 @@ template <typename T> struct BlockProblem {
         int64_t end = 0;
         bool everyRowSees = true;
         for (int64_t r = 0; r < rows && everyRowSees; ++r) {
-          const T *row = bias + layout.planeOffsets[plane] + (i0 + r) * layout.rowStride;
-          int64_t last = dims.sk;
-          while (last > 0 && biasHidesKey(row[(last - 1) * layout.columnStride]))
+          const T *row = bias ? bias + layout.planeOffsets[plane] + (i0 + r) * layout.rowStride
+                              : nullptr;
+          int64_t last = dims.sk, position = queryPositions[i0 + r];
+          while (last > 0 &&
+                 biasHidesKey(band.value(row ? row + (last - 1) * layout.columnStride : nullptr,
+                                         position, keyPositions[last - 1])))
             --last;
           everyRowSees = last > 0;
           end = std::max(end, last);
@@ -157,11 +168,20 @@ template <typename T> struct BlockProblem {
     constexpr T kNegInf = -std::numeric_limits<T>::infinity();
     for (int64_t r = 0; r < rows; ++r) {
       T *row = scores + r * keys;
-      if (bias) {
+      if (bias && !band.present) {
         const T *biasRowStart =
             bias + biasLayout->headOffsets[size_t(bh)] + (i0 + r) * biasLayout->rowStride;
         for (int64_t j = 0; j < keys; ++j)
           row[j] += biasRowStart[j * biasLayout->columnStride];
+      } else if (band.present) {
+        const T *biasRowStart =
+            bias ? bias + biasLayout->headOffsets[size_t(bh)] + (i0 + r) * biasLayout->rowStride
+                 : nullptr;
+        int64_t position = queryPositions[i0 + r];
+        int64_t stride = biasLayout->columnStride;
+        for (int64_t j = 0; j < keys; ++j)
+          row[j] += band.value(biasRowStart ? biasRowStart + j * stride : nullptr, position,
+                               keyPositions[j]);
       }
       if (causal) {
         int64_t position = queryPositions[i0 + r];

@@ -117,6 +117,13 @@ Attributes blockAttributes(const KernelArgs &args) {
   Attributes block;
   block.set("scale", floatAttribute(attributes, "scale", 1.0));
   block.set("causal", boolAttribute(attributes, "causal", false));
+  // The band compares positions in the whole sequence, as the blocks' do.
+  if (attributes.has("band_lower"))
+    block.set("band_lower", attributes.getInt("band_lower"));
+  if (attributes.has("band_upper"))
+    block.set("band_upper", attributes.getInt("band_upper"));
+  if (attributes.has("band_fill"))
+    block.set("band_fill", attributes.getFloat("band_fill"));
   return block;
 }
 
@@ -126,7 +133,8 @@ std::string checkRing(const KernelArgs &args, size_t biasIndex, const char *bloc
                       KernelArgs block) {
   const Attributes &attributes = attributesOf(args);
   if (std::string error = firstError({checkIntAttribute(attributes, "num_ranks", true),
-                                      checkBoolAttribute(attributes, "zigzag")});
+                                      checkBoolAttribute(attributes, "zigzag"),
+                                      checkBandMask(attributes)});
       !error.empty())
     return error;
   int64_t numRanks = intAttribute(attributes, "num_ranks", 0);
@@ -231,13 +239,13 @@ const T *blockBias(const TensorArg &bias, const std::vector<int64_t> &positions,
 /// scores); the ring gets it from each block's mean weighted by the keys the
 /// row sees in that block, and scales the backward pass's blocks likewise.
 /// A row sees a key unless the causal mask hides it (a later position) or
-/// its bias is -inf.
+/// its bias (the band's fill outside the band) is -inf.
 template <typename T> class LostRowKeys {
 public:
   LostRowKeys(const KernelArgs &args, const TensorArg *bias,
               const std::vector<int64_t> &queryPositions, int64_t wholeKeys)
       : causal(boolAttribute(attributesOf(args), "causal", false)),
-        queryPositions(queryPositions) {
+        band(attributesOf(args)), queryPositions(queryPositions) {
     if (!bias)
       return;
     const Shape &query = args.inputs[0].shape;
@@ -259,8 +267,10 @@ public:
     for (int64_t key : keyPositions) {
       if (causal && key > position)
         continue;
-      if (bias && bias[layout->headOffsets[size_t(head)] + i * layout->rowStride +
-                       key * layout->columnStride] == -std::numeric_limits<T>::infinity())
+      const T *element = bias ? bias + layout->headOffsets[size_t(head)] + i * layout->rowStride +
+                                    key * layout->columnStride
+                              : nullptr;
+      if (band.value(element, position, key) == -std::numeric_limits<T>::infinity())
         continue;
       ++seen;
     }
@@ -269,6 +279,7 @@ public:
 
 private:
   bool causal;
+  BandMask<T> band;
   const std::vector<int64_t> &queryPositions;
   const T *bias = nullptr;
   std::optional<BiasLayout> layout;

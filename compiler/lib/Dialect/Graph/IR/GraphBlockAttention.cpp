@@ -6,6 +6,10 @@ using namespace mlir;
 
 namespace sp::graph {
 
+LogicalResult BlockAttentionOp::verify() { return verifyBandMask(*this); }
+LogicalResult BlockAttentionGradOp::verify() { return verifyBandMask(*this); }
+
+
 /// Checks that the position operands have one entry per query and per key.
 static LogicalResult checkPositions(std::optional<Location> location, Value query, Value key,
                                     Value queryPositions, Value keyPositions) {

@@ -1915,6 +1915,28 @@ LogicalResult inferAttentionTypes(std::optional<Location> location, Value queryV
   return success();
 }
 
+SmallVector<NamedAttribute> getBandMaskAttributes(Operation *op) {
+  SmallVector<NamedAttribute> attributes;
+  for (StringRef name : kBandMaskAttributes)
+    if (Attribute value = op->getAttr(name))
+      attributes.push_back(NamedAttribute(StringAttr::get(op->getContext(), name), value));
+  return attributes;
+}
+
+LogicalResult verifyBandMask(Operation *op) {
+  auto lower = op->getAttrOfType<IntegerAttr>("band_lower");
+  auto upper = op->getAttrOfType<IntegerAttr>("band_upper");
+  if ((lower || upper) && !op->hasAttr("band_fill"))
+    return op->emitOpError("has a band without band_fill");
+  if (lower && upper && lower.getValue().getSExtValue() > upper.getValue().getSExtValue())
+    return op->emitOpError() << "band_lower " << lower.getValue().getSExtValue()
+                             << " is above band_upper " << upper.getValue().getSExtValue();
+  return success();
+}
+
+LogicalResult AttentionOp::verify() { return verifyBandMask(*this); }
+LogicalResult AttentionGradOp::verify() { return verifyBandMask(*this); }
+
 LogicalResult AttentionOp::inferReturnTypes(MLIRContext *, std::optional<Location> location,
                                             Adaptor adaptor, SmallVectorImpl<Type> &types) {
   return inferAttentionTypes(location, adaptor.getQuery(), adaptor.getKey(),

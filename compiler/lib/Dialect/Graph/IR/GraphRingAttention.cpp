@@ -6,6 +6,10 @@ using namespace mlir;
 
 namespace sp::graph {
 
+LogicalResult RingAttentionOp::verify() { return verifyBandMask(*this); }
+LogicalResult RingAttentionGradOp::verify() { return verifyBandMask(*this); }
+
+
 /// The types of ring attention's output and logsumexp: attention's, after
 /// checking the ring's bias, whose key columns span the whole sequence
 /// (`numRanks` blocks of keys) rather than the rank's block.

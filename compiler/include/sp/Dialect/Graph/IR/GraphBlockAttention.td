@@ -22,16 +22,19 @@ def Graph_BlockAttentionOp : Graph_Op<"block_attention", [Pure, InferTypeOpAdapt
   let description = [{
     `graph.attention` whose causal mask compares positions: with `causal`,
     key j is visible from query i iff `key_positions[j] <= query_positions[i]`
-    (1-D i64, of lengths Sq and Sk). Shapes, grouped-query heads, `bias` and
-    `scale` are attention's. A query that sees no key gets a zero output and
+    (1-D i64, of lengths Sq and Sk). Shapes, grouped-query heads, `bias`,
+    `scale` and the band mask are attention's, the band comparing these
+    positions. A query that sees no key gets a zero output and
     a logsumexp of -inf, so that blocks merge by
     `lse = logaddexp(lse_a, lse_b)`, `out = out_a * exp(lse_a - lse) +
     out_b * exp(lse_b - lse)`.
   }];
-  let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
-                       AnyRankedTensor:$value, 1DTensorOf<[I64]>:$query_positions,
-                       1DTensorOf<[I64]>:$key_positions, Optional<AnyRankedTensor>:$bias,
-                       F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal);
+  let arguments = !con((ins AnyRankedTensor:$query, AnyRankedTensor:$key,
+                            AnyRankedTensor:$value, 1DTensorOf<[I64]>:$query_positions,
+                            1DTensorOf<[I64]>:$key_positions, Optional<AnyRankedTensor>:$bias,
+                            F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal),
+                       Graph_BandMaskAttrs);
+  let hasVerifier = 1;
   let results = (outs AnyRankedTensor:$output, AnyRankedTensor:$logsumexp);
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $query_positions `,` $key_positions (`,` $bias^)?
@@ -49,12 +52,14 @@ def Graph_BlockAttentionGradOp : Graph_Op<"block_attention_grad",
     logsumexp is -inf get no gradient. The bias gets none (it is a mask) and
     comes last, so that an absent one is a trailing -1 in a plan.
   }];
-  let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
-                       AnyRankedTensor:$value, 1DTensorOf<[I64]>:$query_positions,
-                       1DTensorOf<[I64]>:$key_positions, AnyRankedTensor:$output,
-                       AnyRankedTensor:$logsumexp, AnyRankedTensor:$output_grad,
-                       AnyRankedTensor:$logsumexp_grad, Optional<AnyRankedTensor>:$bias,
-                       F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal);
+  let arguments = !con((ins AnyRankedTensor:$query, AnyRankedTensor:$key,
+                            AnyRankedTensor:$value, 1DTensorOf<[I64]>:$query_positions,
+                            1DTensorOf<[I64]>:$key_positions, AnyRankedTensor:$output,
+                            AnyRankedTensor:$logsumexp, AnyRankedTensor:$output_grad,
+                            AnyRankedTensor:$logsumexp_grad, Optional<AnyRankedTensor>:$bias,
+                            F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal),
+                       Graph_BandMaskAttrs);
+  let hasVerifier = 1;
   let results = (outs AnyRankedTensor:$query_grad, AnyRankedTensor:$key_grad,
                       AnyRankedTensor:$value_grad);
   let assemblyFormat = [{

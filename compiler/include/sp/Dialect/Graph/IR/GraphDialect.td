@@ -91,6 +91,16 @@ def Graph_I64Attr : TypedSignlessIntegerAttrBase<
   let convertFromStorage = "$_self.getValue().getSExtValue()";
 }
 
+// A band mask on the attention ops: the key at sequence position kp is
+// visible from the query at qp iff band_lower <= kp - qp <= band_upper (a
+// bound left out does not bound); elsewhere the bias reads band_fill instead
+// of its own element. sp-fuse makes it of a constant causal or sliding-window
+// table that a padding mask's rows are and-ed with, so that no [S, S] mask
+// tensor exists: the kernels compute it. No band without band_fill.
+defvar Graph_BandMaskAttrs = (ins OptionalAttr<Graph_I64Attr>:$band_lower,
+                                  OptionalAttr<Graph_I64Attr>:$band_upper,
+                                  OptionalAttr<F64Attr>:$band_fill);
+
 class Graph_Op<string mnemonic, list<Trait> traits = []>
     : Op<Graph_Dialect, mnemonic, traits> {
   // Result types may be more static than inference shows: folding upstream

@@ -47,6 +47,17 @@ llvm::LogicalResult inferAttentionGradTypes(
     mlir::Value output, mlir::Value outputGrad, mlir::Value logsumexp,
     mlir::Value logsumexpGrad, llvm::SmallVectorImpl<mlir::Type> &types);
 
+/// The names of the band mask attributes of the attention ops
+/// (Graph_BandMaskAttrs in GraphDialect.td).
+inline constexpr llvm::StringLiteral kBandMaskAttributes[] = {"band_lower", "band_upper",
+                                                              "band_fill"};
+/// The band mask attributes `op` carries, to put on an op made from it (its
+/// gradient, its sequence-parallel form).
+llvm::SmallVector<mlir::NamedAttribute> getBandMaskAttributes(mlir::Operation *op);
+/// Checks `op`'s band mask: bounds only with a fill, the lower at most the
+/// upper.
+llvm::LogicalResult verifyBandMask(mlir::Operation *op);
+
 /// Why a learning-rate schedule (GraphOps.td, graph.lr_schedule) with these
 /// settings is invalid, as a phrase for a message; empty when it is valid.
 /// sp-compile's flags, sp-insert-optimizer's options and the op's verifier

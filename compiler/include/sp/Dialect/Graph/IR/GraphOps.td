@@ -712,17 +712,22 @@ def Graph_AttentionOp : Graph_Op<"attention", [Pure, InferTypeOpAdaptor]> {
     to `[..., Hq, Sq, Sk]` (padding masks, sliding windows, ALiBi). With
     `causal`, key position j is visible from query position i iff
     `j <= i + (Sk - Sq)`. A query that sees no key (all scores -inf) gets a
-    zero output.
+    zero output. `band_lower`, `band_upper` and `band_fill` (a band mask,
+    Graph_BandMaskAttrs) replace the bias by `band_fill` outside the band,
+    with query position `i + (Sk - Sq)` and key position `j`; a band without
+    a bias reads 0 inside it.
 
     `output` is `[..., Hq, Sq, Dv]`; `logsumexp` is `[..., Hq, Sq]`, the log
     of each softmax denominator (scores included), -inf for a query that
     sees no key: attention_grad recomputes the probabilities from it, so
     nothing of size Sq x Sk lives between the forward and backward passes.
   }];
-  let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
-                       AnyRankedTensor:$value, Optional<AnyRankedTensor>:$bias,
-                       F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal);
+  let arguments = !con((ins AnyRankedTensor:$query, AnyRankedTensor:$key,
+                            AnyRankedTensor:$value, Optional<AnyRankedTensor>:$bias,
+                            F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal),
+                       Graph_BandMaskAttrs);
   let results = (outs AnyRankedTensor:$output, AnyRankedTensor:$logsumexp);
+  let hasVerifier = 1;
   let assemblyFormat = [{
     $query `,` $key `,` $value (`,` $bias^)? attr-dict `:` functional-type(operands, results)
   }];
@@ -734,14 +739,16 @@ def Graph_AttentionGradOp : Graph_Op<"attention_grad", [Pure, InferTypeOpAdaptor
     The FlashAttention-2 backward pass: probabilities are recomputed block by
     block from `logsumexp`, and the key and value gradients of a grouped
     head sum over the query heads that read it. The bias gets no gradient
-    (it is a mask); `scale` and `causal` are the forward op's. The bias comes
-    last, so that an absent one is a trailing -1 in a plan.
+    (it is a mask); `scale`, `causal` and the band mask are the forward op's.
+    The bias comes last, so that an absent one is a trailing -1 in a plan.
   }];
-  let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
-                       AnyRankedTensor:$value, AnyRankedTensor:$output,
-                       AnyRankedTensor:$logsumexp, AnyRankedTensor:$output_grad,
-                       Optional<AnyRankedTensor>:$bias, F64Attr:$scale,
-                       DefaultValuedAttr<BoolAttr, "false">:$causal);
+  let arguments = !con((ins AnyRankedTensor:$query, AnyRankedTensor:$key,
+                            AnyRankedTensor:$value, AnyRankedTensor:$output,
+                            AnyRankedTensor:$logsumexp, AnyRankedTensor:$output_grad,
+                            Optional<AnyRankedTensor>:$bias, F64Attr:$scale,
+                            DefaultValuedAttr<BoolAttr, "false">:$causal),
+                       Graph_BandMaskAttrs);
+  let hasVerifier = 1;
   let results = (outs AnyRankedTensor:$query_grad, AnyRankedTensor:$key_grad,
                       AnyRankedTensor:$value_grad);
   let assemblyFormat = [{

@@ -26,13 +26,17 @@ def Graph_RingAttentionOp : Graph_Op<"ring_attention", [Pure, InferTypeOpAdaptor
     on the whole sequence's keys, with the causal mask comparing positions
     in the whole sequence, and its logsumexp. `bias`, if present, has the
     rank's query rows and the whole sequence's key columns (each of those
-    dims may be 1), and must leave every query's own position visible.
+    dims may be 1). The band mask compares positions in the whole sequence.
+    Rows that a mask at the float minimum hides from every key get what one
+    rank gives them (the mean of the values they see).
     Pure like the synchronous collectives: every rank runs the same program.
   }];
-  let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
-                       AnyRankedTensor:$value, Optional<AnyRankedTensor>:$bias,
-                       F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal,
-                       Graph_I64Attr:$num_ranks, DefaultValuedAttr<BoolAttr, "false">:$zigzag);
+  let arguments = !con((ins AnyRankedTensor:$query, AnyRankedTensor:$key,
+                            AnyRankedTensor:$value, Optional<AnyRankedTensor>:$bias,
+                            F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal,
+                            Graph_I64Attr:$num_ranks, DefaultValuedAttr<BoolAttr, "false">:$zigzag),
+                       Graph_BandMaskAttrs);
+  let hasVerifier = 1;
   let results = (outs AnyRankedTensor:$output, AnyRankedTensor:$logsumexp);
   let assemblyFormat = [{
     $query `,` $key `,` $value (`,` $bias^)? attr-dict `:` functional-type(operands, results)
@@ -50,12 +54,14 @@ def Graph_RingAttentionGradOp : Graph_Op<"ring_attention_grad", [Pure, InferType
     no gradient (it is a mask) and comes last, so that an absent one is a
     trailing -1 in a plan.
   }];
-  let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
-                       AnyRankedTensor:$value, AnyRankedTensor:$output,
-                       AnyRankedTensor:$logsumexp, AnyRankedTensor:$output_grad,
-                       AnyRankedTensor:$logsumexp_grad, Optional<AnyRankedTensor>:$bias,
-                       F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal,
-                       Graph_I64Attr:$num_ranks, DefaultValuedAttr<BoolAttr, "false">:$zigzag);
+  let arguments = !con((ins AnyRankedTensor:$query, AnyRankedTensor:$key,
+                            AnyRankedTensor:$value, AnyRankedTensor:$output,
+                            AnyRankedTensor:$logsumexp, AnyRankedTensor:$output_grad,
+                            AnyRankedTensor:$logsumexp_grad, Optional<AnyRankedTensor>:$bias,
+                            F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal,
+                            Graph_I64Attr:$num_ranks, DefaultValuedAttr<BoolAttr, "false">:$zigzag),
+                       Graph_BandMaskAttrs);
+  let hasVerifier = 1;
   let results = (outs AnyRankedTensor:$query_grad, AnyRankedTensor:$key_grad,
                       AnyRankedTensor:$value_grad);
   let assemblyFormat = [{
