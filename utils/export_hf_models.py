@@ -35,7 +35,23 @@ BATCH, SEQ = 2, 16
 VOCAB = 256
 
 
-def make_config(family, attn):
+def make_config(family, attn, layers=None, max_positions=None):
+    """The tiny config of `family`; `layers` overrides its 2 layers and
+    `max_positions` its 128 positions (GPT-2's learned table)."""
+    config = _tiny_config(family, attn)
+    if layers is not None:
+        config.num_hidden_layers = layers
+        # Qwen2 and others list each layer's attention kind.
+        if getattr(config, "layer_types", None):
+            config.layer_types = [config.layer_types[0]] * layers
+    if max_positions is not None and hasattr(config, "n_positions"):
+        config.n_positions = max_positions
+    elif max_positions is not None and hasattr(config, "max_position_embeddings"):
+        config.max_position_embeddings = max_positions
+    return config
+
+
+def _tiny_config(family, attn):
     import transformers as tf
 
     common = dict(vocab_size=VOCAB, use_cache=False, attn_implementation=attn)
@@ -77,11 +93,11 @@ def make_config(family, attn):
     raise ValueError(f"unknown family '{family}'")
 
 
-def make_model(family, attn):
+def make_model(family, attn, layers=None, max_positions=None):
     import torch
     import transformers as tf
 
-    config = make_config(family, attn)
+    config = make_config(family, attn, layers, max_positions)
     cls = {"gpt2": tf.GPT2LMHeadModel, "llama": tf.LlamaForCausalLM,
            "qwen2": tf.Qwen2ForCausalLM, "gptneox": tf.GPTNeoXForCausalLM,
            "falcon": tf.FalconForCausalLM, "bloom": tf.BloomForCausalLM}[family]

@@ -77,6 +77,7 @@ func.func @table_that_is_no_band(%q: tensor<2x2x4x8xf32>, %k: tensor<2x2x4x8xf32
   %mask = graph.where %visible, %zero, %min : (tensor<2x1x4x4xi1>, tensor<f32>, tensor<f32>) -> tensor<2x1x4x4xf32>
   %kt = graph.transpose %k {perm = array<i64: 0, 1, 3, 2>} : (tensor<2x2x4x8xf32>) -> tensor<2x2x8x4xf32>
   // expected-remark @below {{fused attention: 2 query heads on 2 key/value heads, scale 5.000000e-01, bias}}
+  // expected-warning @below {{1 attention keeps a [2, 1, 4, 4] bias tensor, which grows with the square of the sequence: sp computes causal, sliding-window and padding masks in the kernels, not this bias}}
   %s = graph.matmul %q, %kt : (tensor<2x2x4x8xf32>, tensor<2x2x8x4xf32>) -> tensor<2x2x4x4xf32>
   %scaled = graph.mul %s, %half : (tensor<2x2x4x4xf32>, tensor<f32>) -> tensor<2x2x4x4xf32>
   %biased = graph.add %scaled, %mask : (tensor<2x2x4x4xf32>, tensor<2x1x4x4xf32>) -> tensor<2x2x4x4xf32>

@@ -62,6 +62,7 @@ func.func @constant_window_mask(%q: tensor<1x1x3x4xf32>, %k: tensor<1x1x3x4xf32>
   %mask = graph.constant dense<[[0.0, 0xFF800000, 0xFF800000], [0.0, 0.0, 0xFF800000], [0xFF800000, 0.0, 0.0]]> : tensor<3x3xf32>
   %kt = graph.transpose %k {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x1x3x4xf32>) -> tensor<1x1x4x3xf32>
   // expected-remark @below {{fused attention: 1 query heads on 1 key/value heads, scale 1.000000e+00, bias}}
+  // expected-warning @below {{1 attention keeps a [3, 3] bias tensor, which grows with the square of the sequence: sp computes causal, sliding-window and padding masks in the kernels, not this bias}}
   %s = graph.matmul %q, %kt : (tensor<1x1x3x4xf32>, tensor<1x1x4x3xf32>) -> tensor<1x1x3x3xf32>
   %biased = graph.add %s, %mask : (tensor<1x1x3x3xf32>, tensor<3x3xf32>) -> tensor<1x1x3x3xf32>
   %p = graph.softmax %biased {axis = -1 : i64} : tensor<1x1x3x3xf32>
@@ -92,6 +93,7 @@ func.func @grouped_query_clamp_casts(%q: tensor<1x4x3x2xf64>, %k: tensor<1x2x3x2
   %vr = graph.reshape %vx, %heads : (tensor<1x2x2x3x2xf64>, tensor<4xi64>) -> tensor<1x4x3x2xf64>
   %kt = graph.transpose %kr {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x4x3x2xf64>) -> tensor<1x4x2x3xf64>
   // expected-remark @below {{fused attention: 4 query heads on 2 key/value heads, scale 7.071068e-01, bias}}
+  // expected-warning @below {{1 attention keeps a [1, 1, 3, 3] bias tensor, which grows with the square of the sequence: sp computes causal, sliding-window and padding masks in the kernels, not this bias}}
   %s = graph.matmul %q, %kt : (tensor<1x4x3x2xf64>, tensor<1x4x2x3xf64>) -> tensor<1x4x3x3xf64>
   %scaled = graph.mul %s, %factor : (tensor<1x4x3x3xf64>, tensor<f64>) -> tensor<1x4x3x3xf64>
   %biased = graph.add %scaled, %mask : (tensor<1x4x3x3xf64>, tensor<1x1x3x3xf64>) -> tensor<1x4x3x3xf64>
@@ -117,6 +119,7 @@ func.func @multi_query_expand(%q: tensor<1x4x3x2xf32>, %k: tensor<1x1x3x2xf32>, 
   %vx = graph.expand %v, %heads : (tensor<1x1x3x2xf32>, tensor<4xi64>) -> tensor<1x4x3x2xf32>
   %kt = graph.transpose %kx {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x4x3x2xf32>) -> tensor<1x4x2x3xf32>
   // expected-remark @below {{fused attention: 4 query heads on 1 key/value heads, scale 7.071068e-01, bias}}
+  // expected-warning @below {{1 attention keeps a [1, 1, 3, 3] bias tensor, which grows with the square of the sequence: sp computes causal, sliding-window and padding masks in the kernels, not this bias}}
   %s = graph.matmul %q, %kt : (tensor<1x4x3x2xf32>, tensor<1x4x2x3xf32>) -> tensor<1x4x3x3xf32>
   %scaled = graph.mul %s, %factor : (tensor<1x4x3x3xf32>, tensor<f32>) -> tensor<1x4x3x3xf32>
   %biased = graph.add %scaled, %mask : (tensor<1x4x3x3xf32>, tensor<1x1x3x3xf32>) -> tensor<1x4x3x3xf32>
@@ -135,6 +138,7 @@ func.func @multi_query_broadcast(%q: tensor<2x4x3x2xf32>, %k: tensor<2x1x3x2xf32
   %factor = graph.constant dense<0.70710678> : tensor<f32>
   %kt = graph.transpose %k {perm = array<i64: 0, 1, 3, 2>} : (tensor<2x1x3x2xf32>) -> tensor<2x1x2x3xf32>
   // expected-remark @below {{fused attention: 4 query heads on 1 key/value heads, scale 7.071068e-01, bias}}
+  // expected-warning @below {{1 attention keeps a [2, 1, 3, 3] bias tensor, which grows with the square of the sequence: sp computes causal, sliding-window and padding masks in the kernels, not this bias}}
   %s = graph.matmul %q, %kt : (tensor<2x4x3x2xf32>, tensor<2x1x2x3xf32>) -> tensor<2x4x3x3xf32>
   %scaled = graph.mul %s, %factor : (tensor<2x4x3x3xf32>, tensor<f32>) -> tensor<2x4x3x3xf32>
   %biased = graph.add %scaled, %mask : (tensor<2x4x3x3xf32>, tensor<2x1x3x3xf32>) -> tensor<2x4x3x3xf32>
@@ -212,6 +216,7 @@ func.func @sdpa_decomposition(%q: tensor<1x2x3x4xf32>, %k: tensor<1x2x3x4xf32>, 
   %kts = graph.mul %kt, %root : (tensor<1x2x4x3xf32>, tensor<f32>) -> tensor<1x2x4x3xf32>
   %mask = graph.where %keep, %zero, %ninf : (tensor<1x1x3x3xi1>, tensor<f32>, tensor<f32>) -> tensor<1x1x3x3xf32>
   // expected-remark @below {{fused attention: 2 query heads on 2 key/value heads, scale 2.500000e-01, bias}}
+  // expected-warning @below {{1 attention keeps a [1, 1, 3, 3] bias tensor, which grows with the square of the sequence: sp computes causal, sliding-window and padding masks in the kernels, not this bias}}
   %s = graph.matmul %qs, %kts : (tensor<1x2x3x4xf32>, tensor<1x2x4x3xf32>) -> tensor<1x2x3x3xf32>
   %biased = graph.add %s, %mask : (tensor<1x2x3x3xf32>, tensor<1x1x3x3xf32>) -> tensor<1x2x3x3xf32>
   %p = graph.softmax %biased {axis = -1 : i64} : tensor<1x2x3x3xf32>
@@ -234,6 +239,7 @@ func.func @where_mask_pretransposed_key(%q: tensor<1x2x3x4xf32>, %kx: tensor<1x3
   %min = graph.constant dense<-3.40282347E+38> : tensor<f32>
   %kt = graph.transpose %kx {perm = array<i64: 0, 2, 3, 1>} : (tensor<1x3x2x4xf32>) -> tensor<1x2x4x3xf32>
   // expected-remark @below {{fused attention: 2 query heads on 2 key/value heads, scale 5.000000e-01, bias}}
+  // expected-warning @below {{1 attention keeps a [1, 1, 3, 3] bias tensor, which grows with the square of the sequence: sp computes causal, sliding-window and padding masks in the kernels, not this bias}}
   %s = graph.matmul %q, %kt : (tensor<1x2x3x4xf32>, tensor<1x2x4x3xf32>) -> tensor<1x2x3x3xf32>
   %masked = graph.where %keep, %s, %min : (tensor<1x1x3x3xi1>, tensor<1x2x3x3xf32>, tensor<f32>) -> tensor<1x2x3x3xf32>
   %scaled = graph.mul %masked, %half : (tensor<1x2x3x3xf32>, tensor<f32>) -> tensor<1x2x3x3xf32>
@@ -266,6 +272,7 @@ func.func @alibi_baddbmm(%q: tensor<1x2x3x4xf32>, %k: tensor<1x2x3x4xf32>, %v: t
   %kt = graph.transpose %k3 {perm = array<i64: 0, 2, 1>} : (tensor<2x3x4xf32>) -> tensor<2x4x3xf32>
   %v3 = graph.reshape %v, %flat : (tensor<1x2x3x4xf32>, tensor<3xi64>) -> tensor<2x3x4xf32>
   // expected-remark @below {{fused attention: 2 query heads on 2 key/value heads, scale 5.000000e-01, bias}}
+  // expected-warning @below {{1 attention keeps a [1, 2, 3, 3] bias tensor, which grows with the square of the sequence: sp computes causal, sliding-window and padding masks in the kernels, not this bias}}
   %s = graph.matmul %q3, %kt : (tensor<2x3x4xf32>, tensor<2x4x3xf32>) -> tensor<2x3x3xf32>
   %scaled = graph.mul %s, %factor : (tensor<2x3x3xf32>, tensor<f32>) -> tensor<2x3x3xf32>
   %biased = graph.add %scaled, %alibi : (tensor<2x3x3xf32>, tensor<2x1x3xf32>) -> tensor<2x3x3xf32>
@@ -302,6 +309,7 @@ func.func @alibi_dynamo(%q: tensor<1x2x3x4xf32>, %k: tensor<1x2x3x4xf32>, %v: te
   %k3 = graph.reshape %k, %flat : (tensor<1x2x3x4xf32>, tensor<3xi64>) -> tensor<2x3x4xf32>
   %kt = graph.transpose %k3 {perm = array<i64: 0, 2, 1>} : (tensor<2x3x4xf32>) -> tensor<2x4x3xf32>
   // expected-remark @below {{fused attention: 2 query heads on 2 key/value heads, scale 5.000000e-01, bias}}
+  // expected-warning @below {{1 attention keeps a [1, 2, 3, 3] bias tensor, which grows with the square of the sequence: sp computes causal, sliding-window and padding masks in the kernels, not this bias}}
   %s = graph.matmul %q3, %kt : (tensor<2x3x4xf32>, tensor<2x4x3xf32>) -> tensor<2x3x3xf32>
   %scaled = graph.mul %s, %factor : (tensor<2x3x3xf32>, tensor<f32>) -> tensor<2x3x3xf32>
   %biased = graph.add %scaled, %alibi : (tensor<2x3x3xf32>, tensor<2x1x3xf32>) -> tensor<2x3x3xf32>

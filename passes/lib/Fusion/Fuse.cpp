@@ -122,6 +122,26 @@ struct FusePass : public impl::FuseBase<FusePass> {
              "initializer, such as ALiBi slopes, --frozen="
           << weight.getGlobal().getLeafReference().getValue() << " keeps it one)";
     }
+    // Memory that grows with the square of the sequence: a bias the band
+    // masks do not express (ALiBi added to the mask table, a mask of
+    // another form) stays an [Sq, Sk] tensor. Said once, with its shape.
+    SmallVector<AttentionOp> squareBiases;
+    getOperation().walk([&](AttentionOp attention) {
+      if (!attention.getBias())
+        return;
+      auto bias = llvm::cast<RankedTensorType>(attention.getBias().getType());
+      int64_t rank = bias.getRank();
+      if (rank >= 2 && bias.getDimSize(rank - 2) > 1 && bias.getDimSize(rank - 1) > 1)
+        squareBiases.push_back(attention);
+    });
+    if (!squareBiases.empty())
+      squareBiases.front()->emitWarning()
+          << squareBiases.size() << " attention" << (squareBiases.size() == 1 ? " keeps" : "s keep")
+          << " a "
+          << formatShape(llvm::cast<RankedTensorType>(squareBiases.front().getBias().getType())
+                             .getShape())
+          << " bias tensor, which grows with the square of the sequence: sp computes causal, "
+             "sliding-window and padding masks in the kernels, not this bias";
     for (ReduceMeanOp mean : means)
       fused |= fuseRmsNorm(mean, options);
     // What only the fused chains used (masks shared by all layers, the
