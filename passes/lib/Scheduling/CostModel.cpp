@@ -72,7 +72,12 @@ std::optional<double> estimateAttentionFlops(Operation *op) {
       4.0 * getElementCount(op->getOperand(0).getType()) * getDimFromEnd(op->getOperand(1), 2);
   if (auto blocks = op->getAttrOfType<IntegerAttr>("num_ranks"))
     flops *= double(blocks.getInt());
-  if (auto causal = op->getAttrOfType<BoolAttr>("causal"); causal && causal.getValue())
+  // The kernels skip the tiles a causal mask hides, and those outside a
+  // band that lets no later key through (a causal mask the kernels compute
+  // from the band; a sliding window skips more, which this leaves out).
+  auto bandUpper = op->getAttrOfType<IntegerAttr>("band_upper");
+  if (auto causal = op->getAttrOfType<BoolAttr>("causal");
+      (causal && causal.getValue()) || (bandUpper && bandUpper.getValue().getSExtValue() <= 0))
     flops *= 0.5;
   // The backward pass recomputes the scores and takes three more products.
   return gradient ? 2.5 * flops : flops;
