@@ -7,6 +7,12 @@
 // one after the other with BLAS's own threads when they are large. Integer
 // products, which only shape arithmetic produces, use a plain loop.
 //
+// bf16 products (--precision=bf16) widen both operands to f32 in the
+// kernel's workspace, multiply with sgemm (f32 accumulation) and round the
+// result to bf16 once: OpenBLAS 0.3.21 as Debian builds it has no sbgemm,
+// and oneDNN's bf16 matmul, measured against this on the same CPU, is
+// compared in docs/PERF.md.
+//
 //===----------------------------------------------------------------------===//
 
 #include "CpuKernelSupport.h"
@@ -85,6 +91,7 @@ void gemm(const GemmShape &s, T alpha, const T *a, const T *b, T beta, T *c) {
     loopGemm(s, alpha, a, b, beta, c);
 }
 
+
 std::string checkBlasDims(std::initializer_list<int64_t> dims) {
   for (int64_t dim : dims)
     if (dim > INT_MAX)
@@ -112,7 +119,7 @@ std::string checkMatmul(const KernelArgs &args) {
       !error.empty())
     return error;
   const TensorArg &lhs = args.inputs[0], &rhs = args.inputs[1], &out = args.outputs[0];
-  if (std::string error = checkNumeric(lhs, "lhs"); !error.empty())
+  if (std::string error = checkNumericOrBFloat16(lhs, "lhs"); !error.empty())
     return error;
   if (rhs.dtype != lhs.dtype || out.dtype != lhs.dtype)
     return "operands and result must share one element type, got " + describe(lhs) +
@@ -198,6 +205,8 @@ template <typename T> void runMatmulOf(const KernelArgs &args) {
 }
 
 std::string runMatmul(const KernelArgs &args) {
+  if (args.inputs[0].dtype == DType::BFloat16)
+    return runWidened(args, runMatmul);
   visitNumeric(args.inputs[0].dtype, [&](auto tag) { runMatmulOf<decltype(tag)>(args); });
   return {};
 }
@@ -225,7 +234,7 @@ std::string checkGemm(const KernelArgs &args) {
       !error.empty())
     return error;
   const TensorArg &a = args.inputs[0], &b = args.inputs[1], &out = args.outputs[0];
-  if (std::string error = checkNumeric(a, "a"); !error.empty())
+  if (std::string error = checkNumericOrBFloat16(a, "a"); !error.empty())
     return error;
   if (b.dtype != a.dtype || out.dtype != a.dtype)
     return "operands and result must share one element type, got " + describe(a) +
@@ -281,6 +290,8 @@ template <typename T> void runGemmOf(const KernelArgs &args) {
 }
 
 std::string runGemm(const KernelArgs &args) {
+  if (args.inputs[0].dtype == DType::BFloat16)
+    return runWidened(args, runGemm);
   visitNumeric(args.inputs[0].dtype, [&](auto tag) { runGemmOf<decltype(tag)>(args); });
   return {};
 }
@@ -288,8 +299,10 @@ std::string runGemm(const KernelArgs &args) {
 } // namespace
 
 void addLinalgKernels(std::vector<Kernel> &kernels) {
-  kernels.push_back({"matmul", checkMatmul, runMatmul});
-  kernels.push_back({"gemm", checkGemm, runGemm});
+  kernels.push_back({"matmul", checkMatmul, runMatmul, false, kFloatOrBFloat16ElementTypes,
+                     widenedBFloat16Workspace});
+  kernels.push_back({"gemm", checkGemm, runGemm, false, kFloatOrBFloat16ElementTypes,
+                     widenedBFloat16Workspace});
 }
 
 } // namespace sp::runtime::cpu
