@@ -270,53 +270,55 @@ template <typename Op> std::string runArithmetic(const KernelArgs &args) {
   });
 }
 
-template <typename T> std::string runPowerOf(const KernelArgs &args) {
+/// pow with a base stored as S (bf16 computes in float, C, and rounds once).
+template <typename S> std::string runPowerOf(const KernelArgs &args) {
+  using C = ComputeType<S>;
   const TensorArg &rhs = args.inputs[1];
   // Squares and cubes (x ** 3 in GPT-2's GELU) skip the libm call; x * x is
   // exactly pow's correctly rounded result, x * x * x within an ulp.
-  if constexpr (std::is_floating_point_v<T>) {
+  if constexpr (std::is_floating_point_v<C>) {
     if (rhs.numElements() == 1) {
-      double exponent = visitNumeric(rhs.dtype, [&](auto e) {
-        return double(rhs.as<decltype(e)>()[0]);
-      });
+      double exponent =
+          rhs.dtype == DType::BFloat16
+              ? double(float(rhs.as<BFloat16>()[0]))
+              : visitNumeric(rhs.dtype, [&](auto e) { return double(rhs.as<decltype(e)>()[0]); });
       // One exponent: the result has the base's elements in the same order.
       const TensorArg &base = args.inputs[0], &out = args.outputs[0];
       if (exponent == 1.0) {
-        mapElements<T, T>(base, out, 1, [](T x) { return x; });
+        mapElements<S, S>(base, out, 1, [](S x) { return x; });
         return {};
       }
       if (exponent == 2.0) {
-        mapElements<T, T>(base, out, 1, [](T x) { return x * x; });
+        mapElements<S, S>(base, out, 1, [](S s) {
+          C x = C(s);
+          return S(x * x);
+        });
         return {};
       }
-      if (std::is_same_v<T, float> && exponent == 3.0) {
-        mapElements<T, T>(base, out, 1, [](T x) { return x * x * x; });
+      if (std::is_same_v<C, float> && exponent == 3.0) {
+        mapElements<S, S>(base, out, 1, [](S s) {
+          C x = C(s);
+          return S(x * x * x);
+        });
         return {};
       }
     }
   }
+  // A bf16 exponent comes only with a bf16 base (checkBinary).
+  if (rhs.dtype == DType::BFloat16) {
+    binaryLoop<S, BFloat16, S>(args, [](S a, BFloat16 b) { return S(power(C(a), float(b))); });
+    return {};
+  }
   visitNumeric(rhs.dtype, [&](auto exponentTag) {
     using E = decltype(exponentTag);
-    binaryLoop<T, E, T>(args, [](T a, E b) { return power(a, b); });
+    binaryLoop<S, E, S>(args, [](S a, E b) { return S(power(C(a), b)); });
   });
   return {};
 }
 
 std::string runPower(const KernelArgs &args) {
-  if (args.inputs[0].dtype == DType::BFloat16) {
-    if (args.inputs[1].dtype == DType::BFloat16) {
-      binaryLoop<BFloat16, BFloat16, BFloat16>(args, [](BFloat16 a, BFloat16 b) {
-        return BFloat16(power(float(a), float(b)));
-      });
-      return {};
-    }
-    visitNumeric(args.inputs[1].dtype, [&](auto exponentTag) {
-      using E = decltype(exponentTag);
-      binaryLoop<BFloat16, E, BFloat16>(
-          args, [](BFloat16 a, E b) { return BFloat16(power(float(a), b)); });
-    });
-    return {};
-  }
+  if (args.inputs[0].dtype == DType::BFloat16)
+    return runPowerOf<BFloat16>(args);
   return visitNumeric(args.inputs[0].dtype, [&](auto tag) {
     return runPowerOf<decltype(tag)>(args);
   });
