@@ -20,8 +20,9 @@ For each model, against one rank's fp32 curve of STEPS steps:
 - bf16 with --micro-batches 2 stays within the tolerance;
 - bf16 with a --memory-budget at the smallest step recomputation reaches trains bit for bit as
   the unbudgeted bf16 plan (recomputation runs the same bf16 kernels on the same inputs);
-- a bf16 checkpoint holds f32 parameters and optimizer state ("precision": "fp32"), and a run
-  resumed from it continues the uninterrupted bf16 run bit for bit.
+- a bf16 checkpoint holds f32 parameters and optimizer state ("precision": "fp32"), a run
+  resumed from it continues the uninterrupted bf16 run bit for bit, and the fp32 plan resumes
+  it too, within the tolerance of fp32's own curve.
 
 CURVE_TOLERANCE: bf16 rounds each activation to 8 significant bits (relative 2^-9); over 30
 steps the losses (5.6 down to about 3.5) moved by at most 8.9e-4 when measured (2026-12-07, both
@@ -202,7 +203,14 @@ def check_model(tools, env, work, data, name, mpi):
     if resumed != bf16[half:]:
         problems.append(f"{name}: the resumed bf16 run departs from the uninterrupted one: "
                         f"{resumed} vs {bf16[half:]}")
-    summary.append("checkpoint f32, resumed bit for bit")
+    # The state is the fp32 plan's too: it resumes there.
+    crossed = train(tools, env, fp32_plan, data, 1, 2,
+                    ["--resume", os.path.join(checkpoints, saved[-1])])
+    if len(crossed) != 2 or not all(abs(a - b) <= CURVE_TOLERANCE
+                                    for a, b in zip(crossed, reference[half:])):
+        problems.append(f"{name}: the fp32 plan resumed from the bf16 checkpoint gives "
+                        f"{crossed}, fp32's curve {reference[half:half + 2]}")
+    summary.append("checkpoint f32, resumed bit for bit and under the fp32 plan")
     return problems, f"{name}: " + ", ".join(summary)
 
 
