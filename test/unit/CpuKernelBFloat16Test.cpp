@@ -105,10 +105,23 @@ void expectRounded(const Tensor &result, const Tensor &reference) {
         << "element " << i << ": " << float(got[i]) << " vs " << want[i];
 }
 
+/// `result` (bf16) within `tolerance` times `magnitude` (f32) of
+/// `reference` (f32), element for element.
+void expectClose(const Tensor &result, const Tensor &reference, const Tensor &magnitude,
+                 double tolerance) {
+  std::vector<BFloat16> got = result.values<BFloat16>();
+  std::vector<float> want = reference.values<float>(), scale = magnitude.values<float>();
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_NEAR(float(got[i]), want[i], tolerance * scale[i] + 1e-30) << "element " << i;
+}
+
 /// Runs `name` on bf16 `inputs` and on their widened f32 copies; the bf16
-/// results must be the f32 results rounded.
+/// results must be the f32 results rounded. Products (`tolerance` > 0) may
+/// go to oneDNN, which sums in another order: each result must then be
+/// within `tolerance` times the product of the operands' absolute values.
 void expectLikeFloat(const std::string &name, std::vector<Tensor *> inputs,
-                     std::vector<Shape> outputShapes, Attributes attributes = {}) {
+                     std::vector<Shape> outputShapes, Attributes attributes = {},
+                     double tolerance = 0) {
   std::vector<Tensor> wide;
   wide.reserve(inputs.size());
   for (Tensor *input : inputs)
@@ -129,9 +142,33 @@ void expectLikeFloat(const std::string &name, std::vector<Tensor *> inputs,
     wideOutputs.push_back(&tensor);
   ASSERT_EQ(call(name, inputs, narrowOutputs, attributes).run(), "") << name;
   ASSERT_EQ(call(name, wideInputs, wideOutputs, attributes).run(), "") << name;
+  if (tolerance == 0) {
+    for (size_t i = 0; i < narrowOut.size(); ++i)
+      expectRounded(narrowOut[i], wideOut[i]);
+    return;
+  }
+  std::vector<Tensor> absolute = wide;
+  std::vector<Tensor *> absoluteInputs;
+  for (Tensor &tensor : absolute) {
+    for (int64_t i = 0; i < tensor.numElements(); ++i)
+      tensor.data<float>()[i] = std::abs(tensor.data<float>()[i]);
+    absoluteInputs.push_back(&tensor);
+  }
+  std::vector<Tensor> magnitude;
+  magnitude.reserve(outputShapes.size());
+  std::vector<Tensor *> magnitudeOutputs;
+  for (const Shape &shape : outputShapes) {
+    magnitude.emplace_back(DType::Float32, shape);
+    magnitudeOutputs.push_back(&magnitude.back());
+  }
+  ASSERT_EQ(call(name, absoluteInputs, magnitudeOutputs, attributes).run(), "") << name;
   for (size_t i = 0; i < narrowOut.size(); ++i)
-    expectRounded(narrowOut[i], wideOut[i]);
+    expectClose(narrowOut[i], wideOut[i], magnitude[i], tolerance);
 }
+
+/// bf16 rounds the result once (2^-9 relative) and f32 sums differ by
+/// order: 2^-8 of the products' absolute sum holds both.
+constexpr double kProductTolerance = 1.0 / 256;
 
 TEST(CpuKernelBFloat16Test, CastsToAndFromFloat32Only) {
   Tensor input = floats({5}, {1.0f, 1.0f / 3.0f, -65504.0f, 3.0e38f,
@@ -153,9 +190,12 @@ TEST(CpuKernelBFloat16Test, MatmulAndGemmAccumulateInFloat32) {
   // Batched matmul with a broadcast rhs batch, and the tall x @ W form.
   Tensor lhs = bfloat16s({2, 3, 5, 7}, sequence<float>(210, -2, 2, 1));
   Tensor rhs = bfloat16s({3, 7, 4}, sequence<float>(84, -2, 2, 2));
-  expectLikeFloat("matmul", {&lhs, &rhs}, {{2, 3, 5, 4}});
+  expectLikeFloat("matmul", {&lhs, &rhs}, {{2, 3, 5, 4}}, {}, kProductTolerance);
   Tensor weight = bfloat16s({7, 6}, sequence<float>(42, -1, 1, 3));
-  expectLikeFloat("matmul", {&lhs, &weight}, {{2, 3, 5, 6}});
+  expectLikeFloat("matmul", {&lhs, &weight}, {{2, 3, 5, 6}}, {}, kProductTolerance);
+  // A vector operand, whose unit dim the result drops.
+  Tensor vector = bfloat16s({7}, sequence<float>(7, -1, 1, 14));
+  expectLikeFloat("matmul", {&vector, &weight}, {{6}}, {}, kProductTolerance);
   // The f32 reference itself is an f32 accumulation: within bf16 rounding of
   // the exact product (relative 2^-8) in double.
   Tensor product(DType::BFloat16, {2, 3, 5, 6});
@@ -169,7 +209,7 @@ TEST(CpuKernelBFloat16Test, MatmulAndGemmAccumulateInFloat32) {
         exact += double(float(a[row * 7 + p])) * double(float(w[p * 6 + j]));
         magnitude += std::abs(double(float(a[row * 7 + p])) * double(float(w[p * 6 + j])));
       }
-      EXPECT_NEAR(float(c[row * 6 + j]), exact, magnitude * std::ldexp(1.0, -8) + 1e-30);
+      EXPECT_NEAR(float(c[row * 6 + j]), exact, magnitude * kProductTolerance + 1e-30);
     }
   // gemm: transposes, alpha, beta and a broadcast bias.
   Tensor x = bfloat16s({7, 5}, sequence<float>(35, -1, 1, 4));
@@ -177,7 +217,20 @@ TEST(CpuKernelBFloat16Test, MatmulAndGemmAccumulateInFloat32) {
   Tensor bias = bfloat16s({6}, sequence<float>(6, -1, 1, 6));
   expectLikeFloat("gemm", {&x, &y, &bias}, {{5, 6}},
                   attrs({{"transpose_a", true}, {"transpose_b", true}, {"alpha", 0.5},
-                         {"beta", 2.0}}));
+                         {"beta", 2.0}}),
+                  kProductTolerance);
+  // The forms autodiff writes: transposed operands, a bias at beta 1, none.
+  expectLikeFloat("gemm", {&x, &y, &bias}, {{5, 6}},
+                  attrs({{"transpose_a", true}, {"transpose_b", true}}), kProductTolerance);
+  Tensor column = bfloat16s({5, 1}, sequence<float>(5, -1, 1, 15));
+  expectLikeFloat("gemm", {&x, &y, &column}, {{5, 6}},
+                  attrs({{"transpose_a", true}, {"transpose_b", true}}), kProductTolerance);
+  Tensor rows = bfloat16s({5, 7}, sequence<float>(35, -1, 1, 16));
+  expectLikeFloat("gemm", {&rows, &y}, {{5, 6}}, attrs({{"transpose_b", true}}),
+                  kProductTolerance);
+  Tensor tall = bfloat16s({5, 6}, sequence<float>(30, -1, 1, 17));
+  expectLikeFloat("gemm", {&rows, &tall}, {{7, 6}}, attrs({{"transpose_a", true}}),
+                  kProductTolerance);
   // Mixed element types are refused.
   Tensor wide = floats({7, 6}, sequence<float>(42, -1, 1, 3));
   Tensor out(DType::BFloat16, {2, 3, 5, 6});
