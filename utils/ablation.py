@@ -32,11 +32,11 @@ moves the loss by 1e-2 or more within a few steps.
 
 bf16 (`sp-compile --precision=bf16`) rounds every activation to 8 significant bits, so its curve
 is fp32's only up to that rounding amplified by training: measured over 300 steps (2026-12-07,
-every rank count and strategy), at most 1.6e-1 on one step, at the loss spikes where the corpus
-changes file and the step's loss is most sensitive to the parameters, 8e-3 in the final training
-loss and 1.9e-3 in evaluation loss. Its tolerances are 0.25 on any step, which a diverging or
-broken run exceeds, and 1e-2 in evaluation loss, five times the measured departure, which
-catches an error that makes the model train worse.
+every rank count and strategy), at most 0.18 on one step (the loss spike of step 198, where the
+step's loss is most sensitive to the parameters; a median 1e-3 to 2.5e-3), 6.2e-3 in the final
+training loss and 1.6e-3 in evaluation loss. Its tolerances are 0.3 on any step, which a
+diverging or broken run exceeds, and 1e-2 in evaluation loss, six times the measured departure,
+which catches an error that makes the model train worse.
 
 `--stability-steps N` also trains the largest rank count with ring attention for N steps and
 reports its curve (first and last losses, the minimum, and whether any loss was not finite).
@@ -59,7 +59,7 @@ MODEL_ARGS = ["--layers", "2", "--hidden", "64", "--heads", "4", "--vocab", "256
               "--attention-dropout", "0"]
 LEARNING_RATE = 3e-3
 # Per precision: (any step's loss, evaluation loss) against one rank's fp32 run.
-TOLERANCES = {"fp32": (1e-3, 1e-3), "bf16": (0.25, 1e-2)}
+TOLERANCES = {"fp32": (1e-3, 1e-3), "bf16": (0.3, 1e-2)}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "utils"))
 import commands  # noqa: E402
