@@ -9,7 +9,7 @@ DEBIAN_PACKAGES=(
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   libonnx-dev libprotobuf-dev protobuf-compiler
   libopenmpi-dev openmpi-bin
-  libopenblas-dev libopenblas-openmp-dev
+  libopenblas-dev libopenblas-openmp-dev libdnnl-dev
   libgtest-dev libxxhash-dev nlohmann-json3-dev
   clang-14 libclang-rt-14-dev
 )

@@ -225,7 +225,7 @@ TEST(CpuKernelBinaryTest, CheckRejectsBadShapesAndTypes) {
   EXPECT_EQ(call("and", {&a, &a}, {&flags}).check(), "lhs must be bool, got float32 2x3");
   EXPECT_EQ(call("add", {&a}, {&out}).check(), "expects 2 inputs and 1 outputs, got 1 and 1");
   EXPECT_EQ(call("add", {&flags, &flags}, {&flags}).check(),
-            "lhs must be float32, float64, int64 or int32, got bool 2x3");
+            "lhs must be float32, float64, int64, int32 or bfloat16, got bool 2x3");
 }
 
 TEST(CpuKernelUnaryTest, FloatFunctionsMatchLibm) {
@@ -309,7 +309,7 @@ TEST(CpuKernelUnaryTest, SpecialValues) {
   ASSERT_EQ(call("relu", {&i}, {&j}).run(), "");
   EXPECT_EQ(j.values<int64_t>(), (std::vector<int64_t>{0, 0, 0}));
   EXPECT_EQ(call("exp", {&i}, {&j}).check(),
-            "input must be float32 or float64, got int64 3");
+            "input must be float32, float64 or bfloat16, got int64 3");
 }
 
 TEST(CpuKernelUnaryTest, GeluExactAndTanh) {

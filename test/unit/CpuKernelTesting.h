@@ -7,6 +7,7 @@
 #ifndef SP_TEST_UNIT_CPUKERNELTESTING_H
 #define SP_TEST_UNIT_CPUKERNELTESTING_H
 
+#include "sp/Semantics/BFloat16.h"
 #include "sp/runtime/Kernel.h"
 
 #include <gtest/gtest.h>
@@ -31,6 +32,8 @@ template <typename T> constexpr DType dtypeOf() {
     return DType::Int64;
   else if constexpr (std::is_same_v<T, int32_t>)
     return DType::Int32;
+  else if constexpr (std::is_same_v<T, sp::semantics::BFloat16>)
+    return DType::BFloat16;
   else
     return DType::Bool; // uint8_t / bool bytes
 }

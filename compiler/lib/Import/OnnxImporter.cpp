@@ -1183,17 +1183,19 @@ static bool movesElementsOnly(StringRef opType) {
   return ops.contains(opType);
 }
 
-// The CPU kernels that compute on elements take f32, f64, i32, i64 and i1; a
-// half-precision model planned for them would be accepted by sp-compile and
-// refused by sp-run, so it is refused now. (Training at bf16 is
-// --precision=bf16, a pass on an f32 model.) The runtime's per-device kernel
+// The CPU kernels that compute on elements take f32, f64, i32, i64 and i1,
+// and bf16 only for the ops --precision=bf16 (sp-precision, a pass on an f32
+// model) leaves in bf16; a half-precision model planned for them would be
+// accepted by sp-compile and refused by sp-run, so it is refused now. The
+// runtime's per-device kernel
 // registry is where this should come from once the compiler can read it.
 LogicalResult OnnxImporter::checkComputeElementTypes(const onnx::NodeProto &node) {
   if (!options.forCpuPlan || movesElementsOnly(node.op_type()))
     return success();
   auto unsupported = [&](const Twine &what, StringRef type) {
     return fail(what + " is " + type + "; sp's CPU kernels compute " + node.op_type() +
-                " in f32, f64, i32, i64 and i1 only");
+                " in f32, f64, i32, i64 and i1 only (bf16 through --precision=bf16 on an "
+                "f32 model)");
   };
   for (unsigned i = 0; i < numInputs(); ++i) {
     Value value = input(i);

@@ -68,7 +68,8 @@ static cl::list<std::string> inputShapes(
 static cl::opt<bool> report(
     "report",
     cl::desc("Print where each rank's bytes go: parameters, constants, gradients, "
-             "optimizer state, peak activations; with --sp, the bytes each collective "
+             "optimizer state, peak activations; with --train, the step's total at fp32 and "
+             "bf16 (--precision); with --sp, the bytes each collective "
              "moves, what the sequence split gathered and how much of the communication the "
              "schedule hides (a predicted timeline)"),
     cl::cat(category));
@@ -176,6 +177,14 @@ static cl::opt<int64_t> microBatches(
              "whole batch, within float rounding, with one slice's activations live at a time "
              "(default 1)"),
     cl::init(1), cl::value_desc("K"), cl::cat(trainingCategory));
+
+static cl::opt<std::string> precision(
+    "precision",
+    cl::desc("fp32 (default), or bf16: mixed precision, with GEMMs and the element-wise "
+             "ops between them in bf16 (bf16 activations) and fp32 master weights, "
+             "optimizer state, gradient reductions, norms, softmax, attention and loss; "
+             "--report shows the step's memory at both"),
+    cl::init("fp32"), cl::value_desc("fp32|bf16"), cl::cat(trainingCategory));
 
 static cl::opt<std::string> memoryBudget(
     "memory-budget",
@@ -395,6 +404,28 @@ static void printBudgetReport(llvm::raw_ostream &os, ModuleOp module,
                       before > 0 ? 100.0 * seconds / before : 0.0, costModel.profile);
 }
 
+/// The --report lines of --precision: the step's memory at each precision,
+/// `fp32` and `bf16` (one of them the step compiled, the other compiled again
+/// for the comparison), both without recomputation when `withoutBudget`.
+static void printPrecisionReport(llvm::raw_ostream &os, const sp::planning::StepMemory &fp32,
+                                 const sp::planning::StepMemory &bf16, bool withoutBudget) {
+  auto total = [](const sp::planning::StepMemory &step) {
+    return step.parameterBytes + step.constantBytes + step.optimizerStateBytes +
+           step.arenaBytes;
+  };
+  auto line = [&](llvm::StringRef what, uint64_t bytes, llvm::StringRef note) {
+    os << llvm::formatv("  {0,-22} {1,14}  {2,10}  {3}\n", what, bytes, formatBytes(bytes), note);
+  };
+  os << "precision (this plan: " << precision << "; the step's total at each"
+     << (withoutBudget ? ", without --memory-budget" : "") << "):\n";
+  line("fp32", total(fp32),
+       "peak activations " + std::to_string(fp32.peakActivationBytes) + " bytes");
+  line("bf16", total(bf16),
+       "peak activations " + std::to_string(bf16.peakActivationBytes) +
+           " bytes; bf16 GEMMs and activations, fp32 master weights, optimizer state, "
+           "norms, softmax, attention and loss");
+}
+
 /// The --report lines of a sequence-parallel step: what each kind of
 /// collective moves, and what the sharding pass gathered and chose.
 static void printParallelReport(llvm::raw_ostream &os, ModuleOp module,
@@ -500,7 +531,7 @@ int main(int argc, char **argv) {
       "             [--train [--loss=causal-lm|output] [--params GLOB,...|@FILE]\n"
       "              [--frozen GLOB,...] [--optimizer=adamw|sgd] [--lr X] [--weight-decay X]\n"
       "              [--beta1 X] [--beta2 X] [--eps X] [--clip-grad-norm X]\n"
-      "              [--micro-batches K] [--memory-budget BYTES]\n"
+      "              [--micro-batches K] [--precision=fp32|bf16] [--memory-budget BYTES]\n"
       "              [--lr-schedule=constant|linear|cosine [--warmup-steps W]\n"
       "               [--total-steps T] [--min-lr X]]]\n"
       "             [--sp N [--sp-strategy=allgather|ulysses|ring|auto] [--no-overlap]]\n"
@@ -521,10 +552,13 @@ int main(int argc, char **argv) {
                              minLearningRate.getNumOccurrences() ||
                              clipGradNorm.getNumOccurrences() ||
                              microBatches.getNumOccurrences() ||
+                             precision.getNumOccurrences() ||
                              memoryBudget.getNumOccurrences();
   if (trainingOptionGiven && !train)
     return reportError("training options (--loss, --params, --frozen, --optimizer, --lr, "
-                       "--micro-batches, --memory-budget, ...) need --train");
+                       "--micro-batches, --precision, --memory-budget, ...) need --train");
+  if (precision != "fp32" && precision != "bf16")
+    return reportError("--precision " + precision + ": not a precision (fp32 or bf16)");
   int64_t budgetBytes = 0;
   if (memoryBudget.getNumOccurrences()) {
     std::string problem = parseMemoryBudget(memoryBudget, budgetBytes);
@@ -621,6 +655,7 @@ int main(int argc, char **argv) {
   stages.clipGradNorm = clipGradNorm.getNumOccurrences() ? double(clipGradNorm) : 0.0;
   stages.microBatches = microBatches;
   stages.memoryBudget = budgetBytes;
+  stages.precision = precision;
   stages.optimizer = optimizer;
   stages.learningRate = learningRate;
   stages.weightDecay = weightDecay;
@@ -686,12 +721,32 @@ int main(int argc, char **argv) {
         return fail();
       unbudgeted = *unbudgetedMemory;
     }
+    // The step at the other precision.
+    std::optional<sp::planning::StepMemory> otherPrecision;
+    if (train) {
+      sp::pipeline::TrainingPipelineOptions otherStages;
+      otherStages.copyOptionValuesFrom(stages);
+      otherStages.precision = precision == "bf16" ? "fp32" : "bf16";
+      // Compared without recomputation: a budget met at one precision may
+      // not be at the other.
+      otherStages.memoryBudget = 0;
+      FailureOr<sp::planning::StepMemory> otherMemory = measureAgain(options, otherStages);
+      if (failed(otherMemory))
+        return fail();
+      otherPrecision = *otherMemory;
+    }
     // Beside a module printed to stdout, the report goes to stderr.
     bool moduleOnStdout = emit == EmitKind::Mlir && (outputPath.empty() || outputPath == "-");
     llvm::raw_ostream &os = moduleOnStdout ? llvm::errs() : llvm::outs();
     auto ranks = (**module)->getAttrOfType<IntegerAttr>(sp::sequence_parallel::kNumRanksAttr);
     printReport(os, *memory, ranks ? ranks.getInt() : 1, fullBatch ? &*fullBatch : nullptr);
     printTrainingReport(os, **module);
+    if (otherPrecision) {
+      bool bf16 = precision == "bf16";
+      const sp::planning::StepMemory &compiled = unbudgeted ? *unbudgeted : *memory;
+      printPrecisionReport(os, bf16 ? *otherPrecision : compiled,
+                           bf16 ? compiled : *otherPrecision, unbudgeted.has_value());
+    }
     if (unbudgeted)
       printBudgetReport(os, **module, *memory, *unbudgeted, *costModel);
     printParallelReport(os, **module, remarks);

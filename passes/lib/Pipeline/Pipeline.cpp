@@ -47,6 +47,10 @@ void buildTrainingPipeline(OpPassManager &pm, const TrainingPipelineOptions &opt
     pm.addPass(training::createInsertLoss({options.loss}));
     if (split)
       pm.addPass(sequence_parallel::createSequenceParallel(sharding));
+    // On the forward pass, so that the backward pass follows it; after the
+    // sharding, whose collectives and attention strategies then stay f32.
+    if (options.precision != "fp32")
+      pm.addPass(training::createPrecision({options.precision}));
     pm.addPass(autodiff::createAutodiff());
     pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
     pm.addNestedPass<func::FuncOp>(createCSEPass());

@@ -91,6 +91,20 @@ std::string checkFloat(const TensorArg &tensor, const char *role) {
   return {};
 }
 
+std::string checkFloatStorage(const TensorArg &tensor, const char *role) {
+  if (!isFloatStorage(tensor.dtype))
+    return std::string(role) + " must be float32, float64 or bfloat16, got " +
+           describe(tensor);
+  return {};
+}
+
+std::string checkNumericOrBFloat16(const TensorArg &tensor, const char *role) {
+  if (!isNumeric(tensor.dtype) && tensor.dtype != DType::BFloat16)
+    return std::string(role) + " must be float32, float64, int64, int32 or bfloat16, got " +
+           describe(tensor);
+  return {};
+}
+
 std::string checkNumeric(const TensorArg &tensor, const char *role) {
   if (!isNumeric(tensor.dtype))
     return std::string(role) + " must be float32, float64, int64 or int32, got " +
@@ -235,6 +249,59 @@ BroadcastLoop::BroadcastLoop(const Shape &output,
     dims.push_back(1);
     strides.push_back(Offsets{});
   }
+}
+
+//===----------------------------------------------------------------------===//
+// bf16 through an f32 kernel
+//===----------------------------------------------------------------------===//
+
+uint64_t widenedBFloat16Workspace(const KernelArgs &args) {
+  uint64_t bytes = 0;
+  for (const TensorArg &tensor : args.inputs)
+    if (tensor.present && tensor.dtype == DType::BFloat16)
+      bytes += workspaceArrayBytes(tensor.numElements(), sizeof(float));
+  for (const TensorArg &tensor : args.outputs)
+    if (tensor.dtype == DType::BFloat16)
+      bytes += workspaceArrayBytes(tensor.numElements(), sizeof(float));
+  return bytes;
+}
+
+std::string runWidened(const KernelArgs &args, std::string (*run)(const KernelArgs &)) {
+  WorkspaceArrays arrays(args);
+  KernelArgs widened = args;
+  widened.workspace = nullptr;
+  widened.workspaceBytes = 0;
+  for (TensorArg &tensor : widened.inputs) {
+    if (!tensor.present || tensor.dtype != DType::BFloat16)
+      continue;
+    const BFloat16 *from = tensor.as<BFloat16>();
+    float *to = arrays.take<float>(tensor.numElements());
+    parallelFor(tensor.numElements(), 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i)
+        to[i] = float(from[i]);
+    });
+    tensor.data = to;
+    tensor.dtype = DType::Float32;
+  }
+  for (TensorArg &tensor : widened.outputs) {
+    if (tensor.dtype != DType::BFloat16)
+      continue;
+    tensor.data = arrays.take<float>(tensor.numElements());
+    tensor.dtype = DType::Float32;
+  }
+  if (std::string error = run(widened); !error.empty())
+    return error;
+  for (size_t i = 0; i < args.outputs.size(); ++i) {
+    if (args.outputs[i].dtype != DType::BFloat16)
+      continue;
+    const float *from = widened.outputs[i].as<float>();
+    BFloat16 *to = args.outputs[i].as<BFloat16>();
+    parallelFor(args.outputs[i].numElements(), 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i)
+        to[i] = BFloat16(from[i]);
+    });
+  }
+  return {};
 }
 
 } // namespace sp::runtime::cpu

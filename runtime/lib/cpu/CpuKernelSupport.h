@@ -9,6 +9,7 @@
 #define SP_RUNTIME_LIB_CPU_CPUKERNELSUPPORT_H
 
 #include "sp/Semantics/Axes.h"
+#include "sp/Semantics/BFloat16.h"
 #include "sp/runtime/Kernel.h"
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include <initializer_list>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <omp.h>
@@ -72,11 +74,32 @@ inline bool isSupported(DType dtype) {
   return isNumeric(dtype) || dtype == DType::Bool;
 }
 
+/// bf16 elements (sp/Semantics/BFloat16.h): stored in two bytes, computed on
+/// as float. Only the kernels whose checks say so take them (those
+/// --precision=bf16 leaves in bf16); every other check refuses them, so that
+/// a plan computing anything else in bf16 fails validation instead of being
+/// read as float.
+using semantics::BFloat16;
+/// f32, f64 or bf16: the float types kernels that take bf16 store.
+inline bool isFloatStorage(DType dtype) {
+  return isFloat(dtype) || dtype == DType::BFloat16;
+}
+/// The type an element of storage type `T` is computed in: float for bf16.
+template <typename T>
+using ComputeType = std::conditional_t<std::is_same_v<T, BFloat16>, float, T>;
+
 /// Calls `body` with a value of the C++ type of `dtype` (f32 or f64).
 template <typename Body> decltype(auto) visitFloat(DType dtype, Body &&body) {
   if (dtype == DType::Float64)
     return body(double());
   return body(float());
+}
+/// Calls `body` with a value of the storage type of `dtype` (f32, f64 or
+/// BFloat16).
+template <typename Body> decltype(auto) visitFloatStorage(DType dtype, Body &&body) {
+  if (dtype == DType::BFloat16)
+    return body(BFloat16());
+  return visitFloat(dtype, static_cast<Body &&>(body));
 }
 /// f32, f64, i64 or i32.
 template <typename Body> decltype(auto) visitNumeric(DType dtype, Body &&body) {
@@ -153,8 +176,12 @@ std::string checkPresent(const KernelArgs &args, size_t index, const char *role)
 std::string checkDType(const TensorArg &tensor, DType dtype, const char *role);
 /// "" when `tensor` is f32 or f64.
 std::string checkFloat(const TensorArg &tensor, const char *role);
+/// "" when `tensor` is f32, f64 or bf16.
+std::string checkFloatStorage(const TensorArg &tensor, const char *role);
 /// "" when `tensor` is f32, f64, i64 or i32.
 std::string checkNumeric(const TensorArg &tensor, const char *role);
+/// "" when `tensor` is f32, f64, i64, i32 or bf16.
+std::string checkNumericOrBFloat16(const TensorArg &tensor, const char *role);
 /// "" when `tensor` is i64 or i32.
 std::string checkIndexType(const TensorArg &tensor, const char *role);
 /// "" when `tensor` has `shape`.
@@ -338,6 +365,20 @@ private:
   uint64_t capacity_, used_ = 0;
   std::vector<std::vector<uint64_t>> owned_;
 };
+
+//===----------------------------------------------------------------------===//
+// bf16 through an f32 kernel
+//===----------------------------------------------------------------------===//
+
+/// Runs the f32 kernel `run` on f32 copies (in the workspace) of a launch
+/// whose float tensors are bf16, and rounds its results into the bf16
+/// outputs once: for kernels whose f32 path is a library call (sgemm) or
+/// accumulates (reduce_sum), so that bf16 takes the f32 path's accumulation.
+/// Inputs that are not bf16 pass through.
+std::string runWidened(const KernelArgs &args, std::string (*run)(const KernelArgs &));
+/// The workspace runWidened needs: an f32 array per bf16 tensor; 0 when the
+/// launch holds no bf16.
+uint64_t widenedBFloat16Workspace(const KernelArgs &args);
 
 } // namespace sp::runtime::cpu
 

@@ -35,13 +35,14 @@ const std::vector<Kernel> &kernelTable() {
   static const std::vector<Kernel> table = [] {
     std::vector<Kernel> kernels;
     // Families whose kernels compute in float32 or float64 only (visitFloat)
-    // are registered for those; the others take any element type their
-    // check accepts.
+    // are registered for those, unless a kernel names its own types (bf16
+    // besides them); the others take any element type their check accepts.
     auto floatOnly = [&kernels](void (*add)(std::vector<Kernel> &)) {
       size_t first = kernels.size();
       add(kernels);
       for (size_t index = first; index < kernels.size(); ++index)
-        kernels[index].elementTypes = kFloatElementTypes;
+        if (kernels[index].elementTypes == 0)
+          kernels[index].elementTypes = kFloatElementTypes;
     };
     cpu::addElementwiseKernels(kernels);
     floatOnly(cpu::addLinalgKernels);

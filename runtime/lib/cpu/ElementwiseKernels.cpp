@@ -3,7 +3,11 @@
 // Broadcasting binary ops, unary ops, GELU, float classes, where, cast, and
 // the emitter's fill and copy. Integer arithmetic wraps (it goes through the
 // unsigned type) instead of being undefined, and an integer division by zero
-// is a run-time error line instead of a trap.
+// is a run-time error line instead of a trap. bf16 tensors (--precision=bf16)
+// are computed on in float and each result rounded to bf16 once, as
+// PyTorch's CPU kernels do: arithmetic, comparisons, the float unary ops,
+// neg/abs/relu, GELU, pow of a bf16 base, where, fill, and casts between
+// bf16 and f32.
 //
 //===----------------------------------------------------------------------===//
 
@@ -188,6 +192,7 @@ void binaryLoop(const KernelArgs &args, F f) {
 
 enum class BinaryFamily { Arithmetic, Power, Comparison, Logical };
 
+
 template <BinaryFamily family> std::string checkBinary(const KernelArgs &args) {
   if (std::string error = checkArity(args, 2, 1); !error.empty())
     return error;
@@ -199,10 +204,15 @@ template <BinaryFamily family> std::string checkBinary(const KernelArgs &args) {
   switch (family) {
   case BinaryFamily::Arithmetic:
   case BinaryFamily::Power:
-    if (std::string error = checkNumeric(lhs, "lhs"); !error.empty())
+    if (std::string error = checkNumericOrBFloat16(lhs, "lhs"); !error.empty())
       return error;
     if (family == BinaryFamily::Power) {
-      if (std::string error = checkNumeric(rhs, "exponent"); !error.empty())
+      // A bf16 exponent only with a bf16 base (pow's gradient casts the
+      // exponent to the base's type).
+      if (std::string error = lhs.dtype == DType::BFloat16
+                                  ? checkNumericOrBFloat16(rhs, "exponent")
+                                  : checkNumeric(rhs, "exponent");
+          !error.empty())
         return error;
     } else if (rhs.dtype != lhs.dtype) {
       return "operand element types differ: " + describe(lhs) + " and " + describe(rhs);
@@ -212,7 +222,7 @@ template <BinaryFamily family> std::string checkBinary(const KernelArgs &args) {
              describe(out);
     break;
   case BinaryFamily::Comparison:
-    if (!isSupported(lhs.dtype) || rhs.dtype != lhs.dtype)
+    if (!(isSupported(lhs.dtype) || lhs.dtype == DType::BFloat16) || rhs.dtype != lhs.dtype)
       return "cannot compare " + describe(lhs) + " with " + describe(rhs);
     if (std::string error = checkDType(out, DType::Bool, "result"); !error.empty())
       return error;
@@ -244,6 +254,12 @@ template <typename T> bool containsZero(const TensorArg &tensor) {
 }
 
 template <typename Op> std::string runArithmetic(const KernelArgs &args) {
+  if (args.inputs[0].dtype == DType::BFloat16) {
+    binaryLoop<BFloat16, BFloat16, BFloat16>(args, [](BFloat16 a, BFloat16 b) {
+      return BFloat16(Op::template apply<float>(float(a), float(b)));
+    });
+    return {};
+  }
   return visitNumeric(args.inputs[0].dtype, [&](auto tag) -> std::string {
     using T = decltype(tag);
     if constexpr (std::is_integral_v<T> && IsIntegerDivision<Op>::value)
@@ -254,45 +270,68 @@ template <typename Op> std::string runArithmetic(const KernelArgs &args) {
   });
 }
 
-template <typename T> std::string runPowerOf(const KernelArgs &args) {
+/// pow with a base stored as S (bf16 computes in float, C, and rounds once).
+template <typename S> std::string runPowerOf(const KernelArgs &args) {
+  using C = ComputeType<S>;
   const TensorArg &rhs = args.inputs[1];
   // Squares and cubes (x ** 3 in GPT-2's GELU) skip the libm call; x * x is
   // exactly pow's correctly rounded result, x * x * x within an ulp.
-  if constexpr (std::is_floating_point_v<T>) {
+  if constexpr (std::is_floating_point_v<C>) {
     if (rhs.numElements() == 1) {
-      double exponent = visitNumeric(rhs.dtype, [&](auto e) {
-        return double(rhs.as<decltype(e)>()[0]);
-      });
+      double exponent =
+          rhs.dtype == DType::BFloat16
+              ? double(float(rhs.as<BFloat16>()[0]))
+              : visitNumeric(rhs.dtype, [&](auto e) { return double(rhs.as<decltype(e)>()[0]); });
       // One exponent: the result has the base's elements in the same order.
       const TensorArg &base = args.inputs[0], &out = args.outputs[0];
       if (exponent == 1.0) {
-        mapElements<T, T>(base, out, 1, [](T x) { return x; });
+        mapElements<S, S>(base, out, 1, [](S x) { return x; });
         return {};
       }
       if (exponent == 2.0) {
-        mapElements<T, T>(base, out, 1, [](T x) { return x * x; });
+        mapElements<S, S>(base, out, 1, [](S s) {
+          C x = C(s);
+          return S(x * x);
+        });
         return {};
       }
-      if (std::is_same_v<T, float> && exponent == 3.0) {
-        mapElements<T, T>(base, out, 1, [](T x) { return x * x * x; });
+      if (std::is_same_v<C, float> && exponent == 3.0) {
+        mapElements<S, S>(base, out, 1, [](S s) {
+          C x = C(s);
+          return S(x * x * x);
+        });
         return {};
       }
     }
   }
+  // A bf16 exponent comes only with a bf16 base (checkBinary).
+  if (rhs.dtype == DType::BFloat16) {
+    binaryLoop<S, BFloat16, S>(args, [](S a, BFloat16 b) { return S(power(C(a), float(b))); });
+    return {};
+  }
   visitNumeric(rhs.dtype, [&](auto exponentTag) {
     using E = decltype(exponentTag);
-    binaryLoop<T, E, T>(args, [](T a, E b) { return power(a, b); });
+    binaryLoop<S, E, S>(args, [](S a, E b) { return S(power(C(a), b)); });
   });
   return {};
 }
 
 std::string runPower(const KernelArgs &args) {
+  if (args.inputs[0].dtype == DType::BFloat16)
+    return runPowerOf<BFloat16>(args);
   return visitNumeric(args.inputs[0].dtype, [&](auto tag) {
     return runPowerOf<decltype(tag)>(args);
   });
 }
 
 template <typename Op> std::string runComparison(const KernelArgs &args) {
+  if (args.inputs[0].dtype == DType::BFloat16) {
+    // Widening is exact, so floats compare as the bf16 values do.
+    binaryLoop<BFloat16, BFloat16, BoolByte>(args, [](BFloat16 a, BFloat16 b) -> BoolByte {
+      return Op::apply(float(a), float(b));
+    });
+    return {};
+  }
   visitSupported(args.inputs[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     // bool bytes compare as truth values: any nonzero byte is true.
@@ -324,20 +363,24 @@ template <UnaryDomain domain> std::string checkUnary(const KernelArgs &args) {
   const TensorArg &input = args.inputs[0];
   std::string error;
   if (domain == UnaryDomain::Float)
-    error = checkFloat(input, "input");
+    error = checkFloatStorage(input, "input");
   else if (domain == UnaryDomain::Signed)
-    error = checkNumeric(input, "input");
+    error = checkNumericOrBFloat16(input, "input");
   else
     error = checkDType(input, DType::Bool, "input");
   return firstError({error, checkSameType(args.outputs[0], input, "result")});
 }
 
+// S is the stored type, T the one computed in (float for bf16).
 #define SP_FLOAT_UNARY(Name, Cost, Expression)                                 \
   std::string run##Name(const KernelArgs &args) {                              \
-    visitFloat(args.inputs[0].dtype, [&](auto tag) {                           \
-      using T = decltype(tag);                                                 \
-      mapElements<T, T>(args.inputs[0], args.outputs[0], Cost,                 \
-                        [](T x) -> T { return Expression; });                  \
+    visitFloatStorage(args.inputs[0].dtype, [&](auto tag) {                    \
+      using S = decltype(tag);                                                 \
+      using T = ComputeType<S>;                                                \
+      mapElements<S, S>(args.inputs[0], args.outputs[0], Cost, [](S stored) {  \
+        T x = T(stored);                                                       \
+        return S(Expression);                                                  \
+      });                                                                      \
     });                                                                        \
     return {};                                                                 \
   }
@@ -357,6 +400,15 @@ SP_FLOAT_UNARY(Ceil, 1, std::ceil(x))
 
 #define SP_SIGNED_UNARY(Name, Expression)                                      \
   std::string run##Name(const KernelArgs &args) {                              \
+    if (args.inputs[0].dtype == DType::BFloat16) {                             \
+      using T = float;                                                         \
+      mapElements<BFloat16, BFloat16>(args.inputs[0], args.outputs[0], 1,      \
+                                      [](BFloat16 stored) {                    \
+                                        T x = T(stored);                       \
+                                        return BFloat16(Expression);           \
+                                      });                                      \
+      return {};                                                               \
+    }                                                                          \
     visitNumeric(args.inputs[0].dtype, [&](auto tag) {                         \
       using T = decltype(tag);                                                 \
       mapElements<T, T>(args.inputs[0], args.outputs[0], 1,                    \
@@ -396,14 +448,15 @@ template <typename T> T geluOf(T x, bool tanhApproximation) {
 
 std::string runGelu(const KernelArgs &args) {
   bool tanhApproximation = boolAttribute(attributesOf(args), "tanh_approximation", false);
-  visitFloat(args.inputs[0].dtype, [&](auto tag) {
-    using T = decltype(tag);
+  visitFloatStorage(args.inputs[0].dtype, [&](auto tag) {
+    using S = decltype(tag);
+    using T = ComputeType<S>;
     if (tanhApproximation)
-      mapElements<T, T>(args.inputs[0], args.outputs[0], 8,
-                        [](T x) { return geluOf(x, true); });
+      mapElements<S, S>(args.inputs[0], args.outputs[0], 8,
+                        [](S x) { return S(geluOf(T(x), true)); });
     else
-      mapElements<T, T>(args.inputs[0], args.outputs[0], 8,
-                        [](T x) { return geluOf(x, false); });
+      mapElements<S, S>(args.inputs[0], args.outputs[0], 8,
+                        [](S x) { return S(geluOf(T(x), false)); });
   });
   return {};
 }
@@ -461,7 +514,9 @@ std::string checkWhere(const KernelArgs &args) {
                   &onFalse = args.inputs[2], &out = args.outputs[0];
   if (std::string error = checkDType(condition, DType::Bool, "condition"); !error.empty())
     return error;
-  if (!isSupported(onTrue.dtype) || onFalse.dtype != onTrue.dtype || out.dtype != onTrue.dtype)
+  // where only moves elements: bf16 too.
+  if (!(isSupported(onTrue.dtype) || onTrue.dtype == DType::BFloat16) ||
+      onFalse.dtype != onTrue.dtype || out.dtype != onTrue.dtype)
     return "branches and result must share a supported element type, got " +
            describe(onTrue) + ", " + describe(onFalse) + " and " + describe(out);
   std::optional<Shape> shape =
@@ -516,7 +571,14 @@ std::string checkCast(const KernelArgs &args) {
       !error.empty())
     return error;
   const TensorArg &input = args.inputs[0], &out = args.outputs[0];
-  if (!isSupported(input.dtype) || !isSupported(out.dtype))
+  // bf16 converts to and from f32 only: from f64 through f32 would round
+  // twice.
+  bool bfloat16 = input.dtype == DType::BFloat16 || out.dtype == DType::BFloat16;
+  bool supported = bfloat16 ? isFloatStorage(input.dtype) && isFloatStorage(out.dtype) &&
+                                  input.dtype != DType::Float64 &&
+                                  out.dtype != DType::Float64
+                            : isSupported(input.dtype) && isSupported(out.dtype);
+  if (!supported)
     return std::string("cannot cast ") + dtypeName(input.dtype) + " to " +
            dtypeName(out.dtype);
   return checkShape(out, input.shape, "result");
@@ -526,6 +588,14 @@ std::string runCast(const KernelArgs &args) {
   const TensorArg &input = args.inputs[0], &out = args.outputs[0];
   if (input.dtype == out.dtype) {
     std::memcpy(out.data, input.data, size_t(input.numElements() * dtypeSize(input.dtype)));
+    return {};
+  }
+  if (input.dtype == DType::BFloat16) {
+    mapElements<BFloat16, float>(input, out, 1, [](BFloat16 x) { return float(x); });
+    return {};
+  }
+  if (out.dtype == DType::BFloat16) {
+    mapElements<float, BFloat16>(input, out, 1, [](float x) { return BFloat16(x); });
     return {};
   }
   visitSupported(input.dtype, [&](auto fromTag) {
@@ -549,7 +619,7 @@ std::string checkFill(const KernelArgs &args) {
   if (!attributes.holds<double>("value") && !attributes.holds<int64_t>("value") &&
       !attributes.holds<bool>("value"))
     return "attribute 'value' must be a number";
-  if (!isSupported(args.outputs[0].dtype))
+  if (!isSupported(args.outputs[0].dtype) && args.outputs[0].dtype != DType::BFloat16)
     return std::string("cannot fill ") + describe(args.outputs[0]);
   return {};
 }
@@ -564,6 +634,13 @@ template <typename T> void fillElements(T *out, int64_t count, T value) {
 std::string runFill(const KernelArgs &args) {
   const Attributes &attributes = attributesOf(args);
   const TensorArg &out = args.outputs[0];
+  if (out.dtype == DType::BFloat16) {
+    float value = attributes.holds<double>("value")
+                      ? float(attributes.getFloat("value"))
+                      : float(intAttribute(attributes, "value", 0));
+    fillElements(out.as<BFloat16>(), out.numElements(), BFloat16(value));
+    return {};
+  }
   visitSupported(out.dtype, [&](auto tag) {
     using T = decltype(tag);
     T value;

@@ -3,7 +3,8 @@
 // A reduction first merges adjacent dims that are all reduced or all kept.
 // Nearly every reduction then reads as [outer, reduced, inner]: rows when
 // inner is 1, column sums otherwise; anything else takes a general loop.
-// Float sums accumulate in double and integer sums wrap in 64 bits.
+// Float sums accumulate in double and integer sums wrap in 64 bits; bf16
+// reduces as f32 on widened copies.
 //
 //===----------------------------------------------------------------------===//
 
@@ -190,7 +191,9 @@ std::string checkReduce(const KernelArgs &args) {
     return error;
   const TensorArg &input = args.inputs[0], &out = args.outputs[0];
   const Attributes &attributes = attributesOf(args);
-  if (std::string error = firstError({checkNumeric(input, "input"),
+  // bf16 (the gradients of broadcast bf16 operands) reduces on f32 copies
+  // (runWidened): accumulated in double as f32 is.
+  if (std::string error = firstError({checkNumericOrBFloat16(input, "input"),
                                       checkDType(out, input.dtype, "result"),
                                       checkIntsAttribute(attributes, "axes"),
                                       checkBoolAttribute(attributes, "keep_dims")});
@@ -208,6 +211,8 @@ std::string checkReduce(const KernelArgs &args) {
 }
 
 template <ReduceKind kind> std::string runReduce(const KernelArgs &args) {
+  if (args.inputs[0].dtype == DType::BFloat16)
+    return runWidened(args, runReduce<kind>);
   const TensorArg &input = args.inputs[0], &out = args.outputs[0];
   std::string unused;
   std::vector<bool> reduced =
@@ -309,9 +314,12 @@ std::string runCumSum(const KernelArgs &args) {
 } // namespace
 
 void addReductionKernels(std::vector<Kernel> &kernels) {
-  kernels.push_back({"reduce_sum", checkReduce, runReduce<ReduceKind::Sum>});
-  kernels.push_back({"reduce_mean", checkReduce, runReduce<ReduceKind::Mean>});
-  kernels.push_back({"reduce_max", checkReduce, runReduce<ReduceKind::Max>});
+  kernels.push_back({"reduce_sum", checkReduce, runReduce<ReduceKind::Sum>, false, 0,
+                     widenedBFloat16Workspace});
+  kernels.push_back({"reduce_mean", checkReduce, runReduce<ReduceKind::Mean>, false, 0,
+                     widenedBFloat16Workspace});
+  kernels.push_back({"reduce_max", checkReduce, runReduce<ReduceKind::Max>, false, 0,
+                     widenedBFloat16Workspace});
   kernels.push_back({"cumsum", checkCumSum, runCumSum});
 }
 

@@ -30,7 +30,7 @@ std::string checkGeluGrad(const KernelArgs &args) {
       !error.empty())
     return error;
   const TensorArg &input = args.inputs[0];
-  return firstError({checkFloat(input, "input"),
+  return firstError({checkFloatStorage(input, "input"),
                      checkSameType(args.inputs[1], input, "result_grad"),
                      checkSameType(args.outputs[0], input, "input_grad"),
                      checkBoolAttribute(attributesOf(args), "tanh_approximation")});
@@ -59,18 +59,20 @@ template <typename T> T geluDerivative(T x, bool tanhApproximation) {
 std::string runGeluGrad(const KernelArgs &args) {
   bool tanhApproximation = boolAttribute(attributesOf(args), "tanh_approximation", false);
   const TensorArg &input = args.inputs[0];
-  visitFloat(input.dtype, [&](auto tag) {
-    using T = decltype(tag);
-    const T *x = input.as<T>();
-    const T *dy = args.inputs[1].as<T>();
-    T *dx = args.outputs[0].as<T>();
+  // bf16 (S) is computed in float (T) and rounded once.
+  visitFloatStorage(input.dtype, [&](auto tag) {
+    using S = decltype(tag);
+    using T = ComputeType<S>;
+    const S *x = input.as<S>();
+    const S *dy = args.inputs[1].as<S>();
+    S *dx = args.outputs[0].as<S>();
     parallelFor(input.numElements(), 12, [&](int64_t begin, int64_t end) {
       if (tanhApproximation) {
         for (int64_t i = begin; i < end; ++i)
-          dx[i] = dy[i] * geluDerivative(x[i], true);
+          dx[i] = S(T(dy[i]) * geluDerivative(T(x[i]), true));
       } else {
         for (int64_t i = begin; i < end; ++i)
-          dx[i] = dy[i] * geluDerivative(x[i], false);
+          dx[i] = S(T(dy[i]) * geluDerivative(T(x[i]), false));
       }
     });
   });
@@ -443,7 +445,8 @@ void addTrainingKernels(std::vector<Kernel> &kernels) {
   kernels.push_back({"global_norm", checkGlobalNorm, runGlobalNorm});
   kernels.push_back({"clip_coefficient", checkClipCoefficient, runClipCoefficient});
 
-  kernels.push_back({"gelu_grad", checkGeluGrad, runGeluGrad});
+  kernels.push_back(
+      {"gelu_grad", checkGeluGrad, runGeluGrad, false, kFloatOrBFloat16ElementTypes});
   kernels.push_back({"cross_entropy_sum", checkCrossEntropySum, runCrossEntropySum});
   kernels.push_back(
       {"cross_entropy_sum_grad", checkCrossEntropySumGrad, runCrossEntropySumGrad});

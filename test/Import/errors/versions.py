@@ -19,9 +19,9 @@
 # RUN: %exit1 sp-compile %t.saturate.onnx --emit=mlir | FileCheck %s --check-prefix=SATURATE
 # SATURATE: {{^}}sp-compile: error: {{.*}}.saturate.onnx: node 'y' (Cast, opset 19): attribute 'saturate' is FLOAT but Cast-19 defines it as INT{{$}}
 # RUN: %exit1 sp-compile %t.half_max.onnx -o %t.half_max.spplan | FileCheck %s --check-prefix=HALFMAX
-# HALFMAX: {{^}}sp-compile: error: {{.*}}.half_max.onnx: node 'y' (Max, opset 17): input 'a' is f16; sp's CPU kernels compute Max in f32, f64, i32, i64 and i1 only{{$}}
+# HALFMAX: {{^}}sp-compile: error: {{.*}}.half_max.onnx: node 'y' (Max, opset 17): input 'a' is f16; sp's CPU kernels compute Max in f32, f64, i32, i64 and i1 only (bf16 through --precision=bf16 on an f32 model){{$}}
 # RUN: %exit1 sp-compile %t.cast_bf16.onnx -o %t.cast_bf16.spplan | FileCheck %s --check-prefix=CASTBF16
-# CASTBF16: {{^}}sp-compile: error: {{.*}}.cast_bf16.onnx: node 'y' (Cast, opset 17): the result is bf16; sp's CPU kernels compute Cast in f32, f64, i32, i64 and i1 only{{$}}
+# CASTBF16: {{^}}sp-compile: error: {{.*}}.cast_bf16.onnx: node 'y' (Cast, opset 17): the result is bf16; sp's CPU kernels compute Cast in f32, f64, i32, i64 and i1 only (bf16 through --precision=bf16 on an f32 model){{$}}
 import sys
 from onnx_test_builder import *
 

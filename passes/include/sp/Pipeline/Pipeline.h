@@ -53,6 +53,11 @@ struct TrainingPipelineOptions : mlir::PassPipelineOptions<TrainingPipelineOptio
                      "imported module holds one slice (sp-compile --emit=import "
                      "--micro-batches K)"),
       llvm::cl::init(1)};
+  Option<std::string> precision{
+      *this, "precision",
+      llvm::cl::desc("fp32, or bf16: mixed precision (bf16 GEMMs and activations, fp32 "
+                     "master weights, optimizer state, norms, softmax and loss)"),
+      llvm::cl::init("fp32")};
   Option<int64_t> memoryBudget{
       *this, "memory-budget",
       llvm::cl::desc("Bytes per rank the step must fit in by recomputing activations in the "
@@ -80,7 +85,8 @@ struct TrainingPipelineOptions : mlir::PassPipelineOptions<TrainingPipelineOptio
 };
 
 /// Adds sp-compile's stages to `pm` (a module pass manager): canonicalize,
-/// fuse, and with `train` parameter selection, loss, sharding, autodiff,
+/// fuse, and with `train` parameter selection, loss, sharding, the precision
+/// policy, autodiff,
 /// micro-batch accumulation, gradient reduction and clipping, the optimizer; then instruction ids and,
 /// under --sp with overlap, the collective schedule; with a memory budget,
 /// last, the recomputation that fits the step into it. `costModel` is the one

@@ -27,6 +27,7 @@ using sp::graph::kLossAttr;
 using sp::graph::kMemoryBudgetAttr;
 using sp::graph::kMicroBatchesAttr;
 using sp::graph::kOptimizerAttr;
+using sp::graph::kPrecisionAttr;
 using sp::graph::kRecomputedAttr;
 using sp::graph::kStateOfAttr;
 using sp::graph::kStepCounterAttr;

@@ -51,6 +51,48 @@ def InsertLoss : Pass<"sp-insert-loss", "mlir::ModuleOp"> {
   ];
 }
 
+def Precision : Pass<"sp-precision", "mlir::ModuleOp"> {
+  let summary = "Apply a mixed-precision policy to @main's forward pass";
+  let description = [{
+    `precision=fp32` leaves the module as it is. `precision=bf16` is mixed
+    precision as PyTorch's autocast and Megatron-LM keep it: GEMMs
+    (`graph.matmul`, `graph.gemm`) and the element-wise ops between them run
+    in bf16, while parameters (fp32 master weights), norms, softmax,
+    attention, reductions, the loss and everything after it stay fp32.
+
+    Activations are the float values computed from @main's arguments: from
+    a float activation, or from the inputs by an op other than a cast (an
+    embedding's gather). Weights, constants, floats cast from integers
+    (positions) and what is computed from them alone are weight-like.
+    Walking @main in order, with f32 values narrowed to bf16 and bf16 ones
+    widened to f32 by `graph.cast` (one cast per value, after its
+    definition):
+    - a GEMM with an activation operand narrows its f32 operands and
+      computes in bf16 (a product of tables alone, such as rotary
+      frequencies times positions, stays f32);
+    - an element-wise op (add, sub, mul, div, neg, tanh, sigmoid, gelu, the
+      base of pow) or a view or move (reshape, transpose, slice, split,
+      concat, expand, squeeze, unsqueeze) with a bf16 operand computes in
+      bf16 when its other f32 operands are weight-like, which it narrows;
+      otherwise (a residual sum of an f32 stream and a bf16 branch) it
+      computes in f32 and widens its bf16 operands, as autocast promotes;
+    - every other op widens its bf16 operands, and so does the return.
+
+    This runs before sp-autodiff, so the backward pass follows: a cast's
+    gradient is the cast back, parameter gradients arrive in f32, and their
+    reduction over ranks, clipping and the optimizer state stay f32. It runs
+    after sp-sequence-parallel, whose collectives and attention strategies
+    are ops of the last kind and so move f32.
+
+    The module gets `graph.precision`; applying the policy twice is an error.
+  }];
+  let options = [
+    Option<"precision", "precision", "std::string", /*default=*/"\"fp32\"",
+           "fp32 (no change) or bf16 (mixed precision)">,
+  ];
+  let dependentDialects = ["::sp::graph::GraphDialect"];
+}
+
 def InsertOptimizer : Pass<"sp-insert-optimizer", "mlir::ModuleOp"> {
   let summary = "Append the optimizer update of every parameter to @main";
   let description = [{

@@ -113,6 +113,9 @@ struct KernelArgs {
 constexpr uint32_t elementTypeBit(DType dtype) { return uint32_t(1) << unsigned(dtype); }
 constexpr uint32_t kFloatElementTypes =
     elementTypeBit(DType::Float32) | elementTypeBit(DType::Float64);
+/// f32, f64 and bf16: kernels that also take --precision=bf16's tensors.
+constexpr uint32_t kFloatOrBFloat16ElementTypes =
+    kFloatElementTypes | elementTypeBit(DType::BFloat16);
 
 struct Kernel {
   /// The op name, e.g. "matmul".

@@ -38,7 +38,7 @@ std::optional<llvm::StringRef> getPlacement(llvm::StringRef name) {
   if (name == kNumRanksAttr || name == kZigzagAttr || name == kTokenInputAttr ||
       name == kVocabSizeAttr || name == kOptimizerAttr || name == kClipGradNormAttr ||
       name == kMicroBatchesAttr || name == kUnpaddedSequenceLengthAttr ||
-      name == kMemoryBudgetAttr)
+      name == kMemoryBudgetAttr || name == kPrecisionAttr)
     return llvm::StringRef("on the module");
   if (name == kRecomputedAttr)
     return llvm::StringRef("on a graph op");
@@ -104,6 +104,13 @@ LogicalResult GraphDialect::verifyOperationAttribute(Operation *op, NamedAttribu
       if (!isI64(value) || length.getInt() < 1)
         return op->emitOpError() << "attribute " << name << " = " << value
                                  << " is not a positive sequence length (i64)";
+      return success();
+    }
+    if (name == kPrecisionAttr) {
+      auto precision = llvm::dyn_cast<StringAttr>(value);
+      if (!precision || precision.getValue() != "bf16")
+        return op->emitOpError() << "attribute " << name << " = " << value
+                                 << " is not a precision policy (\"bf16\")";
       return success();
     }
     if (name == kMemoryBudgetAttr) {

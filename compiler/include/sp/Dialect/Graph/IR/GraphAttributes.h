@@ -71,6 +71,8 @@ constexpr llvm::StringLiteral kMemoryBudgetAttr =
 /// recompute a forward value instead of keeping it live. It also keeps CSE
 /// from merging the copy back into the forward op.
 constexpr llvm::StringLiteral kRecomputedAttr = GraphDialect::RecomputedAttrHelper::getNameStr();
+/// Module ("bf16"): the precision policy sp-precision applied to the step.
+constexpr llvm::StringLiteral kPrecisionAttr = GraphDialect::PrecisionAttrHelper::getNameStr();
 
 // --- Sequence parallelism (sp-sequence-parallel) -----------------------------
 

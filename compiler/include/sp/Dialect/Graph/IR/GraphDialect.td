@@ -69,6 +69,8 @@ def Graph_Dialect : Dialect {
     "::mlir::IntegerAttr":$memory_budget,
     // Any graph op: recomputes a forward value for the backward pass.
     "::mlir::UnitAttr":$recomputed,
+    // Module ("bf16"): sp-precision ran its mixed-precision policy.
+    "::mlir::StringAttr":$precision,
     // Sequence parallelism. Module (positive i64): the ranks of the SPMD
     // step; absent on one rank.
     "::mlir::IntegerAttr":$num_ranks,
