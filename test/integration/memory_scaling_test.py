@@ -10,7 +10,8 @@ at sequences of S and 2S. The padding mask they build is a [B, 1, S, S]
 tensor in the export; sp-fuse must keep it as a [B, 1, 1, S] bias and a band
 the kernels compute, so that one rank's peak activations at 2S are at most
 twice those at S (a quadratic tensor makes them grow by more), and the
-fused attention ops have no bias with an [S, S] matrix. At 2S, `--sp 4`
+fused attention ops have no bias with an [S, S] matrix (and `--report` lists
+their band). At 2S, `--sp 4`
 with each strategy must hold at most 1/4 + 10% of one rank's peak per rank.
 
 BLOOM is left out: its ALiBi bias is added to the mask before the scores,
@@ -60,7 +61,7 @@ def compile_report(tools, model, sequence, flags=(), emit_mlir=False):
     if not emit_mlir:
         return int(peak.group(1)), ""
     with open(module) as f:
-        return int(peak.group(1)), f.read()
+        return int(peak.group(1)), f.read(), ran.stdout
 
 
 def square_biases(module, sequence):
@@ -79,7 +80,9 @@ def square_biases(module, sequence):
 def check_model(tools, model, name):
     """None when `model` scales as it should, else the reason."""
     short, _ = compile_report(tools, model, SEQUENCE)
-    long, module = compile_report(tools, model, 2 * SEQUENCE, emit_mlir=True)
+    long, module, report = compile_report(tools, model, 2 * SEQUENCE, emit_mlir=True)
+    if "of key - query positions" not in report:
+        return "--report does not list the attention's band mask"
     square = square_biases(module, 2 * SEQUENCE)
     if square:
         return f"{len(square)} attention(s) keep an [S, S] bias: {square[0]}"

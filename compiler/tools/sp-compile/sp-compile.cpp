@@ -426,6 +426,59 @@ static void printPrecisionReport(llvm::raw_ostream &os, const sp::planning::Step
            "norms, softmax, attention and loss");
 }
 
+/// The --report lines of the step's attention: each forward attention op
+/// (by the kernel it runs: attention, block_attention under allgather,
+/// ring_attention) and the mask it computes: causal, a band the kernels
+/// compute from positions (what sp-fuse makes of a causal or sliding-window
+/// mask and-ed with a padding mask), or a bias tensor, which is quadratic in
+/// the sequence when it has an [Sq, Sk] matrix.
+static void printAttentionReport(llvm::raw_ostream &os, ModuleOp module) {
+  // (kernel, mask) in the order the step first meets them, and a count.
+  llvm::SmallVector<std::pair<std::pair<llvm::StringRef, std::string>, int64_t>> kinds;
+  module.walk([&](Operation *op) {
+    if (!llvm::isa<sp::graph::AttentionOp, sp::graph::BlockAttentionOp,
+                   sp::graph::RingAttentionOp>(op))
+      return;
+    std::string mask;
+    llvm::raw_string_ostream describe(mask);
+    if (auto causal = op->getAttrOfType<BoolAttr>("causal"); causal && causal.getValue())
+      describe << "causal";
+    if (auto fill = op->getAttrOfType<FloatAttr>("band_fill")) {
+      auto bound = [&](llvm::StringRef name) {
+        auto value = op->getAttrOfType<IntegerAttr>(name);
+        return value ? std::to_string(value.getValue().getSExtValue()) : std::string();
+      };
+      describe << (mask.empty() ? "" : ", ") << "band [" << bound("band_lower") << ", "
+               << bound("band_upper") << "] of key - query positions, fill "
+               << fill.getValueAsDouble() << " outside (computed by the kernels)";
+    }
+    // The bias is the last operand past query, key and value (and positions).
+    unsigned fixed = llvm::isa<sp::graph::BlockAttentionOp>(op) ? 5 : 3;
+    if (op->getNumOperands() > fixed) {
+      auto bias = llvm::cast<RankedTensorType>(op->getOperands().back().getType());
+      int64_t rank = bias.getRank();
+      bool square = rank >= 2 && bias.getDimSize(rank - 2) > 1 && bias.getDimSize(rank - 1) > 1;
+      describe << (mask.empty() ? "" : ", ") << "bias "
+               << sp::graph::formatShape(bias.getShape())
+               << (square ? " (a tensor with an [Sq, Sk] matrix: quadratic in the sequence)"
+                          : "");
+    }
+    if (mask.empty())
+      mask = "no mask";
+    std::pair<llvm::StringRef, std::string> kind = {op->getName().stripDialect(), mask};
+    auto *known = llvm::find_if(kinds, [&](const auto &entry) { return entry.first == kind; });
+    if (known == kinds.end())
+      kinds.push_back({kind, 1});
+    else
+      ++known->second;
+  });
+  if (kinds.empty())
+    return;
+  os << "attention (forward ops per step, by kernel and mask):\n";
+  for (const auto &[kind, count] : kinds)
+    os << llvm::formatv("  {0,-22} {1,14}  {2}\n", kind.first, count, kind.second);
+}
+
 /// The --report lines of a sequence-parallel step: what each kind of
 /// collective moves, and what the sharding pass gathered and chose.
 static void printParallelReport(llvm::raw_ostream &os, ModuleOp module,
@@ -749,6 +802,7 @@ int main(int argc, char **argv) {
     }
     if (unbudgeted)
       printBudgetReport(os, **module, *memory, *unbudgeted, *costModel);
+    printAttentionReport(os, **module);
     printParallelReport(os, **module, remarks);
     if (func::FuncOp main = (**module).lookupSymbol<func::FuncOp>("main"))
       sp::scheduling::printTimeline(os, sp::scheduling::predictTimeline(main, *costModel),
