@@ -32,6 +32,10 @@
 #include "sp/Autodiff/GradientBuilder.h"
 
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/BuiltinDialect.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/SymbolTable.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Matchers.h"
@@ -39,6 +43,7 @@
 #include "llvm/Support/MathExtras.h"
 
 #include <cmath>
+#include <cstring>
 #include <numeric>
 
 using namespace mlir;
@@ -664,6 +669,91 @@ bool splitMask(Value condition, int64_t sq, int64_t sk, Band &band, SmallVectorI
   return true;
 }
 
+/// The largest magnitude the values of a float constant can have.
+std::optional<double> largestMagnitude(Attribute value) {
+  if (auto dense = llvm::dyn_cast<DenseElementsAttr>(value)) {
+    std::optional<HostTensor> host = HostTensor::fromAttr(dense);
+    if (!host)
+      return std::nullopt;
+    double largest = 0;
+    for (int64_t i = 0; i < host->numElements(); ++i)
+      largest = std::max(largest, std::abs(host->getAsDouble(i)));
+    return largest;
+  }
+  auto resource = llvm::dyn_cast<DenseResourceElementsAttr>(value);
+  AsmResourceBlob *blob = resource ? resource.getRawHandle().getBlob() : nullptr;
+  if (!blob)
+    return std::nullopt;
+  ArrayRef<char> data = blob->getData();
+  Type element = resource.getElementType();
+  double largest = 0;
+  auto scan = [&](auto tag) {
+    using T = decltype(tag);
+    for (size_t i = 0; i + sizeof(T) <= data.size(); i += sizeof(T)) {
+      T v;
+      std::memcpy(&v, data.data() + i, sizeof(T));
+      largest = std::max(largest, std::abs(double(v)));
+    }
+  };
+  if (element.isF32())
+    scan(float());
+  else if (element.isF64())
+    scan(double());
+  else
+    return std::nullopt;
+  return largest;
+}
+
+/// A bound on the magnitude of `value`'s elements, where its ops give one:
+/// constants (also constant globals), integers cast to floats (at most
+/// 2^(bits-1)), products, sums and views of those. ALiBi's bias, slopes times
+/// positions, has one.
+std::optional<double> magnitudeBound(Value value, int depth) {
+  Operation *op = value.getDefiningOp();
+  if (!op || depth > 16)
+    return std::nullopt;
+  Attribute constant;
+  if (matchPattern(value, m_Constant(&constant)))
+    return largestMagnitude(constant);
+  if (auto load = llvm::dyn_cast<ml_program::GlobalLoadConstOp>(op)) {
+    auto global = SymbolTable::lookupNearestSymbolFrom<ml_program::GlobalOp>(op, load.getGlobal());
+    if (!global || !global.getValue())
+      return std::nullopt;
+    return largestMagnitude(*global.getValue());
+  }
+  if (auto cast = llvm::dyn_cast<CastOp>(op)) {
+    Type from = cast.getInput().getType().getElementType();
+    if (from.isInteger(1))
+      return 1.0;
+    if (auto integer = llvm::dyn_cast<IntegerType>(from))
+      return std::ldexp(1.0, int(integer.getWidth()) - 1);
+    return magnitudeBound(cast.getInput(), depth + 1);
+  }
+  if (llvm::isa<MulOp, AddOp, SubOp>(op)) {
+    std::optional<double> lhs = magnitudeBound(op->getOperand(0), depth + 1);
+    std::optional<double> rhs = magnitudeBound(op->getOperand(1), depth + 1);
+    if (!lhs || !rhs)
+      return std::nullopt;
+    return llvm::isa<MulOp>(op) ? *lhs * *rhs : *lhs + *rhs;
+  }
+  if (llvm::isa<NegOp, ReshapeOp, ExpandOp, UnsqueezeOp, SqueezeOp, TransposeOp>(op))
+    return magnitudeBound(op->getOperand(0), depth + 1);
+  return std::nullopt;
+}
+
+/// Whether adding any value of magnitude at most `bound` to `fill` gives
+/// `fill` again in `element` (f32 or f64): less than half its ulp, or -inf.
+bool absorbs(double fill, double bound, Type element) {
+  if (std::isinf(fill) && fill < 0)
+    return std::isfinite(bound);
+  if (!std::isfinite(fill) || fill == 0)
+    return false;
+  int exponent = 0;
+  std::frexp(fill, &exponent);
+  int digits = element.isF32() ? 24 : element.isF64() ? 53 : 0;
+  return digits > 0 && bound < std::ldexp(1.0, exponent - 1 - digits);
+}
+
 /// A mask that sp-fuse keeps structured: a bias the same for every query
 /// row (absent: 0) where a band of key offsets lets keys through, `fill`
 /// elsewhere.
@@ -681,6 +771,24 @@ struct StructuredMask {
 /// [..., 1, Sk], and no [Sq, Sk] tensor is left.
 std::optional<StructuredMask> structureMask(autodiff::GradientBuilder &b, Value bias, int64_t sq,
                                             int64_t sk) {
+  // A bias the same for every row added to the mask (BLOOM's ALiBi): where
+  // the band hides a key, the dense bias holds it plus the fill, which is
+  // the fill itself when the fill absorbs every value it can take.
+  if (auto add = bias.getDefiningOp<AddOp>()) {
+    for (auto [rows, masked] : {std::pair(add.getLhs(), add.getRhs()),
+                                std::pair(add.getRhs(), add.getLhs())}) {
+      if (!isRowBroadcast(rows.getType()) || !masked.getDefiningOp<WhereOp>())
+        continue;
+      std::optional<double> bound = magnitudeBound(rows, 0);
+      std::optional<StructuredMask> mask = structureMask(b, masked, sq, sk);
+      if (!bound || !mask ||
+          !absorbs(mask->fill, *bound, typeOf(bias).getElementType()))
+        continue;
+      mask->bias = mask->bias ? b.add(rows, mask->bias) : rows;
+      return mask;
+    }
+    return std::nullopt;
+  }
   auto where = bias.getDefiningOp<WhereOp>();
   if (!where || isRowBroadcast(bias.getType()) || !isRowBroadcast(where.getOnTrue().getType()))
     return std::nullopt;
