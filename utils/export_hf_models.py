@@ -2,7 +2,7 @@
 """Export small Hugging Face causal LMs to ONNX the way users do, for import tests.
 
 Builds GPT-2, Llama, Qwen2, GPT-NeoX, Falcon (multi-query attention: one
-key/value head) and BLOOM (ALiBi) from tiny configs with random weights (no
+key/value head), BLOOM (ALiBi) and Mistral (a sliding window of 8) from tiny configs with random weights (no
 hub access), and exports each with torch.onnx:
 
   <family>-<attn>-<exporter>-static     batch 2, sequence 16
@@ -27,7 +27,7 @@ import sys
 import time
 import warnings
 
-FAMILIES = ("gpt2", "llama", "qwen2", "gptneox", "falcon", "bloom")
+FAMILIES = ("gpt2", "llama", "qwen2", "gptneox", "falcon", "bloom", "mistral")
 ATTENTIONS = ("eager", "sdpa")
 # Families whose Hugging Face model has no SDPA implementation.
 EAGER_ONLY = ("bloom",)
@@ -90,6 +90,12 @@ def _tiny_config(family, attn):
         return tf.BloomConfig(hidden_size=64, n_layer=2, n_head=4,
                               hidden_dropout=0.0, attention_dropout=0.0,
                               bos_token_id=0, eos_token_id=0, **common)
+    if family == "mistral":
+        # A sliding window of 8 positions: shorter than the tests' sequences.
+        return tf.MistralConfig(hidden_size=64, num_hidden_layers=2,
+                                num_attention_heads=4, num_key_value_heads=2,
+                                intermediate_size=128, max_position_embeddings=128,
+                                sliding_window=8, **common)
     raise ValueError(f"unknown family '{family}'")
 
 
@@ -100,7 +106,8 @@ def make_model(family, attn, layers=None, max_positions=None):
     config = make_config(family, attn, layers, max_positions)
     cls = {"gpt2": tf.GPT2LMHeadModel, "llama": tf.LlamaForCausalLM,
            "qwen2": tf.Qwen2ForCausalLM, "gptneox": tf.GPTNeoXForCausalLM,
-           "falcon": tf.FalconForCausalLM, "bloom": tf.BloomForCausalLM}[family]
+           "falcon": tf.FalconForCausalLM, "bloom": tf.BloomForCausalLM,
+           "mistral": tf.MistralForCausalLM}[family]
     torch.manual_seed(0)
     model = cls(config).eval()
 
