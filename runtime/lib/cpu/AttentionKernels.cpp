@@ -321,11 +321,7 @@ AttentionProblem<T> problemOf(const KernelArgs &args, size_t biasIndex,
     problem.biasLayout = &*biasLayout;
     // Tiles are skipped only when the inputs whose non-finite values would
     // reach the result through a hidden tile are finite.
-    bool finite = true;
-    for (size_t i : mustBeFinite)
-      finite = finite && (!args.inputs[i].present ||
-                          allFinite(args.inputs[i].as<T>(), args.inputs[i].numElements()));
-    if (finite) {
+    if (inputsFinite<T>(args, mustBeFinite)) {
       maskedTiles.emplace(problem.dims, problem.bias, *biasLayout, problem.band, kQueryBlock,
                           kKeyBlock);
       problem.maskedTiles = &*maskedTiles;

@@ -218,6 +218,16 @@ template <typename T> bool allFinite(const T *values, int64_t count) {
   return finite;
 }
 
+/// Whether the inputs at `indices` (those present) are all finite: the
+/// kernels skip what a mask hides only then.
+template <typename T>
+bool inputsFinite(const KernelArgs &args, std::initializer_list<size_t> indices) {
+  for (size_t i : indices)
+    if (args.inputs[i].present && !allFinite(args.inputs[i].as<T>(), args.inputs[i].numElements()))
+      return false;
+  return true;
+}
+
 /// Makes output column c of every row of a query head NaN where column c of
 /// its value head holds a NaN. The unfused softmax(S) V multiplies every value
 /// row, masked keys' zero probabilities included (0 * NaN = NaN); the kernels

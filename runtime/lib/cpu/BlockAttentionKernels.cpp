@@ -98,11 +98,7 @@ template <typename T> struct BlockProblem {
       } else {
         biasLayout.emplace(dims);
       }
-      bool finite = true;
-      for (size_t i : mustBeFinite)
-        finite = finite && (!args.inputs[i].present ||
-                            allFinite(args.inputs[i].as<T>(), args.inputs[i].numElements()));
-      if (finite)
+      if (inputsFinite<T>(args, mustBeFinite))
         findBiasKeyEnds();
     }
     keysSorted = std::is_sorted(keyPositions, keyPositions + dims.sk);
@@ -168,12 +164,8 @@ template <typename T> struct BlockProblem {
     constexpr T kNegInf = -std::numeric_limits<T>::infinity();
     for (int64_t r = 0; r < rows; ++r) {
       T *row = scores + r * keys;
-      if (bias && !band.present) {
-        const T *biasRowStart =
-            bias + biasLayout->headOffsets[size_t(bh)] + (i0 + r) * biasLayout->rowStride;
-        for (int64_t j = 0; j < keys; ++j)
-          row[j] += biasRowStart[j * biasLayout->columnStride];
-      } else if (band.present) {
+      if (biasLayout) {
+        // Keys sit at arbitrary positions: each element goes through the band.
         const T *biasRowStart =
             bias ? bias + biasLayout->headOffsets[size_t(bh)] + (i0 + r) * biasLayout->rowStride
                  : nullptr;
