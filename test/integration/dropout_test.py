@@ -44,7 +44,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.join(HERE, "..", "..", "models")
 sys.path.insert(0, HERE)
-from sp_equivalence_test import compare_dumps, load_dump, losses, run  # noqa: E402
+from sp_equivalence_test import (compare_dumps, load_dump, losses, on_ranks,  # noqa: E402
+                                 rank_environment, run)
 
 SHAPE = "input_ids=2x32"
 # 29 positions: 4 ranks pad them to 32, and ring's zigzag (2N chunks) to 32 on 2 ranks and
@@ -73,11 +74,7 @@ class Tools:
         return plan
 
     def run(self, plan, extra, ranks=1):
-        command = [self.run_path, plan] + extra
-        if ranks > 1:
-            command = ["mpirun", "--oversubscribe", "-x", "OMP_NUM_THREADS", "-np",
-                       str(ranks)] + command
-        return run(command, self.env)
+        return run(on_ranks([self.run_path, plan] + extra, ranks), self.env)
 
 
 def sgd_step(tools, onnx_path, name, ranks, flags, shape=SHAPE):
@@ -337,9 +334,7 @@ def main():
     parser.add_argument("tools")
     parser.add_argument("--no-mpi", action="store_true", help="one rank only")
     args = parser.parse_args()
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
-    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    env = rank_environment()
     ranks_list = [] if args.no_mpi else [2, 4]
     failures = []
     try:

@@ -34,7 +34,8 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.join(HERE, "..", "..", "models")
 sys.path.insert(0, HERE)
-from sp_equivalence_test import compare_dumps, load_dump, run  # noqa: E402
+from sp_equivalence_test import (compare_dumps, load_dump, on_ranks,  # noqa: E402
+                                 rank_environment, run)
 
 GPT2 = ["--layers", "2", "--hidden", "64", "--heads", "4", "--vocab", "64",
         "--max-positions", "64"]
@@ -149,10 +150,7 @@ def dump_steps(tools, env, plan, ranks):
     dump = plan + ".dump"
     command = [os.path.join(tools, "sp-run"), plan, "--data", "synthetic:copy", "--seed", "7",
                "--steps", str(STEPS), "--dump", dump]
-    if ranks > 1:
-        command = ["mpirun", "--oversubscribe", "-x", "OMP_NUM_THREADS", "-np",
-                   str(ranks)] + command
-    run(command, env)
+    run(on_ranks(command, ranks), env)
     return load_dump(dump)
 
 
@@ -181,9 +179,7 @@ def main():
     parser.add_argument("tools")
     parser.add_argument("--no-mpi", action="store_true", help="one rank only")
     args = parser.parse_args()
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
-    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    env = rank_environment()
     failures = []
     with tempfile.TemporaryDirectory(prefix="sp-memory-budget-") as work:
         models = {}

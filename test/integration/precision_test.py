@@ -49,7 +49,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.join(HERE, "..", "..", "models")
 sys.path.insert(0, HERE)
-from sp_equivalence_test import run  # noqa: E402
+from sp_equivalence_test import on_ranks, rank_environment, run  # noqa: E402
 
 STEPS = 30
 CURVE_TOLERANCE = 1e-2
@@ -90,10 +90,7 @@ def train(tools, env, plan, data, ranks, steps=STEPS, extra=()):
         os.remove(log)
     command = [os.path.join(tools, "sp-run"), plan, "--data", data, "--steps", str(steps),
                "--seed", "0", "--log", log] + list(extra)
-    if ranks > 1:
-        command = ["mpirun", "--oversubscribe", "-x", "OMP_NUM_THREADS", "-np",
-                   str(ranks)] + command
-    run(command, env)
+    run(on_ranks(command, ranks), env)
     with open(log) as f:
         return [float("nan") if record["loss"] is None else record["loss"]
                 for record in map(json.loads, f)]
@@ -267,9 +264,7 @@ def main():
     parser.add_argument("tools")
     parser.add_argument("--no-mpi", action="store_true", help="one rank only")
     args = parser.parse_args()
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
-    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    env = rank_environment()
     failures = []
     with tempfile.TemporaryDirectory(prefix="sp-precision-") as work:
         data = os.path.join(work, "corpus.u16")

@@ -83,6 +83,23 @@ STEP_TOLERANCE = 1e-5
 CURVE_TOLERANCE = 1e-4
 
 
+def rank_environment():
+    """The environment ranks run in: one OpenMP thread each (see above), and
+    mpirun allowed to start as root, as in containers."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    return env
+
+
+def on_ranks(command, ranks):
+    """`command` under mpirun on `ranks` ranks, passing OMP_NUM_THREADS on;
+    `command` itself for one rank."""
+    if ranks == 1:
+        return command
+    return ["mpirun", "--oversubscribe", "-x", "OMP_NUM_THREADS", "-np", str(ranks)] + command
+
+
 def run(command, env=None):
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     if result.returncode != 0:
@@ -151,11 +168,8 @@ def check_bias_model(model, work, args, sp_compile, sp_run, env):
         run([sp_compile, onnx_path, "--train", "--input-shape", SHAPE, "--optimizer", "sgd",
              "--lr", "0.1", "-o", plan] + extra)
         dump = os.path.join(work, f"{name}-step")
-        command = [sp_run, plan, "--data", "synthetic:copy", "--dump", dump] + inputs
-        if ranks > 1:
-            command = ["mpirun", "--oversubscribe", "-x", "OMP_NUM_THREADS", "-np",
-                       str(ranks)] + command
-        run(command, env)
+        run(on_ranks([sp_run, plan, "--data", "synthetic:copy", "--dump", dump] + inputs, ranks),
+            env)
         return load_dump(dump)
 
     reference = step(f"{model}-1", 1, [])
@@ -179,9 +193,7 @@ def main():
     args = parser.parse_args()
     sp_compile = os.path.join(args.tools, "sp-compile")
     sp_run = os.path.join(args.tools, "sp-run")
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
-    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    env = rank_environment()
     failures = []
     started = time.time()
     with tempfile.TemporaryDirectory() as work:
@@ -203,12 +215,8 @@ def main():
                 return step_plan, curve_plan, report
 
             def execute(plan, ranks, steps, dump):
-                command = [sp_run, plan, "--data", "synthetic:copy", "--steps", str(steps),
-                           "--dump", dump]
-                if ranks > 1:
-                    command = ["mpirun", "--oversubscribe", "-x", "OMP_NUM_THREADS", "-np",
-                               str(ranks)] + command
-                return run(command, env)
+                return run(on_ranks([sp_run, plan, "--data", "synthetic:copy", "--steps",
+                                     str(steps), "--dump", dump], ranks), env)
 
             base_step, base_curve, _ = compile_plan(f"{model}-1", [])
             base_step_dump = os.path.join(work, f"{model}-1-step")
