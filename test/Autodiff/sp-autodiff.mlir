@@ -603,3 +603,20 @@ module @dropout {
     return %s : tensor<f32>
   }
 }
+
+// -----
+
+// Attention that draws dropout on its probabilities: attention_grad redraws
+// the forward mask (the same dropout attributes).
+// CHECK-LABEL: module @attention_dropout
+// CHECK: %[[O:.*]], %[[L:.*]] = graph.attention %[[Q:.*]], %[[Q]], %[[Q]] {causal = true, dropout_ratio = 2.500000e-01 : f64, dropout_site = 3 : i64, scale = 5.000000e-01 : f64}
+// CHECK: graph.attention_grad %[[Q]], %[[Q]], %[[Q]], %[[O]], %[[L]], %{{.*}} {causal = true, dropout_ratio = 2.500000e-01 : f64, dropout_site = 3 : i64, scale = 5.000000e-01 : f64}
+module @attention_dropout {
+  ml_program.global private mutable @q(dense<0.5> : tensor<1x2x4x8xf32>) : tensor<1x2x4x8xf32>
+  func.func @main() -> (tensor<f32> {graph.loss}) {
+    %q = ml_program.global_load @q : tensor<1x2x4x8xf32>
+    %o, %lse = graph.attention %q, %q, %q {scale = 0.5 : f64, causal = true, dropout_ratio = 0.25 : f64, dropout_site = 3 : i64} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>) -> (tensor<1x2x4x8xf32>, tensor<1x2x4xf32>)
+    %s = graph.reduce_sum %o {axes = array<i64>, keep_dims = false} : (tensor<1x2x4x8xf32>) -> tensor<f32>
+    return %s : tensor<f32>
+  }
+}

@@ -10,6 +10,8 @@
 
 #include "CpuKernelTesting.h"
 
+#include "sp/Semantics/Random.h"
+
 #include <cmath>
 #include <limits>
 
@@ -26,6 +28,10 @@ struct AttentionCase {
   bool causal = false;
   Shape biasShape; // empty: no bias
   double scale = 0.37;
+  /// Dropout on the probabilities (0: none), drawn for site 5 with the
+  /// context's seed and step (Graph_AttentionDropoutAttrs).
+  double dropout = 0;
+  ExecutionContext context;
 
   Shape with(std::initializer_list<int64_t> tail) const {
     Shape shape = lead;
@@ -43,7 +49,25 @@ struct AttentionCase {
       count *= dim;
     return count;
   }
-  Attributes attributes() const { return attrs({{"scale", scale}, {"causal", causal}}); }
+  Attributes attributes() const {
+    Attributes attributes = attrs({{"scale", scale}, {"causal", causal}});
+    if (dropout > 0) {
+      attributes.set("dropout_ratio", dropout);
+      attributes.set("dropout_site", int64_t(5));
+    }
+    return attributes;
+  }
+  /// What graph.dropout multiplies probability (flat batch-and-head bh,
+  /// query i, key j) of the [..., Hq, Sq, Sk] tensor by: 1 / (1 - p) or 0.
+  double dropoutFactor(int64_t bh, int64_t i, int64_t j) const {
+    if (dropout == 0)
+      return 1;
+    sp::semantics::DropoutKey key{context.seed, uint64_t(context.step), 5};
+    uint64_t index = (uint64_t(bh * sq + i)) * uint64_t(sk) + uint64_t(j);
+    return sp::semantics::dropoutKeeps(key, index, sp::semantics::dropoutKeepThreshold(dropout))
+               ? sp::semantics::dropoutScale<double>(dropout)
+               : 0.0;
+  }
 };
 
 /// The bias element for (flat batch b, head h, row i, key j), broadcasting
@@ -108,18 +132,24 @@ Reference reference(const AttentionCase &c, const std::vector<double> &q,
       for (int64_t j = 0; j < c.sk && sum > 0; ++j)
         p[j] /= sum;
       r.logsumexp[bh * c.sq + i] = sum > 0 ? max + std::log(sum) : kNegInf;
+      // Dropout after the softmax: O = (P * Z) V.
+      std::vector<double> z(c.sk);
+      for (int64_t j = 0; j < c.sk; ++j)
+        z[j] = c.dropoutFactor(bh, i, j);
       for (int64_t j = 0; j < c.sk; ++j)
         for (int64_t e = 0; e < c.dv; ++e)
-          r.output[(bh * c.sq + i) * c.dv + e] += p[j] * v[(kv * c.sk + j) * c.dv + e];
+          r.output[(bh * c.sq + i) * c.dv + e] += p[j] * z[j] * v[(kv * c.sk + j) * c.dv + e];
       if (!outputGrad)
         continue;
-      // dP = dO V^T, dS = P (dP - sum(dP P)), dQ = scale dS K, dK = scale dS^T Q, dV = P^T dO.
+      // dP = Z (dO V^T), dS = P (dP - sum(dP P)), dQ = scale dS K, dK = scale dS^T Q,
+      // dV = (P Z)^T dO.
       const double *dO = outputGrad->data() + (bh * c.sq + i) * c.dv;
       std::vector<double> dp(c.sk, 0.0);
       double weighted = 0;
       for (int64_t j = 0; j < c.sk; ++j) {
         for (int64_t e = 0; e < c.dv; ++e)
           dp[j] += dO[e] * v[(kv * c.sk + j) * c.dv + e];
+        dp[j] *= z[j];
         weighted += dp[j] * p[j];
       }
       for (int64_t j = 0; j < c.sk; ++j) {
@@ -129,7 +159,7 @@ Reference reference(const AttentionCase &c, const std::vector<double> &q,
           r.keyGrad[(kv * c.sk + j) * c.d + e] += c.scale * ds * q[(bh * c.sq + i) * c.d + e];
         }
         for (int64_t e = 0; e < c.dv; ++e)
-          r.valueGrad[(kv * c.sk + j) * c.dv + e] += p[j] * dO[e];
+          r.valueGrad[(kv * c.sk + j) * c.dv + e] += p[j] * z[j] * dO[e];
       }
     }
   }
@@ -198,17 +228,19 @@ template <typename T> KernelResults runKernels(const AttentionCase &c, Attention
   KernelResults out{Tensor(dtype, c.outputShape()), Tensor(dtype, c.logsumexpShape()),
                     Tensor(dtype, c.queryShape()), Tensor(dtype, c.keyShape()),
                     Tensor(dtype, c.valueShape())};
-  EXPECT_EQ(call("attention", in.forwardInputs(), {&out.output, &out.logsumexp}, c.attributes())
-                .run(),
-            "");
+  KernelCall forward =
+      call("attention", in.forwardInputs(), {&out.output, &out.logsumexp}, c.attributes());
+  forward.context = &c.context;
+  EXPECT_EQ(forward.run(), "");
   std::vector<Tensor *> inputs = {&in.query,   &in.key,        &in.value,
                                   &out.output, &out.logsumexp, &in.outputGrad};
   if (in.hasBias)
     inputs.push_back(&in.bias);
-  EXPECT_EQ(call("attention_grad", inputs, {&out.queryGrad, &out.keyGrad, &out.valueGrad},
-                 c.attributes())
-                .run(),
-            "");
+  KernelCall backward =
+      call("attention_grad", inputs, {&out.queryGrad, &out.keyGrad, &out.valueGrad},
+           c.attributes());
+  backward.context = &c.context;
+  EXPECT_EQ(backward.run(), "");
   return out;
 }
 
@@ -516,6 +548,141 @@ TEST(CpuKernelAttentionTest, GradMatchesFiniteDifferences) {
   expectNear(out.keyGrad.values<double>(), finiteDifference(in.key, loss), 1e-8, "key_grad");
   expectNear(out.valueGrad.values<double>(), finiteDifference(in.value, loss), 1e-8,
              "value_grad");
+}
+
+//===----------------------------------------------------------------------===//
+// Dropout on the probabilities
+//===----------------------------------------------------------------------===//
+
+TEST(CpuKernelAttentionTest, DropoutDrawsTheUnfusedMask) {
+  // The kernels' mask is graph.dropout's on the [B, Hq, S, S] probabilities,
+  // forward and backward: grouped heads under a causal mask and a bias, then
+  // across the 64-row and 128-key tiles (both backward schedules).
+  AttentionCase c{{2}, 4, 2, 7, 7, 3, 2};
+  c.causal = true;
+  c.biasShape = {2, 1, 7, 7};
+  c.dropout = 0.3;
+  c.context.seed = 11;
+  c.context.step = 3;
+  expectMatchesReference<double>(c, 1e-12);
+  expectMatchesReference<float>(c, 2e-5);
+  AttentionCase tiles{{1}, 2, 1, 150, 150, 8, 5};
+  tiles.causal = true;
+  tiles.dropout = 0.1;
+  tiles.context.seed = 2;
+  expectMatchesReference<double>(tiles, 1e-11);
+  AttentionCase perHead{{2}, 4, 2, 100, 100, 8, 8};
+  perHead.dropout = 0.5;
+  expectMatchesReference<double>(perHead, 1e-11);
+  // The mask is drawn, not ignored: the same case without it differs.
+  AttentionInputs<double> in(c, 7);
+  KernelResults dropped = runKernels(c, in);
+  AttentionCase kept = c;
+  kept.dropout = 0;
+  KernelResults whole = runKernels(kept, in);
+  EXPECT_NE(dropped.output.values<double>(), whole.output.values<double>());
+}
+
+TEST(CpuKernelAttentionTest, DropoutGradMatchesFiniteDifferences) {
+  AttentionCase c{{1}, 2, 1, 4, 4, 2, 3};
+  c.causal = true;
+  c.biasShape = {1, 1, 4, 4};
+  c.dropout = 0.4;
+  c.context.seed = 9;
+  AttentionInputs<double> in(c, 11);
+  KernelResults out = runKernels(c, in);
+  std::vector<double> weights = in.asDoubles(in.outputGrad);
+  Tensor output(DType::Float64, c.outputShape()), logsumexp(DType::Float64, c.logsumexpShape());
+  auto loss = [&] {
+    KernelCall forward = call("attention", in.forwardInputs(), {&output, &logsumexp},
+                              c.attributes());
+    forward.context = &c.context;
+    EXPECT_EQ(forward.run(), "");
+    return dot(output.values<double>(), weights);
+  };
+  expectNear(out.queryGrad.values<double>(), finiteDifference(in.query, loss), 1e-8,
+             "query_grad");
+  expectNear(out.keyGrad.values<double>(), finiteDifference(in.key, loss), 1e-8, "key_grad");
+  expectNear(out.valueGrad.values<double>(), finiteDifference(in.value, loss), 1e-8,
+             "value_grad");
+}
+
+TEST(CpuKernelAttentionTest, DropoutOfAShareOfHeadsOrOfTheBatch) {
+  // Ulysses: rank r of groups of 2 holds head chunk r mod 2; micro-batch k
+  // holds slice k of the batch. Each draws the whole tensor's mask there.
+  AttentionCase whole{{2}, 4, 4, 6, 6, 3, 2};
+  whole.causal = true;
+  whole.dropout = 0.3;
+  whole.context.seed = 4;
+  AttentionInputs<double> in(whole, 3);
+  KernelResults expected = runKernels(whole, in);
+  std::vector<double> query = in.asDoubles(in.query), key = in.asDoubles(in.key),
+                      value = in.asDoubles(in.value), output = in.asDoubles(expected.output);
+  // Elements [first, first + count) of every `period` of `values`.
+  auto take = [](const std::vector<double> &values, int64_t period, int64_t first,
+                 int64_t count) {
+    std::vector<double> taken;
+    for (size_t start = 0; start < values.size(); start += size_t(period))
+      taken.insert(taken.end(), values.begin() + int64_t(start) + first,
+                   values.begin() + int64_t(start) + first + count);
+    return taken;
+  };
+  int64_t head = 6 * 3, headOut = 6 * 2;
+  for (int rank : {1, 3}) {
+    SCOPED_TRACE("rank " + std::to_string(rank) + " of head groups of 2");
+    AttentionCase share = whole;
+    share.queryHeads = share.kvHeads = 2;
+    share.context.rank = rank;
+    Attributes attributes = share.attributes();
+    attributes.set("dropout_head_ranks", int64_t(2));
+    Tensor q = doubles(share.queryShape(), take(query, 4 * head, 2 * head, 2 * head));
+    Tensor k = doubles(share.keyShape(), take(key, 4 * head, 2 * head, 2 * head));
+    Tensor v = doubles(share.valueShape(), take(value, 4 * headOut, 2 * headOut, 2 * headOut));
+    Tensor o(DType::Float64, share.outputShape()), lse(DType::Float64, share.logsumexpShape());
+    KernelCall forward = call("attention", {&q, &k, &v}, {&o, &lse}, attributes);
+    forward.context = &share.context;
+    ASSERT_EQ(forward.run(), "");
+    expectNear(o.values<double>(), take(output, 4 * headOut, 2 * headOut, 2 * headOut), 1e-12,
+               "output");
+  }
+  AttentionCase slice = whole;
+  slice.lead = {1};
+  Attributes attributes = slice.attributes();
+  attributes.set("dropout_micro_batch", int64_t(1));
+  int64_t batchIn = 4 * head, batchOut = 4 * headOut;
+  Tensor q = doubles(slice.queryShape(), take(query, 2 * batchIn, batchIn, batchIn));
+  Tensor k = doubles(slice.keyShape(), take(key, 2 * batchIn, batchIn, batchIn));
+  Tensor v = doubles(slice.valueShape(), take(value, 2 * batchOut, batchOut, batchOut));
+  Tensor o(DType::Float64, slice.outputShape()), lse(DType::Float64, slice.logsumexpShape());
+  KernelCall forward = call("attention", {&q, &k, &v}, {&o, &lse}, attributes);
+  forward.context = &slice.context;
+  ASSERT_EQ(forward.run(), "");
+  expectNear(o.values<double>(), take(output, 2 * batchOut, batchOut, batchOut), 1e-12,
+             "micro-batch 1's output");
+}
+
+TEST(CpuKernelAttentionTest, RejectsDropoutItCannotPlace) {
+  Tensor q(DType::Float32, {1, 1, 4, 2}), k(DType::Float32, {1, 1, 5, 2}),
+      v(DType::Float32, {1, 1, 5, 2}), out(DType::Float32, {1, 1, 4, 2}),
+      lse(DType::Float32, {1, 1, 4});
+  EXPECT_EQ(call("attention", {&q, &k, &v}, {&out, &lse},
+                 attrs({{"scale", 1.0}, {"dropout_ratio", 0.1}, {"dropout_site", int64_t(0)}}))
+                .check(),
+            "dropout on the probabilities needs as many queries as keys, got 4 and 5");
+  Tensor square(DType::Float32, {1, 1, 5, 2}), squareOut(DType::Float32, {1, 1, 5, 2}),
+      squareLse(DType::Float32, {1, 1, 5});
+  EXPECT_EQ(call("attention", {&square, &k, &v}, {&squareOut, &squareLse},
+                 attrs({{"scale", 1.0}, {"dropout_ratio", 1.5}, {"dropout_site", int64_t(0)}}))
+                .check(),
+            "dropout_ratio 1.500000 is not in [0, 1]");
+  EXPECT_EQ(call("attention", {&square, &k, &v}, {&squareOut, &squareLse},
+                 attrs({{"scale", 1.0}, {"dropout_ratio", 0.1}}))
+                .check(),
+            "dropout_ratio needs a non-negative dropout_site");
+  EXPECT_EQ(call("attention", {&square, &k, &v}, {&squareOut, &squareLse},
+                 attrs({{"scale", 1.0}, {"dropout_site", int64_t(2)}}))
+                .check(),
+            "dropout_site needs dropout_ratio");
 }
 
 TEST(CpuKernelAttentionTest, RejectsOperandsThatDoNotFit) {

@@ -25,11 +25,20 @@ struct BlockCase {
   std::vector<int64_t> queryPositions, keyPositions;
   bool causal = true;
   double scale = 0.41;
+  /// Dropout on the probabilities (0: none), site 2.
+  double dropout = 0;
 
   Shape queryShape() const { return {batch, queryHeads, sq, d}; }
   Shape keyShape() const { return {batch, kvHeads, sk, d}; }
   Shape rowsShape() const { return {batch, queryHeads, sq}; }
-  Attributes attributes() const { return attrs({{"scale", scale}, {"causal", causal}}); }
+  Attributes attributes(bool withCausal = true) const {
+    Attributes attributes = attrs({{"scale", scale}, {"causal", withCausal && causal}});
+    if (dropout > 0) {
+      attributes.set("dropout_ratio", dropout);
+      attributes.set("dropout_site", int64_t(2));
+    }
+    return attributes;
+  }
 };
 
 int64_t count(const Shape &shape) {
@@ -89,7 +98,7 @@ BlockResults runBlock(const BlockCase &c, BlockInputs &in, Tensor *logsumexpGrad
 /// attention and attention_grad with `bias` (null: none) and `causal`.
 BlockResults runAttention(const BlockCase &c, BlockInputs &in, Tensor *bias, bool causal) {
   BlockResults r(c);
-  Attributes attributes = attrs({{"scale", c.scale}, {"causal", causal}});
+  Attributes attributes = c.attributes(causal);
   std::vector<Tensor *> forward = {&in.query, &in.key, &in.value};
   if (bias)
     forward.push_back(bias);
@@ -140,6 +149,48 @@ TEST(CpuKernelBlockAttentionTest, ContiguousPositionsAreCausalAttention) {
     SCOPED_TRACE("Sq " + std::to_string(sq) + " Sk " + std::to_string(sk));
     expectSame(block, attention, 1e-12);
   }
+}
+
+TEST(CpuKernelBlockAttentionTest, DropoutDrawsByPositions) {
+  // Dropout indexes the probabilities by sequence positions: over the whole
+  // sequence block_attention draws attention's mask, and a zigzag rank's
+  // queries, whole keys and gradients included, draw the whole one's rows.
+  BlockCase c{2, 4, 2, 9, 9, 3, range(0, 9), range(0, 9)};
+  c.dropout = 0.3;
+  BlockInputs in(c, 5);
+  BlockResults block = runBlock(c, in, nullptr);
+  BlockResults attention = runAttention(c, in, nullptr, true);
+  expectSame(block, attention, 1e-12);
+
+  BlockCase rows = c;
+  rows.queryPositions = {2, 3, 7, 8};
+  rows.sq = 4;
+  BlockInputs shard(rows, 6);
+  // The shard's queries and output gradients are the whole inputs' rows.
+  std::vector<double> query = in.query.values<double>(), outputGrad = in.outputGrad.values<double>();
+  std::vector<double> shardQuery, shardOutputGrad;
+  for (int64_t bh = 0; bh < c.batch * c.queryHeads; ++bh)
+    for (int64_t position : rows.queryPositions)
+      for (int64_t e = 0; e < c.d; ++e) {
+        shardQuery.push_back(query[size_t((bh * c.sq + position) * c.d + e)]);
+        shardOutputGrad.push_back(outputGrad[size_t((bh * c.sq + position) * c.d + e)]);
+      }
+  shard.query = doubles(rows.queryShape(), shardQuery);
+  shard.outputGrad = doubles(rows.queryShape(), shardOutputGrad);
+  shard.key = in.key;
+  shard.value = in.value;
+  BlockResults part = runBlock(rows, shard, nullptr);
+  std::vector<double> output = attention.output.values<double>(),
+                      queryGrad = attention.queryGrad.values<double>();
+  std::vector<double> expectedOutput, expectedQueryGrad;
+  for (int64_t bh = 0; bh < c.batch * c.queryHeads; ++bh)
+    for (int64_t position : rows.queryPositions)
+      for (int64_t e = 0; e < c.d; ++e) {
+        expectedOutput.push_back(output[size_t((bh * c.sq + position) * c.d + e)]);
+        expectedQueryGrad.push_back(queryGrad[size_t((bh * c.sq + position) * c.d + e)]);
+      }
+  expectNear(part.output.values<double>(), expectedOutput, 1e-12, "the rows' output");
+  expectNear(part.queryGrad.values<double>(), expectedQueryGrad, 1e-12, "the rows' query_grad");
 }
 
 TEST(CpuKernelBlockAttentionTest, RowsAtTheFloatMinimumAreSoftmax) {

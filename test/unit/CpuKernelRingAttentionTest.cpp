@@ -28,7 +28,20 @@ struct RingCase {
   int64_t batch = 2, queryHeads = 4, kvHeads = 2, sequence = 16, d = 3;
   bool causal = true;
   double scale = 0.37;
+  /// Dropout on the probabilities (0: none), site 1.
+  double dropout = 0;
 
+  /// `extra` with scale, causal and the dropout.
+  Attributes attributes(std::initializer_list<std::pair<const char *, AttributeValue>> extra) const {
+    Attributes attributes = attrs(extra);
+    attributes.set("scale", scale);
+    attributes.set("causal", causal);
+    if (dropout > 0) {
+      attributes.set("dropout_ratio", dropout);
+      attributes.set("dropout_site", int64_t(1));
+    }
+    return attributes;
+  }
   Shape queryShape(int64_t s) const { return {batch, queryHeads, s, d}; }
   Shape keyShape(int64_t s) const { return {batch, kvHeads, s, d}; }
   Shape rowsShape(int64_t s) const { return {batch, queryHeads, s}; }
@@ -64,7 +77,7 @@ void expectRingMatches(const RingCase &c, int ranks, bool zigzag, Tensor *bias) 
   for (int64_t i = 0; i < s; ++i)
     all[size_t(i)] = i;
   Tensor positions = int64s({s}, all);
-  Attributes blockAttributes = attrs({{"scale", c.scale}, {"causal", c.causal}});
+  Attributes blockAttributes = c.attributes({});
 
   Tensor output(DType::Float64, c.queryShape(s)), logsumexp(DType::Float64, c.rowsShape(s));
   std::vector<Tensor *> forward = {&query, &key, &value, &positions, &positions};
@@ -85,10 +98,7 @@ void expectRingMatches(const RingCase &c, int ranks, bool zigzag, Tensor *bias) 
   SequenceLayout layout;
   layout.ranks = ranks;
   layout.zigzag = zigzag;
-  Attributes ringAttributes = attrs({{"scale", c.scale},
-                                     {"causal", c.causal},
-                                     {"num_ranks", int64_t(ranks)},
-                                     {"zigzag", zigzag}});
+  Attributes ringAttributes = c.attributes({{"num_ranks", int64_t(ranks)}, {"zigzag", zigzag}});
   struct Rank {
     Tensor query, key, value, outputGrad, logsumexpGrad, bias;
     Tensor output, logsumexp, queryGrad, keyGrad, valueGrad;
@@ -182,6 +192,18 @@ TEST(CpuKernelRingAttentionTest, MatchesWholeSequenceAttention) {
         c.causal = causal;
         expectRingMatches(c, ranks, zigzag, nullptr);
       }
+}
+
+TEST(CpuKernelRingAttentionTest, DropoutIsTheWholeSequencesMask) {
+  // Each block draws the probabilities of its keys' positions in the whole
+  // sequence: the ring's gradients are one rank's, in every layout.
+  RingCase c;
+  c.dropout = 0.25;
+  for (int ranks : {2, 4})
+    for (bool zigzag : {false, true}) {
+      SCOPED_TRACE(std::to_string(ranks) + " ranks, zigzag " + std::to_string(zigzag));
+      expectRingMatches(c, ranks, zigzag, nullptr);
+    }
 }
 
 TEST(CpuKernelRingAttentionTest, BiasColumnsFollowTheBlocks) {

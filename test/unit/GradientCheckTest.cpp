@@ -658,6 +658,20 @@ const GradientCase kCases[] = {
         return %0#0 : tensor<1x2x4x3xf64>
       })mlir",
      -1.0, 1.0},
+    // Dropout on the probabilities, drawn inside the kernels: the backward
+    // pass redraws the forward mask.
+    {"attention_dropout_causal", R"mlir(
+      ml_program.global private mutable @q(dense<0.0> : tensor<2x2x5x3xf64>) : tensor<2x2x5x3xf64>
+      ml_program.global private mutable @k(dense<0.0> : tensor<2x1x5x3xf64>) : tensor<2x1x5x3xf64>
+      ml_program.global private mutable @v(dense<0.0> : tensor<2x1x5x2xf64>) : tensor<2x1x5x2xf64>
+      func.func @main() -> tensor<2x2x5x2xf64> {
+        %q = ml_program.global_load @q : tensor<2x2x5x3xf64>
+        %k = ml_program.global_load @k : tensor<2x1x5x3xf64>
+        %v = ml_program.global_load @v : tensor<2x1x5x2xf64>
+        %0:2 = graph.attention %q, %k, %v {scale = 0.8 : f64, causal = true, dropout_ratio = 0.3 : f64, dropout_site = 2 : i64} : (tensor<2x2x5x3xf64>, tensor<2x1x5x3xf64>, tensor<2x1x5x2xf64>) -> (tensor<2x2x5x2xf64>, tensor<2x2x5xf64>)
+        return %0#0 : tensor<2x2x5x2xf64>
+      })mlir",
+     -2.0, 2.0, true},
     {"rms_norm", R"mlir(
       ml_program.global private mutable @x(dense<0.0> : tensor<2x3x4xf64>) : tensor<2x3x4xf64>
       ml_program.global private mutable @scale(dense<0.0> : tensor<3x4xf64>) : tensor<3x4xf64>

@@ -112,7 +112,7 @@ LogicalResult gradient(BlockAttentionOp op, GradientBuilder &b, ArrayRef<Value> 
   SmallVector<NamedAttribute> attributes = {
       b.getNamedAttr("scale", op.getScaleAttr()),
       b.getNamedAttr("causal", b.getBoolAttr(op.getCausal()))};
-  attributes.append(getBandMaskAttributes(op));
+  attributes.append(getAttentionMaskAttributes(op));
   return b.buildQueryKeyValueGrads(op, BlockAttentionGradOp::getOperationName(), operands, attributes,
                                    dxs);
 }

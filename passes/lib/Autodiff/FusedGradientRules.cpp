@@ -37,7 +37,7 @@ LogicalResult gradient(AttentionOp op, GradientBuilder &b, ArrayRef<Value> dys, 
   SmallVector<NamedAttribute> attributes = {
       b.getNamedAttr("scale", op.getScaleAttr()),
       b.getNamedAttr("causal", b.getBoolAttr(op.getCausal()))};
-  attributes.append(getBandMaskAttributes(op));
+  attributes.append(getAttentionMaskAttributes(op));
   return b.buildQueryKeyValueGrads(op, AttentionGradOp::getOperationName(), operands, attributes,
                                    dxs);
 }

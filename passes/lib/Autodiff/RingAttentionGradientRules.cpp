@@ -42,7 +42,7 @@ struct RingAttentionModel
         b.getNamedAttr("num_ranks", op.getNumRanksAttr())};
     if (op.getZigzag())
       attributes.push_back(b.getNamedAttr("zigzag", b.getBoolAttr(true)));
-    attributes.append(getBandMaskAttributes(op));
+    attributes.append(getAttentionMaskAttributes(op));
     return b.buildQueryKeyValueGrads(op, RingAttentionGradOp::getOperationName(), operands,
                                      attributes, dxs);
   }

@@ -102,7 +102,8 @@ std::string checkAttentionOperands(const TensorArg &query, const TensorArg &key,
 
 std::string checkAttentionAttributes(const Attributes &attributes) {
   return firstError({checkFloatAttribute(attributes, "scale", true),
-                     checkBoolAttribute(attributes, "causal"), checkBandMask(attributes)});
+                     checkBoolAttribute(attributes, "causal"), checkBandMask(attributes),
+                     checkAttentionDropout(attributes)});
 }
 
 /// The optional bias: the last input when there is one and it is present.
@@ -188,6 +189,18 @@ template <typename T> struct AttentionProblem {
   BandMask<T> band;
   /// Tiles the bias hides; null when none are skipped.
   const MaskedTiles *maskedTiles = nullptr;
+  /// Dropout on the probabilities; query i and key j sit at positions i and
+  /// j of one sequence (Sq = Sk, checked).
+  AttentionDropout<T> dropout;
+
+  /// Multiplies row r of a tile's `cols` probabilities by their dropout
+  /// factors (`factors` holds `cols`).
+  void dropRow(int64_t bh, int64_t i, int64_t j0, int64_t cols, T *row, T *factors) const {
+    dropout.factors(dropout.rowStart(bh, i), j0, cols, factors);
+#pragma omp simd
+    for (int64_t c = 0; c < cols; ++c)
+      row[c] *= factors[c];
+  }
 
   const T *queryRows(int64_t bh, int64_t i) const {
     return query + (bh * dims.sq + i) * dims.d;
@@ -243,16 +256,19 @@ template <typename T> struct AttentionProblem {
   }
 };
 
-/// Scratch of one thread in the forward pass: a tile of scores.
+/// Scratch of one thread in the forward pass: a tile of scores and a row
+/// of dropout factors.
 template <typename T> struct ForwardScratch {
   std::vector<T> scores = std::vector<T>(kQueryBlock * kKeyBlock);
+  std::vector<T> factors = std::vector<T>(kKeyBlock);
 };
 
-/// Scratch of one thread in the backward pass: a tile of probabilities and
-/// one of their gradients.
+/// Scratch of one thread in the backward pass: a tile of probabilities, one
+/// of their gradients and a row of dropout factors.
 template <typename T> struct BackwardScratch {
   std::vector<T> probabilities = std::vector<T>(kQueryBlock * kKeyBlock);
   std::vector<T> gradients = std::vector<T>(kQueryBlock * kKeyBlock);
+  std::vector<T> factors = std::vector<T>(kKeyBlock);
 };
 
 //===----------------------------------------------------------------------===//
@@ -263,6 +279,15 @@ template <typename T> struct BackwardScratch {
 /// `roles`, the last of them the optional bias (which may be left out
 /// entirely as well as marked absent), `outputs` outputs, the attributes,
 /// and query, key, value and bias, whose sizes go to `dims`.
+/// The fused kernels place query i and key j at positions i and j of one
+/// sequence for the dropout mask: they need as many queries as keys.
+std::string checkDropoutPositions(const KernelArgs &args, const AttentionDims &dims) {
+  if (attributesOf(args).has("dropout_ratio") && dims.sq != dims.sk)
+    return "dropout on the probabilities needs as many queries as keys, got " +
+           std::to_string(dims.sq) + " and " + std::to_string(dims.sk);
+  return {};
+}
+
 std::string checkAttentionCall(const KernelArgs &args, const std::vector<const char *> &roles,
                                size_t outputs, AttentionDims &dims) {
   size_t inputs = roles.size();
@@ -285,6 +310,8 @@ std::string checkAttention(const KernelArgs &args) {
   AttentionDims dims;
   if (std::string error = checkAttentionCall(args, {"query", "key", "value", "bias"}, 2, dims);
       !error.empty())
+    return error;
+  if (std::string error = checkDropoutPositions(args, dims); !error.empty())
     return error;
   DType dtype = args.inputs[0].dtype;
   return firstError(
@@ -311,6 +338,7 @@ AttentionProblem<T> problemOf(const KernelArgs &args, size_t biasIndex,
   problem.key = args.inputs[1].as<T>();
   problem.value = args.inputs[2].as<T>();
   problem.band = BandMask<T>(attributes);
+  problem.dropout = AttentionDropout<T>(args, problem.dims);
   if (bias || problem.band.present) {
     if (bias) {
       biasLayout.emplace(*bias, problem.dims);
@@ -333,7 +361,7 @@ AttentionProblem<T> problemOf(const KernelArgs &args, size_t biasIndex,
 /// One block of query rows of one head across all the keys it sees.
 template <typename T>
 void forwardBlock(const AttentionProblem<T> &p, int64_t bh, int64_t i0, int64_t rows, T *output,
-                  T *logsumexp, std::vector<T> &scores) {
+                  T *logsumexp, ForwardScratch<T> &scratch) {
   const AttentionDims &dims = p.dims;
   T *out = output + (bh * dims.sq + i0) * dims.dv;
   T *lse = logsumexp + bh * dims.sq + i0;
@@ -347,7 +375,7 @@ void forwardBlock(const AttentionProblem<T> &p, int64_t bh, int64_t i0, int64_t 
     if (p.skipsTile(bh, i0, rows, j0))
       continue;
     int64_t cols = std::min(kKeyBlock, keyEnd - j0);
-    T *s = scores.data();
+    T *s = scratch.scores.data();
     p.tileScores(bh, i0, rows, j0, cols, s);
     for (int64_t r = 0; r < rows; ++r) {
       T *row = s + r * cols;
@@ -382,6 +410,9 @@ void forwardBlock(const AttentionProblem<T> &p, int64_t bh, int64_t i0, int64_t 
         maxima[r] = newMax;
       }
       sums[r] += sum;
+      // The denominator is the undropped one; the output sums the kept.
+      if (p.dropout.present)
+        p.dropRow(bh, i0 + r, j0, cols, row, scratch.factors.data());
     }
     tileGemm(false, false, rows, dims.dv, cols, T(1), s, cols, p.valueRows(bh, j0), dims.dv,
              T(1), out, dims.dv);
@@ -430,7 +461,7 @@ std::string runAttention(const KernelArgs &args) {
         [&](int64_t item, ForwardScratch<T> &scratch) {
           int64_t bh = item % heads, i0 = (blocks - 1 - item / heads) * kQueryBlock;
           forwardBlock(p, bh, i0, std::min(kQueryBlock, dims.sq - i0), output, logsumexp,
-                       scratch.scores);
+                       scratch);
         });
     propagateValueNaN(dims, p.value, output);
   });
@@ -447,6 +478,8 @@ std::string checkAttentionGrad(const KernelArgs &args) {
           args, {"query", "key", "value", "output", "logsumexp", "output_grad", "bias"}, 3,
           dims);
       !error.empty())
+    return error;
+  if (std::string error = checkDropoutPositions(args, dims); !error.empty())
     return error;
   const TensorArg &query = args.inputs[0];
   Shape output = dims.with({dims.queryHeads, dims.sq, dims.dv});
@@ -499,21 +532,32 @@ void backwardTile(const AttentionProblem<T> &p, const BackwardState<T> &g, int64
   }
   const T *outputGrad = g.outputGrad + (bh * dims.sq + i0) * dims.dv;
   int64_t kv = p.kvHead(bh);
-  if (withKeyValue)
-    // dV_j += P^T dO
-    tileGemm(true, false, cols, dims.dv, rows, T(1), prob, cols, outputGrad, dims.dv, T(1),
-             g.valueGrad + (kv * dims.sk + j0) * dims.dv, dims.dv);
-  // dP = dO V_j^T, then dS = P * (dP - D) in place.
+  // dP = dO V_j^T, then dS = P * (dP - D) in place; with dropout factors Z,
+  // the output reads P * Z: dP = Z * (dO V_j^T), and P becomes P * Z for dV.
   tileGemm(false, true, rows, cols, dims.dv, T(1), outputGrad, dims.dv, p.valueRows(bh, j0),
            dims.dv, T(0), grad, cols);
   for (int64_t r = 0; r < rows; ++r) {
     T *gradRow = grad + r * cols;
-    const T *probRow = prob + r * cols;
+    T *probRow = prob + r * cols;
     T dot = dots[r];
+    if (p.dropout.present) {
+      T *factors = scratch.factors.data();
+      p.dropout.factors(p.dropout.rowStart(bh, i0 + r), j0, cols, factors);
+#pragma omp simd
+      for (int64_t c = 0; c < cols; ++c) {
+        gradRow[c] = probRow[c] * (factors[c] * gradRow[c] - dot);
+        probRow[c] *= factors[c];
+      }
+      continue;
+    }
 #pragma omp simd
     for (int64_t c = 0; c < cols; ++c)
       gradRow[c] = probRow[c] * (gradRow[c] - dot);
   }
+  if (withKeyValue)
+    // dV_j += (P * Z)^T dO
+    tileGemm(true, false, cols, dims.dv, rows, T(1), prob, cols, outputGrad, dims.dv, T(1),
+             g.valueGrad + (kv * dims.sk + j0) * dims.dv, dims.dv);
   if (withKeyValue)
     // dK_j += scale * dS^T Q_i
     tileGemm(true, false, cols, dims.d, rows, p.scale, grad, cols, p.queryRows(bh, i0), dims.d,
@@ -668,6 +712,34 @@ std::string checkBandMask(const Attributes &attributes) {
       attributes.getInt("band_lower") > attributes.getInt("band_upper"))
     return "band_lower " + std::to_string(attributes.getInt("band_lower")) +
            " is above band_upper " + std::to_string(attributes.getInt("band_upper"));
+  return {};
+}
+
+std::string checkAttentionDropout(const Attributes &attributes) {
+  if (std::string error = firstError({checkFloatAttribute(attributes, "dropout_ratio"),
+                                      checkIntAttribute(attributes, "dropout_site"),
+                                      checkIntAttribute(attributes, "dropout_micro_batch"),
+                                      checkIntAttribute(attributes, "dropout_sequence_length"),
+                                      checkIntAttribute(attributes, "dropout_head_ranks")});
+      !error.empty())
+    return error;
+  if (!attributes.has("dropout_ratio")) {
+    for (const char *name : {"dropout_site", "dropout_micro_batch", "dropout_sequence_length",
+                             "dropout_head_ranks"})
+      if (attributes.has(name))
+        return std::string(name) + " needs dropout_ratio";
+    return {};
+  }
+  double ratio = attributes.getFloat("dropout_ratio");
+  if (!(ratio >= 0.0 && ratio <= 1.0))
+    return "dropout_ratio " + std::to_string(ratio) + " is not in [0, 1]";
+  if (!attributes.has("dropout_site") || attributes.getInt("dropout_site") < 0)
+    return "dropout_ratio needs a non-negative dropout_site";
+  if (attributes.getInt("dropout_micro_batch", 0) < 0)
+    return "dropout_micro_batch must be non-negative";
+  for (const char *name : {"dropout_sequence_length", "dropout_head_ranks"})
+    if (attributes.has(name) && attributes.getInt(name) < 1)
+      return std::string(name) + " must be positive";
   return {};
 }
 

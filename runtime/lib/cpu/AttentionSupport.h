@@ -10,6 +10,8 @@
 #include "CpuKernelSupport.h"
 #include "FastMath.h"
 
+#include "sp/Semantics/Random.h"
+
 #include <cblas.h>
 
 #include <algorithm>
@@ -139,6 +141,91 @@ template <typename T> struct BandMask {
 /// "" when the band mask attributes are absent or well typed, with a fill
 /// wherever there is a bound.
 std::string checkBandMask(const Attributes &attributes);
+
+/// "" when the dropout attributes (Graph_AttentionDropoutAttrs) are absent
+/// or well typed: a ratio in [0, 1] with a site, the rest only with them.
+std::string checkAttentionDropout(const Attributes &attributes);
+
+/// Dropout on the attention probabilities (Graph_AttentionDropoutAttrs in
+/// GraphDialect.td): the factor, 1 / (1 - ratio) or 0, that multiplies each
+/// probability before the product with V. Element (batch b, head h, query
+/// position q, key position k) draws what graph.dropout draws for element
+/// ((b * H + h) * L + q) * L + k of the [B, H, L, L] probabilities, counted
+/// on from the micro-batch's slice, so that the fused, block and ring
+/// kernels keep the mask of the unfused graph on any rank count.
+template <typename T> class AttentionDropout {
+public:
+  AttentionDropout() = default;
+  /// `dims` are the instruction's; its query heads are a rank's share of
+  /// the whole tensor's under dropout_head_ranks.
+  AttentionDropout(const KernelArgs &args, const AttentionDims &dims) {
+    const Attributes &attributes = attributesOf(args);
+    if (!attributes.has("dropout_ratio"))
+      return;
+    present = true;
+    double ratio = attributes.getFloat("dropout_ratio");
+    keepThreshold = sp::semantics::dropoutKeepThreshold(ratio);
+    scale = sp::semantics::dropoutScale<T>(ratio);
+    key.site = uint64_t(intAttribute(attributes, "dropout_site", 0));
+    if (args.context) {
+      key.seed = args.context->seed;
+      key.step = uint64_t(args.context->step);
+    }
+    int64_t headRanks = intAttribute(attributes, "dropout_head_ranks", 1);
+    int64_t rank = args.context ? args.context->rank : 0;
+    localHeads = dims.queryHeads;
+    wholeHeads = uint64_t(dims.queryHeads * headRanks);
+    firstHead = uint64_t((rank % headRanks) * dims.queryHeads);
+    length = uint64_t(intAttribute(attributes, "dropout_sequence_length", dims.sk));
+    sliceOffset = uint64_t(intAttribute(attributes, "dropout_micro_batch", 0)) *
+                  uint64_t(dims.batch) * wholeHeads * length * length;
+  }
+
+  bool present = false;
+
+  /// The index of key position 0 in the row of query position
+  /// `queryPosition` of head `bh` (batch * local heads + local head).
+  uint64_t rowStart(int64_t bh, int64_t queryPosition) const {
+    uint64_t b = uint64_t(bh / localHeads), h = firstHead + uint64_t(bh % localHeads);
+    return sliceOffset + ((b * wholeHeads + h) * length + uint64_t(queryPosition)) * length;
+  }
+
+  /// factors[c] for the keys at positions firstKey + c, c in [0, count).
+  void factors(uint64_t start, int64_t firstKey, int64_t count, T *out) const {
+    if (count <= 0)
+      return;
+    // Philox blocks of four consecutive indices, kLanes blocks at once.
+    constexpr int kLanes = 16;
+    uint64_t first = start + uint64_t(firstKey), end = first + uint64_t(count);
+    for (uint64_t group = first >> 2; group * 4 < end; group += kLanes) {
+      uint32_t words[4][kLanes];
+      sp::semantics::dropoutBlocks<kLanes>(key, group, words);
+      for (int lane = 0; lane < kLanes; ++lane)
+        for (int word = 0; word < 4; ++word) {
+          uint64_t index = (group + uint64_t(lane)) * 4 + uint64_t(word);
+          if (index >= first && index < end)
+            out[index - first] =
+                sp::semantics::dropoutKeeps(words[word][lane], keepThreshold) ? scale : T(0);
+        }
+    }
+  }
+  /// factors[c] for the keys at positions keyPositions[c], drawn by runs of
+  /// consecutive positions.
+  void factors(uint64_t start, const int64_t *keyPositions, int64_t count, T *out) const {
+    for (int64_t begin = 0, end; begin < count; begin = end) {
+      for (end = begin + 1; end < count && keyPositions[end] == keyPositions[end - 1] + 1; ++end)
+        ;
+      factors(start, keyPositions[begin], end - begin, out + begin);
+    }
+  }
+
+private:
+  sp::semantics::DropoutKey key;
+  uint32_t keepThreshold = 0;
+  T scale = 1;
+  int64_t localHeads = 1;
+  uint64_t wholeHeads = 1, firstHead = 0, length = 0, sliceOffset = 0;
+};
 
 /// Adds to `scores[0, count)` the bias of `count` keys at consecutive
 /// positions from `firstKey` seen from `queryPosition`: `biasRow`'s elements

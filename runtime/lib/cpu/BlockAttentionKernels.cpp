@@ -61,7 +61,7 @@ std::string checkBlockOperands(const KernelArgs &args, size_t biasIndex, Attenti
   }
   return firstError({checkFloatAttribute(attributesOf(args), "scale", true),
                      checkBoolAttribute(attributesOf(args), "causal"),
-                     checkBandMask(attributesOf(args))});
+                     checkBandMask(attributesOf(args)), checkAttentionDropout(attributesOf(args))});
 }
 
 /// Everything one instruction's rows read.
@@ -74,6 +74,7 @@ template <typename T> struct BlockProblem {
   /// Where each bias element lives; set with a bias tensor or a band mask.
   std::optional<BiasLayout> biasLayout;
   BandMask<T> band;
+  AttentionDropout<T> dropout;
 
   /// `mustBeFinite`: the inputs whose non-finite values would reach the
   /// result through keys the bias hides; when they are finite, a block of
@@ -90,6 +91,7 @@ template <typename T> struct BlockProblem {
     queryPositions = args.inputs[3].as<int64_t>();
     keyPositions = args.inputs[4].as<int64_t>();
     band = BandMask<T>(attributes);
+    dropout = AttentionDropout<T>(args, dims);
     bool hasBias = args.inputs.size() > biasIndex && args.inputs[biasIndex].present;
     if (hasBias || band.present) {
       if (hasBias) {
@@ -189,6 +191,11 @@ template <typename T> struct BlockProblem {
   /// such rows (its strategy keeps every row's own key visible).
   static void probabilities(T *row, int64_t keys, T lse) { softmaxFromLogsumexp(row, keys, lse); }
 
+  /// The dropout factors of row i's first `keys` keys (dropout.present).
+  void dropoutFactors(int64_t bh, int64_t i, int64_t keys, T *factors) const {
+    dropout.factors(dropout.rowStart(bh, queryPositions[i]), keyPositions, keys, factors);
+  }
+
   bool keysSorted = true;
   /// Per head and block of rows: see findBiasKeyEnds; empty when unused.
   std::vector<int64_t> biasKeyEnds;
@@ -222,7 +229,7 @@ std::string runBlockAttention(const KernelArgs &args) {
     int64_t blocks = (dims.sq + kQueryRows - 1) / kQueryRows;
     int64_t tasks = dims.batch * dims.queryHeads * blocks;
     parallelFor(tasks, kQueryRows * dims.sk * (dims.d + dims.dv), [&](int64_t begin, int64_t end) {
-      std::vector<T> scores;
+      std::vector<T> scores, factors;
       for (int64_t task = begin; task < end; ++task) {
         int64_t bh = task / blocks, i0 = (task % blocks) * kQueryRows;
         int64_t rows = std::min(kQueryRows, dims.sq - i0), keys = p.keyEnd(bh, i0, rows);
@@ -254,6 +261,14 @@ std::string runBlockAttention(const KernelArgs &args) {
             sum += expOf(row[j] - maximum);
           lse[r] = maximum + std::log(sum);
           BlockProblem<T>::probabilities(row, keys, lse[r]);
+          // The logsumexp is the undropped one; the output sums the kept.
+          if (p.dropout.present) {
+            factors.resize(size_t(keys));
+            p.dropoutFactors(bh, i0 + r, keys, factors.data());
+#pragma omp simd
+            for (int64_t j = 0; j < keys; ++j)
+              row[j] *= factors[j];
+          }
         }
         blasGemm(false, false, rows, dims.dv, keys, T(1), scores.data(), keys,
                  p.valueRow(p.kvHead(bh), 0), dims.dv, T(0), out, dims.dv);
@@ -309,7 +324,7 @@ std::string runBlockAttentionGrad(const KernelArgs &args) {
     int64_t pairs = dims.batch * dims.kvHeads;
     int64_t cost = dims.group() * dims.sq * dims.sk * (3 * dims.d + 2 * dims.dv);
     parallelFor(pairs, cost, [&](int64_t begin, int64_t end) {
-      std::vector<T> probabilities, gradients, rowDots(kQueryRows);
+      std::vector<T> probabilities, gradients, factors, rowDots(kQueryRows);
       for (int64_t pair = begin; pair < end; ++pair) {
         int64_t b = pair / dims.kvHeads, kvInBatch = pair % dims.kvHeads;
         T *dK = keyGrad + pair * dims.sk * dims.d;
@@ -335,20 +350,32 @@ std::string runBlockAttentionGrad(const KernelArgs &args) {
                 dot += dOr[c] * o[c];
               rowDots[r] = dot - logsumexpGrad[row0 + r];
             }
-            // dV += P^T dO
-            blasGemm(true, false, keys, dims.dv, rows, T(1), probabilities.data(), keys, dO,
-                     dims.dv, T(1), dV, dims.dv);
-            // dP = dO V^T, then dS = P * (dP - D) in place.
+            // dP = dO V^T, then dS = P * (dP - D) in place; with dropout
+            // factors Z, the output reads P * Z: dP = Z * (dO V^T), and P
+            // becomes P * Z for dV.
             blasGemm(false, true, rows, keys, dims.dv, T(1), dO, dims.dv, p.valueRow(pair, 0),
                      dims.dv, T(0), gradients.data(), keys);
             for (int64_t r = 0; r < rows; ++r) {
               T *gradientRow = gradients.data() + r * keys;
-              const T *probabilityRow = probabilities.data() + r * keys;
+              T *probabilityRow = probabilities.data() + r * keys;
               T dot = rowDots[r];
+              if (p.dropout.present) {
+                factors.resize(size_t(keys));
+                p.dropoutFactors(bh, i0 + r, keys, factors.data());
+#pragma omp simd
+                for (int64_t j = 0; j < keys; ++j) {
+                  gradientRow[j] = probabilityRow[j] * (factors[j] * gradientRow[j] - dot);
+                  probabilityRow[j] *= factors[j];
+                }
+                continue;
+              }
 #pragma omp simd
               for (int64_t j = 0; j < keys; ++j)
                 gradientRow[j] = probabilityRow[j] * (gradientRow[j] - dot);
             }
+            // dV += (P * Z)^T dO
+            blasGemm(true, false, keys, dims.dv, rows, T(1), probabilities.data(), keys, dO,
+                     dims.dv, T(1), dV, dims.dv);
             // dK += scale dS^T Q, dQ += scale dS K
             blasGemm(true, false, keys, dims.d, rows, p.scale, gradients.data(), keys,
                      p.queryRow(bh, i0), dims.d, T(1), dK, dims.d);

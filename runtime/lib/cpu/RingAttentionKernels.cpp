@@ -100,6 +100,8 @@ KernelArgs blockArgs(const KernelArgs &args, const Attributes &attributes,
                      std::vector<TensorArg> extra, const TensorArg *bias) {
   KernelArgs block;
   block.attributes = &attributes;
+  // The dropout's seed and step.
+  block.context = args.context;
   block.inputs = {args.inputs[0], args.inputs[1], args.inputs[2]};
   int64_t queries = args.inputs[0].shape[args.inputs[0].shape.size() - 2];
   int64_t keys = args.inputs[1].shape[args.inputs[1].shape.size() - 2];
@@ -124,6 +126,19 @@ Attributes blockAttributes(const KernelArgs &args) {
     block.set("band_upper", attributes.getInt("band_upper"));
   if (attributes.has("band_fill"))
     block.set("band_fill", attributes.getFloat("band_fill"));
+  // The dropout indexes positions in the whole sequence, as the blocks do.
+  if (attributes.has("dropout_ratio"))
+    block.set("dropout_ratio", attributes.getFloat("dropout_ratio"));
+  for (const char *name : {"dropout_site", "dropout_micro_batch", "dropout_sequence_length",
+                           "dropout_head_ranks"})
+    if (attributes.has(name))
+      block.set(name, attributes.getInt(name));
+  // A block's keys are not the whole sequence, which the ring's keys are.
+  if (attributes.has("dropout_ratio") && !attributes.has("dropout_sequence_length") &&
+      args.inputs.size() > 1 && args.inputs[1].shape.size() >= 2)
+    block.set("dropout_sequence_length",
+              args.inputs[1].shape[args.inputs[1].shape.size() - 2] *
+                  intAttribute(attributes, "num_ranks", 1));
   return block;
 }
 
@@ -134,7 +149,8 @@ std::string checkRing(const KernelArgs &args, size_t biasIndex, const char *bloc
   const Attributes &attributes = attributesOf(args);
   if (std::string error = firstError({checkIntAttribute(attributes, "num_ranks", true),
                                       checkBoolAttribute(attributes, "zigzag"),
-                                      checkBandMask(attributes)});
+                                      checkBandMask(attributes),
+                                      checkAttentionDropout(attributes)});
       !error.empty())
     return error;
   int64_t numRanks = intAttribute(attributes, "num_ranks", 0);

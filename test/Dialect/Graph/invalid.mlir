@@ -258,3 +258,35 @@ func.func @dropout_positions_split(%x: tensor<2x4xf32>, %p: tensor<3xi64>) -> te
   %y = graph.dropout %x, %p {ratio = 0.5 : f64, site = 0 : i64, sequence_axis = 1 : i64, sequence_length = 8 : i64} : (tensor<2x4xf32>, tensor<3xi64>) -> tensor<2x4xf32>
   return %y : tensor<2x4xf32>
 }
+
+// -----
+
+func.func @attention_dropout_ratio(%q: tensor<1x2x4x8xf32>) -> tensor<1x2x4x8xf32> {
+  // expected-error @below {{'graph.attention' op dropout_ratio 1.500000e+00 is not in [0, 1]}}
+  %0:2 = graph.attention %q, %q, %q {scale = 1.0 : f64, dropout_ratio = 1.5 : f64, dropout_site = 0 : i64} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>) -> (tensor<1x2x4x8xf32>, tensor<1x2x4xf32>)
+  return %0#0 : tensor<1x2x4x8xf32>
+}
+
+// -----
+
+func.func @attention_dropout_without_site(%q: tensor<1x2x4x8xf32>) -> tensor<1x2x4x8xf32> {
+  // expected-error @below {{'graph.attention' op needs a non-negative dropout_site with its dropout_ratio}}
+  %0:2 = graph.attention %q, %q, %q {scale = 1.0 : f64, dropout_ratio = 0.1 : f64} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>) -> (tensor<1x2x4x8xf32>, tensor<1x2x4xf32>)
+  return %0#0 : tensor<1x2x4x8xf32>
+}
+
+// -----
+
+func.func @ring_attention_dropout_alone(%q: tensor<1x2x4x8xf32>) -> tensor<1x2x4x8xf32> {
+  // expected-error @below {{'graph.ring_attention' op has dropout_sequence_length without dropout_ratio}}
+  %0:2 = graph.ring_attention %q, %q, %q {scale = 1.0 : f64, num_ranks = 2 : i64, dropout_sequence_length = 8 : i64} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>) -> (tensor<1x2x4x8xf32>, tensor<1x2x4xf32>)
+  return %0#0 : tensor<1x2x4x8xf32>
+}
+
+// -----
+
+func.func @block_attention_dropout_head_ranks(%q: tensor<1x2x4x8xf32>, %p: tensor<4xi64>) -> tensor<1x2x4x8xf32> {
+  // expected-error @below {{'graph.block_attention' op dropout_head_ranks 0 must be at least 1}}
+  %0:2 = graph.block_attention %q, %q, %q, %p, %p {scale = 1.0 : f64, dropout_ratio = 0.1 : f64, dropout_site = 0 : i64, dropout_head_ranks = 0 : i64} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<4xi64>, tensor<4xi64>) -> (tensor<1x2x4x8xf32>, tensor<1x2x4xf32>)
+  return %0#0 : tensor<1x2x4x8xf32>
+}

@@ -6,8 +6,8 @@ using namespace mlir;
 
 namespace sp::graph {
 
-LogicalResult BlockAttentionOp::verify() { return verifyBandMask(*this); }
-LogicalResult BlockAttentionGradOp::verify() { return verifyBandMask(*this); }
+LogicalResult BlockAttentionOp::verify() { return verifyAttentionMasks(*this); }
+LogicalResult BlockAttentionGradOp::verify() { return verifyAttentionMasks(*this); }
 
 
 /// Checks that the position operands have one entry per query and per key.

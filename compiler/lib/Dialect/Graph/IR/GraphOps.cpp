@@ -1915,15 +1915,15 @@ LogicalResult inferAttentionTypes(std::optional<Location> location, Value queryV
   return success();
 }
 
-SmallVector<NamedAttribute> getBandMaskAttributes(Operation *op) {
+SmallVector<NamedAttribute> getAttentionMaskAttributes(Operation *op) {
   SmallVector<NamedAttribute> attributes;
-  for (StringRef name : kBandMaskAttributes)
+  for (StringRef name : kAttentionMaskAttributes)
     if (Attribute value = op->getAttr(name))
       attributes.push_back(NamedAttribute(StringAttr::get(op->getContext(), name), value));
   return attributes;
 }
 
-LogicalResult verifyBandMask(Operation *op) {
+LogicalResult verifyAttentionMasks(Operation *op) {
   auto lower = op->getAttrOfType<IntegerAttr>("band_lower");
   auto upper = op->getAttrOfType<IntegerAttr>("band_upper");
   if ((lower || upper) && !op->hasAttr("band_fill"))
@@ -1931,11 +1931,32 @@ LogicalResult verifyBandMask(Operation *op) {
   if (lower && upper && lower.getValue().getSExtValue() > upper.getValue().getSExtValue())
     return op->emitOpError() << "band_lower " << lower.getValue().getSExtValue()
                              << " is above band_upper " << upper.getValue().getSExtValue();
+  auto ratio = op->getAttrOfType<FloatAttr>("dropout_ratio");
+  if (ratio) {
+    double value = ratio.getValueAsDouble();
+    if (!(value >= 0.0 && value <= 1.0))
+      return op->emitOpError() << "dropout_ratio " << value << " is not in [0, 1]";
+    auto site = op->getAttrOfType<IntegerAttr>("dropout_site");
+    if (!site || site.getValue().getSExtValue() < 0)
+      return op->emitOpError("needs a non-negative dropout_site with its dropout_ratio");
+  }
+  for (StringRef name : {"dropout_site", "dropout_micro_batch", "dropout_sequence_length",
+                         "dropout_head_ranks"}) {
+    auto attribute = op->getAttrOfType<IntegerAttr>(name);
+    if (!attribute)
+      continue;
+    if (!ratio)
+      return op->emitOpError() << "has " << name << " without dropout_ratio";
+    int64_t value = attribute.getValue().getSExtValue();
+    int64_t least = name == "dropout_site" || name == "dropout_micro_batch" ? 0 : 1;
+    if (value < least)
+      return op->emitOpError() << name << " " << value << " must be at least " << least;
+  }
   return success();
 }
 
-LogicalResult AttentionOp::verify() { return verifyBandMask(*this); }
-LogicalResult AttentionGradOp::verify() { return verifyBandMask(*this); }
+LogicalResult AttentionOp::verify() { return verifyAttentionMasks(*this); }
+LogicalResult AttentionGradOp::verify() { return verifyAttentionMasks(*this); }
 
 LogicalResult AttentionOp::inferReturnTypes(MLIRContext *, std::optional<Location> location,
                                             Adaptor adaptor, SmallVectorImpl<Type> &types) {

@@ -6,8 +6,8 @@ using namespace mlir;
 
 namespace sp::graph {
 
-LogicalResult RingAttentionOp::verify() { return verifyBandMask(*this); }
-LogicalResult RingAttentionGradOp::verify() { return verifyBandMask(*this); }
+LogicalResult RingAttentionOp::verify() { return verifyAttentionMasks(*this); }
+LogicalResult RingAttentionGradOp::verify() { return verifyAttentionMasks(*this); }
 
 
 /// The types of ring attention's output and logsumexp: attention's, after

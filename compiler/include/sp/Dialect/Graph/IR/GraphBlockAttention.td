@@ -33,7 +33,7 @@ def Graph_BlockAttentionOp : Graph_Op<"block_attention", [Pure, InferTypeOpAdapt
                             AnyRankedTensor:$value, 1DTensorOf<[I64]>:$query_positions,
                             1DTensorOf<[I64]>:$key_positions, Optional<AnyRankedTensor>:$bias,
                             F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal),
-                       Graph_BandMaskAttrs);
+                       Graph_AttentionMaskAttrs);
   let hasVerifier = 1;
   let results = (outs AnyRankedTensor:$output, AnyRankedTensor:$logsumexp);
   let assemblyFormat = [{
@@ -58,7 +58,7 @@ def Graph_BlockAttentionGradOp : Graph_Op<"block_attention_grad",
                             AnyRankedTensor:$logsumexp, AnyRankedTensor:$output_grad,
                             AnyRankedTensor:$logsumexp_grad, Optional<AnyRankedTensor>:$bias,
                             F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal),
-                       Graph_BandMaskAttrs);
+                       Graph_AttentionMaskAttrs);
   let hasVerifier = 1;
   let results = (outs AnyRankedTensor:$query_grad, AnyRankedTensor:$key_grad,
                       AnyRankedTensor:$value_grad);

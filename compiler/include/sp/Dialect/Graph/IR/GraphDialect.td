@@ -103,6 +103,30 @@ defvar Graph_BandMaskAttrs = (ins OptionalAttr<Graph_I64Attr>:$band_lower,
                                   OptionalAttr<Graph_I64Attr>:$band_upper,
                                   OptionalAttr<F64Attr>:$band_fill);
 
+// Dropout on the attention probabilities (Hugging Face's attention_dropout),
+// drawn inside the attention kernels as graph.dropout draws it on the
+// [..., H, Sq, Sk] probabilities it replaces (sp/Semantics/Random.h): the
+// probability of (batch b, head h, query position q, key position k) is
+// kept with probability 1 - dropout_ratio and scaled by 1 / (1 - ratio),
+// keyed by the run's seed and step, `dropout_site` and the index
+//   dropout_micro_batch * B * H * L * L + ((b * H + h) * L + q) * L + k
+// of the whole tensor, where L is `dropout_sequence_length` (the unpadded
+// sequence; default: the op's key count, a ring's whole sequence) and H the heads of the whole
+// tensor. With `dropout_head_ranks` U (Ulysses), the op holds a rank's share
+// of the heads: groups of U consecutive ranks split them, rank r holding
+// chunk r mod U, so H is U times the op's heads. The softmax denominator and
+// logsumexp are the undropped ones. Self-attention only (Sq = Sk, or
+// positions of one sequence): queries and keys index one sequence.
+defvar Graph_AttentionDropoutAttrs = (ins OptionalAttr<F64Attr>:$dropout_ratio,
+                                          OptionalAttr<Graph_I64Attr>:$dropout_site,
+                                          OptionalAttr<Graph_I64Attr>:$dropout_micro_batch,
+                                          OptionalAttr<Graph_I64Attr>:$dropout_sequence_length,
+                                          OptionalAttr<Graph_I64Attr>:$dropout_head_ranks);
+
+// What shapes the probabilities of every attention op beyond scale, causal
+// and bias: the band mask and the dropout.
+defvar Graph_AttentionMaskAttrs = !con(Graph_BandMaskAttrs, Graph_AttentionDropoutAttrs);
+
 class Graph_Op<string mnemonic, list<Trait> traits = []>
     : Op<Graph_Dialect, mnemonic, traits> {
   // Result types may be more static than inference shows: folding upstream

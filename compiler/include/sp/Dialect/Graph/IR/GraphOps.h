@@ -47,16 +47,20 @@ llvm::LogicalResult inferAttentionGradTypes(
     mlir::Value output, mlir::Value outputGrad, mlir::Value logsumexp,
     mlir::Value logsumexpGrad, llvm::SmallVectorImpl<mlir::Type> &types);
 
-/// The names of the band mask attributes of the attention ops
-/// (Graph_BandMaskAttrs in GraphDialect.td).
-inline constexpr llvm::StringLiteral kBandMaskAttributes[] = {"band_lower", "band_upper",
-                                                              "band_fill"};
-/// The band mask attributes `op` carries, to put on an op made from it (its
-/// gradient, its sequence-parallel form).
-llvm::SmallVector<mlir::NamedAttribute> getBandMaskAttributes(mlir::Operation *op);
-/// Checks `op`'s band mask: bounds only with a fill, the lower at most the
-/// upper.
-llvm::LogicalResult verifyBandMask(mlir::Operation *op);
+/// The names of the attributes that shape the probabilities of the attention
+/// ops besides scale, causal and bias: the band mask and the dropout
+/// (Graph_AttentionMaskAttrs in GraphDialect.td).
+inline constexpr llvm::StringLiteral kAttentionMaskAttributes[] = {
+    "band_lower",          "band_upper",         "band_fill",
+    "dropout_ratio",       "dropout_site",       "dropout_micro_batch",
+    "dropout_sequence_length", "dropout_head_ranks"};
+/// The band mask and dropout attributes `op` carries, to put on an op made
+/// from it (its gradient, its sequence-parallel form).
+llvm::SmallVector<mlir::NamedAttribute> getAttentionMaskAttributes(mlir::Operation *op);
+/// Checks `op`'s band mask (bounds only with a fill, the lower at most the
+/// upper) and dropout (a ratio in [0, 1] with a site; the rest only with a
+/// ratio, and positive).
+llvm::LogicalResult verifyAttentionMasks(mlir::Operation *op);
 
 /// Why a learning-rate schedule (GraphOps.td, graph.lr_schedule) with these
 /// settings is invalid, as a phrase for a message; empty when it is valid.

@@ -715,7 +715,9 @@ def Graph_AttentionOp : Graph_Op<"attention", [Pure, InferTypeOpAdaptor]> {
     zero output. `band_lower`, `band_upper` and `band_fill` (a band mask,
     Graph_BandMaskAttrs) replace the bias by `band_fill` outside the band,
     with query position `i + (Sk - Sq)` and key position `j`; a band without
-    a bias reads 0 inside it.
+    a bias reads 0 inside it. The `dropout_*` attributes
+    (Graph_AttentionDropoutAttrs) drop probabilities before the product with
+    `value`, as graph.dropout on them would.
 
     `output` is `[..., Hq, Sq, Dv]`; `logsumexp` is `[..., Hq, Sq]`, the log
     of each softmax denominator (scores included), -inf for a query that
@@ -725,7 +727,7 @@ def Graph_AttentionOp : Graph_Op<"attention", [Pure, InferTypeOpAdaptor]> {
   let arguments = !con((ins AnyRankedTensor:$query, AnyRankedTensor:$key,
                             AnyRankedTensor:$value, Optional<AnyRankedTensor>:$bias,
                             F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal),
-                       Graph_BandMaskAttrs);
+                       Graph_AttentionMaskAttrs);
   let results = (outs AnyRankedTensor:$output, AnyRankedTensor:$logsumexp);
   let hasVerifier = 1;
   let assemblyFormat = [{
@@ -739,7 +741,8 @@ def Graph_AttentionGradOp : Graph_Op<"attention_grad", [Pure, InferTypeOpAdaptor
     The FlashAttention-2 backward pass: probabilities are recomputed block by
     block from `logsumexp`, and the key and value gradients of a grouped
     head sum over the query heads that read it. The bias gets no gradient
-    (it is a mask); `scale`, `causal` and the band mask are the forward op's.
+    (it is a mask); `scale`, `causal`, the band mask and the dropout are the
+    forward op's (the backward pass redraws the forward mask).
     The bias comes last, so that an absent one is a trailing -1 in a plan.
   }];
   let arguments = !con((ins AnyRankedTensor:$query, AnyRankedTensor:$key,
@@ -747,7 +750,7 @@ def Graph_AttentionGradOp : Graph_Op<"attention_grad", [Pure, InferTypeOpAdaptor
                             AnyRankedTensor:$logsumexp, AnyRankedTensor:$output_grad,
                             Optional<AnyRankedTensor>:$bias, F64Attr:$scale,
                             DefaultValuedAttr<BoolAttr, "false">:$causal),
-                       Graph_BandMaskAttrs);
+                       Graph_AttentionMaskAttrs);
   let hasVerifier = 1;
   let results = (outs AnyRankedTensor:$query_grad, AnyRankedTensor:$key_grad,
                       AnyRankedTensor:$value_grad);

@@ -35,7 +35,7 @@ def Graph_RingAttentionOp : Graph_Op<"ring_attention", [Pure, InferTypeOpAdaptor
                             AnyRankedTensor:$value, Optional<AnyRankedTensor>:$bias,
                             F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal,
                             Graph_I64Attr:$num_ranks, DefaultValuedAttr<BoolAttr, "false">:$zigzag),
-                       Graph_BandMaskAttrs);
+                       Graph_AttentionMaskAttrs);
   let hasVerifier = 1;
   let results = (outs AnyRankedTensor:$output, AnyRankedTensor:$logsumexp);
   let assemblyFormat = [{
@@ -60,7 +60,7 @@ def Graph_RingAttentionGradOp : Graph_Op<"ring_attention_grad", [Pure, InferType
                             AnyRankedTensor:$logsumexp_grad, Optional<AnyRankedTensor>:$bias,
                             F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal,
                             Graph_I64Attr:$num_ranks, DefaultValuedAttr<BoolAttr, "false">:$zigzag),
-                       Graph_BandMaskAttrs);
+                       Graph_AttentionMaskAttrs);
   let hasVerifier = 1;
   let results = (outs AnyRankedTensor:$query_grad, AnyRankedTensor:$key_grad,
                       AnyRankedTensor:$value_grad);
