@@ -541,19 +541,52 @@ func.func @rms_gain_over_rows(%x: tensor<2x4xf32>, %g: tensor<2x1xf32>) -> tenso
 }
 
 // Dropout on the probabilities (attention_dropout in training mode): the
-// fused kernels draw no mask, so the attention stays as it is, with a remark.
+// fused kernels draw its mask (the ratio and the site go on the op), so no
+// [S, S] probabilities are kept.
 // CHECK-LABEL: func.func @probability_dropout
+// CHECK-NOT: graph.softmax
+// CHECK-NOT: graph.dropout
+// CHECK: graph.attention %{{.*}}, %{{.*}}, %{{.*}} {dropout_ratio = 1.000000e-01 : f64, dropout_site = 3 : i64, scale = 1.000000e+00 : f64}
+// CHECK-NOT: graph.dropout
+func.func @probability_dropout(%q: tensor<1x1x3x4xf32>, %k: tensor<1x1x3x4xf32>, %v: tensor<1x1x3x4xf32>) -> tensor<1x1x3x4xf32> {
+  %kt = graph.transpose %k {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x1x3x4xf32>) -> tensor<1x1x4x3xf32>
+  // expected-remark @below {{fused attention: 1 query heads on 1 key/value heads, scale 1.000000e+00, no mask, dropout 1.000000e-01}}
+  %s = graph.matmul %q, %kt : (tensor<1x1x3x4xf32>, tensor<1x1x4x3xf32>) -> tensor<1x1x3x3xf32>
+  %p = graph.softmax %s {axis = -1 : i64} : tensor<1x1x3x3xf32>
+  %d = graph.dropout %p {ratio = 1.000000e-01 : f64, site = 3 : i64} : (tensor<1x1x3x3xf32>) -> tensor<1x1x3x3xf32>
+  %o = graph.matmul %d, %v : (tensor<1x1x3x3xf32>, tensor<1x1x3x4xf32>) -> tensor<1x1x3x4xf32>
+  return %o : tensor<1x1x3x4xf32>
+}
+
+// Cross-attention (2 queries, 3 keys): the kernels index the mask by
+// positions of one sequence, so the attention stays unfused, with a remark
+// and one warning.
+// CHECK-LABEL: func.func @cross_attention_dropout
 // CHECK-NOT: graph.attention
 // CHECK: graph.softmax
 // CHECK: graph.dropout
 // CHECK: graph.matmul
-func.func @probability_dropout(%q: tensor<1x1x3x4xf32>, %k: tensor<1x1x3x4xf32>, %v: tensor<1x1x3x4xf32>) -> tensor<1x1x3x4xf32> {
+func.func @cross_attention_dropout(%q: tensor<1x1x2x4xf32>, %k: tensor<1x1x3x4xf32>, %v: tensor<1x1x3x4xf32>) -> tensor<1x1x2x4xf32> {
+  %kt = graph.transpose %k {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x1x3x4xf32>) -> tensor<1x1x4x3xf32>
+  %s = graph.matmul %q, %kt : (tensor<1x1x2x4xf32>, tensor<1x1x4x3xf32>) -> tensor<1x1x2x3xf32>
+  %p = graph.softmax %s {axis = -1 : i64} : tensor<1x1x2x3xf32>
+  // expected-warning @+2 {{1 attention is not fused: the fused kernels draw dropout on the probabilities of self-attention only, and queries and keys differ in length here, so the step keeps [1, 1, 2, 3] probabilities per attention (train without attention dropout to fuse)}}
+  // expected-remark @below {{attention not fused: dropout on the probabilities of 2 queries and 3 keys (the fused kernels draw it for self-attention only); the step keeps [1, 1, 2, 3] probabilities}}
+  %d = graph.dropout %p {ratio = 1.000000e-01 : f64, site = 0 : i64} : (tensor<1x1x2x3xf32>) -> tensor<1x1x2x3xf32>
+  %o = graph.matmul %d, %v : (tensor<1x1x2x3xf32>, tensor<1x1x3x4xf32>) -> tensor<1x1x2x4xf32>
+  return %o : tensor<1x1x2x4xf32>
+}
+
+// A dropout that micro-batching already placed in a larger batch draws by
+// that placement, which the fused op does not carry: left as it is.
+// CHECK-LABEL: func.func @placed_dropout
+// CHECK-NOT: graph.attention
+// CHECK: graph.dropout
+func.func @placed_dropout(%q: tensor<1x1x3x4xf32>, %k: tensor<1x1x3x4xf32>, %v: tensor<1x1x3x4xf32>) -> tensor<1x1x3x4xf32> {
   %kt = graph.transpose %k {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x1x3x4xf32>) -> tensor<1x1x4x3xf32>
   %s = graph.matmul %q, %kt : (tensor<1x1x3x4xf32>, tensor<1x1x4x3xf32>) -> tensor<1x1x3x3xf32>
   %p = graph.softmax %s {axis = -1 : i64} : tensor<1x1x3x3xf32>
-  // expected-warning @+2 {{1 attention is not fused: dropout on the probabilities runs outside the fused kernels, so the step keeps [1, 1, 3, 3] probabilities per attention (train without attention dropout to fuse)}}
-  // expected-remark @below {{attention not fused: its probabilities go through dropout, which the fused kernels do not draw; the step keeps [1, 1, 3, 3] probabilities}}
-  %d = graph.dropout %p {ratio = 1.000000e-01 : f64, site = 0 : i64} : (tensor<1x1x3x3xf32>) -> tensor<1x1x3x3xf32>
+  %d = graph.dropout %p {ratio = 1.000000e-01 : f64, site = 0 : i64, micro_batch = 1 : i64} : (tensor<1x1x3x3xf32>) -> tensor<1x1x3x3xf32>
   %o = graph.matmul %d, %v : (tensor<1x1x3x3xf32>, tensor<1x1x3x4xf32>) -> tensor<1x1x3x4xf32>
   return %o : tensor<1x1x3x4xf32>
 }

@@ -5,18 +5,20 @@ and PyTorch's statistics.
 Usage: dropout_test.py TOOLS_DIR [--no-mpi]
 
 - GPT-2 style models with Dropout nodes in training mode (models/gpt2.py --dropout-training):
-  one with dropout after the embeddings, attention output and MLP (attention fused), one with
-  dropout on the attention probabilities too (that attention stays unfused). One SGD step under
-  `--sp 2` and `--sp 4` with each strategy (allgather, ulysses, ring: zigzag; the unfused
-  attention allgather only) gives the one-rank
+  one with dropout after the embeddings, attention output and MLP, one with dropout on the
+  attention probabilities too, which the fused attention kernels draw. One SGD step under
+  `--sp 2` and `--sp 4` with each strategy (allgather, ulysses, ring: zigzag) gives the one-rank
   plan's loss, every gradient and every updated parameter within 1e-5 relative, as
   sp_equivalence_test.py checks without dropout: a mask drawn from a rank's local positions
   would change the loss by far more. The same at a sequence length of 29, which sp-compile
-  pads: the step still equals the one rank's on the 29 real positions. Ring and Ulysses, which
-  cannot split an unfused attention, refuse it with one error line naming its score matmul
-  instead of gathering the keys as allgather would.
+  pads: the step still equals the one rank's on the 29 real positions.
+- The fused kernels draw the mask graph.dropout draws on the probabilities: one step of the
+  plan compiled with `--fuse=false` (softmax, dropout and matmuls) equals the fused plan's
+  within 1e-5 relative, on one rank, under `--micro-batches 2`, and under `--sp 2` (ring).
+  The fused plan keeps no [S, S] tensor (its --report's peak is below the unfused one's).
 - Hugging Face's GPT2LMHeadModel (resid, embd and attn_pdrop 0.1, eager attention) exported by
-  torch.onnx (dynamo) in train() mode: the same one-step check.
+  torch.onnx (dynamo) in train() mode: the same one-step check under every strategy, and the
+  fused against the unfused plan.
 - `sp-run --seed` changes the loss; with fixed inputs and a learning rate of 0 each step draws
   new masks (a new loss each step); two runs with one seed agree bit for bit.
 - Four AdamW steps equal two steps, a checkpoint and two resumed steps, bit for bit, on one rank
@@ -67,10 +69,12 @@ class Tools:
         self.run_path = os.path.join(folder, "sp-run")
         self.work = work
         self.env = env
+        # Flags every compile of a model takes (by ONNX path).
+        self.model_flags = {}
 
     def compile(self, model, name, extra):
         plan = os.path.join(self.work, f"{name}.spplan")
-        run([self.compile_path, model, "-o", plan] + extra)
+        run([self.compile_path, model, "-o", plan] + self.model_flags.get(model, []) + extra)
         return plan
 
     def run(self, plan, extra, ranks=1):
@@ -108,24 +112,53 @@ def check_sequence_parallel(tools, onnx_path, model, ranks_list, shape=SHAPE,
     return failures
 
 
-def check_unfused_refused(tools, onnx_path, model):
-    """Ring and Ulysses asked for an attention left unfused (dropout on its probabilities) is
-    one error line naming the score matmul and exit code 1, not a plan that gathers the keys."""
+def check_fused_is_unfused(tools, onnx_path, model, ranks_list, micro_batches=True):
+    """The fused attention kernels draw graph.dropout's mask on the probabilities: the step of
+    the plan compiled with --fuse=false equals the fused one's (on one rank, in two
+    micro-batches, and on two ranks by ring, whose blocks draw the whole sequence's mask,
+    against the unfused plan by allgather, the one strategy that takes unfused attention).
+    Micro-batches need an export with a symbolic batch (`micro_batches`)."""
     failures = []
-    for strategy in STRATEGIES[1:]:
-        command = [tools.compile_path, onnx_path, "-o", os.path.join(tools.work, "refused.spplan"),
-                   "--train", "--input-shape", SHAPE, "--sp", "2", f"--sp-strategy={strategy}"]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        errors = [line for line in result.stderr.splitlines() if "error:" in line]
-        expected = f"multiplies the sequence by the sequence (attention that sp-fuse did not " \
-                   f"make one attention op), which --sp-strategy={strategy} cannot split"
-        if result.returncode != 1 or len(errors) != 1 or expected not in errors[0] or \
-                "matmul" not in errors[0].lower() or os.path.exists(command[3]):
-            failures.append(f"{model} --sp-strategy={strategy}: exit {result.returncode}, "
-                            f"stderr {result.stderr.strip()!r}")
-        else:
-            print(f"{model}-{strategy}: refused ({errors[0].split('error: ', 1)[1][:80]}...)")
+    settings = [("1", 1, [], [])]
+    if micro_batches:
+        settings.append(("micro-batches", 1, ["--micro-batches", "2"], []))
+    settings += [(f"ring-{ranks}", ranks, ["--sp", str(ranks), "--sp-strategy=ring"],
+                  ["--sp", str(ranks), "--sp-strategy=allgather"]) for ranks in ranks_list[:1]]
+    for label, ranks, extra, unfused_extra in settings:
+        name = f"{model}-unfused-{label}"
+        fused = sgd_step(tools, onnx_path, f"{model}-fused-{label}", ranks, extra)
+        unfused = sgd_step(tools, onnx_path, name, ranks,
+                           (unfused_extra or extra) + ["--fuse=false"])
+        compared = {key: value for key, value in unfused.items() if key in fused}
+        problems, worst = compare_dumps(compared, fused, name)
+        failures += problems
+        print(f"{name}: loss {float(unfused['loss.npy']):.6f}, fused "
+              f"{float(fused['loss.npy']):.6f}, worst {worst:.1e} relative")
     return failures
+
+
+def peak_activations(tools, onnx_path, flags):
+    """--report's peak activation bytes of a one-rank training plan."""
+    command = [tools.compile_path, onnx_path, "-o", os.path.join(tools.work, "report.spplan"),
+               "--train", "--input-shape", "input_ids=2x128", "--report"] + flags
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
+    for line in result.stdout.splitlines():
+        if line.strip().startswith("peak activations"):
+            return int(line.split()[2])
+    raise RuntimeError(f"no peak activations in --report: {result.stdout}")
+
+
+def check_no_square_tensor(tools, onnx_path, model):
+    """Fused, attention dropout keeps no [S, S] probabilities: at S = 128 the unfused plan's
+    peak activations exceed the fused one's by at least one [B, H, S, S] float tensor."""
+    fused = peak_activations(tools, onnx_path, [])
+    unfused = peak_activations(tools, onnx_path, ["--fuse=false"])
+    square = 2 * 4 * 128 * 128 * 4
+    print(f"{model} at S=128: peak activations {fused} fused, {unfused} unfused")
+    if unfused - fused < square:
+        return [f"{model}: fused peak activations {fused}, unfused {unfused}: the fused plan "
+                f"does not save the {square} bytes of the probabilities"]
+    return []
 
 
 def check_micro_batches(tools, onnx_path, ranks_list):
@@ -155,7 +188,10 @@ def check_micro_batches(tools, onnx_path, ranks_list):
 
 
 def export_hf_gpt2(work, torch, transformers):
-    """A tiny GPT2LMHeadModel with every dropout at 0.1, exported in train() mode."""
+    """A tiny GPT2LMHeadModel with every dropout at 0.1, exported in train() mode, and the
+    flags that keep its causal mask a constant: the dynamo exporter lifts the mask table into
+    an initializer ('where'), which --train would otherwise train, and which PyTorch does not
+    (sp-compile's warning names --frozen=where)."""
     config = transformers.GPT2Config(n_embd=64, n_layer=2, n_head=4, n_positions=64,
                                      vocab_size=256, resid_pdrop=0.1, embd_pdrop=0.1,
                                      attn_pdrop=0.1, bos_token_id=0, eos_token_id=0)
@@ -178,7 +214,9 @@ def export_hf_gpt2(work, torch, transformers):
                           dynamo=True, training=torch.onnx.TrainingMode.TRAINING,
                           do_constant_folding=False, input_names=["input_ids"],
                           output_names=["logits"])
-    return path
+    import onnx
+    initializers = {tensor.name for tensor in onnx.load(path).graph.initializer}
+    return path, ["--frozen", "where"] if "where" in initializers else []
 
 
 def check_seeds_and_steps(tools, onnx_path):
@@ -349,25 +387,23 @@ def main():
             models[model] = os.path.join(work, f"{model}.onnx")
             run([sys.executable, os.path.join(MODELS, "gpt2.py"), "-o", models[model]]
                 + model_args)
-            # Ring and Ulysses cannot split the attention that dropout keeps unfused.
-            strategies = STRATEGIES if model == "fused" else STRATEGIES[:1]
-            failures += check_sequence_parallel(tools, models[model], model, ranks_list,
-                                                strategies=strategies)
+            failures += check_sequence_parallel(tools, models[model], model, ranks_list)
             failures += check_sequence_parallel(tools, models[model], model + "-uneven",
-                                                ranks_list, shape=UNEVEN_SHAPE,
-                                                strategies=strategies)
-        failures += check_unfused_refused(tools, models["attention-dropout"], "attention-dropout")
+                                                ranks_list, shape=UNEVEN_SHAPE)
+        failures += check_fused_is_unfused(tools, models["attention-dropout"],
+                                           "attention-dropout", ranks_list)
+        failures += check_no_square_tensor(tools, models["attention-dropout"],
+                                           "attention-dropout")
         failures += check_seeds_and_steps(tools, models["fused"])
         failures += check_resume(tools, models["fused"], ranks_list)
         failures += check_micro_batches(tools, models["fused"], ranks_list)
         failures += check_mask_output(tools)
         if torch is not None:
             failures += check_statistics(tools, torch)
-            hf_gpt2 = export_hf_gpt2(work, torch, transformers)
-            # attn_pdrop keeps its attention unfused: allgather only.
-            failures += check_sequence_parallel(tools, hf_gpt2, "hf-gpt2", ranks_list,
-                                                strategies=STRATEGIES[:1])
-            failures += check_unfused_refused(tools, hf_gpt2, "hf-gpt2")
+            hf_gpt2, tools.model_flags[hf_gpt2] = export_hf_gpt2(work, torch, transformers)
+            failures += check_sequence_parallel(tools, hf_gpt2, "hf-gpt2", ranks_list)
+            failures += check_fused_is_unfused(tools, hf_gpt2, "hf-gpt2", ranks_list,
+                                               micro_batches=False)
     for failure in failures:
         print(f"FAIL: {failure}")
     if failures:

@@ -236,6 +236,9 @@ bool matchScores(Value x, ScoreChain &chain, int depth) {
 struct ProbabilityChain {
   SmallVector<Operation *> ops;
   MatMulOp output;
+  /// Training-mode dropout on the probabilities (Hugging Face's
+  /// attention_dropout), which the fused kernels draw; null when none.
+  DropoutOp dropout;
 };
 
 bool matchProbabilities(SoftmaxOp softmax, ProbabilityChain &chain) {
@@ -249,6 +252,19 @@ bool matchProbabilities(SoftmaxOp softmax, ProbabilityChain &chain) {
           return false;
         chain.output = matmul;
         return true;
+      }
+      // Dropout as the model wrote it, before sequence parallelism or
+      // micro-batches placed it in a larger tensor: its mask indexes the
+      // probabilities, whose row-major order the fused op's [..., H, Sq, Sk]
+      // keeps.
+      if (auto dropout = llvm::dyn_cast<DropoutOp>(user)) {
+        if (chain.dropout || dropout.getPositions() || dropout.getMicroBatch() ||
+            dropout.getUnpaddedKeys())
+          return false;
+        chain.dropout = dropout;
+        chain.ops.push_back(user);
+        p = dropout.getResult();
+        continue;
       }
       // A reshape regrouping the batch dims: the torchscript export of
       // BLOOM's bmm over [B*H, S, S] probabilities.
@@ -278,22 +294,6 @@ bool matchProbabilities(SoftmaxOp softmax, ProbabilityChain &chain) {
     p = where.getResult();
   }
   return false;
-}
-
-/// The training-mode dropout the probabilities go through before the
-/// product with V (Hugging Face's attention_dropout), or null. The fused
-/// kernels draw no mask, so such an attention stays unfused.
-DropoutOp probabilityDropout(SoftmaxOp softmax) {
-  Value p = softmax.getResult();
-  for (int depth = 0; depth < 8 && p.hasOneUse(); ++depth) {
-    Operation *user = *p.getUsers().begin();
-    if (auto dropout = llvm::dyn_cast<DropoutOp>(user))
-      return dropout;
-    if (!isFloatCast(user))
-      return nullptr;
-    p = user->getResult(0);
-  }
-  return nullptr;
 }
 
 //===----------------------------------------------------------------------===//
@@ -837,16 +837,8 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
       options.unfusedForTrainedBias->push_back({softmax, scoreChain.trainedBias});
     return false;
   }
-  if (!matchProbabilities(softmax, probabilityChain)) {
-    DropoutOp dropout = probabilityDropout(softmax);
-    if (dropout && options.unfusedForDropout)
-      options.unfusedForDropout->push_back(dropout);
-    if (dropout && options.remarks)
-      dropout->emitRemark() << "attention not fused: its probabilities go through dropout, "
-                               "which the fused kernels do not draw; the step keeps "
-                            << formatShape(scoresType.getShape()) << " probabilities";
+  if (!matchProbabilities(softmax, probabilityChain))
     return false;
-  }
   MatMulOp scores = scoreChain.scores, output = probabilityChain.output;
 
   // S and O multiply batches of matrices with equal batch dims on both sides,
@@ -929,6 +921,19 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
   auto keyDims = typeOf(key).getShape();
   auto valueDims = typeOf(valueBase).getShape();
   int64_t d = queryDims.back(), dv = valueDims.back();
+  // The kernels index a dropout's mask by query and key positions of one
+  // sequence (Graph_AttentionDropoutAttrs).
+  if (DropoutOp dropout = probabilityChain.dropout; dropout && sq != sk) {
+    if (options.unfusedForDropout)
+      options.unfusedForDropout->push_back(dropout);
+    if (options.remarks)
+      dropout->emitRemark() << "attention not fused: dropout on the probabilities of " << sq
+                            << " queries and " << sk
+                            << " keys (the fused kernels draw it for self-attention only); "
+                               "the step keeps "
+                            << formatShape(scoresType.getShape()) << " probabilities";
+    return false;
+  }
   int64_t batchCount = product(sDims.drop_back(2));
   SmallVector<int64_t> lead;
   int64_t queryHeads, kvHeads;
@@ -1047,6 +1052,9 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
           "band_upper", b.getI64IntegerAttr(*structured->band.upper - (sk - sq))));
     attributes.push_back(b.getNamedAttr("band_fill", b.getF64FloatAttr(structured->fill)));
   }
+  if (DropoutOp dropout = probabilityChain.dropout)
+    attributes.append({b.getNamedAttr("dropout_ratio", dropout.getRatioAttr()),
+                       b.getNamedAttr("dropout_site", dropout.getSiteAttr())});
   SmallVector<Value> results =
       b.buildInferred(AttentionOp::getOperationName(), operands, attributes, 2);
   if (results.empty())
@@ -1065,6 +1073,8 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
       remark << ", band [" << (structured->band.lower ? std::to_string(*structured->band.lower) : "")
              << ", " << (structured->band.upper ? std::to_string(*structured->band.upper) : "")
              << "] of key - query offsets, fill " << structured->fill;
+    if (DropoutOp dropout = probabilityChain.dropout)
+      remark << ", dropout " << dropout.getRatio().convertToDouble();
   }
 
   SmallVector<Operation *> dead = {output};

@@ -102,8 +102,8 @@ struct FusePass : public impl::FuseBase<FusePass> {
       unfusedForDropout.front()->emitWarning()
           << unfusedForDropout.size() << " attention"
           << (unfusedForDropout.size() == 1 ? " is" : "s are")
-          << " not fused: dropout on the probabilities runs outside the fused kernels, so the "
-             "step keeps "
+          << " not fused: the fused kernels draw dropout on the probabilities of "
+             "self-attention only, and queries and keys differ in length here, so the step keeps "
           << formatShape(probabilities.getShape())
           << " probabilities per attention (train without attention dropout to fuse)";
     }

@@ -36,6 +36,18 @@ RankedTensorType typeOf(Value value) { return llvm::cast<RankedTensorType>(value
 
 } // namespace
 
+SmallVector<NamedAttribute>
+ShardingRewriter::attentionMaskAttributes(graph::AttentionOp attention) {
+  SmallVector<NamedAttribute> attributes = graph::getAttentionMaskAttributes(attention);
+  llvm::erase_if(attributes, [](NamedAttribute attribute) {
+    return attribute.getName() == "dropout_sequence_length";
+  });
+  if (attention.getDropoutRatio())
+    attributes.push_back(builder.getNamedAttr("dropout_sequence_length",
+                                              builder.getI64IntegerAttr(unpaddedLength)));
+  return attributes;
+}
+
 LogicalResult ShardingRewriter::rewriteAttention(graph::AttentionOp op) {
   int64_t rank = op.getQuery().getType().getRank();
   auto onSequence = [&](Value value) {
@@ -112,11 +124,12 @@ LogicalResult ShardingRewriter::attendAllGather(graph::AttentionOp op, Value bia
   SmallVector<NamedAttribute> attributes = {
       builder.getNamedAttr("scale", op.getScaleAttr()),
       builder.getNamedAttr("causal", builder.getBoolAttr(op.getCausal()))};
-  attributes.append(graph::getBandMaskAttributes(op));
+  attributes.append(attentionMaskAttributes(op));
   SmallVector<Value> operands = {op.getQuery(), key, value};
   StringRef name = graph::AttentionOp::getOperationName();
-  // The causal mask and the band compare positions: block_attention's.
-  if (op.getCausal() || op->hasAttr("band_fill")) {
+  // The causal mask and the band compare positions, and the dropout draws
+  // by them: block_attention's.
+  if (op.getCausal() || op->hasAttr("band_fill") || op.getDropoutRatio()) {
     // Key j of the whole sequence sits at position j - (Sk - S), as the
     // unsplit op's mask `j <= i + Sk - Sq` reads.
     int64_t keys = typeOf(key).getDimSize(rank - 2);
@@ -184,7 +197,11 @@ LogicalResult ShardingRewriter::attendUlysses(graph::AttentionOp op, Value bias)
   SmallVector<NamedAttribute> attributes = {
       builder.getNamedAttr("scale", op.getScaleAttr()),
       builder.getNamedAttr("causal", builder.getBoolAttr(op.getCausal()))};
-  attributes.append(graph::getBandMaskAttributes(op));
+  attributes.append(attentionMaskAttributes(op));
+  // Rank r holds head chunk r of the dropout's whole tensor.
+  if (op.getDropoutRatio())
+    attributes.push_back(
+        builder.getNamedAttr("dropout_head_ranks", builder.getI64IntegerAttr(numRanks)));
   SmallVector<Value> results = builder.buildInferred(graph::AttentionOp::getOperationName(),
                                                      operands, attributes, 2);
   if (results.empty())
@@ -218,7 +235,7 @@ LogicalResult ShardingRewriter::attendRing(graph::AttentionOp op, Value bias) {
       builder.getNamedAttr("num_ranks", builder.getI64IntegerAttr(numRanks))};
   if (zigzag)
     attributes.push_back(builder.getNamedAttr("zigzag", builder.getBoolAttr(true)));
-  attributes.append(graph::getBandMaskAttributes(op));
+  attributes.append(attentionMaskAttributes(op));
   SmallVector<Value> operands = {op.getQuery(), op.getKey(), op.getValue()};
   if (bias)
     operands.push_back(bias);

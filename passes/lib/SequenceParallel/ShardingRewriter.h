@@ -99,6 +99,10 @@ private:
   llvm::SmallVector<int64_t> positionsOfRank(int64_t rank) const;
   /// The i64 [S / N] positions of this rank's queries.
   mlir::Value localPositions();
+  /// The band mask and dropout attributes of `attention`, for its
+  /// sequence-parallel form: a dropout indexes the unpadded sequence, which
+  /// the op's keys no longer span.
+  llvm::SmallVector<mlir::NamedAttribute> attentionMaskAttributes(graph::AttentionOp attention);
 
   mlir::Value hoistedSlice(mlir::Value whole, int64_t axis);
   mlir::Value sliceAfterDefinition(mlir::Value whole, int64_t axis);

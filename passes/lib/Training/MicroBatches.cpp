@@ -171,6 +171,10 @@ struct MicroBatchesPass : public sp::training::impl::MicroBatchesBase<MicroBatch
         // Each slice draws its own rows of the whole batch's dropout mask.
         if (auto dropout = llvm::dyn_cast<graph::DropoutOp>(copy))
           dropout.setMicroBatchAttr(builder.getI64IntegerAttr(slice));
+        // Attention ops that draw dropout on their probabilities
+        // (Graph_AttentionDropoutAttrs).
+        if (copy->hasAttr("dropout_ratio"))
+          copy->setAttr("dropout_micro_batch", builder.getI64IntegerAttr(slice));
       }
       for (auto [position, result] : llvm::enumerate(accumulated)) {
         Value value = mapping.lookupOrDefault(returnOp.getOperand(result));
