@@ -27,15 +27,15 @@ rank's fp32 curve on a log scale, bf16 runs dashed) and prints a table of final 
 trained parameters, which are f32 at either precision). Fails (exit 1) when a run departs from one rank's fp32 run by more than its
 precision's TOLERANCES: any step's loss, or the evaluation loss. In fp32 every run computes the
 same function in another order of summation, so the curves agree to float32 rounding amplified
-by training (measured over 300 steps: at most 5.3e-6 per step, 3.3e-8 in evaluation loss); 1e-3
+by training (measured over 300 steps: at most 1.2e-6 per step, 5.2e-8 in evaluation loss); 1e-3
 leaves two orders of magnitude for that and catches a wrong mask, position or gradient, which
 moves the loss by 1e-2 or more within a few steps.
 
 bf16 (`sp-compile --precision=bf16`) rounds every activation to 8 significant bits, so its curve
 is fp32's only up to that rounding amplified by training: measured over 300 steps (2026-12-07,
-every rank count and strategy), at most 0.18 on one step (the loss spike of step 198, where the
-step's loss is most sensitive to the parameters; a median 1e-3 to 2.5e-3), 6.2e-3 in the final
-training loss and 1.6e-3 in evaluation loss. Its tolerances are 0.3 on any step, which a
+every rank count and strategy), at most 2.8e-2 on one step (0.18 in an earlier run without
+attention dropout, at a loss spike where the step's loss is most sensitive to the parameters),
+1.8e-3 in the final training loss and 1.6e-3 in evaluation loss. Its tolerances are 0.3 on any step, which a
 diverging or broken run exceeds, and 1e-2 in evaluation loss, six times the measured departure,
 which catches an error that makes the model train worse.
 
