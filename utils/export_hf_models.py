@@ -27,10 +27,10 @@ import sys
 import time
 import warnings
 
-FAMILIES = ("gpt2", "llama", "qwen2", "gptneox", "falcon", "bloom", "mistral")
+FAMILIES = ("gpt2", "llama", "qwen2", "gptneox", "falcon", "bloom", "mistral", "gemma2")
 ATTENTIONS = ("eager", "sdpa")
 # Families whose Hugging Face model has no SDPA implementation.
-EAGER_ONLY = ("bloom",)
+EAGER_ONLY = ("bloom", "gemma2")
 BATCH, SEQ = 2, 16
 VOCAB = 256
 
@@ -96,6 +96,16 @@ def _tiny_config(family, attn):
                                 num_attention_heads=4, num_key_value_heads=2,
                                 intermediate_size=128, max_position_embeddings=128,
                                 sliding_window=8, **common)
+    if family == "gemma2":
+        # Logit soft-capping (tanh) of the attention scores and of the final
+        # logits, sliding-window (8) and global layers alternating, a query
+        # scale of its own. Its soft-cap has no SDPA form: eager only.
+        return tf.Gemma2Config(hidden_size=64, num_hidden_layers=2,
+                               num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                               intermediate_size=128, max_position_embeddings=128,
+                               sliding_window=8, attn_logit_softcapping=50.0,
+                               final_logit_softcapping=30.0, query_pre_attn_scalar=16,
+                               **common)
     raise ValueError(f"unknown family '{family}'")
 
 
@@ -107,7 +117,7 @@ def make_model(family, attn, layers=None, max_positions=None):
     cls = {"gpt2": tf.GPT2LMHeadModel, "llama": tf.LlamaForCausalLM,
            "qwen2": tf.Qwen2ForCausalLM, "gptneox": tf.GPTNeoXForCausalLM,
            "falcon": tf.FalconForCausalLM, "bloom": tf.BloomForCausalLM,
-           "mistral": tf.MistralForCausalLM}[family]
+           "mistral": tf.MistralForCausalLM, "gemma2": tf.Gemma2ForCausalLM}[family]
     torch.manual_seed(0)
     model = cls(config).eval()
 

@@ -590,3 +590,39 @@ func.func @placed_dropout(%q: tensor<1x1x3x4xf32>, %k: tensor<1x1x3x4xf32>, %v: 
   %o = graph.matmul %d, %v : (tensor<1x1x3x3xf32>, tensor<1x1x3x4xf32>) -> tensor<1x1x3x4xf32>
   return %o : tensor<1x1x3x4xf32>
 }
+
+// Logit soft-capping (Gemma 2): cap * tanh(scale * s / cap) before the mask
+// becomes the op's softcap, its scale the one inside the tanh times the cap.
+// CHECK-LABEL: func.func @soft_cap
+// CHECK-NOT: graph.tanh
+// CHECK: graph.attention %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {scale = 2.500000e-01 : f64, softcap = 5.000000e+01 : f64}
+// CHECK-NOT: graph.tanh
+func.func @soft_cap(%q: tensor<1x2x3x4xf32>, %k: tensor<1x2x3x4xf32>, %v: tensor<1x2x3x4xf32>, %mask: tensor<1x1x1x3xf32>) -> tensor<1x2x3x4xf32> {
+  %kt = graph.transpose %k {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x2x3x4xf32>) -> tensor<1x2x4x3xf32>
+  // expected-remark @below {{fused attention: 2 query heads on 2 key/value heads, scale 2.500000e-01, bias, soft-cap 5.000000e+01}}
+  %s = graph.matmul %q, %kt : (tensor<1x2x3x4xf32>, tensor<1x2x4x3xf32>) -> tensor<1x2x3x3xf32>
+  %scale = graph.constant dense<2.500000e-01> : tensor<f32>
+  %scaled = graph.mul %s, %scale : (tensor<1x2x3x3xf32>, tensor<f32>) -> tensor<1x2x3x3xf32>
+  %cap = graph.constant dense<5.000000e+01> : tensor<f32>
+  %inner = graph.div %scaled, %cap : (tensor<1x2x3x3xf32>, tensor<f32>) -> tensor<1x2x3x3xf32>
+  %t = graph.tanh %inner : tensor<1x2x3x3xf32>
+  %capped = graph.mul %t, %cap : (tensor<1x2x3x3xf32>, tensor<f32>) -> tensor<1x2x3x3xf32>
+  %masked = graph.add %capped, %mask : (tensor<1x2x3x3xf32>, tensor<1x1x1x3xf32>) -> tensor<1x2x3x3xf32>
+  %p = graph.softmax %masked {axis = -1 : i64} : tensor<1x2x3x3xf32>
+  %o = graph.matmul %p, %v : (tensor<1x2x3x3xf32>, tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
+  return %o : tensor<1x2x3x4xf32>
+}
+
+// A mask inside the tanh is not a soft-cap of the scores: left unfused.
+// CHECK-LABEL: func.func @mask_inside_soft_cap
+// CHECK-NOT: graph.attention
+// CHECK: graph.tanh
+func.func @mask_inside_soft_cap(%q: tensor<1x2x3x4xf32>, %k: tensor<1x2x3x4xf32>, %v: tensor<1x2x3x4xf32>, %mask: tensor<1x1x1x3xf32>) -> tensor<1x2x3x4xf32> {
+  %kt = graph.transpose %k {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x2x3x4xf32>) -> tensor<1x2x4x3xf32>
+  %s = graph.matmul %q, %kt : (tensor<1x2x3x4xf32>, tensor<1x2x4x3xf32>) -> tensor<1x2x3x3xf32>
+  %masked = graph.add %s, %mask : (tensor<1x2x3x3xf32>, tensor<1x1x1x3xf32>) -> tensor<1x2x3x3xf32>
+  %t = graph.tanh %masked : tensor<1x2x3x3xf32>
+  %p = graph.softmax %t {axis = -1 : i64} : tensor<1x2x3x3xf32>
+  %o = graph.matmul %p, %v : (tensor<1x2x3x3xf32>, tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
+  return %o : tensor<1x2x3x4xf32>
+}

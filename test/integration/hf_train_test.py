@@ -361,7 +361,7 @@ def compare(dump, param_names, loss, logits, grads, updated, name):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("tools")
-    parser.add_argument("--families", default="gpt2,llama,qwen2,gptneox,falcon,bloom,mistral")
+    parser.add_argument("--families", default="gpt2,llama,qwen2,gptneox,falcon,bloom,mistral,gemma2")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--keep", help="keep the exports, plans and dumps in DIR")
     parser.add_argument("--sp", help="rank counts to run sequence-parallel, e.g. 2,4")

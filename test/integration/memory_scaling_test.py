@@ -35,7 +35,7 @@ sys.path.insert(0, HERE)
 from hf_train_test import first_line, onnx_parameter_names  # noqa: E402
 
 SKIP = 77
-FAMILIES = ("gpt2", "llama", "qwen2", "gptneox", "falcon", "bloom", "mistral")
+FAMILIES = ("gpt2", "llama", "qwen2", "gptneox", "falcon", "bloom", "mistral", "gemma2")
 EXPORTERS = ("dynamo", "torchscript")
 LAYERS = 8
 SEQUENCE = 256

@@ -32,6 +32,8 @@ struct AttentionCase {
   /// context's seed and step (Graph_AttentionDropoutAttrs).
   double dropout = 0;
   ExecutionContext context;
+  /// Logit soft-capping (0: none): scores become softcap * tanh(s / softcap).
+  double softcap = 0;
 
   Shape with(std::initializer_list<int64_t> tail) const {
     Shape shape = lead;
@@ -55,6 +57,8 @@ struct AttentionCase {
       attributes.set("dropout_ratio", dropout);
       attributes.set("dropout_site", int64_t(5));
     }
+    if (softcap > 0)
+      attributes.set("softcap", softcap);
     return attributes;
   }
   /// What graph.dropout multiplies probability (flat batch-and-head bh,
@@ -112,13 +116,18 @@ Reference reference(const AttentionCase &c, const std::vector<double> &q,
     int64_t b = bh / c.queryHeads, h = bh % c.queryHeads;
     int64_t kv = b * c.kvHeads + h / group;
     for (int64_t i = 0; i < c.sq; ++i) {
-      std::vector<double> s(c.sk), p(c.sk, 0.0);
+      std::vector<double> s(c.sk), p(c.sk, 0.0), capDerivative(c.sk, 1.0);
       double max = kNegInf;
       for (int64_t j = 0; j < c.sk; ++j) {
         double dotQK = 0;
         for (int64_t e = 0; e < c.d; ++e)
           dotQK += q[(bh * c.sq + i) * c.d + e] * k[(kv * c.sk + j) * c.d + e];
         s[j] = c.scale * dotQK;
+        if (c.softcap > 0) {
+          double t = std::tanh(s[j] / c.softcap);
+          s[j] = c.softcap * t;
+          capDerivative[j] = 1 - t * t;
+        }
         if (!c.biasShape.empty())
           s[j] += biasAt(c, bias, b, h, i, j);
         if (c.causal && j > i + c.sk - c.sq)
@@ -153,7 +162,7 @@ Reference reference(const AttentionCase &c, const std::vector<double> &q,
         weighted += dp[j] * p[j];
       }
       for (int64_t j = 0; j < c.sk; ++j) {
-        double ds = p[j] * (dp[j] - weighted);
+        double ds = p[j] * (dp[j] - weighted) * capDerivative[j];
         for (int64_t e = 0; e < c.d; ++e) {
           r.queryGrad[(bh * c.sq + i) * c.d + e] += c.scale * ds * k[(kv * c.sk + j) * c.d + e];
           r.keyGrad[(kv * c.sk + j) * c.d + e] += c.scale * ds * q[(bh * c.sq + i) * c.d + e];
@@ -661,6 +670,50 @@ TEST(CpuKernelAttentionTest, DropoutOfAShareOfHeadsOrOfTheBatch) {
              "micro-batch 1's output");
 }
 
+TEST(CpuKernelAttentionTest, SoftCapIsTanhOfTheScores) {
+  // Gemma 2's cap * tanh(s / cap) before the bias, forward and backward
+  // (dS through 1 - tanh^2), with a cap near the scores' size so that tanh
+  // bends them; across tiles, and with dropout.
+  AttentionCase c{{2}, 4, 2, 7, 7, 3, 2};
+  c.causal = true;
+  c.biasShape = {2, 1, 7, 7};
+  c.scale = 2.5;
+  c.softcap = 1.5;
+  expectMatchesReference<double>(c, 1e-12);
+  expectMatchesReference<float>(c, 2e-5);
+  AttentionCase tiles{{1}, 2, 1, 150, 300, 8, 5};
+  tiles.scale = 1.7;
+  tiles.softcap = 2.0;
+  expectMatchesReference<double>(tiles, 1e-11);
+  c.dropout = 0.2;
+  expectMatchesReference<double>(c, 1e-12);
+  // The cap bends the result: without it the output differs.
+  AttentionInputs<double> in(c, 7);
+  KernelResults capped = runKernels(c, in);
+  AttentionCase uncapped = c;
+  uncapped.softcap = 0;
+  EXPECT_NE(capped.output.values<double>(), runKernels(uncapped, in).output.values<double>());
+}
+
+TEST(CpuKernelAttentionTest, SoftCapGradMatchesFiniteDifferences) {
+  AttentionCase c{{1}, 2, 1, 3, 4, 2, 3};
+  c.causal = true;
+  c.scale = 2.0;
+  c.softcap = 1.2;
+  AttentionInputs<double> in(c, 13);
+  KernelResults out = runKernels(c, in);
+  std::vector<double> weights = in.asDoubles(in.outputGrad);
+  Tensor output(DType::Float64, c.outputShape()), logsumexp(DType::Float64, c.logsumexpShape());
+  auto loss = [&] {
+    EXPECT_EQ(
+        call("attention", in.forwardInputs(), {&output, &logsumexp}, c.attributes()).run(), "");
+    return dot(output.values<double>(), weights);
+  };
+  expectNear(out.queryGrad.values<double>(), finiteDifference(in.query, loss), 1e-8,
+             "query_grad");
+  expectNear(out.keyGrad.values<double>(), finiteDifference(in.key, loss), 1e-8, "key_grad");
+}
+
 TEST(CpuKernelAttentionTest, RejectsDropoutItCannotPlace) {
   Tensor q(DType::Float32, {1, 1, 4, 2}), k(DType::Float32, {1, 1, 5, 2}),
       v(DType::Float32, {1, 1, 5, 2}), out(DType::Float32, {1, 1, 4, 2}),
@@ -683,6 +736,10 @@ TEST(CpuKernelAttentionTest, RejectsDropoutItCannotPlace) {
                  attrs({{"scale", 1.0}, {"dropout_site", int64_t(2)}}))
                 .check(),
             "dropout_site needs dropout_ratio");
+  EXPECT_EQ(call("attention", {&square, &k, &v}, {&squareOut, &squareLse},
+                 attrs({{"scale", 1.0}, {"softcap", -1.0}}))
+                .check(),
+            "softcap -1.000000 must be positive and finite");
 }
 
 TEST(CpuKernelAttentionTest, RejectsOperandsThatDoNotFit) {

@@ -27,6 +27,8 @@ struct BlockCase {
   double scale = 0.41;
   /// Dropout on the probabilities (0: none), site 2.
   double dropout = 0;
+  /// Logit soft-capping (0: none).
+  double softcap = 0;
 
   Shape queryShape() const { return {batch, queryHeads, sq, d}; }
   Shape keyShape() const { return {batch, kvHeads, sk, d}; }
@@ -37,6 +39,8 @@ struct BlockCase {
       attributes.set("dropout_ratio", dropout);
       attributes.set("dropout_site", int64_t(2));
     }
+    if (softcap > 0)
+      attributes.set("softcap", softcap);
     return attributes;
   }
 };
@@ -191,6 +195,18 @@ TEST(CpuKernelBlockAttentionTest, DropoutDrawsByPositions) {
       }
   expectNear(part.output.values<double>(), expectedOutput, 1e-12, "the rows' output");
   expectNear(part.queryGrad.values<double>(), expectedQueryGrad, 1e-12, "the rows' query_grad");
+}
+
+TEST(CpuKernelBlockAttentionTest, SoftCapIsAttentions) {
+  // The same soft-capped scores as attention's, forward and backward, with
+  // the logsumexp's gradient zero (attention has none).
+  BlockCase c{2, 4, 2, 9, 9, 3, range(0, 9), range(0, 9)};
+  c.scale = 3.0;
+  c.softcap = 1.1;
+  BlockInputs in(c, 8);
+  BlockResults block = runBlock(c, in, nullptr);
+  BlockResults attention = runAttention(c, in, nullptr, true);
+  expectSame(block, attention, 1e-12);
 }
 
 TEST(CpuKernelBlockAttentionTest, RowsAtTheFloatMinimumAreSoftmax) {

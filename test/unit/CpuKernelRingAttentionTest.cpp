@@ -30,6 +30,8 @@ struct RingCase {
   double scale = 0.37;
   /// Dropout on the probabilities (0: none), site 1.
   double dropout = 0;
+  /// Logit soft-capping (0: none).
+  double softcap = 0;
 
   /// `extra` with scale, causal and the dropout.
   Attributes attributes(std::initializer_list<std::pair<const char *, AttributeValue>> extra) const {
@@ -40,6 +42,8 @@ struct RingCase {
       attributes.set("dropout_ratio", dropout);
       attributes.set("dropout_site", int64_t(1));
     }
+    if (softcap > 0)
+      attributes.set("softcap", softcap);
     return attributes;
   }
   Shape queryShape(int64_t s) const { return {batch, queryHeads, s, d}; }
@@ -194,11 +198,19 @@ TEST(CpuKernelRingAttentionTest, MatchesWholeSequenceAttention) {
       }
 }
 
-TEST(CpuKernelRingAttentionTest, DropoutIsTheWholeSequencesMask) {
+TEST(CpuKernelRingAttentionTest, DropoutAndSoftCapMatchTheWholeSequence) {
   // Each block draws the probabilities of its keys' positions in the whole
   // sequence: the ring's gradients are one rank's, in every layout.
   RingCase c;
   c.dropout = 0.25;
+  for (int ranks : {2, 4})
+    for (bool zigzag : {false, true}) {
+      SCOPED_TRACE(std::to_string(ranks) + " ranks, zigzag " + std::to_string(zigzag));
+      expectRingMatches(c, ranks, zigzag, nullptr);
+    }
+  // With a soft-cap too: each block caps its own scores.
+  c.softcap = 0.9;
+  c.scale = 2.0;
   for (int ranks : {2, 4})
     for (bool zigzag : {false, true}) {
       SCOPED_TRACE(std::to_string(ranks) + " ranks, zigzag " + std::to_string(zigzag));

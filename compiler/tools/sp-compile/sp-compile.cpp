@@ -431,7 +431,8 @@ static void printPrecisionReport(llvm::raw_ostream &os, const sp::planning::Step
 /// ring_attention) and the mask it computes: causal, a band the kernels
 /// compute from positions (what sp-fuse makes of a causal or sliding-window
 /// mask and-ed with a padding mask), or a bias tensor, which is quadratic in
-/// the sequence when it has an [Sq, Sk] matrix.
+/// the sequence when it has an [Sq, Sk] matrix; then a soft-cap and the
+/// dropout on the probabilities, which the kernels also compute.
 static void printAttentionReport(llvm::raw_ostream &os, ModuleOp module) {
   // (kernel, mask) in the order the step first meets them, and a count.
   llvm::SmallVector<std::pair<std::pair<llvm::StringRef, std::string>, int64_t>> kinds;
@@ -465,6 +466,11 @@ static void printAttentionReport(llvm::raw_ostream &os, ModuleOp module) {
     }
     if (mask.empty())
       mask = "no mask";
+    // What else shapes the probabilities, computed by the kernels too.
+    if (auto softcap = op->getAttrOfType<FloatAttr>("softcap"))
+      describe << ", soft-cap " << softcap.getValueAsDouble();
+    if (auto ratio = op->getAttrOfType<FloatAttr>("dropout_ratio"))
+      describe << ", dropout " << ratio.getValueAsDouble();
     std::pair<llvm::StringRef, std::string> kind = {op->getName().stripDialect(), mask};
     auto *known = llvm::find_if(kinds, [&](const auto &entry) { return entry.first == kind; });
     if (known == kinds.end())

@@ -70,7 +70,7 @@ int64_t product(ArrayRef<int64_t> dims) {
 
 /// One op between S and the softmax.
 struct ScoreStep {
-  enum class Kind { Scale, AddBias, Mask, Clamp, Cast, Reshape } kind;
+  enum class Kind { Scale, AddBias, Mask, Clamp, Cast, Reshape, SoftCap } kind;
   Operation *op;
   double value = 0;          // Scale: the factor; Mask: the fill; Clamp: the bound
   Value operand;             // AddBias: the term; Mask: the condition
@@ -148,6 +148,41 @@ bool tryStep(ScoreChain &chain, ScoreStep step, Value path, int depth) {
   return false;
 }
 
+/// The soft-cap the chain applies, as the attention op's `softcap` (the
+/// product of the scales after the tanh), 0 without one; nullopt when the op
+/// cannot carry it: a second tanh, a bias or mask inside the tanh, or a
+/// factor after it that is not positive.
+std::optional<double> softCapOf(const ScoreChain &chain) {
+  bool capped = false, biased = false;
+  double cap = 1.0;
+  for (const ScoreStep &step : llvm::reverse(chain.steps)) {
+    switch (step.kind) {
+    case ScoreStep::Kind::SoftCap:
+      if (capped || biased)
+        return std::nullopt;
+      capped = true;
+      break;
+    case ScoreStep::Kind::Scale:
+      if (capped)
+        cap *= step.value;
+      break;
+    case ScoreStep::Kind::AddBias:
+    case ScoreStep::Kind::Mask:
+    case ScoreStep::Kind::Clamp:
+      biased = true;
+      break;
+    case ScoreStep::Kind::Cast:
+    case ScoreStep::Kind::Reshape:
+      break;
+    }
+  }
+  if (!capped)
+    return 0.0;
+  if (!(cap > 0.0) || !std::isfinite(cap))
+    return std::nullopt;
+  return cap;
+}
+
 /// Matches `x` (used once, by the op above it) as S or a step of the chain.
 bool matchScores(Value x, ScoreChain &chain, int depth) {
   Operation *op = x.getDefiningOp();
@@ -216,6 +251,10 @@ bool matchScores(Value x, ScoreChain &chain, int depth) {
     }
     return false;
   }
+  // Logit soft-capping (Gemma 2's cap * tanh(s / cap)): the scales on
+  // either side of the tanh become the op's scale and softcap.
+  if (llvm::isa<TanhOp>(op))
+    return tryStep(chain, {ScoreStep::Kind::SoftCap, op}, op->getOperand(0), depth);
   if (auto max = llvm::dyn_cast<MaxOp>(op)) {
     for (auto [path, other] :
          {std::pair(max.getLhs(), max.getRhs()), std::pair(max.getRhs(), max.getLhs())}) {
@@ -839,6 +878,9 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
   }
   if (!matchProbabilities(softmax, probabilityChain))
     return false;
+  std::optional<double> softcap = softCapOf(scoreChain);
+  if (!softcap)
+    return false;
   MatMulOp scores = scoreChain.scores, output = probabilityChain.output;
 
   // S and O multiply batches of matrices with equal batch dims on both sides,
@@ -969,6 +1011,9 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
   autodiff::GradientBuilder b(output);
   b.setLoc(loc);
   double scale = query.factor * keyT.factor;
+  // Scales after a soft-cap's tanh multiply the cap (softCapOf), not the
+  // scores inside it.
+  bool pastSoftCap = false;
   Value bias;
   auto inElement = [&](Value term) {
     return typeOf(term).getElementType() == element ? term : b.cast(term, element);
@@ -976,9 +1021,13 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
   for (const ScoreStep &step : llvm::reverse(scoreChain.steps)) {
     switch (step.kind) {
     case ScoreStep::Kind::Scale:
-      scale *= step.value;
+      if (!pastSoftCap)
+        scale *= step.value;
       if (bias)
         bias = b.scale(bias, step.value);
+      break;
+    case ScoreStep::Kind::SoftCap:
+      pastSoftCap = true;
       break;
     case ScoreStep::Kind::AddBias:
       bias = bias ? b.add(bias, inElement(step.operand)) : inElement(step.operand);
@@ -1040,8 +1089,14 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
   SmallVector<Value> operands = {q, k, v};
   if (bias)
     operands.push_back(bias);
+  // cap * tanh(scale * qk): the op's scale is the scores' before its tanh
+  // divides them by the cap.
+  if (*softcap > 0.0)
+    scale *= *softcap;
   SmallVector<NamedAttribute> attributes = {b.getNamedAttr("scale", b.getF64FloatAttr(scale)),
                                             b.getNamedAttr("causal", b.getBoolAttr(causal))};
+  if (*softcap > 0.0)
+    attributes.push_back(b.getNamedAttr("softcap", b.getF64FloatAttr(*softcap)));
   if (structured) {
     // The op's band compares key j with query position i + (Sk - Sq).
     if (structured->band.lower)
@@ -1073,6 +1128,8 @@ bool fuseAttention(SoftmaxOp softmax, const FusionOptions &options) {
       remark << ", band [" << (structured->band.lower ? std::to_string(*structured->band.lower) : "")
              << ", " << (structured->band.upper ? std::to_string(*structured->band.upper) : "")
              << "] of key - query offsets, fill " << structured->fill;
+    if (*softcap > 0.0)
+      remark << ", soft-cap " << *softcap;
     if (DropoutOp dropout = probabilityChain.dropout)
       remark << ", dropout " << dropout.getRatio().convertToDouble();
   }

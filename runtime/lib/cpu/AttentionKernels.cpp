@@ -102,8 +102,7 @@ std::string checkAttentionOperands(const TensorArg &query, const TensorArg &key,
 
 std::string checkAttentionAttributes(const Attributes &attributes) {
   return firstError({checkFloatAttribute(attributes, "scale", true),
-                     checkBoolAttribute(attributes, "causal"), checkBandMask(attributes),
-                     checkAttentionDropout(attributes)});
+                     checkBoolAttribute(attributes, "causal"), checkAttentionMasks(attributes)});
 }
 
 /// The optional bias: the last input when there is one and it is present.
@@ -192,6 +191,7 @@ template <typename T> struct AttentionProblem {
   /// Dropout on the probabilities; query i and key j sit at positions i and
   /// j of one sequence (Sq = Sk, checked).
   AttentionDropout<T> dropout;
+  SoftCap<T> softcap;
 
   /// Multiplies row r of a tile's `cols` probabilities by their dropout
   /// factors (`factors` holds `cols`).
@@ -229,12 +229,15 @@ template <typename T> struct AttentionProblem {
            (maskedTiles && maskedTiles->hides(bh, i0 / kQueryBlock, j0 / kKeyBlock));
   }
 
-  /// scores[r][c] = scale * q_(i0+r) . k_(j0+c) + bias, -inf where the causal
-  /// mask hides the key; `scores` has `cols` columns.
-  void tileScores(int64_t bh, int64_t i0, int64_t rows, int64_t j0, int64_t cols,
-                  T *scores) const {
+  /// scores[r][c] = scale * q_(i0+r) . k_(j0+c) (soft-capped) + bias, -inf
+  /// where the causal mask hides the key; `scores` has `cols` columns. With
+  /// a soft-cap, `capDerivatives` (when given) gets each score's 1 - tanh^2.
+  void tileScores(int64_t bh, int64_t i0, int64_t rows, int64_t j0, int64_t cols, T *scores,
+                  T *capDerivatives = nullptr) const {
     tileGemm(false, true, rows, cols, dims.d, scale, queryRows(bh, i0), dims.d, keyRows(bh, j0),
              dims.d, T(0), scores, cols);
+    if (softcap.present())
+      softcap.apply(scores, rows * cols, capDerivatives);
     if (bias || band.present) {
       int64_t columnStride = biasLayout->columnStride;
       for (int64_t r = 0; r < rows; ++r) {
@@ -264,11 +267,13 @@ template <typename T> struct ForwardScratch {
 };
 
 /// Scratch of one thread in the backward pass: a tile of probabilities, one
-/// of their gradients and a row of dropout factors.
+/// of their gradients, a row of dropout factors and a tile of soft-cap
+/// derivatives.
 template <typename T> struct BackwardScratch {
   std::vector<T> probabilities = std::vector<T>(kQueryBlock * kKeyBlock);
   std::vector<T> gradients = std::vector<T>(kQueryBlock * kKeyBlock);
   std::vector<T> factors = std::vector<T>(kKeyBlock);
+  std::vector<T> capDerivatives = std::vector<T>(kQueryBlock * kKeyBlock);
 };
 
 //===----------------------------------------------------------------------===//
@@ -339,6 +344,7 @@ AttentionProblem<T> problemOf(const KernelArgs &args, size_t biasIndex,
   problem.value = args.inputs[2].as<T>();
   problem.band = BandMask<T>(attributes);
   problem.dropout = AttentionDropout<T>(args, problem.dims);
+  problem.softcap = SoftCap<T>(attributes);
   if (bias || problem.band.present) {
     if (bias) {
       biasLayout.emplace(*bias, problem.dims);
@@ -514,7 +520,8 @@ void backwardTile(const AttentionProblem<T> &p, const BackwardState<T> &g, int64
                   bool withQuery, BackwardScratch<T> &scratch) {
   const AttentionDims &dims = p.dims;
   T *prob = scratch.probabilities.data(), *grad = scratch.gradients.data();
-  p.tileScores(bh, i0, rows, j0, cols, prob);
+  T *capDerivatives = p.softcap.present() ? scratch.capDerivatives.data() : nullptr;
+  p.tileScores(bh, i0, rows, j0, cols, prob, capDerivatives);
   const T *lse = g.logsumexp + bh * dims.sq + i0;
   const T *dots = g.rowDots.data() + bh * dims.sq + i0;
   for (int64_t r = 0; r < rows; ++r) {
@@ -553,6 +560,12 @@ void backwardTile(const AttentionProblem<T> &p, const BackwardState<T> &g, int64
 #pragma omp simd
     for (int64_t c = 0; c < cols; ++c)
       gradRow[c] = probRow[c] * (gradRow[c] - dot);
+  }
+  // Through the soft-cap: d(cap tanh(s / cap)) / ds = 1 - tanh^2.
+  if (capDerivatives) {
+#pragma omp simd
+    for (int64_t e = 0; e < rows * cols; ++e)
+      grad[e] *= capDerivatives[e];
   }
   if (withKeyValue)
     // dV_j += (P * Z)^T dO
@@ -712,6 +725,19 @@ std::string checkBandMask(const Attributes &attributes) {
       attributes.getInt("band_lower") > attributes.getInt("band_upper"))
     return "band_lower " + std::to_string(attributes.getInt("band_lower")) +
            " is above band_upper " + std::to_string(attributes.getInt("band_upper"));
+  return {};
+}
+
+std::string checkAttentionMasks(const Attributes &attributes) {
+  if (std::string error = firstError({checkBandMask(attributes), checkAttentionDropout(attributes),
+                                      checkFloatAttribute(attributes, "softcap")});
+      !error.empty())
+    return error;
+  if (attributes.has("softcap")) {
+    double cap = attributes.getFloat("softcap");
+    if (!(cap > 0.0) || !std::isfinite(cap))
+      return "softcap " + std::to_string(cap) + " must be positive and finite";
+  }
   return {};
 }
 

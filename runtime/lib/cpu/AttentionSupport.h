@@ -146,6 +146,37 @@ std::string checkBandMask(const Attributes &attributes);
 /// or well typed: a ratio in [0, 1] with a site, the rest only with them.
 std::string checkAttentionDropout(const Attributes &attributes);
 
+/// "" when the band mask, dropout and soft-cap attributes are absent or
+/// well formed: what every attention kernel checks beyond scale and causal.
+std::string checkAttentionMasks(const Attributes &attributes);
+
+/// Logit soft-capping (softcap; Graph_AttentionSoftCapAttr in
+/// GraphDialect.td): a score s = scale * q.k becomes cap * tanh(s / cap)
+/// before the bias is added, as Gemma 2's attention writes it.
+template <typename T> struct SoftCap {
+  T cap = 0, inverse = 0;
+
+  SoftCap() = default;
+  explicit SoftCap(const Attributes &attributes) {
+    if (!attributes.has("softcap"))
+      return;
+    cap = T(attributes.getFloat("softcap"));
+    inverse = T(1) / cap;
+  }
+  bool present() const { return cap > T(0); }
+  /// Caps `count` scores in place; with `derivatives`, writes each capped
+  /// score's derivative by the uncapped one, 1 - tanh^2, which the backward
+  /// pass multiplies dS by.
+  void apply(T *scores, int64_t count, T *derivatives) const {
+    for (int64_t c = 0; c < count; ++c) {
+      T t = std::tanh(scores[c] * inverse);
+      scores[c] = cap * t;
+      if (derivatives)
+        derivatives[c] = T(1) - t * t;
+    }
+  }
+};
+
 /// Dropout on the attention probabilities (Graph_AttentionDropoutAttrs in
 /// GraphDialect.td): the factor, 1 / (1 - ratio) or 0, that multiplies each
 /// probability before the product with V. Element (batch b, head h, query

@@ -61,7 +61,7 @@ std::string checkBlockOperands(const KernelArgs &args, size_t biasIndex, Attenti
   }
   return firstError({checkFloatAttribute(attributesOf(args), "scale", true),
                      checkBoolAttribute(attributesOf(args), "causal"),
-                     checkBandMask(attributesOf(args)), checkAttentionDropout(attributesOf(args))});
+                     checkAttentionMasks(attributesOf(args))});
 }
 
 /// Everything one instruction's rows read.
@@ -75,6 +75,7 @@ template <typename T> struct BlockProblem {
   std::optional<BiasLayout> biasLayout;
   BandMask<T> band;
   AttentionDropout<T> dropout;
+  SoftCap<T> softcap;
 
   /// `mustBeFinite`: the inputs whose non-finite values would reach the
   /// result through keys the bias hides; when they are finite, a block of
@@ -92,6 +93,7 @@ template <typename T> struct BlockProblem {
     keyPositions = args.inputs[4].as<int64_t>();
     band = BandMask<T>(attributes);
     dropout = AttentionDropout<T>(args, dims);
+    softcap = SoftCap<T>(attributes);
     bool hasBias = args.inputs.size() > biasIndex && args.inputs[biasIndex].present;
     if (hasBias || band.present) {
       if (hasBias) {
@@ -158,11 +160,16 @@ template <typename T> struct BlockProblem {
         end, std::upper_bound(keyPositions, keyPositions + dims.sk, latest) - keyPositions);
   }
 
-  /// scores[r][j] = scale * q_(i0+r) . k_j + bias, -inf where the mask hides
-  /// the key, for the keys [0, keys); `scores` has `keys` columns.
-  void blockScores(int64_t bh, int64_t i0, int64_t rows, int64_t keys, T *scores) const {
+  /// scores[r][j] = scale * q_(i0+r) . k_j (soft-capped) + bias, -inf where
+  /// the mask hides the key, for the keys [0, keys); `scores` has `keys`
+  /// columns. With a soft-cap, `capDerivatives` (when given) gets each
+  /// score's 1 - tanh^2.
+  void blockScores(int64_t bh, int64_t i0, int64_t rows, int64_t keys, T *scores,
+                   T *capDerivatives = nullptr) const {
     blasGemm(false, true, rows, keys, dims.d, scale, queryRow(bh, i0), dims.d,
              keyRow(kvHead(bh), 0), dims.d, T(0), scores, keys);
+    if (softcap.present())
+      softcap.apply(scores, rows * keys, capDerivatives);
     constexpr T kNegInf = -std::numeric_limits<T>::infinity();
     for (int64_t r = 0; r < rows; ++r) {
       T *row = scores + r * keys;
@@ -324,7 +331,7 @@ std::string runBlockAttentionGrad(const KernelArgs &args) {
     int64_t pairs = dims.batch * dims.kvHeads;
     int64_t cost = dims.group() * dims.sq * dims.sk * (3 * dims.d + 2 * dims.dv);
     parallelFor(pairs, cost, [&](int64_t begin, int64_t end) {
-      std::vector<T> probabilities, gradients, factors, rowDots(kQueryRows);
+      std::vector<T> probabilities, gradients, factors, capDerivatives, rowDots(kQueryRows);
       for (int64_t pair = begin; pair < end; ++pair) {
         int64_t b = pair / dims.kvHeads, kvInBatch = pair % dims.kvHeads;
         T *dK = keyGrad + pair * dims.sk * dims.d;
@@ -339,7 +346,10 @@ std::string runBlockAttentionGrad(const KernelArgs &args) {
             const T *dO = outputGrad + row0 * dims.dv;
             probabilities.resize(rows * keys);
             gradients.resize(rows * keys);
-            p.blockScores(bh, i0, rows, keys, probabilities.data());
+            if (p.softcap.present())
+              capDerivatives.resize(rows * keys);
+            p.blockScores(bh, i0, rows, keys, probabilities.data(),
+                          p.softcap.present() ? capDerivatives.data() : nullptr);
             for (int64_t r = 0; r < rows; ++r) {
               BlockProblem<T>::probabilities(probabilities.data() + r * keys, keys,
                                              logsumexp[row0 + r]);
@@ -373,6 +383,10 @@ std::string runBlockAttentionGrad(const KernelArgs &args) {
               for (int64_t j = 0; j < keys; ++j)
                 gradientRow[j] = probabilityRow[j] * (gradientRow[j] - dot);
             }
+            // Through the soft-cap: d(cap tanh(s / cap)) / ds = 1 - tanh^2.
+            if (p.softcap.present())
+              for (int64_t e = 0; e < rows * keys; ++e)
+                gradients[size_t(e)] *= capDerivatives[size_t(e)];
             // dV += (P * Z)^T dO
             blasGemm(true, false, keys, dims.dv, rows, T(1), probabilities.data(), keys, dO,
                      dims.dv, T(1), dV, dims.dv);

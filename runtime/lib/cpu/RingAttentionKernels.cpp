@@ -126,6 +126,8 @@ Attributes blockAttributes(const KernelArgs &args) {
     block.set("band_upper", attributes.getInt("band_upper"));
   if (attributes.has("band_fill"))
     block.set("band_fill", attributes.getFloat("band_fill"));
+  if (attributes.has("softcap"))
+    block.set("softcap", attributes.getFloat("softcap"));
   // The dropout indexes positions in the whole sequence, as the blocks do.
   if (attributes.has("dropout_ratio"))
     block.set("dropout_ratio", attributes.getFloat("dropout_ratio"));
@@ -149,8 +151,7 @@ std::string checkRing(const KernelArgs &args, size_t biasIndex, const char *bloc
   const Attributes &attributes = attributesOf(args);
   if (std::string error = firstError({checkIntAttribute(attributes, "num_ranks", true),
                                       checkBoolAttribute(attributes, "zigzag"),
-                                      checkBandMask(attributes),
-                                      checkAttentionDropout(attributes)});
+                                      checkAttentionMasks(attributes)});
       !error.empty())
     return error;
   int64_t numRanks = intAttribute(attributes, "num_ranks", 0);

@@ -290,3 +290,11 @@ func.func @block_attention_dropout_head_ranks(%q: tensor<1x2x4x8xf32>, %p: tenso
   %0:2 = graph.block_attention %q, %q, %q, %p, %p {scale = 1.0 : f64, dropout_ratio = 0.1 : f64, dropout_site = 0 : i64, dropout_head_ranks = 0 : i64} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<4xi64>, tensor<4xi64>) -> (tensor<1x2x4x8xf32>, tensor<1x2x4xf32>)
   return %0#0 : tensor<1x2x4x8xf32>
 }
+
+// -----
+
+func.func @attention_softcap_not_positive(%q: tensor<1x2x4x8xf32>) -> tensor<1x2x4x8xf32> {
+  // expected-error @below {{'graph.attention' op softcap 0.000000e+00 must be positive and finite}}
+  %0:2 = graph.attention %q, %q, %q {scale = 1.0 : f64, softcap = 0.0 : f64} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>) -> (tensor<1x2x4x8xf32>, tensor<1x2x4xf32>)
+  return %0#0 : tensor<1x2x4x8xf32>
+}

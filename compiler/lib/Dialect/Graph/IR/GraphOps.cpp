@@ -1931,6 +1931,11 @@ LogicalResult verifyAttentionMasks(Operation *op) {
   if (lower && upper && lower.getValue().getSExtValue() > upper.getValue().getSExtValue())
     return op->emitOpError() << "band_lower " << lower.getValue().getSExtValue()
                              << " is above band_upper " << upper.getValue().getSExtValue();
+  if (auto softcap = op->getAttrOfType<FloatAttr>("softcap")) {
+    double value = softcap.getValueAsDouble();
+    if (!(value > 0.0) || !std::isfinite(value))
+      return op->emitOpError() << "softcap " << value << " must be positive and finite";
+  }
   auto ratio = op->getAttrOfType<FloatAttr>("dropout_ratio");
   if (ratio) {
     double value = ratio.getValueAsDouble();

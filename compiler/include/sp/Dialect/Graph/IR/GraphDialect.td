@@ -123,9 +123,15 @@ defvar Graph_AttentionDropoutAttrs = (ins OptionalAttr<F64Attr>:$dropout_ratio,
                                           OptionalAttr<Graph_I64Attr>:$dropout_sequence_length,
                                           OptionalAttr<Graph_I64Attr>:$dropout_head_ranks);
 
+// Logit soft-capping (Gemma 2's attn_logit_softcapping): the scores
+// `scale * q k^T` become `softcap * tanh(scale * q k^T / softcap)` before the
+// bias or band is added, so that no score's magnitude exceeds `softcap` (> 0).
+defvar Graph_AttentionSoftCapAttr = (ins OptionalAttr<F64Attr>:$softcap);
+
 // What shapes the probabilities of every attention op beyond scale, causal
-// and bias: the band mask and the dropout.
-defvar Graph_AttentionMaskAttrs = !con(Graph_BandMaskAttrs, Graph_AttentionDropoutAttrs);
+// and bias: the band mask, the dropout and the soft-cap.
+defvar Graph_AttentionMaskAttrs = !con(Graph_BandMaskAttrs, Graph_AttentionDropoutAttrs,
+                                       Graph_AttentionSoftCapAttr);
 
 class Graph_Op<string mnemonic, list<Trait> traits = []>
     : Op<Graph_Dialect, mnemonic, traits> {

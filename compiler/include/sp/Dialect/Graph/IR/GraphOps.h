@@ -48,18 +48,18 @@ llvm::LogicalResult inferAttentionGradTypes(
     mlir::Value logsumexpGrad, llvm::SmallVectorImpl<mlir::Type> &types);
 
 /// The names of the attributes that shape the probabilities of the attention
-/// ops besides scale, causal and bias: the band mask and the dropout
-/// (Graph_AttentionMaskAttrs in GraphDialect.td).
+/// ops besides scale, causal and bias: the band mask, the dropout and the
+/// soft-cap (Graph_AttentionMaskAttrs in GraphDialect.td).
 inline constexpr llvm::StringLiteral kAttentionMaskAttributes[] = {
     "band_lower",          "band_upper",         "band_fill",
     "dropout_ratio",       "dropout_site",       "dropout_micro_batch",
-    "dropout_sequence_length", "dropout_head_ranks"};
-/// The band mask and dropout attributes `op` carries, to put on an op made
-/// from it (its gradient, its sequence-parallel form).
+    "dropout_sequence_length", "dropout_head_ranks", "softcap"};
+/// The band mask, dropout and soft-cap attributes `op` carries, to put on an
+/// op made from it (its gradient, its sequence-parallel form).
 llvm::SmallVector<mlir::NamedAttribute> getAttentionMaskAttributes(mlir::Operation *op);
 /// Checks `op`'s band mask (bounds only with a fill, the lower at most the
-/// upper) and dropout (a ratio in [0, 1] with a site; the rest only with a
-/// ratio, and positive).
+/// upper), dropout (a ratio in [0, 1] with a site; the rest only with a
+/// ratio, and positive) and soft-cap (positive and finite).
 llvm::LogicalResult verifyAttentionMasks(mlir::Operation *op);
 
 /// Why a learning-rate schedule (GraphOps.td, graph.lr_schedule) with these

@@ -715,7 +715,8 @@ def Graph_AttentionOp : Graph_Op<"attention", [Pure, InferTypeOpAdaptor]> {
     zero output. `band_lower`, `band_upper` and `band_fill` (a band mask,
     Graph_BandMaskAttrs) replace the bias by `band_fill` outside the band,
     with query position `i + (Sk - Sq)` and key position `j`; a band without
-    a bias reads 0 inside it. The `dropout_*` attributes
+    a bias reads 0 inside it. `softcap` caps the scores before the bias
+    (Graph_AttentionSoftCapAttr). The `dropout_*` attributes
     (Graph_AttentionDropoutAttrs) drop probabilities before the product with
     `value`, as graph.dropout on them would.
 
