@@ -163,10 +163,12 @@ def count_external(path):
 
 
 def export_one(model, path, exporter, dynamic, external, inputs=None,
-               fold_constants=True):
+               fold_constants=True, training=False):
     """Exports `model` to `path`. `fold_constants=False` keeps both exporters
     from folding weight transposes into new, renamed initializers, so that
-    every parameter stays an initializer of its own name (training needs it)."""
+    every parameter stays an initializer of its own name (training needs it).
+    `training` exports train()-mode behaviour: dropout as training-mode
+    Dropout nodes (the model must be in train() mode)."""
     import torch
 
     if inputs is None:
@@ -193,9 +195,11 @@ def export_one(model, path, exporter, dynamic, external, inputs=None,
                 axes = {0: "batch", 1: "sequence"}
                 dynamic_axes = {"input_ids": axes, "attention_mask": axes,
                                 "logits": axes}
+            mode = torch.onnx.TrainingMode.TRAINING if training else torch.onnx.TrainingMode.EVAL
             torch.onnx.export(model, inputs, path, dynamo=False, opset_version=17,
                               input_names=names, output_names=["logits"],
-                              dynamic_axes=dynamic_axes, do_constant_folding=fold_constants)
+                              dynamic_axes=dynamic_axes, do_constant_folding=fold_constants,
+                              training=mode)
     if external and count_external(path) == 0:
         # Small models stay below the exporters' size threshold: force it.
         externalize(path)

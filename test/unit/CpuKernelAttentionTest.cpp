@@ -539,17 +539,19 @@ TEST(CpuKernelAttentionTest, NaNAndInfPropagateAsThroughSoftmax) {
   expectNaNPropagates<double>();
 }
 
-TEST(CpuKernelAttentionTest, GradMatchesFiniteDifferences) {
-  AttentionCase c{{1}, 2, 1, 3, 4, 2, 3};
-  c.causal = true;
-  c.biasShape = {1, 1, 3, 4};
-  AttentionInputs<double> in(c, 11);
+/// attention_grad against central differences of attention's output
+/// weighted by the case's output gradient, in float64 (the case's context:
+/// a dropout draws one mask throughout).
+void expectGradMatchesFiniteDifferences(const AttentionCase &c, uint64_t seed) {
+  AttentionInputs<double> in(c, seed);
   KernelResults out = runKernels(c, in);
   std::vector<double> weights = in.asDoubles(in.outputGrad);
   Tensor output(DType::Float64, c.outputShape()), logsumexp(DType::Float64, c.logsumexpShape());
   auto loss = [&] {
-    EXPECT_EQ(
-        call("attention", in.forwardInputs(), {&output, &logsumexp}, c.attributes()).run(), "");
+    KernelCall forward =
+        call("attention", in.forwardInputs(), {&output, &logsumexp}, c.attributes());
+    forward.context = &c.context;
+    EXPECT_EQ(forward.run(), "");
     return dot(output.values<double>(), weights);
   };
   expectNear(out.queryGrad.values<double>(), finiteDifference(in.query, loss), 1e-8,
@@ -557,6 +559,13 @@ TEST(CpuKernelAttentionTest, GradMatchesFiniteDifferences) {
   expectNear(out.keyGrad.values<double>(), finiteDifference(in.key, loss), 1e-8, "key_grad");
   expectNear(out.valueGrad.values<double>(), finiteDifference(in.value, loss), 1e-8,
              "value_grad");
+}
+
+TEST(CpuKernelAttentionTest, GradMatchesFiniteDifferences) {
+  AttentionCase c{{1}, 2, 1, 3, 4, 2, 3};
+  c.causal = true;
+  c.biasShape = {1, 1, 3, 4};
+  expectGradMatchesFiniteDifferences(c, 11);
 }
 
 //===----------------------------------------------------------------------===//
@@ -598,22 +607,7 @@ TEST(CpuKernelAttentionTest, DropoutGradMatchesFiniteDifferences) {
   c.biasShape = {1, 1, 4, 4};
   c.dropout = 0.4;
   c.context.seed = 9;
-  AttentionInputs<double> in(c, 11);
-  KernelResults out = runKernels(c, in);
-  std::vector<double> weights = in.asDoubles(in.outputGrad);
-  Tensor output(DType::Float64, c.outputShape()), logsumexp(DType::Float64, c.logsumexpShape());
-  auto loss = [&] {
-    KernelCall forward = call("attention", in.forwardInputs(), {&output, &logsumexp},
-                              c.attributes());
-    forward.context = &c.context;
-    EXPECT_EQ(forward.run(), "");
-    return dot(output.values<double>(), weights);
-  };
-  expectNear(out.queryGrad.values<double>(), finiteDifference(in.query, loss), 1e-8,
-             "query_grad");
-  expectNear(out.keyGrad.values<double>(), finiteDifference(in.key, loss), 1e-8, "key_grad");
-  expectNear(out.valueGrad.values<double>(), finiteDifference(in.value, loss), 1e-8,
-             "value_grad");
+  expectGradMatchesFiniteDifferences(c, 11);
 }
 
 TEST(CpuKernelAttentionTest, DropoutOfAShareOfHeadsOrOfTheBatch) {
@@ -700,18 +694,7 @@ TEST(CpuKernelAttentionTest, SoftCapGradMatchesFiniteDifferences) {
   c.causal = true;
   c.scale = 2.0;
   c.softcap = 1.2;
-  AttentionInputs<double> in(c, 13);
-  KernelResults out = runKernels(c, in);
-  std::vector<double> weights = in.asDoubles(in.outputGrad);
-  Tensor output(DType::Float64, c.outputShape()), logsumexp(DType::Float64, c.logsumexpShape());
-  auto loss = [&] {
-    EXPECT_EQ(
-        call("attention", in.forwardInputs(), {&output, &logsumexp}, c.attributes()).run(), "");
-    return dot(output.values<double>(), weights);
-  };
-  expectNear(out.queryGrad.values<double>(), finiteDifference(in.query, loss), 1e-8,
-             "query_grad");
-  expectNear(out.keyGrad.values<double>(), finiteDifference(in.key, loss), 1e-8, "key_grad");
+  expectGradMatchesFiniteDifferences(c, 13);
 }
 
 TEST(CpuKernelAttentionTest, RejectsDropoutItCannotPlace) {

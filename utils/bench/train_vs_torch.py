@@ -2,7 +2,7 @@
 """Training tokens/s and peak memory of sp-run against PyTorch eager on one Hugging Face model.
 
 Usage: utils/bench/train_vs_torch.py [--build DIR] [--sequences 1024,4096,8192]
-                                     [--threads 1,2] [--steps 3]
+                                     [--threads 1,2] [--steps 3] [--attention-dropout P]
 
 The model: Hugging Face's LlamaForCausalLM, 4 layers, width 256, 8 heads (2 key/value heads),
 MLP 688, vocabulary 8192, random weights, float32, SDPA attention, batch 1. It is exported once
@@ -18,6 +18,10 @@ first (the first warms caches and allocators); tokens/s is the sequence length o
 memory is the process's high-water resident set (VmHWM, polled every 10 ms): PyTorch's includes
 the interpreter and its libraries (about 300 MiB before any tensor), sp-run's the runtime and
 the plan's arena and state.
+
+`--attention-dropout P` trains with dropout P on the attention probabilities (the config's
+attention_dropout): PyTorch's SDPA draws it, sp's fused attention kernels draw it (the model is
+exported in training mode, with eager attention: the TorchScript exporter loses SDPA's dropout).
 
 Prints one table: sequence, threads, sp and PyTorch tokens/s and their ratio (above 1: sp is
 faster), each one's peak resident memory.
@@ -42,12 +46,13 @@ CONFIG = dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=8,
 LEARNING_RATE = 1e-4
 
 
-def make_model():
+def make_model(attention_dropout=0.0, attention="sdpa"):
     import torch
     import transformers
 
     torch.manual_seed(0)
-    config = transformers.LlamaConfig(attn_implementation="sdpa", **CONFIG)
+    config = transformers.LlamaConfig(attn_implementation=attention,
+                                      attention_dropout=attention_dropout, **CONFIG)
     return transformers.LlamaForCausalLM(config).float()
 
 
@@ -89,13 +94,13 @@ def peak_of(command, env):
     return stdout, peak_kib / 1024.0
 
 
-def torch_worker(sequence, threads, steps):
+def torch_worker(sequence, threads, steps, attention_dropout):
     """Child process: PyTorch eager training steps; prints the per-step seconds as JSON."""
     import torch
     import torch.nn.functional as F
 
     torch.set_num_threads(threads)
-    model = make_model()
+    model = make_model(attention_dropout)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE)
     ids = tokens(sequence)
@@ -113,7 +118,7 @@ def torch_worker(sequence, threads, steps):
     print(json.dumps({"seconds": seconds, "loss": float(loss)}))
 
 
-def export(path, sequence):
+def export(path, sequence, attention_dropout):
     import torch
     import export_hf_models as hf
 
@@ -126,8 +131,14 @@ def export(path, sequence):
             return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
 
     ids = tokens(sequence)
-    hf.export_one(LogitsOnly(make_model()), path, "torchscript", True, False,
-                  inputs=(ids, torch.ones_like(ids)), fold_constants=False)
+    # The TorchScript exporter drops SDPA's dropout (its Dropout node has no
+    # training_mode, so it is inference); the eager attention it exports with
+    # training-mode Dropout is the same function.
+    training = attention_dropout > 0
+    model = LogitsOnly(make_model(attention_dropout, "eager" if training else "sdpa"))
+    model.train(training)
+    hf.export_one(model, path, "torchscript", True, False,
+                  inputs=(ids, torch.ones_like(ids)), fold_constants=False, training=training)
 
 
 def main():
@@ -136,12 +147,15 @@ def main():
     parser.add_argument("--sequences", default="1024,4096,8192")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--attention-dropout", type=float, default=0.0)
     parser.add_argument("--torch-worker", nargs=3, type=int, metavar=("S", "THREADS", "STEPS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.torch_worker:
-        torch_worker(*args.torch_worker)
+        torch_worker(*args.torch_worker, args.attention_dropout)
         return 0
+    if not 0.0 <= args.attention_dropout < 1.0:
+        parser.error("--attention-dropout must be in [0, 1)")
     if args.steps < 2:
         parser.error("--steps must be at least 2 (the first step is not timed)")
     import numpy as np
@@ -152,7 +166,7 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory(prefix="sp-bench-") as work:
         model_path = os.path.join(work, "llama.onnx")
-        export(model_path, 16)
+        export(model_path, 16, args.attention_dropout)
         for sequence in sequences:
             plan = os.path.join(work, f"llama-{sequence}.spplan")
             compile_start = time.perf_counter()
@@ -178,7 +192,8 @@ def main():
                                                    for line in list(f)[1:])
                 out, torch_peak = peak_of([sys.executable, os.path.abspath(__file__),
                                            "--torch-worker", str(sequence), str(threads),
-                                           str(args.steps)], env)
+                                           str(args.steps), "--attention-dropout",
+                                           str(args.attention_dropout)], env)
                 torch_seconds = statistics.median(json.loads(out)["seconds"][1:])
                 rows.append((sequence, threads, sequence / sp_seconds,
                              sequence / torch_seconds, sp_peak, torch_peak, compile_seconds))

@@ -361,8 +361,10 @@ void propagateValueNaN(const AttentionDims &dims, const T *value, T *output) {
     const T *rows = value + kv * dims.sk * dims.dv;
     for (int64_t j = 0; j < dims.sk; ++j)
       for (int64_t c = 0; c < dims.dv; ++c)
-        if (std::isnan(rows[j * dims.dv + c]))
-          any = nanColumns[size_t(c)] = 1;
+        if (std::isnan(rows[j * dims.dv + c])) {
+          nanColumns[size_t(c)] = 1;
+          any = true;
+        }
     if (!any)
       continue;
     int64_t b = kv / dims.kvHeads, firstHead = (kv % dims.kvHeads) * dims.group();
