@@ -223,22 +223,7 @@ public:
 
   /// factors[c] for the keys at positions firstKey + c, c in [0, count).
   void factors(uint64_t start, int64_t firstKey, int64_t count, T *out) const {
-    if (count <= 0)
-      return;
-    // Philox blocks of four consecutive indices, kLanes blocks at once.
-    constexpr int kLanes = 16;
-    uint64_t first = start + uint64_t(firstKey), end = first + uint64_t(count);
-    for (uint64_t group = first >> 2; group * 4 < end; group += kLanes) {
-      uint32_t words[4][kLanes];
-      sp::semantics::dropoutBlocks<kLanes>(key, group, words);
-      for (int lane = 0; lane < kLanes; ++lane)
-        for (int word = 0; word < 4; ++word) {
-          uint64_t index = (group + uint64_t(lane)) * 4 + uint64_t(word);
-          if (index >= first && index < end)
-            out[index - first] =
-                sp::semantics::dropoutKeeps(words[word][lane], keepThreshold) ? scale : T(0);
-        }
-    }
+    dropoutFactors(key, keepThreshold, scale, start + uint64_t(firstKey), count, out);
   }
   /// factors[c] for the keys at positions keyPositions[c], drawn by runs of
   /// consecutive positions.

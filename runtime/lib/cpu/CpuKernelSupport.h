@@ -10,6 +10,7 @@
 
 #include "sp/Semantics/Axes.h"
 #include "sp/Semantics/BFloat16.h"
+#include "sp/Semantics/Random.h"
 #include "sp/runtime/Kernel.h"
 
 #include <algorithm>
@@ -379,6 +380,31 @@ std::string runWidened(const KernelArgs &args, std::string (*run)(const KernelAr
 /// The workspace runWidened needs: an f32 array per bf16 tensor; 0 when the
 /// launch holds no bf16.
 uint64_t widenedBFloat16Workspace(const KernelArgs &args);
+
+/// What dropout multiplies elements [first, first + count) of the whole
+/// tensor by (sp/Semantics/Random.h): `scale` where it keeps one, 0 where it
+/// drops it. One Philox block serves four consecutive indices; kLanes blocks
+/// are drawn at once and laid out in element order, so that both loops
+/// vectorize. graph.dropout and the attention kernels draw through it.
+template <typename T>
+void dropoutFactors(const sp::semantics::DropoutKey &key, uint32_t keepThreshold, T scale,
+                    uint64_t first, int64_t count, T *factors) {
+  constexpr int kLanes = 16;
+  uint64_t last = first + uint64_t(count);
+  for (uint64_t group = first >> 2; group * 4 < last; group += kLanes) {
+    uint32_t words[4][kLanes];
+    sp::semantics::dropoutBlocks<kLanes>(key, group, words);
+    uint32_t ordered[4 * kLanes];
+    for (int lane = 0; lane < kLanes; ++lane)
+      for (int w = 0; w < 4; ++w)
+        ordered[4 * lane + w] = words[w][lane];
+    uint64_t from = std::max(first, group * 4), to = std::min(last, (group + kLanes) * 4);
+    const uint32_t *bits = ordered + (from - group * 4);
+    T *target = factors + (from - first);
+    for (int64_t k = 0, n = int64_t(to - from); k < n; ++k)
+      target[k] = sp::semantics::dropoutKeeps(bits[k], keepThreshold) ? scale : T(0);
+  }
+}
 
 } // namespace sp::runtime::cpu
 

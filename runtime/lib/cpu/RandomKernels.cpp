@@ -70,9 +70,9 @@ std::string checkDropout(const KernelArgs &args) {
   return {};
 }
 
-/// Philox blocks drawn at once: 16 lanes of 32 bits fill an AVX-512 register
-/// (two AVX2 ones).
-constexpr int kLanes = 16;
+/// Elements whose dropout factors are drawn at once (dropoutFactors): a
+/// stack buffer that stays in L1.
+constexpr int64_t kChunk = 1024;
 
 template <typename T>
 void dropRows(const KernelArgs &args, const DropoutKey &key, uint32_t keepThreshold, T scale) {
@@ -102,8 +102,8 @@ void dropRows(const KernelArgs &args, const DropoutKey &key, uint32_t keepThresh
   // Micro-batch k's slice follows the k whole slices before it.
   uint64_t sliceOffset = uint64_t(intAttribute(attributes, "micro_batch", 0)) *
                          uint64_t(outer * globalRows * runsPerRow * runStride);
-  T zero = T(0);
   parallelFor(outer * localRows * runsPerRow, runLength * 4, [&](int64_t begin, int64_t end) {
+    T factors[kChunk];
     for (int64_t run = begin; run < end; ++run) {
       int64_t row = run / runsPerRow, part = run % runsPerRow;
       int64_t o = row / localRows, local = row % localRows;
@@ -115,26 +115,12 @@ void dropRows(const KernelArgs &args, const DropoutKey &key, uint32_t keepThresh
       const T *in = x + run * runLength;
       T *out = y + run * runLength;
       // The run's global indices [first, first + runLength) are consecutive:
-      // one Philox block serves four of them, and kLanes blocks are drawn
-      // at once (vectorized).
-      uint64_t last = first + uint64_t(runLength); // one past the run's last index
-      for (uint64_t group = first >> 2; group * 4 < last; group += kLanes) {
-        uint32_t words[4][kLanes];
-        sp::semantics::dropoutBlocks<kLanes>(key, group, words);
-        // Element order (word w of lane l is element 4 l + w), so that the
-        // loop below reads contiguously.
-        uint32_t ordered[4 * kLanes];
-        for (int lane = 0; lane < kLanes; ++lane)
-          for (int w = 0; w < 4; ++w)
-            ordered[4 * lane + w] = words[w][lane];
-        uint64_t from = std::max(first, group * 4), to = std::min(last, (group + kLanes) * 4);
-        const uint32_t *bits = ordered + (from - group * 4);
-        const T *source = in + (from - first);
-        T *target = out + (from - first);
-        for (int64_t k = 0, count = int64_t(to - from); k < count; ++k) {
-          bool keep = sp::semantics::dropoutKeeps(bits[k], keepThreshold);
-          target[k] = source[k] * (keep ? scale : zero);
-        }
+      // their factors are drawn a chunk at a time.
+      for (int64_t done = 0; done < runLength; done += kChunk) {
+        int64_t count = std::min(kChunk, runLength - done);
+        dropoutFactors(key, keepThreshold, scale, first + uint64_t(done), count, factors);
+        for (int64_t k = 0; k < count; ++k)
+          out[done + k] = in[done + k] * factors[k];
       }
     }
   });
