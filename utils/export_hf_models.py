@@ -28,6 +28,13 @@ import time
 import warnings
 
 FAMILIES = ("gpt2", "llama", "qwen2", "gptneox", "falcon", "bloom", "mistral", "gemma2")
+# More decoder families, exported on request (--families) and checked by the
+# hf_train_more test: partial rotary (Phi, StableLM), learned positions
+# (OPT), parallel blocks (GPT-J, Phi), per-head q/k norms (Qwen3), a sliding
+# window (Starcoder2), one KV head (Gemma), non-parametric norms (OLMo).
+# No padding token: an embedding's padding_idx (no gradient for that row in
+# PyTorch) does not survive export, since ONNX's Gather has none.
+MORE_FAMILIES = ("phi", "phi3", "stablelm", "opt", "gptj", "gemma", "olmo", "starcoder2", "qwen3")
 ATTENTIONS = ("eager", "sdpa")
 # Families whose Hugging Face model has no SDPA implementation.
 EAGER_ONLY = ("bloom", "gemma2")
@@ -96,6 +103,40 @@ def _tiny_config(family, attn):
                                 num_attention_heads=4, num_key_value_heads=2,
                                 intermediate_size=128, max_position_embeddings=128,
                                 sliding_window=8, **common)
+    if family == "phi":
+        return tf.PhiConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                            intermediate_size=128, max_position_embeddings=128, **common)
+    if family == "phi3":
+        return tf.Phi3Config(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                             num_key_value_heads=2, intermediate_size=128,
+                             max_position_embeddings=128, pad_token_id=None, **common)
+    if family == "stablelm":
+        return tf.StableLmConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                 num_key_value_heads=2, intermediate_size=128,
+                                 max_position_embeddings=128, **common)
+    if family == "opt":
+        return tf.OPTConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                            ffn_dim=128, max_position_embeddings=128, word_embed_proj_dim=64,
+                            dropout=0.0, attention_dropout=0.0, pad_token_id=None, **common)
+    if family == "gptj":
+        return tf.GPTJConfig(n_embd=64, n_layer=2, n_head=4, rotary_dim=8, n_positions=128,
+                             resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **common)
+    if family == "gemma":
+        return tf.GemmaConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                              num_key_value_heads=1, head_dim=16, intermediate_size=128,
+                              max_position_embeddings=128, **common)
+    if family == "olmo":
+        return tf.OlmoConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                             intermediate_size=128, max_position_embeddings=128,
+                             pad_token_id=None, **common)
+    if family == "starcoder2":
+        return tf.Starcoder2Config(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                   num_key_value_heads=2, intermediate_size=128,
+                                   max_position_embeddings=128, sliding_window=8, **common)
+    if family == "qwen3":
+        return tf.Qwen3Config(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                              num_key_value_heads=2, head_dim=16, intermediate_size=128,
+                              max_position_embeddings=128, **common)
     if family == "gemma2":
         # Logit soft-capping (tanh) of the attention scores and of the final
         # logits, sliding-window (8) and global layers alternating, a query
@@ -117,7 +158,11 @@ def make_model(family, attn, layers=None, max_positions=None):
     cls = {"gpt2": tf.GPT2LMHeadModel, "llama": tf.LlamaForCausalLM,
            "qwen2": tf.Qwen2ForCausalLM, "gptneox": tf.GPTNeoXForCausalLM,
            "falcon": tf.FalconForCausalLM, "bloom": tf.BloomForCausalLM,
-           "mistral": tf.MistralForCausalLM, "gemma2": tf.Gemma2ForCausalLM}[family]
+           "mistral": tf.MistralForCausalLM, "gemma2": tf.Gemma2ForCausalLM,
+           "phi": tf.PhiForCausalLM, "phi3": tf.Phi3ForCausalLM,
+           "stablelm": tf.StableLmForCausalLM, "opt": tf.OPTForCausalLM,
+           "gptj": tf.GPTJForCausalLM, "gemma": tf.GemmaForCausalLM, "olmo": tf.OlmoForCausalLM,
+           "starcoder2": tf.Starcoder2ForCausalLM, "qwen3": tf.Qwen3ForCausalLM}[family]
     torch.manual_seed(0)
     model = cls(config).eval()
 
@@ -232,7 +277,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("outdir")
     parser.add_argument("--families", default=",".join(FAMILIES),
-                        help="comma-separated subset of " + ",".join(FAMILIES))
+                        help="comma-separated subset of " + ",".join(FAMILIES + MORE_FAMILIES))
     parser.add_argument("--exporter", default="both",
                         choices=["dynamo", "torchscript", "both"])
     parser.add_argument("--attn", default=",".join(ATTENTIONS),
@@ -250,8 +295,9 @@ def main():
 
     families = [f for f in args.families.split(",") if f]
     for family in families:
-        if family not in FAMILIES:
-            parser.error(f"unknown family '{family}' (known: {', '.join(FAMILIES)})")
+        if family not in FAMILIES + MORE_FAMILIES:
+            parser.error(f"unknown family '{family}' (known: "
+                         f"{', '.join(FAMILIES + MORE_FAMILIES)})")
     attentions = [a for a in args.attn.split(",") if a]
     for attn in attentions:
         if attn not in ATTENTIONS:
