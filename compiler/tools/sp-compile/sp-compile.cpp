@@ -89,8 +89,10 @@ static cl::opt<int64_t> sequenceParallel(
 static cl::opt<std::string> sequenceParallelStrategy(
     "sp-strategy",
     cl::desc("Attention across ranks: allgather (gather K/V), ulysses (all-to-all over "
-             "heads), ring (K/V blocks around a ring), auto (least predicted link time on the "
-             "--cost-profile: bytes over bandwidth plus latency per collective step)"),
+             "heads), ring (K/V blocks around a ring), auto (least predicted attention time on "
+             "the --cost-profile: compute plus the communication it does not hide, which for "
+             "the ring is what each block's transfer takes beyond its step; --report gives "
+             "every strategy's prediction)"),
     cl::init("auto"), cl::value_desc("allgather|ulysses|ring|auto"),
     cl::cat(parallelCategory));
 static cl::opt<bool> noOverlap(
@@ -664,7 +666,7 @@ int main(int argc, char **argv) {
   options.forCpuPlan = emit == EmitKind::Plan;
   options.microBatches = microBatches;
   // Ring attention lays the sequence out zigzag, in 2 chunks per rank; auto
-  // picks all-gather or Ulysses, one chunk per rank.
+  // considers the ring only where the length already makes 2N chunks.
   if (sequenceParallel > 1)
     options.sequenceMultiple =
         sequenceParallel * (sequenceParallelStrategy == "ring" ? 2 : 1);

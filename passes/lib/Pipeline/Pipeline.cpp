@@ -23,6 +23,8 @@ void buildTrainingPipeline(OpPassManager &pm, const TrainingPipelineOptions &opt
   sequence_parallel::SequenceParallelOptions sharding;
   sharding.numRanks = options.numRanks;
   sharding.strategy = options.strategy;
+  sharding.costProfile = options.costProfile;
+  sharding.flopsPerSecond = costModel.flopsPerSecond;
   sharding.linkBytesPerSecond = costModel.linkBytesPerSecond;
   sharding.linkLatencySeconds = costModel.linkLatencySeconds;
   bool split = options.numRanks > 1;

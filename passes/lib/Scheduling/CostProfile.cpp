@@ -126,6 +126,19 @@ llvm::ArrayRef<llvm::StringRef> getBuiltinCostProfileNames() {
   return names;
 }
 
+void overrideRates(CostModel &model, const CostModelOverrides &overrides) {
+  if (overrides.flopsPerSecond > 0.0)
+    model.flopsPerSecond = overrides.flopsPerSecond;
+  if (overrides.memoryBytesPerSecond > 0.0)
+    model.memoryBytesPerSecond = overrides.memoryBytesPerSecond;
+  if (overrides.linkBytesPerSecond > 0.0)
+    model.linkBytesPerSecond = overrides.linkBytesPerSecond;
+  if (overrides.linkLatencySeconds >= 0.0)
+    model.linkLatencySeconds = overrides.linkLatencySeconds;
+  if (overrides.gradientBucketBytes >= 0)
+    model.gradientBucketBytes = uint64_t(overrides.gradientBucketBytes);
+}
+
 llvm::Expected<CostModel> loadCostModel(llvm::StringRef fileOrName) {
   std::string text;
   for (const BuiltinProfile &profile : kBuiltinProfiles)

@@ -676,16 +676,8 @@ struct ScheduleCollectivesPass
       return success();
     }
     model = std::move(*loaded);
-    if (flopsPerSecond > 0.0)
-      model.flopsPerSecond = flopsPerSecond;
-    if (memoryBytesPerSecond > 0.0)
-      model.memoryBytesPerSecond = memoryBytesPerSecond;
-    if (linkBytesPerSecond > 0.0)
-      model.linkBytesPerSecond = linkBytesPerSecond;
-    if (linkLatencySeconds >= 0.0)
-      model.linkLatencySeconds = linkLatencySeconds;
-    if (gradientBucketBytes >= 0)
-      model.gradientBucketBytes = uint64_t(int64_t(gradientBucketBytes));
+    overrideRates(model, {flopsPerSecond, memoryBytesPerSecond, linkBytesPerSecond,
+                          linkLatencySeconds, gradientBucketBytes});
     return success();
   }
 

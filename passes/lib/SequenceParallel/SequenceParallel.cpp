@@ -11,13 +11,14 @@
 
 #include "sp/Import/OnnxImporter.h"
 #include "sp/SequenceParallel/Passes.h"
+#include "sp/SequenceParallel/StrategyCosts.h"
 #include "sp/Training/MainFunction.h"
 #include "sp/Training/Passes.h"
 
 #include "mlir/IR/Matchers.h"
 #include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
 
-#include <numeric>
 
 namespace sp::sequence_parallel {
 #define GEN_PASS_DEF_SEQUENCEPARALLEL
@@ -27,6 +28,7 @@ namespace sp::sequence_parallel {
 
 using namespace mlir;
 namespace graph = sp::graph;
+namespace scheduling = sp::scheduling;
 using namespace sp::sequence_parallel;
 
 namespace {
@@ -186,52 +188,21 @@ uint64_t bytesOf(Type type) {
   return uint64_t(tensor.getNumElements()) * uint64_t(bits / 8);
 }
 
-/// Per-step bytes one rank sends for each attention strategy, forward and
-/// backward (whose collectives mirror the forward ones).
-struct StrategyCost {
-  uint64_t allGather = 0;
-  uint64_t ulysses = 0;
-  /// Collectives per step: allgather gathers K and V, again for the
-  /// backward pass, and reduce-scatters dK and dV; ulysses moves q, k, v and
-  /// the output each way.
-  int64_t allGatherCollectives = 0;
-  int64_t ulyssesCollectives = 0;
-  bool ulyssesPossible = true;
-};
-
-StrategyCost estimateAttentionTraffic(func::FuncOp main, int64_t numRanks, int64_t sequenceLength) {
-  StrategyCost cost;
-  double share = double(numRanks - 1) / double(numRanks);
-  main.walk([&](graph::AttentionOp op) {
-    RankedTensorType query = op.getQuery().getType();
-    int64_t rank = query.getRank();
-    if (query.getDimSize(rank - 2) != sequenceLength || !query.hasStaticShape())
-      return;
-    RankedTensorType key = typeOf(op.getKey()), value = typeOf(op.getValue());
-    uint64_t keyValueBytes = bytesOf(key) + bytesOf(value);
-    // allgather: the K/V shards of the others in, the dK/dV sums out.
-    cost.allGather += uint64_t(2 * share * double(keyValueBytes));
-    cost.allGatherCollectives += 6;
-    int64_t heads = query.getDimSize(rank - 3), keyHeads = key.getDimSize(rank - 3);
-    if (heads % numRanks != 0) {
-      cost.ulyssesPossible = false;
-      return;
-    }
-    int64_t repeat = keyHeads % numRanks == 0 ? 1 : numRanks / std::gcd(keyHeads, numRanks);
-    // ulysses: q, k, v and the output each cross once per direction, one
-    // rank's shard at a time.
-    uint64_t moved =
-        (bytesOf(query) + uint64_t(repeat) * keyValueBytes + bytesOf(op.getOutput().getType())) /
-        uint64_t(numRanks);
-    cost.ulysses += uint64_t(2 * share * double(moved));
-    cost.ulyssesCollectives += 8;
-  });
-  return cost;
-}
-
 struct SequenceParallelPass
     : public sp::sequence_parallel::impl::SequenceParallelBase<SequenceParallelPass> {
   using SequenceParallelBase::SequenceParallelBase;
+
+  LogicalResult initialize(MLIRContext *) override {
+    llvm::Expected<scheduling::CostModel> loaded = scheduling::loadCostModel(costProfile);
+    if (!loaded) {
+      loadError = llvm::toString(loaded.takeError());
+      return success();
+    }
+    model = std::move(*loaded);
+    scheduling::overrideRates(model, {flopsPerSecond, /*memoryBytesPerSecond=*/0,
+                                      linkBytesPerSecond, linkLatencySeconds});
+    return success();
+  }
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
@@ -241,6 +212,10 @@ struct SequenceParallelPass
     }
     if (numRanks == 1)
       return;
+    if (!loadError.empty()) {
+      module.emitError(loadError);
+      return signalPassFailure();
+    }
     if (failed(shard(module)))
       signalPassFailure();
   }
@@ -254,6 +229,41 @@ struct SequenceParallelPass
       return AttentionStrategy::Ring;
     return main.emitError() << "unknown sequence-parallel strategy '" << strategy
                             << "'; expected allgather, ulysses, ring or auto";
+  }
+
+  /// The strategy the cost model predicts to be fastest, then to hold the
+  /// least, with a remark that gives every strategy's prediction.
+  AttentionStrategy chooseStrategy(ModuleOp module, func::FuncOp main, int64_t sequence) {
+    SmallVector<AttentionSize> attentions = collectAttentionSizes(module, sequence);
+    std::pair<AttentionStrategy, AttentionLayout> candidates[] = {
+        {AttentionStrategy::AllGather, {/*allGather=*/true, 1}},
+        {AttentionStrategy::Ulysses, {/*allGather=*/false, numRanks}},
+        {AttentionStrategy::Ring, {/*allGather=*/false, 1}}};
+    SmallVector<StrategyPrediction> predictions;
+    for (const auto &candidate : candidates)
+      predictions.push_back(
+          predictAttention(attentions, sequence, numRanks, candidate.second, {model, model}));
+    // allgather is always possible: it is what any attention falls back to.
+    const StrategyPrediction *best = chooseBest(predictions);
+    AttentionStrategy chosen = candidates[best - predictions.data()].first;
+    InFlightDiagnostic remark = main.emitRemark();
+    remark << "strategy auto chose " << strategyName(chosen) << " for " << attentions.size()
+           << (attentions.size() == 1 ? " attention" : " attentions")
+           << "; predicted per rank and step, forward and backward (cost profile "
+           << model.profile << "): ";
+    for (auto [index, prediction] : llvm::enumerate(predictions)) {
+      remark << (index ? "; " : "") << strategyName(candidates[index].first);
+      if (!prediction.impossible.empty()) {
+        remark << " impossible (" << prediction.impossible << ")";
+        continue;
+      }
+      remark << llvm::formatv(" {0:F1} us ({1:F1} compute + {2:F1} of {3:F1} link exposed), "
+                              "{4} bytes sent, {5} bytes held",
+                              prediction.seconds() * 1e6, prediction.computeSeconds * 1e6,
+                              prediction.exposedSeconds * 1e6, prediction.linkSeconds * 1e6,
+                              prediction.bytesSent, prediction.heldBytes);
+    }
+    return chosen;
   }
 
   LogicalResult shard(ModuleOp module) {
@@ -276,35 +286,8 @@ struct SequenceParallelPass
     int64_t batch = tokens.getDimSize(0), sequence = tokens.getDimSize(1);
 
     AttentionStrategy chosen = AttentionStrategy::AllGather;
-    StrategyCost cost = estimateAttentionTraffic(main, numRanks, sequence);
-    if (strategy == "auto" && linkBytesPerSecond > 0.0) {
-      // Ring algorithms: N - 1 message steps per collective.
-      auto seconds = [&](uint64_t bytes, int64_t collectives) {
-        return double(bytes) / linkBytesPerSecond +
-               double(collectives * (numRanks - 1)) * linkLatencySeconds;
-      };
-      double allGatherSeconds = seconds(cost.allGather, cost.allGatherCollectives);
-      double ulyssesSeconds = seconds(cost.ulysses, cost.ulyssesCollectives);
-      bool ulysses = cost.ulyssesPossible && ulyssesSeconds < allGatherSeconds;
-      chosen = ulysses ? AttentionStrategy::Ulysses : AttentionStrategy::AllGather;
-      InFlightDiagnostic remark = main.emitRemark();
-      remark << "strategy auto chose " << strategyName(chosen) << ": attention moves "
-             << cost.allGather << " bytes per rank and step in " << cost.allGatherCollectives
-             << " collectives by allgather (" << int64_t(allGatherSeconds * 1e6)
-             << " us predicted), ";
-      if (cost.ulyssesPossible)
-        remark << cost.ulysses << " in " << cost.ulyssesCollectives << " by ulysses ("
-               << int64_t(ulyssesSeconds * 1e6) << " us)";
-      else
-        remark << "ulysses needs query heads that the ranks divide";
-    } else if (strategy == "auto") {
-      bool ulysses = cost.ulyssesPossible && cost.ulysses < cost.allGather;
-      chosen = ulysses ? AttentionStrategy::Ulysses : AttentionStrategy::AllGather;
-      main.emitRemark() << "strategy auto chose " << strategyName(chosen) << ": attention moves "
-                        << cost.allGather << " bytes per rank and step by allgather, "
-                        << (cost.ulyssesPossible ? std::to_string(cost.ulysses) + " by ulysses"
-                                                 : std::string("ulysses needs query heads "
-                                                               "that the ranks divide"));
+    if (strategy == "auto") {
+      chosen = chooseStrategy(module, main, sequence);
     } else {
       FailureOr<AttentionStrategy> parsed = parseStrategy(main);
       if (failed(parsed))
@@ -402,6 +385,9 @@ struct SequenceParallelPass
       module->setAttr(kZigzagAttr, builder.getUnitAttr());
     return success();
   }
+
+  scheduling::CostModel model;
+  std::string loadError;
 };
 
 struct ReduceGradientsPass

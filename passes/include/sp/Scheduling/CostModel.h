@@ -86,6 +86,15 @@ llvm::ArrayRef<llvm::StringRef> getBuiltinCostProfileNames();
 /// or "h100-nvlink" for "cuda"). The error is one line naming the file.
 llvm::Expected<CostModel> loadCostModel(llvm::StringRef fileOrName);
 
+/// Rates that replace a loaded profile's, as pass options give them: a rate
+/// of 0, a latency below 0 and a bucket size below 0 keep the profile's.
+struct CostModelOverrides {
+  double flopsPerSecond = 0, memoryBytesPerSecond = 0, linkBytesPerSecond = 0;
+  double linkLatencySeconds = -1;
+  int64_t gradientBucketBytes = -1;
+};
+void overrideRates(CostModel &model, const CostModelOverrides &overrides);
+
 /// What one collective (sync, or a `*_start`) moves: bytes one rank sends
 /// and the message steps of the ring algorithm for it. Null for other ops.
 struct CollectiveTraffic {

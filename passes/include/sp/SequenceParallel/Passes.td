@@ -31,13 +31,16 @@ def SequenceParallel : Pass<"sp-sequence-parallel", "mlir::ModuleOp"> {
     position), `ulysses` (all_to_all from sequence to heads and back; query
     heads must divide by the ranks; fewer key/value heads are repeated),
     `ring` (K/V blocks passed around the ring, merged by logsumexp, in the
-    zigzag layout that balances causal work), or `auto` (between allgather
-    and ulysses, the fewest bytes moved; with `link-bytes-per-second` set,
-    the least predicted link time, bytes over the bandwidth plus
-    `link-latency` per ring step of each collective, which favours
-    allgather's fewer collectives on high-latency links; reported as a
-    remark). Ring and Ulysses take any bias, a padding mask computed at run
-    time included. A strategy named explicitly (not `auto`) that cannot
+    zigzag layout that balances causal work), or `auto`: the one the cost
+    profile (`cost-profile`, whose rates the options below override)
+    predicts to spend the least time in attention per rank and step,
+    compute plus the communication compute does not hide (all of
+    allgather's and Ulysses', whose attention waits for its collectives;
+    of the ring's, what each step's transfer takes beyond the step's
+    compute), then the least memory held; reported as a remark with every
+    strategy's prediction (the ring only where the sequence makes its 2N
+    zigzag chunks). Ring and Ulysses take any bias, a padding mask computed
+    at run time included. A strategy named explicitly (not `auto`) that cannot
     split an attention is an error naming the op: attention left as
     matmuls (scores of the sequence by the sequence, which only gathering
     the keys computes) or whose query, key and value are not split alike.
@@ -60,10 +63,15 @@ def SequenceParallel : Pass<"sp-sequence-parallel", "mlir::ModuleOp"> {
            "Ranks the sequence is split across (1: leave @main as it is)">,
     Option<"strategy", "strategy", "std::string", /*default=*/"\"auto\"",
            "Attention: allgather, ulysses, ring or auto">,
+    Option<"costProfile", "cost-profile", "std::string", /*default=*/"\"cpu\"",
+           "Cost profile auto predicts by: a built-in name (cpu, h100-nvlink, h100-ib) or a "
+           "JSON file">,
+    Option<"flopsPerSecond", "flops-per-second", "double", /*default=*/"0",
+           "Override the profile's FLOP rate of one rank (0: keep it)">,
     Option<"linkBytesPerSecond", "link-bytes-per-second", "double", /*default=*/"0",
-           "Cost model for auto: bytes a rank sends per second (0: compare bytes only)">,
-    Option<"linkLatencySeconds", "link-latency", "double", /*default=*/"0",
-           "Cost model for auto: seconds per ring step of a collective">,
+           "Override the profile's bytes a rank sends per second (0: keep it)">,
+    Option<"linkLatencySeconds", "link-latency", "double", /*default=*/"-1",
+           "Override the profile's seconds per message step of a collective (-1: keep it)">,
   ];
   let dependentDialects = ["::sp::graph::GraphDialect"];
 }
