@@ -49,7 +49,7 @@ std::string Communicator::allReduce(const void *send, void *receive, int64_t cou
 
 std::string Communicator::allToAll(const void *send, void *receive, int64_t count, DType dtype) {
   return startAndWait(*this, [&](CollectiveRequest &request) {
-    return startAllToAll(send, receive, count, dtype, request);
+    return startAllToAll(send, receive, count, dtype, size(), request);
   });
 }
 
@@ -144,7 +144,10 @@ std::string SingleProcessCommunicator::startAllReduce(const void *send, void *re
 }
 
 std::string SingleProcessCommunicator::startAllToAll(const void *send, void *receive, int64_t count,
-                                                     DType dtype, CollectiveRequest &request) {
+                                                     DType dtype, int groupSize,
+                                                     CollectiveRequest &request) {
+  if (groupSize != 1)
+    return "a group of " + std::to_string(groupSize) + " ranks in a run of 1 rank";
   return copyAlone(send, receive, count, dtype, request, /*sums=*/false);
 }
 

@@ -126,11 +126,12 @@ std::string StreamCommunicator::startAllReduce(const void *send, void *receive, 
 }
 
 std::string StreamCommunicator::startAllToAll(const void *send, void *receive, int64_t count,
-                                              DType dtype, CollectiveRequest &request) {
+                                              DType dtype, int groupSize,
+                                              CollectiveRequest &request) {
   return start(
-      "all_to_all", count * size() * dtypeSize(dtype),
+      "all_to_all", count * groupSize * dtypeSize(dtype),
       [=](Communicator &backend, CollectiveRequest &posted) {
-        return backend.startAllToAll(send, receive, count, dtype, posted);
+        return backend.startAllToAll(send, receive, count, dtype, groupSize, posted);
       },
       request);
 }

@@ -68,3 +68,22 @@ module {
     return %s : tensor<f32>
   }
 }
+
+// -----
+
+// The hybrid's collectives keep their groups in the backward pass: the
+// all_to_all's transpose exchanges inside the same groups, and the backward
+// ring steps across them as the forward one.
+// CHECK-LABEL: func.func @main
+// CHECK: graph.ring_attention_grad {{.*}}group_size = 2 : i64, num_ranks = 2 : i64
+// CHECK: graph.all_to_all %{{.*}} {concat_axis = 1 : i64, num_groups = 2 : i64, num_ranks = 2 : i64, split_axis = 2 : i64, zigzag_axis = 2 : i64} : (tensor<1x1x8x8xf32>) -> tensor<1x2x4x8xf32>
+module attributes {graph.num_ranks = 4 : i64} {
+  ml_program.global private mutable @q(dense<1.0> : tensor<1x2x4x8xf32>) : tensor<1x2x4x8xf32>
+  func.func @main() -> (tensor<f32> {graph.loss}) {
+    %q = ml_program.global_load @q : tensor<1x2x4x8xf32>
+    %h = graph.all_to_all %q {split_axis = 1 : i64, concat_axis = 2 : i64, num_ranks = 2 : i64, num_groups = 2 : i64, zigzag_axis = 2 : i64} : (tensor<1x2x4x8xf32>) -> tensor<1x1x8x8xf32>
+    %out, %lse = graph.ring_attention %h, %h, %h {scale = 0.5 : f64, causal = true, num_ranks = 2 : i64, group_size = 2 : i64, zigzag = true} : (tensor<1x1x8x8xf32>, tensor<1x1x8x8xf32>, tensor<1x1x8x8xf32>) -> (tensor<1x1x8x8xf32>, tensor<1x1x8xf32>)
+    %s = graph.reduce_sum %lse {axes = array<i64: 0, 1, 2>, keep_dims = false} : (tensor<1x1x8xf32>) -> tensor<f32>
+    return %s : tensor<f32>
+  }
+}

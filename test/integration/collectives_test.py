@@ -105,9 +105,8 @@ class Plan:
         self.instructions.append(text)
 
     def collective(self, kernel, inputs, outputs, **attributes):
-        if kernel in ("all_gather", "reduce_scatter", "all_to_all", "shard_slice",
-                      "shard_unslice") or kernel in ("all_gather_start", "reduce_scatter_start",
-                                                     "all_to_all_start"):
+        if kernel in ("all_gather", "reduce_scatter", "shard_slice", "shard_unslice",
+                      "all_gather_start", "reduce_scatter_start"):
             attributes.setdefault("zigzag", self.zigzag)
         self.op(kernel, inputs, outputs, num_ranks=self.ranks, **attributes)
 
@@ -249,15 +248,17 @@ def collectives_case(runner, ranks, zigzag):
     rank_output("all_reduce_i64", ki, [K * n] * n)
 
     # Ulysses: a sequence shard of all heads <-> all of the sequence for a
-    # shard of the heads; zigzag applies to both the heads split and the
-    # sequence placement.
+    # shard of the heads; zigzag (zigzag_axis) places the sequence, the
+    # heads split contiguously.
+    sequence_layout = {"zigzag_axis": 1} if zigzag else {}
     a2a = plan.tensor("F32", [2, seq, 2])
-    plan.collective("all_to_all", [h], [a2a], split_axis=2, concat_axis=1)
-    heads = [unshard([shard(h_r[q], 2, r, n, zigzag) for q in range(n)], 1, n, zigzag)
+    plan.collective("all_to_all", [h], [a2a], split_axis=2, concat_axis=1, **sequence_layout)
+    heads = [unshard([shard(h_r[q], 2, r, n, False) for q in range(n)], 1, n, zigzag)
              for r in range(n)]
     rank_output("all_to_all", a2a, heads)
     back = plan.tensor("F32", [2, 4, 2 * n])
-    plan.collective("all_to_all", [a2a], [back], split_axis=1, concat_axis=-1)
+    plan.collective("all_to_all", [a2a], [back], split_axis=1, concat_axis=-1,
+                    **sequence_layout)
     rank_output("all_to_all_back", back, h_r)
 
     for offset, name in ((1, "ring_shift_next"), (-1, "ring_shift_previous"),
@@ -273,7 +274,8 @@ def collectives_case(runner, ranks, zigzag):
             ("all_gather_start", [x], [2, seq, 3], "F64", {"axis": 1}),
             ("reduce_scatter_start", [p], [2, 4, 3], "F64", {"axis": 1}),
             ("all_reduce_start", [x], [2, 4, 3], "F64", {}),
-            ("all_to_all_start", [h], [2, seq, 2], "F32", {"split_axis": 2, "concat_axis": 1}),
+            ("all_to_all_start", [h], [2, seq, 2], "F32",
+             {"split_axis": 2, "concat_axis": 1, **sequence_layout}),
             ("ring_shift_start", [x], [2, 4, 3], "F64", {"offset": 1})):
         futures[kernel] = plan.tensor(dtype, shape)
         plan.collective(kernel, inputs, [futures[kernel]], **attributes)

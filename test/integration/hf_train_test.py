@@ -36,9 +36,11 @@ Variants: dynamo-static, dynamo-dynamic (sequence length symbolic until
 --input-shape binds it), torchscript-dynamic.
 
 With `--sp 2,4` each model is instead compiled with `--sp N --sp-strategy S`
-for every rank count and strategy and run under `mpirun --oversubscribe -np
-N`; the dump, whole tensors gathered to rank 0, must match PyTorch the same
-way. A ring plan must hold one `graph.ring_attention` per layer (the
+for every rank count and strategy (`hybridU`: `--sp-ulysses-degree U`, the
+hybrid of Ulysses in groups of U ranks and the ring across them, where
+1 < U < N) and run under `mpirun --oversubscribe -np N`; the dump, whole
+tensors gathered to rank 0, must match PyTorch the same way. A ring or
+hybrid plan must hold one `graph.ring_attention` per layer (the
 attention_mask a padding mask the ring takes, not an all-gather fallback).
 
 `--seq S` sets the sequence length (default 128); one the ranks' chunks do
@@ -298,9 +300,9 @@ def run_one(tools, family, variant, workdir, parallel=(), seq=SEQ, mask_tail=0):
     # (label, sp-compile flags, launcher prefix): one rank, or each --sp setting.
     runs = [("", [], [])]
     if parallel:
-        runs = [(f"-sp{ranks}-{strategy}", ["--sp", str(ranks), f"--sp-strategy={strategy}"],
+        runs = [(f"-sp{ranks}-{strategy}", strategy_flags(ranks, strategy),
                  ["mpirun", "--oversubscribe", "-np", str(ranks)])
-                for ranks, strategy in parallel]
+                for ranks, strategy in parallel if strategy_flags(ranks, strategy)]
     results = []
     for label, flags, launcher in runs:
         plan = os.path.join(workdir, name + label + ".spplan")
@@ -311,7 +313,7 @@ def run_one(tools, family, variant, workdir, parallel=(), seq=SEQ, mask_tail=0):
         if compiled.returncode != 0:
             return f"{label or 'one rank'}: sp-compile exited {compiled.returncode}: " \
                    f"{first_line(compiled.stderr)}"
-        if "--sp-strategy=ring" in flags:
+        if "--sp-strategy=ring" in flags or "--sp-ulysses-degree" in flags:
             reason = count_ring_attentions(compile_cmd, model.inner.config.num_hidden_layers)
             if reason:
                 return f"{label}: {reason}"
@@ -330,6 +332,19 @@ def run_one(tools, family, variant, workdir, parallel=(), seq=SEQ, mask_tail=0):
         if reason:
             return f"{label or 'one rank'}: {reason}"
     return None
+
+
+def strategy_flags(ranks, strategy):
+    """sp-compile's flags for `strategy` on `ranks` ranks: `--sp-strategy=S`, or
+    for hybridU (Ulysses inside groups of U ranks, the ring across them)
+    `--sp-ulysses-degree U`; None where U is 1 or every rank, or does not
+    divide them."""
+    if strategy.startswith("hybrid"):
+        degree = int(strategy[len("hybrid"):])
+        if not 1 < degree < ranks or ranks % degree:
+            return None
+        return ["--sp", str(ranks), "--sp-ulysses-degree", str(degree)]
+    return ["--sp", str(ranks), f"--sp-strategy={strategy}"]
 
 
 def count_ring_attentions(compile_cmd, layers):

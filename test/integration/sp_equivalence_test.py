@@ -6,7 +6,9 @@ Usage: sp_equivalence_test.py TOOLS_DIR [--steps K] [--ranks N ...] [--strategie
 For a GPT-2 style model and a Llama-style one with grouped-query attention
 (4 query heads, 2 key/value heads: ulysses on 4 ranks repeats them), each
 compiled for batch 2 x sequence 32 with `sp-compile --sp N --sp-strategy S`
-for N in {2, 4} and S in {allgather, ulysses, ring}, run with
+for N in {2, 4} and S in {allgather, ulysses, ring}, and the hybrid of
+Ulysses and the ring (S = hybridU: `--sp-ulysses-degree U`, for 1 < U < N:
+all-to-all inside groups of U ranks, the ring across them), run with
 `mpirun --oversubscribe -np N sp-run`:
 
 - one SGD step gives the one-rank plan's loss, logits, every parameter
@@ -62,6 +64,18 @@ BIAS_MODELS = {
     "window": ("llama.py", ["--layers", "1", "--hidden", "64", "--heads", "4", "--kv-heads", "2",
                             "--sliding-window", "8"]),
 }
+
+
+def strategy_flags(strategy, ranks):
+    """sp-compile's flags for `strategy` on `ranks` ranks: `--sp-strategy=S`, or
+    for hybridU `--sp-ulysses-degree U`; None where the hybrid's groups would
+    be one rank or every rank (the ring, or Ulysses)."""
+    if strategy.startswith("hybrid"):
+        degree = int(strategy[len("hybrid"):])
+        if not 1 < degree < ranks or ranks % degree:
+            return None
+        return ["--sp", str(ranks), "--sp-ulysses-degree", str(degree)]
+    return ["--sp", str(ranks), f"--sp-strategy={strategy}"]
 
 
 def make_mask_an_input(path):
@@ -175,10 +189,11 @@ def check_bias_model(model, work, args, sp_compile, sp_run, env):
     reference = step(f"{model}-1", 1, [])
     for ranks in args.ranks:
         for strategy in args.strategies:
+            flags = strategy_flags(strategy, ranks)
+            if flags is None:
+                continue
             name = f"{model}-{strategy}-{ranks}"
-            problems, worst = compare_dumps(
-                reference, step(name, ranks, ["--sp", str(ranks), f"--sp-strategy={strategy}"]),
-                name)
+            problems, worst = compare_dumps(reference, step(name, ranks, flags), name)
             failures += problems
             print(f"{name}: step worst {worst:.1e} relative")
     return failures
@@ -189,7 +204,8 @@ def main():
     parser.add_argument("tools")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--ranks", type=int, nargs="+", default=[2, 4])
-    parser.add_argument("--strategies", nargs="+", default=["allgather", "ulysses", "ring"])
+    parser.add_argument("--strategies", nargs="+",
+                        default=["allgather", "ulysses", "ring", "hybrid2"])
     args = parser.parse_args()
     sp_compile = os.path.join(args.tools, "sp-compile")
     sp_run = os.path.join(args.tools, "sp-run")
@@ -228,8 +244,10 @@ def main():
 
             for ranks in args.ranks:
                 for strategy in args.strategies:
+                    sharding = strategy_flags(strategy, ranks)
+                    if sharding is None:
+                        continue
                     name = f"{model}-{strategy}-{ranks}"
-                    sharding = ["--sp", str(ranks), f"--sp-strategy={strategy}"]
                     step_plan, curve_plan, report = compile_plan(name, sharding)
                     if "(sync)" in report or "communication hidden" not in report:
                         failures.append(f"{name}: the schedule left synchronous collectives")

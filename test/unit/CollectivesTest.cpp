@@ -152,7 +152,8 @@ public:
   std::string startAllReduce(const void *, void *, int64_t, DType, CollectiveRequest &) override {
     return kStuck;
   }
-  std::string startAllToAll(const void *, void *, int64_t, DType, CollectiveRequest &) override {
+  std::string startAllToAll(const void *, void *, int64_t, DType, int,
+                            CollectiveRequest &) override {
     return kStuck;
   }
   std::string startSendReceive(const void *, int, void *, int, int64_t, DType,
@@ -319,33 +320,34 @@ TEST_P(CollectiveKernelTest, AllToAllAndBackContiguousAndZigzag) {
   int ranks = GetParam();
   for (bool zigzag : {false, true}) {
     // [2, 4, 2N] per rank (a sequence shard of all heads) -> [2, 4N, 2] (all
-    // of the sequence for 2 heads) -> back.
+    // of the sequence for 2 heads) -> back. The sequence (dim 1) may be
+    // zigzag; the heads stay contiguous.
     std::vector<Tensor> inputs, middles(size_t(ranks), Tensor(DType::Float64, {2, 4 * ranks, 2}));
     std::vector<Tensor> backs(size_t(ranks), Tensor(DType::Float64, {2, 4, 2 * ranks}));
     for (int rank = 0; rank < ranks; ++rank)
       inputs.push_back(doubles({2, 4, 2 * ranks}, positions(2 * 4 * 2 * ranks, 1000.0 * rank)));
-    Attributes forward = attrs({{"split_axis", int64_t(2)},
-                                {"concat_axis", int64_t(1)},
-                                {"num_ranks", int64_t(ranks)},
-                                {"zigzag", zigzag}});
-    Attributes backward = attrs({{"split_axis", int64_t(1)},
-                                 {"concat_axis", int64_t(2)},
-                                 {"num_ranks", int64_t(ranks)},
-                                 {"zigzag", zigzag}});
+    Attributes forward = attrs(
+        {{"split_axis", int64_t(2)}, {"concat_axis", int64_t(1)}, {"num_ranks", int64_t(ranks)}});
+    Attributes backward = attrs(
+        {{"split_axis", int64_t(1)}, {"concat_axis", int64_t(2)}, {"num_ranks", int64_t(ranks)}});
+    if (zigzag) {
+      forward.set("zigzag_axis", int64_t(1));
+      backward.set("zigzag_axis", int64_t(1));
+    }
     std::vector<std::string> messages = runOnRanks(ranks, [&](int rank) {
       return call("all_to_all", {&inputs[size_t(rank)]}, {&middles[size_t(rank)]}, forward);
     });
     for (const std::string &message : messages)
       EXPECT_EQ(message, "");
     // Rank r's heads of the sequence held by rank q lie at q's positions.
-    SequenceLayout layout{ranks, zigzag};
+    SequenceLayout layout{ranks, zigzag}, headLayout{ranks, false};
     for (int rank = 0; rank < ranks; ++rank) {
       std::vector<double> middle = middles[size_t(rank)].values<double>();
       for (int q = 0; q < ranks; ++q) {
         std::vector<double> heads(2 * 4 * 2), expected(2 * 4 * 2);
         layout.extractShard(middle.data(), heads.data(), {2, 4 * ranks, 2}, 1, q, sizeof(double));
-        layout.extractShard(inputs[size_t(q)].bytes.data(), expected.data(), {2, 4, 2 * ranks}, 2,
-                            rank, sizeof(double));
+        headLayout.extractShard(inputs[size_t(q)].bytes.data(), expected.data(), {2, 4, 2 * ranks},
+                                2, rank, sizeof(double));
         EXPECT_EQ(heads, expected) << "zigzag " << zigzag << " rank " << rank << " from " << q;
       }
     }

@@ -170,7 +170,7 @@ public:
                              CollectiveRequest &request) override {
     return post(send, receive, count * dtypeSize(dtype), request);
   }
-  std::string startAllToAll(const void *send, void *receive, int64_t count, DType dtype,
+  std::string startAllToAll(const void *send, void *receive, int64_t count, DType dtype, int,
                             CollectiveRequest &request) override {
     return post(send, receive, count * dtypeSize(dtype), request);
   }

@@ -87,11 +87,14 @@ public:
         count, dtype);
   }
   std::string startAllToAll(const void *send, void *receive, int64_t count, DType dtype,
-                            CollectiveRequest &) override {
+                            int groupSize, CollectiveRequest &) override {
+    int first = rank_ / groupSize * groupSize;
     return exchange(
         send,
         [&](int q, const char *sent, size_t bytes) {
-          std::memcpy(static_cast<char *>(receive) + q * bytes, sent + rank_ * bytes, bytes);
+          if (q >= first && q < first + groupSize)
+            std::memcpy(static_cast<char *>(receive) + (q - first) * bytes,
+                        sent + (rank_ - first) * bytes, bytes);
         },
         count, dtype);
   }

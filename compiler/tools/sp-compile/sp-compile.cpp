@@ -95,6 +95,13 @@ static cl::opt<std::string> sequenceParallelStrategy(
              "every strategy's prediction)"),
     cl::init("auto"), cl::value_desc("allgather|ulysses|ring|auto"),
     cl::cat(parallelCategory));
+static cl::opt<int64_t> ulyssesDegree(
+    "sp-ulysses-degree",
+    cl::desc("The hybrid of Ulysses and the ring (USP, Megatron's hierarchical context "
+             "parallelism): all-to-all over heads inside groups of U consecutive ranks, the "
+             "ring across the N / U groups, so query heads need divide by U only. U divides "
+             "N; U = N is ulysses, U = 1 the ring. Zigzag layout, 2N chunks"),
+    cl::value_desc("U"), cl::init(0), cl::cat(parallelCategory));
 static cl::opt<bool> noOverlap(
     "no-overlap",
     cl::desc("Keep every collective synchronous where sharding put it; by default the overlap "
@@ -595,7 +602,8 @@ int main(int argc, char **argv) {
       "              [--micro-batches K] [--precision=fp32|bf16] [--memory-budget BYTES]\n"
       "              [--lr-schedule=constant|linear|cosine [--warmup-steps W]\n"
       "               [--total-steps T] [--min-lr X]]]\n"
-      "             [--sp N [--sp-strategy=allgather|ulysses|ring|auto] [--no-overlap]]\n"
+      "             [--sp N [--sp-strategy=allgather|ulysses|ring|auto] [--sp-ulysses-degree U]\n"
+      "                     [--no-overlap]]\n"
       "             [--cost-profile FILE|cpu|h100-nvlink|h100-ib]\n\n"
       "Without --train the plan runs inference. Training needs static shapes:\n"
       "bind dynamic dims with --input-shape, e.g. --input-shape input_ids=2x128.\n"
@@ -650,6 +658,11 @@ int main(int argc, char **argv) {
                        ": the rank count must be at least 1");
   if (sequenceParallelStrategy.getNumOccurrences() && sequenceParallel == 1)
     return reportError("--sp-strategy needs --sp N with N > 1");
+  if (ulyssesDegree.getNumOccurrences() && sequenceParallel == 1)
+    return reportError("--sp-ulysses-degree needs --sp N with N > 1");
+  if (ulyssesDegree.getNumOccurrences() && ulyssesDegree < 1)
+    return reportError("--sp-ulysses-degree " + llvm::Twine(ulyssesDegree) +
+                       ": the degree must be at least 1");
 
   // A bad profile is an error before any work, with or without --sp.
   llvm::Expected<sp::scheduling::CostModel> costModel =
@@ -665,11 +678,13 @@ int main(int argc, char **argv) {
   sp::OnnxImportOptions options;
   options.forCpuPlan = emit == EmitKind::Plan;
   options.microBatches = microBatches;
-  // Ring attention lays the sequence out zigzag, in 2 chunks per rank; auto
-  // considers the ring only where the length already makes 2N chunks.
+  // Ring attention and the hybrid lay the sequence out zigzag, in 2 chunks
+  // per rank; auto considers the ring only where the length already makes
+  // 2N chunks.
   if (sequenceParallel > 1)
     options.sequenceMultiple =
-        sequenceParallel * (sequenceParallelStrategy == "ring" ? 2 : 1);
+        sequenceParallel *
+        (sequenceParallelStrategy == "ring" || ulyssesDegree.getNumOccurrences() ? 2 : 1);
   for (const std::string &shape : inputShapes)
     if (llvm::Error error = sp::parseInputShape(shape, options))
       return reportError(llvm::toString(std::move(error)));
@@ -711,6 +726,7 @@ int main(int argc, char **argv) {
   stages.frozen = std::vector<std::string>(frozen.begin(), frozen.end());
   stages.numRanks = sequenceParallel;
   stages.strategy = sequenceParallelStrategy;
+  stages.ulyssesDegree = ulyssesDegree;
   stages.overlap = !noOverlap;
   stages.costProfile = costProfile;
   stages.clipGradNorm = clipGradNorm.getNumOccurrences() ? double(clipGradNorm) : 0.0;

@@ -74,8 +74,11 @@ LogicalResult gradient(AllToAllOp op, GradientBuilder &b, ArrayRef<Value> dys, G
       b.getNamedAttr("split_axis", b.getI64IntegerAttr(op.getConcatAxis())),
       b.getNamedAttr("concat_axis", b.getI64IntegerAttr(op.getSplitAxis())),
       b.getNamedAttr("num_ranks", b.getI64IntegerAttr(op.getNumRanks()))};
-  if (op.getZigzag())
-    attributes.push_back(b.getNamedAttr("zigzag", b.getBoolAttr(true)));
+  // The same dim holds the sequence, whichever way the exchange goes.
+  if (op.getZigzagAxis())
+    attributes.push_back(b.getNamedAttr("zigzag_axis", op.getZigzagAxisAttr()));
+  if (op.getNumGroups() != 1)
+    attributes.push_back(b.getNamedAttr("num_groups", op.getNumGroupsAttr()));
   dxs[0] = b.build<AllToAllOp>({dys[0]}, attributes);
   return success();
 }

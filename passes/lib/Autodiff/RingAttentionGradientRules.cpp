@@ -42,6 +42,8 @@ struct RingAttentionModel
         b.getNamedAttr("num_ranks", op.getNumRanksAttr())};
     if (op.getZigzag())
       attributes.push_back(b.getNamedAttr("zigzag", b.getBoolAttr(true)));
+    if (op.getGroupSize() != 1)
+      attributes.push_back(b.getNamedAttr("group_size", op.getGroupSizeAttr()));
     attributes.append(getAttentionMaskAttributes(op));
     return b.buildQueryKeyValueGrads(op, RingAttentionGradOp::getOperationName(), operands,
                                      attributes, dxs);

@@ -23,6 +23,7 @@ void buildTrainingPipeline(OpPassManager &pm, const TrainingPipelineOptions &opt
   sequence_parallel::SequenceParallelOptions sharding;
   sharding.numRanks = options.numRanks;
   sharding.strategy = options.strategy;
+  sharding.ulyssesDegree = options.ulyssesDegree;
   sharding.costProfile = options.costProfile;
   sharding.flopsPerSecond = costModel.flopsPerSecond;
   sharding.linkBytesPerSecond = costModel.linkBytesPerSecond;

@@ -16,6 +16,15 @@
 //              (online softmax). Its gradient, ring_attention_grad, is a
 //              second ring that carries dK and dV with the blocks, so no
 //              step's block is kept for the backward pass.
+//   hybrid     Ulysses inside groups of U consecutive ranks, the ring across
+//              the N / U groups (USP, Megatron's hierarchical context
+//              parallelism): the all_to_all gives each rank its group's
+//              block of the sequence for 1/U of the heads, and the ring
+//              passes those blocks between the ranks at the same place of
+//              each group. The zigzag layout of N ranks makes each group's
+//              block the zigzag chunks of the group in a ring of N / U, so
+//              neither step reorders anything. Query heads must divide by
+//              U, not by N.
 //
 //===----------------------------------------------------------------------===//
 
@@ -89,9 +98,11 @@ LogicalResult ShardingRewriter::rewriteAttention(graph::AttentionOp op) {
   case AttentionStrategy::AllGather:
     return attendAllGather(op, bias);
   case AttentionStrategy::Ulysses:
-    return attendUlysses(op, bias);
+    return attendUlysses(op, bias, numRanks);
   case AttentionStrategy::Ring:
     return attendRing(op, bias);
+  case AttentionStrategy::Hybrid:
+    return attendUlysses(op, bias, ulyssesDegree);
   }
   return failure();
 }
@@ -167,17 +178,23 @@ Value ShardingRewriter::repeatHeads(Value value, int64_t times) {
   return builder.reshape(repeated, type.clone(merged));
 }
 
-LogicalResult ShardingRewriter::attendUlysses(graph::AttentionOp op, Value bias) {
+LogicalResult ShardingRewriter::attendUlysses(graph::AttentionOp op, Value bias, int64_t degree) {
   int64_t rank = op.getQuery().getType().getRank();
   int64_t keyHeads = typeOf(op.getKey()).getDimSize(rank - 3);
-  int64_t repeat = keyHeads % numRanks == 0 ? 1 : numRanks / std::gcd(keyHeads, numRanks);
+  int64_t repeat = keyHeads % degree == 0 ? 1 : degree / std::gcd(keyHeads, degree);
+  int64_t groups = numRanks / degree;
   auto allToAll = [&](Value value, int64_t splitAxis, int64_t concatAxis) {
     SmallVector<NamedAttribute> attributes = {
         builder.getNamedAttr("split_axis", builder.getI64IntegerAttr(splitAxis)),
         builder.getNamedAttr("concat_axis", builder.getI64IntegerAttr(concatAxis)),
-        builder.getNamedAttr("num_ranks", builder.getI64IntegerAttr(numRanks))};
+        builder.getNamedAttr("num_ranks", builder.getI64IntegerAttr(degree))};
+    // The sequence dim is the concat axis going to heads and the split axis
+    // coming back: the same dim.
     if (zigzag)
-      attributes.push_back(builder.getNamedAttr("zigzag", builder.getBoolAttr(true)));
+      attributes.push_back(
+          builder.getNamedAttr("zigzag_axis", builder.getI64IntegerAttr(rank - 2)));
+    if (groups > 1)
+      attributes.push_back(builder.getNamedAttr("num_groups", builder.getI64IntegerAttr(groups)));
     return builder.build<graph::AllToAllOp>({value}, attributes);
   };
   auto toHeads = [&](Value value) { return allToAll(value, rank - 3, rank - 2); };
@@ -185,11 +202,40 @@ LogicalResult ShardingRewriter::attendUlysses(graph::AttentionOp op, Value bias)
   Value key = toHeads(repeatHeads(op.getKey(), repeat));
   Value value = toHeads(repeatHeads(op.getValue(), repeat));
   // The bias covers the whole sequence; of its heads, this rank's.
-  if (bias) {
+  if (bias && groups == 1) {
     RankedTensorType biasType = typeOf(bias);
     int64_t headAxis = biasType.getRank() - 3;
     if (headAxis >= 0 && biasType.getDimSize(headAxis) != 1)
       bias = builder.build<graph::ShardSliceOp>({bias}, axisAttributes(headAxis, false));
+  }
+  // The hybrid's queries are the group's block for the rank's heads: a bias
+  // with a row per query or a head per query head takes the rows of the
+  // rank's shard and goes through the queries' all_to_all. Its key columns
+  // stay whole, for the ring to take block by block.
+  if (bias && groups > 1) {
+    RankedTensorType biasType = typeOf(bias);
+    int64_t rowAxis = biasType.getRank() - 2, headAxis = biasType.getRank() - 3;
+    bool perQuery = biasType.getDimSize(rowAxis) != 1;
+    bool perHead = headAxis >= 0 && biasType.getDimSize(headAxis) != 1;
+    if ((perQuery || perHead) && biasType.getRank() != rank)
+      return op->emitError() << describeOp(op) << " cannot run by the hybrid of ulysses and ring: "
+                             << "its bias " << biasType << " is not of the query's rank " << rank
+                             << "; use --sp-strategy=ring or ulysses";
+    if (perQuery || perHead) {
+      if (perQuery) {
+        bias = sliceToShard(bias, Sharding::sharded(rowAxis));
+      } else {
+        SmallVector<int64_t> rows(typeOf(bias).getShape());
+        rows[rowAxis] = typeOf(op.getQuery()).getDimSize(rank - 2);
+        bias = builder.build<graph::ExpandOp>({bias, builder.i64Vector(rows)});
+      }
+      if (!perHead) {
+        SmallVector<int64_t> heads(typeOf(bias).getShape());
+        heads[headAxis] = degree;
+        bias = builder.build<graph::ExpandOp>({bias, builder.i64Vector(heads)});
+      }
+      bias = toHeads(bias);
+    }
   }
   SmallVector<Value> operands = {query, key, value};
   if (bias)
@@ -197,13 +243,19 @@ LogicalResult ShardingRewriter::attendUlysses(graph::AttentionOp op, Value bias)
   SmallVector<NamedAttribute> attributes = {
       builder.getNamedAttr("scale", op.getScaleAttr()),
       builder.getNamedAttr("causal", builder.getBoolAttr(op.getCausal()))};
+  StringRef name = graph::AttentionOp::getOperationName();
+  if (groups > 1) {
+    attributes.append({builder.getNamedAttr("num_ranks", builder.getI64IntegerAttr(groups)),
+                       builder.getNamedAttr("zigzag", builder.getBoolAttr(true)),
+                       builder.getNamedAttr("group_size", builder.getI64IntegerAttr(degree))});
+    name = graph::RingAttentionOp::getOperationName();
+  }
   attributes.append(attentionMaskAttributes(op));
-  // Rank r holds head chunk r of the dropout's whole tensor.
+  // Rank r holds head chunk r % degree of the dropout's whole tensor.
   if (op.getDropoutRatio())
     attributes.push_back(
-        builder.getNamedAttr("dropout_head_ranks", builder.getI64IntegerAttr(numRanks)));
-  SmallVector<Value> results = builder.buildInferred(graph::AttentionOp::getOperationName(),
-                                                     operands, attributes, 2);
+        builder.getNamedAttr("dropout_head_ranks", builder.getI64IntegerAttr(degree)));
+  SmallVector<Value> results = builder.buildInferred(name, operands, attributes, 2);
   if (results.empty())
     return failure();
   Value output = allToAll(results[0], rank - 2, rank - 3);
@@ -212,10 +264,16 @@ LogicalResult ShardingRewriter::attendUlysses(graph::AttentionOp op, Value bias)
     logsumexp = allToAll(results[1], rank - 2, rank - 3);
   if (builder.hasFailed())
     return failure();
-  op->emitRemark() << describeOp(op) << " by ulysses: all_to_all of query, key, value and output"
-                   << (repeat > 1 ? " (key/value heads repeated " + std::to_string(repeat) +
-                                        " times to split across the ranks)"
-                                  : std::string());
+  std::string repeated = repeat > 1 ? " (key/value heads repeated " + std::to_string(repeat) +
+                                          " times to split across the ranks)"
+                                    : std::string();
+  if (groups > 1)
+    op->emitRemark() << describeOp(op) << " by hybrid: all_to_all of query, key, value and output "
+                     << "inside " << groups << " groups of " << degree << " ranks, a ring of "
+                     << groups << " steps across them" << repeated;
+  else
+    op->emitRemark() << describeOp(op) << " by ulysses: all_to_all of query, key, value and output"
+                     << repeated;
   replaceAttention(op, output, logsumexp);
   return success();
 }

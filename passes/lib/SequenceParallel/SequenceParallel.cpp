@@ -231,6 +231,21 @@ struct SequenceParallelPass
                             << "'; expected allgather, ulysses, ring or auto";
   }
 
+  /// The hybrid's degree: a divisor of the rank count, given with auto.
+  LogicalResult checkUlyssesDegree(func::FuncOp main) {
+    int64_t degree = ulyssesDegree;
+    if (strategy != "auto")
+      return main.emitError() << "--sp-ulysses-degree " << degree
+                              << " chooses the hybrid of ulysses and ring; it does not combine "
+                                 "with --sp-strategy="
+                              << strategy;
+    if (degree < 1 || degree > numRanks || numRanks % degree != 0)
+      return main.emitError() << "--sp-ulysses-degree " << degree << " must divide --sp "
+                              << int64_t(numRanks) << " (the ranks split into groups of " << degree
+                              << ")";
+    return success();
+  }
+
   /// The strategy the cost model predicts to be fastest, then to hold the
   /// least, with a remark that gives every strategy's prediction.
   AttentionStrategy chooseStrategy(ModuleOp module, func::FuncOp main, int64_t sequence) {
@@ -286,7 +301,13 @@ struct SequenceParallelPass
     int64_t batch = tokens.getDimSize(0), sequence = tokens.getDimSize(1);
 
     AttentionStrategy chosen = AttentionStrategy::AllGather;
-    if (strategy == "auto") {
+    if (ulyssesDegree != 0) {
+      if (failed(checkUlyssesDegree(main)))
+        return failure();
+      chosen = ulyssesDegree == numRanks ? AttentionStrategy::Ulysses
+               : ulyssesDegree == 1      ? AttentionStrategy::Ring
+                                         : AttentionStrategy::Hybrid;
+    } else if (strategy == "auto") {
       chosen = chooseStrategy(module, main, sequence);
     } else {
       FailureOr<AttentionStrategy> parsed = parseStrategy(main);
@@ -294,7 +315,7 @@ struct SequenceParallelPass
         return failure();
       chosen = *parsed;
     }
-    bool zigzag = chosen == AttentionStrategy::Ring;
+    bool zigzag = chosen == AttentionStrategy::Ring || chosen == AttentionStrategy::Hybrid;
 
     int64_t chunks = zigzag ? 2 * numRanks : numRanks;
     if (sequence % chunks != 0) {
@@ -303,24 +324,33 @@ struct SequenceParallelPass
       error << "sequence length " << sequence << " of '" << tokenName << "' does not split across "
             << numRanks << " ranks";
       if (zigzag)
-        error << " in the ring strategy's zigzag layout (" << chunks << " equal chunks)";
+        error << " in the " << strategyName(chosen) << " strategy's zigzag layout (" << chunks
+              << " equal chunks)";
       error << "; use a length divisible by " << chunks << " (e.g. "
             << (below > 0 ? std::to_string(below) + " or " : std::string()) << above
             << ") or a rank count that divides it (sp-compile pads the sequence of a model "
                "exported with a symbolic sequence length)";
       return failure();
     }
-    if (chosen == AttentionStrategy::Ulysses) {
+    if (chosen == AttentionStrategy::Ulysses || chosen == AttentionStrategy::Hybrid) {
+      bool hybrid = chosen == AttentionStrategy::Hybrid;
+      int64_t degree = hybrid ? int64_t(ulyssesDegree) : numRanks;
       WalkResult heads = main.walk([&](graph::AttentionOp op) {
         int64_t rank = op.getQuery().getType().getRank();
         int64_t count = op.getQuery().getType().getDimSize(rank - 3);
-        if (count % numRanks == 0)
+        if (count % degree == 0)
           return WalkResult::advance();
-        op.emitError() << "ulysses splits attention heads across ranks, and " << count
-                       << " query heads do not split across " << numRanks
-                       << " ranks; use --sp-strategy=allgather or ring, or a rank count "
-                          "that divides "
-                       << count;
+        if (hybrid)
+          op.emitError() << "the hybrid splits attention heads across groups of " << degree
+                         << " ranks (--sp-ulysses-degree), and " << count
+                         << " query heads do not split across " << degree
+                         << "; use a degree that divides " << count;
+        else
+          op.emitError() << "ulysses splits attention heads across ranks, and " << count
+                         << " query heads do not split across " << numRanks
+                         << " ranks; use --sp-strategy=allgather or ring, or a rank count "
+                            "that divides "
+                         << count;
         return WalkResult::interrupt();
       });
       if (heads.wasInterrupted())
@@ -376,7 +406,8 @@ struct SequenceParallelPass
     }
 
     ShardingRewriter rewriter(main, numRanks, zigzag, sequence, unpadded, chosen,
-                              strategy != "auto");
+                              strategy != "auto" || ulyssesDegree != 0,
+                              chosen == AttentionStrategy::Hybrid ? int64_t(ulyssesDegree) : 1);
     if (failed(rewriter.shardArguments(shardedArguments)) || failed(rewriter.run()))
       return failure();
     Builder builder(module.getContext());
@@ -422,8 +453,14 @@ struct ReduceGradientsPass
   }
 };
 
-/// Bytes one rank sends for one collective, with ring algorithms.
-std::optional<std::pair<StringRef, uint64_t>> trafficOf(Operation *op, int64_t numRanks) {
+/// Bytes one rank sends for one collective, with ring algorithms, among the
+/// ranks it spans (its `num_ranks`: the hybrid's exchanges span a group, its
+/// ring the groups).
+std::optional<std::pair<StringRef, uint64_t>> trafficOf(Operation *op) {
+  auto ranks = op->getAttrOfType<IntegerAttr>("num_ranks");
+  if (!ranks)
+    return std::nullopt;
+  int64_t numRanks = ranks.getInt();
   double share = double(numRanks - 1) / double(numRanks);
   auto input = [&] { return double(bytesOf(op->getOperand(0).getType())); };
   return llvm::TypeSwitch<Operation *, std::optional<std::pair<StringRef, uint64_t>>>(op)
@@ -465,7 +502,7 @@ SmallVector<CollectiveTraffic> measureCollectiveTraffic(ModuleOp module) {
                          "ring_attention"})
     traffic.push_back({kind.str(), 0, 0});
   main.walk([&](Operation *op) {
-    auto moved = trafficOf(op, ranks.getInt());
+    auto moved = trafficOf(op);
     if (!moved)
       return;
     for (CollectiveTraffic &entry : traffic)

@@ -34,6 +34,8 @@ StringRef strategyName(AttentionStrategy strategy) {
     return "ulysses";
   case AttentionStrategy::Ring:
     return "ring";
+  case AttentionStrategy::Hybrid:
+    return "hybrid";
   }
   return "";
 }
@@ -115,10 +117,11 @@ private:
 
 ShardingRewriter::ShardingRewriter(func::FuncOp main, int64_t numRanks, bool zigzag,
                                    int64_t sequenceLength, int64_t unpaddedLength,
-                                   AttentionStrategy strategy, bool strategyRequested)
+                                   AttentionStrategy strategy, bool strategyRequested,
+                                   int64_t ulyssesDegree)
     : main(main), numRanks(numRanks), zigzag(zigzag), sequenceLength(sequenceLength),
-      unpaddedLength(unpaddedLength), strategy(strategy), strategyRequested(strategyRequested),
-      builder(main.getBody().front().getTerminator()) {}
+      unpaddedLength(unpaddedLength), strategy(strategy), ulyssesDegree(ulyssesDegree),
+      strategyRequested(strategyRequested), builder(main.getBody().front().getTerminator()) {}
 
 //===----------------------------------------------------------------------===//
 // States and shapes

@@ -46,7 +46,8 @@ struct Sharding {
   bool operator!=(const Sharding &other) const { return !(*this == other); }
 };
 
-enum class AttentionStrategy { AllGather, Ulysses, Ring };
+/// Hybrid: Ulysses inside groups of consecutive ranks, the ring across them.
+enum class AttentionStrategy { AllGather, Ulysses, Ring, Hybrid };
 
 llvm::StringRef strategyName(AttentionStrategy strategy);
 
@@ -58,8 +59,11 @@ public:
   /// `unpaddedLength` is `sequenceLength` unless the importer padded the
   /// sequence (graph.unpadded_sequence_length): the positions from it on are
   /// padding.
+  /// `ulyssesDegree` is the hybrid's group size (the ranks that exchange
+  /// heads); it divides `numRanks`.
   ShardingRewriter(mlir::func::FuncOp main, int64_t numRanks, bool zigzag, int64_t sequenceLength,
-                   int64_t unpaddedLength, AttentionStrategy strategy, bool strategyRequested);
+                   int64_t unpaddedLength, AttentionStrategy strategy, bool strategyRequested,
+                   int64_t ulyssesDegree = 1);
 
   /// Shards the block arguments `shardedArguments` maps to their dims.
   mlir::LogicalResult
@@ -152,7 +156,11 @@ private:
   // AttentionStrategies.cpp
   mlir::LogicalResult rewriteAttention(graph::AttentionOp op);
   mlir::LogicalResult attendAllGather(graph::AttentionOp op, mlir::Value bias);
-  mlir::LogicalResult attendUlysses(graph::AttentionOp op, mlir::Value bias);
+  /// Ulysses over groups of `degree` consecutive ranks: all_to_all from the
+  /// sequence to heads inside each group, then attention on the group's block
+  /// of the sequence, local when the group is every rank, else a ring across
+  /// the groups (the hybrid).
+  mlir::LogicalResult attendUlysses(graph::AttentionOp op, mlir::Value bias, int64_t degree);
   mlir::LogicalResult attendRing(graph::AttentionOp op, mlir::Value bias);
   mlir::Value repeatHeads(mlir::Value value, int64_t times);
   void replaceAttention(graph::AttentionOp op, mlir::Value output, mlir::Value logsumexp);
@@ -163,6 +171,7 @@ private:
   int64_t sequenceLength;
   int64_t unpaddedLength;
   AttentionStrategy strategy;
+  int64_t ulyssesDegree;
   /// Whether the user named the strategy (not `auto`): attention it cannot
   /// split is then an error, not a quiet gather.
   bool strategyRequested;

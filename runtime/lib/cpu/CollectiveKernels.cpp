@@ -14,12 +14,14 @@
 //
 // Layouts (the `zigzag` attribute): all_gather returns the whole in sequence
 // order; reduce_scatter and shard_slice give this rank's chunks in layout
-// order; shard_unslice writes them in place in zeros. all_to_all applies the
-// layout on both of its axes: piece j of split_axis is rank j's shard in the
-// layout, and the piece from rank q lands along concat_axis where rank q's
-// shard lies, so that the all_to_all with the axes swapped is its inverse
-// (Ulysses: the sequence is the concat axis going into attention and the
-// split axis coming out; with zigzag both dims split into 2N chunks).
+// order; shard_unslice writes them in place in zeros. all_to_all lays out
+// each of its axes, the one `zigzag_axis` names zigzag and the other
+// contiguously: piece j of split_axis is rank j's shard in its layout, and
+// the piece from rank q lands along concat_axis where rank q's shard lies, so
+// that the all_to_all with the axes swapped is its inverse (Ulysses: the
+// sequence is the concat axis going into attention and the split axis coming
+// out, zigzag under the ring's layout; the heads stay contiguous, so that
+// grouped key/value heads keep their query heads).
 //
 // A `*_start` posts its communication into its future's bytes and records
 // the request in the session's PendingCollectives, keyed by those bytes;
@@ -47,10 +49,14 @@ struct Collective {
   int rank = 0;
   Communicator *communicator = nullptr;
   PendingCollectives *pending = nullptr;
-  SequenceLayout layout;
+  /// The layout of `axis`; all_to_all's concat axis has its own.
+  SequenceLayout layout, concatLayout;
   int64_t axis = 0;       // the split axis (all_to_all: split_axis)
   int64_t concatAxis = 0; // all_to_all
-  int64_t offset = 0;     // ring_shift
+  /// all_to_all: the world's groups of `num_ranks` consecutive ranks, each
+  /// exchanging among itself (the hybrid of Ulysses and the ring).
+  int64_t groups = 1;
+  int64_t offset = 0; // ring_shift
 
   Collective(Kind kind, const KernelArgs &args) : kind(kind) {
     static SingleProcessCommunicator alone;
@@ -65,10 +71,16 @@ struct Collective {
     if (kind == Kind::AllToAll) {
       axis = *normalizeAxis(intAttribute(attributes, "split_axis", 0), rankOfInput);
       concatAxis = *normalizeAxis(intAttribute(attributes, "concat_axis", 0), rankOfInput);
+      std::optional<int64_t> zigzagAxis;
+      if (attributes.has("zigzag_axis"))
+        zigzagAxis = normalizeAxis(intAttribute(attributes, "zigzag_axis", 0), rankOfInput);
+      layout.zigzag = zigzagAxis == axis;
+      concatLayout = {layout.ranks, zigzagAxis == concatAxis};
     } else if (splitsAxis(kind)) {
       axis = *normalizeAxis(intAttribute(attributes, "axis", 0), rankOfInput);
     }
     offset = intAttribute(attributes, "offset", 0);
+    groups = intAttribute(attributes, "num_groups", 1);
   }
 };
 
@@ -114,9 +126,20 @@ std::string checkCollective(Kind kind, const KernelArgs &args) {
              describe(input);
     return "";
   };
-  if (kind == Kind::AllToAll)
-    error = firstError({checkAxis("split_axis"), checkAxis("concat_axis")});
-  else if (splitsAxis(kind))
+  if (kind == Kind::AllToAll) {
+    error = firstError({checkAxis("split_axis"), checkAxis("concat_axis"),
+                        checkIntAttribute(attributes, "num_groups", false)});
+    if (error.empty() && attributes.has("zigzag_axis")) {
+      error = checkAxis("zigzag_axis");
+      auto normalized = [&](const char *name) {
+        return normalizeAxis(intAttribute(attributes, name, 0), rank);
+      };
+      if (error.empty() && normalized("zigzag_axis") != normalized("split_axis") &&
+          normalized("zigzag_axis") != normalized("concat_axis"))
+        error = "zigzag_axis " + std::to_string(intAttribute(attributes, "zigzag_axis", 0)) +
+                " is neither split_axis nor concat_axis";
+    }
+  } else if (splitsAxis(kind))
     error = checkAxis("axis");
   else if (kind == Kind::RingShift)
     error = checkIntAttribute(attributes, "offset", true);
@@ -124,21 +147,26 @@ std::string checkCollective(Kind kind, const KernelArgs &args) {
     return error;
 
   int64_t numRanks = intAttribute(attributes, "num_ranks", 0);
+  int64_t numGroups = intAttribute(attributes, "num_groups", 1);
   int64_t worldSize = args.context ? args.context->worldSize : 1;
-  if (numRanks < 1)
-    return "num_ranks " + std::to_string(numRanks) + " must be positive";
-  if (numRanks != worldSize)
-    return "num_ranks " + std::to_string(numRanks) + " differs from the " +
-           std::to_string(worldSize) + (worldSize == 1 ? " rank" : " ranks") + " of this run";
+  if (numRanks < 1 || numGroups < 1)
+    return "num_ranks " + std::to_string(numRanks) + " and num_groups " +
+           std::to_string(numGroups) + " must be positive";
+  if (numRanks * numGroups != worldSize)
+    return (numGroups == 1
+                ? "num_ranks " + std::to_string(numRanks)
+                : std::to_string(numGroups) + " groups of " + std::to_string(numRanks) + " ranks") +
+           " differs from the " + std::to_string(worldSize) +
+           (worldSize == 1 ? " rank" : " ranks") + " of this run";
   if (semantics::sumsAcrossRanks(kind)) {
     if (std::string problem = checkReducible(input.dtype); !problem.empty())
       return "input: " + problem;
   }
 
   Collective collective(kind, args);
-  const SequenceLayout &layout = collective.layout;
   // The dims that are whole sequences must split into the layout's chunks.
-  auto checkWhole = [&](const Shape &whole, int64_t axis, const char *role) -> std::string {
+  auto checkWhole = [&](const Shape &whole, int64_t axis, const char *role,
+                        const SequenceLayout &layout) -> std::string {
     if (std::string problem = layout.checkSplits(whole[size_t(axis)]); !problem.empty())
       return std::string(role) + " " + formatShape(whole) + ", dim " + std::to_string(axis) + ": " +
              problem;
@@ -148,15 +176,15 @@ std::string checkCollective(Kind kind, const KernelArgs &args) {
   // the result's shape as type inference computes it.
   Shape expected = input.shape;
   if (kind == Kind::ReduceScatter || kind == Kind::ShardSlice || kind == Kind::AllToAll)
-    error = checkWhole(input.shape, collective.axis, "input");
+    error = checkWhole(input.shape, collective.axis, "input", collective.layout);
   if (error.empty())
     error = semantics::collectiveResultShape(kind, expected, collective.axis,
                                              collective.concatAxis, numRanks,
                                              /*unknown=*/-1);
   if (error.empty() && (kind == Kind::AllGather || kind == Kind::ShardUnslice))
-    error = checkWhole(expected, collective.axis, "the whole");
+    error = checkWhole(expected, collective.axis, "the whole", collective.layout);
   if (error.empty() && kind == Kind::AllToAll)
-    error = checkWhole(expected, collective.concatAxis, "result");
+    error = checkWhole(expected, collective.concatAxis, "result", collective.concatLayout);
   if (!error.empty())
     return error;
   return checkSameType(output, TensorArg{input.dtype, expected, nullptr, true}, "result");
@@ -191,7 +219,7 @@ bool unpacksOutput(const Collective &collective, const TensorArg &output) {
   if (collective.kind == Kind::AllGather)
     return !collective.layout.isRankMajor(output.shape, collective.axis);
   if (collective.kind == Kind::AllToAll)
-    return !collective.layout.isRankMajor(output.shape, collective.concatAxis);
+    return !collective.concatLayout.isRankMajor(output.shape, collective.concatAxis);
   return false;
 }
 
@@ -221,19 +249,21 @@ std::string post(const Collective &collective, const TensorArg &input, const Ten
   }
   void *receive = output.data;
   if (unpacksOutput(collective, output)) {
-    int64_t axis = collective.kind == Kind::AllToAll ? collective.concatAxis : collective.axis;
+    bool exchange = collective.kind == Kind::AllToAll;
+    int64_t axis = exchange ? collective.concatAxis : collective.axis;
+    SequenceLayout unpacked = exchange ? collective.concatLayout : layout;
     if (receiveStaging) {
       receive = receiveStaging;
       operation.finish = [=, data = output.data, shape = output.shape]() {
-        layout.unpackRanks(receiveStaging, data, shape, axis, elementBytes);
+        unpacked.unpackRanks(receiveStaging, data, shape, axis, elementBytes);
       };
     } else {
       operation.finish = [pending = collective.pending, data = output.data, shape = output.shape,
-                          axis, layout, elementBytes, bytes = size_t(byteSize(output))]() {
+                          axis, unpacked, elementBytes, bytes = size_t(byteSize(output))]() {
         Scratch scratch(pending);
         char *received = scratch.get(bytes);
         std::memcpy(received, data, bytes);
-        layout.unpackRanks(received, data, shape, axis, elementBytes);
+        unpacked.unpackRanks(received, data, shape, axis, elementBytes);
       };
     }
   }
@@ -250,7 +280,7 @@ std::string post(const Collective &collective, const TensorArg &input, const Ten
                                        operation.request);
   case Kind::AllToAll:
     return communicator.startAllToAll(send, receive, input.numElements() / layout.ranks, dtype,
-                                      operation.request);
+                                      layout.ranks, operation.request);
   case Kind::RingShift: {
     int destination = positiveModulo(collective.rank + collective.offset, layout.ranks);
     int source = positiveModulo(collective.rank - collective.offset, layout.ranks);

@@ -38,10 +38,17 @@ namespace sp::runtime::cpu {
 
 namespace {
 
-/// The rank's place in the ring and the sequence layout of the blocks.
+/// The rank's place in the ring and the sequence layout of the blocks. With
+/// `group_size` U > 1 (the hybrid of Ulysses and the ring) the ring runs
+/// across the world's groups of U consecutive ranks, each group holding one
+/// block: its peers are the ranks U before and after, and `rank` is its
+/// group's place in the ring.
 struct Ring {
   Communicator *communicator = nullptr;
   int rank = 0;
+  int groupSize = 1;
+  /// This rank's place inside its group, which its ring peers share.
+  int member = 0;
   SequenceLayout layout;
   /// Sequence positions per chunk: the rank's block length over its chunks.
   int64_t chunkLength = 0;
@@ -51,16 +58,21 @@ struct Ring {
     const ExecutionContext *context = args.context;
     bool shared = context && context->communicator;
     communicator = shared ? context->communicator : &alone;
-    rank = shared ? context->rank : 0;
     const Attributes &attributes = attributesOf(args);
+    groupSize = int(intAttribute(attributes, "group_size", 1));
+    int worldRank = shared ? context->rank : 0;
+    rank = worldRank / groupSize;
+    member = worldRank % groupSize;
     layout.ranks = int(intAttribute(attributes, "num_ranks", 1));
     layout.zigzag = boolAttribute(attributes, "zigzag", false);
     chunkLength = blockLength / layout.chunksPerRank();
   }
 
   int ranks() const { return layout.ranks; }
-  int next() const { return (rank + 1) % layout.ranks; }
-  int previous() const { return (rank + layout.ranks - 1) % layout.ranks; }
+  /// The communicator's ranks that this rank sends its blocks to and
+  /// receives them from.
+  int next() const { return (rank + 1) % layout.ranks * groupSize + member; }
+  int previous() const { return (rank + layout.ranks - 1) % layout.ranks * groupSize + member; }
   /// The rank whose block this rank holds at `step`.
   int sourceAt(int64_t step) const { return int((rank - step % ranks() + ranks()) % ranks()); }
 
@@ -150,17 +162,23 @@ std::string checkRing(const KernelArgs &args, size_t biasIndex, const char *bloc
                       KernelArgs block) {
   const Attributes &attributes = attributesOf(args);
   if (std::string error = firstError({checkIntAttribute(attributes, "num_ranks", true),
+                                      checkIntAttribute(attributes, "group_size", false),
                                       checkBoolAttribute(attributes, "zigzag"),
                                       checkAttentionMasks(attributes)});
       !error.empty())
     return error;
   int64_t numRanks = intAttribute(attributes, "num_ranks", 0);
+  int64_t groupSize = intAttribute(attributes, "group_size", 1);
   int64_t worldSize = args.context ? args.context->worldSize : 1;
-  if (numRanks < 1)
-    return "num_ranks " + std::to_string(numRanks) + " must be positive";
-  if (numRanks != worldSize)
-    return "num_ranks " + std::to_string(numRanks) + " differs from the " +
-           std::to_string(worldSize) + (worldSize == 1 ? " rank" : " ranks") + " of this run";
+  if (numRanks < 1 || groupSize < 1)
+    return "num_ranks " + std::to_string(numRanks) + " and group_size " +
+           std::to_string(groupSize) + " must be positive";
+  if (numRanks * groupSize != worldSize)
+    return (groupSize == 1 ? "num_ranks " + std::to_string(numRanks)
+                           : "a ring of " + std::to_string(numRanks) + " groups of " +
+                                 std::to_string(groupSize) + " ranks") +
+           " differs from the " + std::to_string(worldSize) +
+           (worldSize == 1 ? " rank" : " ranks") + " of this run";
   for (size_t i = 0; i < 3; ++i)
     if (std::string error = checkPresent(args, i,
                                          i == 0   ? "query"

@@ -85,6 +85,8 @@ public:
       return;
     for (auto &[id, requests] : inFlight_)
       MPI_Waitall(int(requests.size()), requests.data(), MPI_STATUSES_IGNORE);
+    for (auto &[groupSize, group] : groups_)
+      MPI_Comm_free(&group);
     MPI_Comm_free(&comm_);
   }
 
@@ -121,10 +123,27 @@ public:
   }
 
   std::string startAllToAll(const void *send, void *receive, int64_t count, DType dtype,
-                            CollectiveRequest &request) override {
+                            int groupSize, CollectiveRequest &request) override {
+    if (groupSize < 1 || size_ % groupSize != 0)
+      return "a group of " + std::to_string(groupSize) + " ranks does not divide the " +
+             std::to_string(size_) + " ranks of this run";
+    MPI_Comm group = comm_;
+    if (groupSize != size_) {
+      // Every rank reaches its first exchange in groups of this size at the
+      // same point of the program, so the split, collective over all ranks,
+      // happens there once.
+      auto known = groups_.find(groupSize);
+      if (known == groups_.end()) {
+        MPI_Comm split = MPI_COMM_NULL;
+        if (int code = MPI_Comm_split(comm_, rank_ / groupSize, rank_, &split); code != MPI_SUCCESS)
+          return mpiError("MPI_Comm_split", code);
+        known = groups_.emplace(groupSize, split).first;
+      }
+      group = known->second;
+    }
     return post("MPI_Ialltoall", count, request, [&](MPI_Request *requests) {
       return MPI_Ialltoall(send, int(count), movedType(dtype), receive, int(count),
-                           movedType(dtype), comm_, &requests[0]);
+                           movedType(dtype), group, &requests[0]);
     });
   }
 
@@ -223,6 +242,9 @@ private:
   }
 
   MPI_Comm comm_;
+  /// Communicators of consecutive ranks, by group size, split from comm_
+  /// at their first use.
+  std::unordered_map<int, MPI_Comm> groups_;
   int rank_, size_;
   int64_t nextId_ = 0;
   std::unordered_map<int64_t, std::array<MPI_Request, 2>> inFlight_;

@@ -37,6 +37,14 @@ func.func @ranks(%q: tensor<1x1x4x8xf32>) {
 
 // -----
 
+func.func @groups(%q: tensor<1x1x4x8xf32>) {
+  // expected-error @+1 {{'graph.ring_attention' op group_size 0 must be at least 1}}
+  %o, %l = graph.ring_attention %q, %q, %q {scale = 0.125 : f64, num_ranks = 2 : i64, group_size = 0 : i64} : (tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>) -> (tensor<1x1x4x8xf32>, tensor<1x1x4xf32>)
+  return
+}
+
+// -----
+
 func.func @lse_grad(%q: tensor<1x1x4x8xf32>, %o: tensor<1x1x4x8xf32>, %l: tensor<1x1x4xf32>, %bad: tensor<1x1x5xf32>) {
   // expected-error @+2 {{ring_attention_grad logsumexp gradient has type 'tensor<1x1x5xf32>', the forward op's is 'tensor<1x1x4xf32>'}}
   // expected-error @+1 {{failed to infer returned types}}

@@ -37,6 +37,11 @@ struct TrainingPipelineOptions : mlir::PassPipelineOptions<TrainingPipelineOptio
   Option<std::string> strategy{*this, "sp-strategy",
                                llvm::cl::desc("allgather, ulysses, ring or auto"),
                                llvm::cl::init("auto")};
+  Option<int64_t> ulyssesDegree{
+      *this, "sp-ulysses-degree",
+      llvm::cl::desc("The hybrid: Ulysses inside groups of this many ranks, ring across them "
+                     "(0: none)"),
+      llvm::cl::init(0)};
   Option<bool> overlap{*this, "overlap",
                        llvm::cl::desc("Schedule collectives to overlap compute"),
                        llvm::cl::init(true)};

@@ -46,6 +46,16 @@ def SequenceParallel : Pass<"sp-sequence-parallel", "mlir::ModuleOp"> {
     the keys computes) or whose query, key and value are not split alike.
     Keys and values every rank holds whole stay local under any strategy.
 
+    `ulysses-degree` U (1 < U < N, dividing N) is the hybrid of Ulysses and
+    the ring (USP, Megatron's hierarchical context parallelism): all_to_all
+    over heads inside each group of U consecutive ranks (`num_groups` N/U),
+    and `graph.ring_attention` across the groups (`num_ranks` N/U,
+    `group_size` U), in the zigzag layout of N ranks, which makes each
+    group's block the zigzag chunks of a ring of N/U. Query heads must
+    divide by U only; fewer key/value heads are repeated up to U. U = N is
+    Ulysses, U = 1 the ring. A bias must broadcast over queries and heads
+    (key padding); the hybrid refuses others, naming the op.
+
     A sequence the importer padded (`graph.unpadded_sequence_length` R on
     the module, the padding at the end) is split like any other once the
     padding is known not to reach a real position: causal attention, a
@@ -63,6 +73,9 @@ def SequenceParallel : Pass<"sp-sequence-parallel", "mlir::ModuleOp"> {
            "Ranks the sequence is split across (1: leave @main as it is)">,
     Option<"strategy", "strategy", "std::string", /*default=*/"\"auto\"",
            "Attention: allgather, ulysses, ring or auto">,
+    Option<"ulyssesDegree", "ulysses-degree", "int64_t", /*default=*/"0",
+           "The hybrid: Ulysses inside groups of this many consecutive ranks, the ring "
+           "across the groups (0: none; with strategy auto only)">,
     Option<"costProfile", "cost-profile", "std::string", /*default=*/"\"cpu\"",
            "Cost profile auto predicts by: a built-in name (cpu, h100-nvlink, h100-ib) or a "
            "JSON file">,

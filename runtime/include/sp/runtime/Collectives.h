@@ -62,10 +62,13 @@ public:
   /// receive[0, count) = the sum over ranks of send[0, count).
   virtual std::string startAllReduce(const void *send, void *receive, int64_t count, DType dtype,
                                      CollectiveRequest &request) = 0;
-  /// receive[q * count, (q + 1) * count) = rank q's
-  /// send[rank() * count, (rank() + 1) * count).
+  /// Among the `groupSize` consecutive ranks of this rank's group (ranks
+  /// g * groupSize to (g + 1) * groupSize - 1; groupSize divides size()):
+  /// receive[q * count, (q + 1) * count) = group member q's
+  /// send[i * count, (i + 1) * count), i being this rank's place in the group.
+  /// The hybrid of Ulysses and the ring exchanges heads within groups.
   virtual std::string startAllToAll(const void *send, void *receive, int64_t count, DType dtype,
-                                    CollectiveRequest &request) = 0;
+                                    int groupSize, CollectiveRequest &request) = 0;
   /// Sends send[0, count) to rank `destination` and receives count elements
   /// from rank `source` (the pair a ring shift posts on every rank).
   virtual std::string startSendReceive(const void *send, int destination, void *receive, int source,
@@ -87,6 +90,7 @@ public:
   std::string allGather(const void *send, void *receive, int64_t count, DType dtype);
   std::string reduceScatter(const void *send, void *receive, int64_t count, DType dtype);
   std::string allReduce(const void *send, void *receive, int64_t count, DType dtype);
+  /// All of the ranks as one group.
   std::string allToAll(const void *send, void *receive, int64_t count, DType dtype);
   std::string sendReceive(const void *send, int destination, void *receive, int source,
                           int64_t count, DType dtype);
@@ -151,7 +155,7 @@ public:
   std::string startAllReduce(const void *send, void *receive, int64_t count, DType dtype,
                              CollectiveRequest &request) override;
   std::string startAllToAll(const void *send, void *receive, int64_t count, DType dtype,
-                            CollectiveRequest &request) override;
+                            int groupSize, CollectiveRequest &request) override;
   std::string startSendReceive(const void *send, int destination, void *receive, int source,
                                int64_t count, DType dtype, CollectiveRequest &request) override;
   std::string wait(CollectiveRequest &request) override;
@@ -198,7 +202,7 @@ public:
   std::string startAllReduce(const void *send, void *receive, int64_t count, DType dtype,
                              CollectiveRequest &request) override;
   std::string startAllToAll(const void *send, void *receive, int64_t count, DType dtype,
-                            CollectiveRequest &request) override;
+                            int groupSize, CollectiveRequest &request) override;
   std::string startSendReceive(const void *send, int destination, void *receive, int source,
                                int64_t count, DType dtype, CollectiveRequest &request) override;
   std::string wait(CollectiveRequest &request) override;

@@ -6,9 +6,14 @@ using namespace mlir;
 
 namespace sp::graph {
 
-LogicalResult RingAttentionOp::verify() { return verifyAttentionMasks(*this); }
-LogicalResult RingAttentionGradOp::verify() { return verifyAttentionMasks(*this); }
+template <typename RingOp> static LogicalResult verifyRing(RingOp op) {
+  if (op.getGroupSize() < 1)
+    return op.emitOpError() << "group_size " << op.getGroupSize() << " must be at least 1";
+  return verifyAttentionMasks(op);
+}
 
+LogicalResult RingAttentionOp::verify() { return verifyRing(*this); }
+LogicalResult RingAttentionGradOp::verify() { return verifyRing(*this); }
 
 /// The types of ring attention's output and logsumexp: attention's, after
 /// checking the ring's bias, whose key columns span the whole sequence

@@ -37,7 +37,8 @@ defvar Graph_AxisCollectiveArgs = (ins AnyRankedTensor:$input, Graph_I64Attr:$ax
 defvar Graph_AllReduceArgs = (ins AnyRankedTensor:$input, Graph_I64Attr:$num_ranks);
 defvar Graph_AllToAllArgs = (ins AnyRankedTensor:$input, Graph_I64Attr:$split_axis,
     Graph_I64Attr:$concat_axis, Graph_I64Attr:$num_ranks,
-    DefaultValuedAttr<BoolAttr, "false">:$zigzag);
+    OptionalAttr<Graph_I64Attr>:$zigzag_axis,
+    DefaultValuedAttr<Graph_I64Attr, "1">:$num_groups);
 defvar Graph_RingShiftArgs = (ins AnyRankedTensor:$input, Graph_I64Attr:$offset,
     Graph_I64Attr:$num_ranks);
 
@@ -86,7 +87,12 @@ def Graph_AllToAllOp : Graph_CollectiveOp<"all_to_all", "AllToAll", Graph_AllToA
     Rank r sends its j-th piece of `split_axis` to rank j and concatenates the
     pieces it receives along `concat_axis` in sequence order (Ulysses: a
     sequence shard of all heads becomes all of the sequence for a shard of
-    the heads).
+    the heads). `zigzag_axis`, if present, is the one of the two axes that
+    holds the sequence in the zigzag layout; the other is contiguous (heads
+    keep their order, so grouped key/value heads stay with their queries). With `num_groups` G > 1 the world is G groups of
+    `num_ranks` consecutive ranks, each exchanging within itself, and the
+    concatenation is the group's block of the sequence (the hybrid of
+    Ulysses and the ring: heads inside a group, a ring across groups).
   }];
 }
 def Graph_RingShiftOp : Graph_CollectiveOp<"ring_shift", "RingShift", Graph_RingShiftArgs> {

@@ -29,12 +29,18 @@ def Graph_RingAttentionOp : Graph_Op<"ring_attention", [Pure, InferTypeOpAdaptor
     dims may be 1). The band mask compares positions in the whole sequence.
     Rows that a mask at the float minimum hides from every key get what one
     rank gives them (the mean of the values they see).
+    With `group_size` U > 1 (the hybrid of Ulysses and the ring) the world
+    is `num_ranks` groups of U consecutive ranks; each group holds one block
+    (after an all_to_all over heads inside the group), and the ring runs
+    across the groups, between the ranks at the same place in theirs
+    (rank r sends to r + U and receives from r - U, modulo the world).
     Pure like the synchronous collectives: every rank runs the same program.
   }];
   let arguments = !con((ins AnyRankedTensor:$query, AnyRankedTensor:$key,
                             AnyRankedTensor:$value, Optional<AnyRankedTensor>:$bias,
                             F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal,
-                            Graph_I64Attr:$num_ranks, DefaultValuedAttr<BoolAttr, "false">:$zigzag),
+                            Graph_I64Attr:$num_ranks, DefaultValuedAttr<BoolAttr, "false">:$zigzag,
+                            DefaultValuedAttr<Graph_I64Attr, "1">:$group_size),
                        Graph_AttentionMaskAttrs);
   let hasVerifier = 1;
   let results = (outs AnyRankedTensor:$output, AnyRankedTensor:$logsumexp);
@@ -59,7 +65,8 @@ def Graph_RingAttentionGradOp : Graph_Op<"ring_attention_grad", [Pure, InferType
                             AnyRankedTensor:$logsumexp, AnyRankedTensor:$output_grad,
                             AnyRankedTensor:$logsumexp_grad, Optional<AnyRankedTensor>:$bias,
                             F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal,
-                            Graph_I64Attr:$num_ranks, DefaultValuedAttr<BoolAttr, "false">:$zigzag),
+                            Graph_I64Attr:$num_ranks, DefaultValuedAttr<BoolAttr, "false">:$zigzag,
+                            DefaultValuedAttr<Graph_I64Attr, "1">:$group_size),
                        Graph_AttentionMaskAttrs);
   let hasVerifier = 1;
   let results = (outs AnyRankedTensor:$query_grad, AnyRankedTensor:$key_grad,
