@@ -102,6 +102,14 @@ static cl::opt<int64_t> ulyssesDegree(
              "ring across the N / U groups, so query heads need divide by U only. U divides "
              "N; U = N is ulysses, U = 1 the ring. Zigzag layout, 2N chunks"),
     cl::value_desc("U"), cl::init(0), cl::cat(parallelCategory));
+static cl::opt<int64_t> ranksPerNode(
+    "ranks-per-node",
+    cl::desc("Ranks per node of the machine the plan will run on (mpirun places consecutive "
+             "ranks on a node): --sp-strategy=auto prices collectives that reach beyond a node "
+             "at the --cost-profile's inter-node rates, keeping Ulysses' all-to-all inside a "
+             "node and running the ring across nodes where that is faster (default: the "
+             "profile's; h100-cluster has 8)"),
+    cl::value_desc("R"), cl::init(0), cl::cat(parallelCategory));
 static cl::opt<bool> noOverlap(
     "no-overlap",
     cl::desc("Keep every collective synchronous where sharding put it; by default the overlap "
@@ -115,7 +123,8 @@ static cl::opt<std::string> costProfile(
     cl::desc("The machine the schedule, --sp-strategy=auto and --report's timeline assume: a "
              "built-in analytic profile (cpu: this 2-core CPU machine with MPI over shared "
              "memory; h100-nvlink: 8 H100s on NVLink; h100-ib: H100 nodes over 400 Gb/s "
-             "InfiniBand), or a JSON file: an analytic profile of the same form, or a measured "
+             "InfiniBand; h100-cluster: nodes of 8 H100s on NVLink joined by InfiniBand), or a "
+             "JSON file: an analytic profile of the same form, or a measured "
              "one written by sp-run --profile, whose times replace the estimates of the "
              "instructions it timed (default: cpu)"),
     cl::init("cpu"), cl::value_desc("FILE|NAME"), cl::cat(parallelCategory));
@@ -603,8 +612,8 @@ int main(int argc, char **argv) {
       "              [--lr-schedule=constant|linear|cosine [--warmup-steps W]\n"
       "               [--total-steps T] [--min-lr X]]]\n"
       "             [--sp N [--sp-strategy=allgather|ulysses|ring|auto] [--sp-ulysses-degree U]\n"
-      "                     [--no-overlap]]\n"
-      "             [--cost-profile FILE|cpu|h100-nvlink|h100-ib]\n\n"
+      "                     [--ranks-per-node R] [--no-overlap]]\n"
+      "             [--cost-profile FILE|cpu|h100-nvlink|h100-ib|h100-cluster]\n\n"
       "Without --train the plan runs inference. Training needs static shapes:\n"
       "bind dynamic dims with --input-shape, e.g. --input-shape input_ids=2x128.\n"
       "With --emit=mlir, weights print as dense_resource blobs; MLIR's printer\n"
@@ -660,6 +669,9 @@ int main(int argc, char **argv) {
     return reportError("--sp-strategy needs --sp N with N > 1");
   if (ulyssesDegree.getNumOccurrences() && sequenceParallel == 1)
     return reportError("--sp-ulysses-degree needs --sp N with N > 1");
+  if (ranksPerNode.getNumOccurrences() && ranksPerNode < 1)
+    return reportError("--ranks-per-node " + llvm::Twine(ranksPerNode) +
+                       ": the count must be at least 1");
   if (ulyssesDegree.getNumOccurrences() && ulyssesDegree < 1)
     return reportError("--sp-ulysses-degree " + llvm::Twine(ulyssesDegree) +
                        ": the degree must be at least 1");
@@ -727,6 +739,7 @@ int main(int argc, char **argv) {
   stages.numRanks = sequenceParallel;
   stages.strategy = sequenceParallelStrategy;
   stages.ulyssesDegree = ulyssesDegree;
+  stages.ranksPerNode = ranksPerNode;
   stages.overlap = !noOverlap;
   stages.costProfile = costProfile;
   stages.clipGradNorm = clipGradNorm.getNumOccurrences() ? double(clipGradNorm) : 0.0;

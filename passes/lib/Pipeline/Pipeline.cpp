@@ -24,6 +24,7 @@ void buildTrainingPipeline(OpPassManager &pm, const TrainingPipelineOptions &opt
   sharding.numRanks = options.numRanks;
   sharding.strategy = options.strategy;
   sharding.ulyssesDegree = options.ulyssesDegree;
+  sharding.ranksPerNode = options.ranksPerNode;
   sharding.costProfile = options.costProfile;
   sharding.flopsPerSecond = costModel.flopsPerSecond;
   sharding.linkBytesPerSecond = costModel.linkBytesPerSecond;

@@ -125,6 +125,10 @@ double CostModel::estimateCollectiveSeconds(Operation *op) const {
     return 0.0;
   if (std::optional<double> measured = lookUpMeasured(measuredCollectiveSeconds, op))
     return *measured;
+  // Its ranks are consecutive (the hybrid's exchanges: a group of them).
+  auto ranks = op->getAttrOfType<IntegerAttr>("num_ranks");
+  if (ranks && spansNodes(ranks.getInt()))
+    return acrossNodes().estimateCommunicationSeconds(traffic->bytesSent, traffic->steps);
   return estimateCommunicationSeconds(traffic->bytesSent, traffic->steps);
 }
 

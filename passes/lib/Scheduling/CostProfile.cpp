@@ -74,6 +74,24 @@ llvm::Expected<CostModel> parseAnalytic(const llvm::json::Object &root, llvm::St
   if (!bucket)
     return bucket.takeError();
   model.gradientBucketBytes = uint64_t(*bucket);
+  // A topology: nodes of `ranks_per_node` ranks on the link above, joined by
+  // a slower one.
+  if (root.get("ranks_per_node")) {
+    llvm::Expected<double> perNode = getPositive(root, "ranks_per_node", source, "");
+    if (!perNode)
+      return perNode.takeError();
+    llvm::Expected<double> bandwidth =
+        getPositive(root, "inter_node_link_bytes_per_second", source, "");
+    if (!bandwidth)
+      return bandwidth.takeError();
+    llvm::Expected<double> interLatency =
+        getPositive(root, "inter_node_link_latency_us", source, "", true);
+    if (!interLatency)
+      return interLatency.takeError();
+    model.ranksPerNode = int64_t(*perNode);
+    model.interNodeLinkBytesPerSecond = *bandwidth;
+    model.interNodeLinkLatencySeconds = *interLatency * 1e-6;
+  }
   return model;
 }
 
@@ -137,6 +155,21 @@ void overrideRates(CostModel &model, const CostModelOverrides &overrides) {
     model.linkLatencySeconds = overrides.linkLatencySeconds;
   if (overrides.gradientBucketBytes >= 0)
     model.gradientBucketBytes = uint64_t(overrides.gradientBucketBytes);
+  if (overrides.ranksPerNode > 0)
+    model.ranksPerNode = overrides.ranksPerNode;
+}
+
+bool CostModel::spansNodes(int64_t firstRanks) const {
+  return ranksPerNode > 0 && (firstRanks > ranksPerNode || ranksPerNode % firstRanks != 0);
+}
+
+CostModel CostModel::acrossNodes() const {
+  CostModel model = *this;
+  if (ranksPerNode > 0 && interNodeLinkBytesPerSecond > 0.0) {
+    model.linkBytesPerSecond = interNodeLinkBytesPerSecond;
+    model.linkLatencySeconds = interNodeLinkLatencySeconds;
+  }
+  return model;
 }
 
 llvm::Expected<CostModel> loadCostModel(llvm::StringRef fileOrName) {

@@ -200,7 +200,8 @@ struct SequenceParallelPass
     }
     model = std::move(*loaded);
     scheduling::overrideRates(model, {flopsPerSecond, /*memoryBytesPerSecond=*/0,
-                                      linkBytesPerSecond, linkLatencySeconds});
+                                      linkBytesPerSecond, linkLatencySeconds,
+                                      /*gradientBucketBytes=*/-1, ranksPerNode});
     return success();
   }
 
@@ -246,28 +247,44 @@ struct SequenceParallelPass
     return success();
   }
 
-  /// The strategy the cost model predicts to be fastest, then to hold the
-  /// least, with a remark that gives every strategy's prediction.
-  AttentionStrategy chooseStrategy(ModuleOp module, func::FuncOp main, int64_t sequence) {
+  /// The layout the cost model predicts to be fastest, then to hold the
+  /// least: allgather, or Ulysses in groups of U ranks and the ring across
+  /// them for a divisor U of the ranks. Its remark gives every prediction.
+  std::pair<AttentionStrategy, int64_t> chooseStrategy(ModuleOp module, func::FuncOp main,
+                                                       int64_t sequence) {
     SmallVector<AttentionSize> attentions = collectAttentionSizes(module, sequence);
-    std::pair<AttentionStrategy, AttentionLayout> candidates[] = {
-        {AttentionStrategy::AllGather, {/*allGather=*/true, 1}},
-        {AttentionStrategy::Ulysses, {/*allGather=*/false, numRanks}},
-        {AttentionStrategy::Ring, {/*allGather=*/false, 1}}};
+    scheduling::CostModel acrossNodes = model.acrossNodes();
+    auto linkOf = [&](int64_t ranks) -> const scheduling::CostModel & {
+      return model.spansNodes(ranks) ? acrossNodes : model;
+    };
+    SmallVector<AttentionLayout> layouts = {{/*allGather=*/true, 1}};
+    for (int64_t degree = numRanks; degree >= 1; --degree)
+      if (numRanks % degree == 0)
+        layouts.push_back({/*allGather=*/false, degree});
     SmallVector<StrategyPrediction> predictions;
-    for (const auto &candidate : candidates)
-      predictions.push_back(
-          predictAttention(attentions, sequence, numRanks, candidate.second, {model, model}));
+    for (const AttentionLayout &layout : layouts) {
+      // The all-to-all spans a group of U consecutive ranks; the ring and
+      // the all-gather reach every rank.
+      LinkModels links{linkOf(layout.allGather ? numRanks : layout.ulyssesDegree),
+                       linkOf(numRanks)};
+      predictions.push_back(predictAttention(attentions, sequence, numRanks, layout, links));
+    }
     // allgather is always possible: it is what any attention falls back to.
     const StrategyPrediction *best = chooseBest(predictions);
-    AttentionStrategy chosen = candidates[best - predictions.data()].first;
+    const AttentionLayout &layout = best->layout;
+    AttentionStrategy chosen = layout.allGather                   ? AttentionStrategy::AllGather
+                               : layout.ulyssesDegree == numRanks ? AttentionStrategy::Ulysses
+                               : layout.ulyssesDegree == 1        ? AttentionStrategy::Ring
+                                                                  : AttentionStrategy::Hybrid;
     InFlightDiagnostic remark = main.emitRemark();
-    remark << "strategy auto chose " << strategyName(chosen) << " for " << attentions.size()
+    remark << "strategy auto chose " << layout.describe(numRanks) << " for " << attentions.size()
            << (attentions.size() == 1 ? " attention" : " attentions")
-           << "; predicted per rank and step, forward and backward (cost profile "
-           << model.profile << "): ";
+           << "; predicted per rank and step, forward and backward (cost profile " << model.profile;
+    if (model.ranksPerNode > 0)
+      remark << ", " << model.ranksPerNode << " ranks per node";
+    remark << "): ";
     for (auto [index, prediction] : llvm::enumerate(predictions)) {
-      remark << (index ? "; " : "") << strategyName(candidates[index].first);
+      remark << (index ? "; " : "") << prediction.layout.describe(numRanks);
       if (!prediction.impossible.empty()) {
         remark << " impossible (" << prediction.impossible << ")";
         continue;
@@ -278,7 +295,7 @@ struct SequenceParallelPass
                               prediction.exposedSeconds * 1e6, prediction.linkSeconds * 1e6,
                               prediction.bytesSent, prediction.heldBytes);
     }
-    return chosen;
+    return {chosen, layout.ulyssesDegree};
   }
 
   LogicalResult shard(ModuleOp module) {
@@ -301,6 +318,7 @@ struct SequenceParallelPass
     int64_t batch = tokens.getDimSize(0), sequence = tokens.getDimSize(1);
 
     AttentionStrategy chosen = AttentionStrategy::AllGather;
+    int64_t degree = ulyssesDegree;
     if (ulyssesDegree != 0) {
       if (failed(checkUlyssesDegree(main)))
         return failure();
@@ -308,7 +326,7 @@ struct SequenceParallelPass
                : ulyssesDegree == 1      ? AttentionStrategy::Ring
                                          : AttentionStrategy::Hybrid;
     } else if (strategy == "auto") {
-      chosen = chooseStrategy(module, main, sequence);
+      std::tie(chosen, degree) = chooseStrategy(module, main, sequence);
     } else {
       FailureOr<AttentionStrategy> parsed = parseStrategy(main);
       if (failed(parsed))
@@ -334,16 +352,16 @@ struct SequenceParallelPass
     }
     if (chosen == AttentionStrategy::Ulysses || chosen == AttentionStrategy::Hybrid) {
       bool hybrid = chosen == AttentionStrategy::Hybrid;
-      int64_t degree = hybrid ? int64_t(ulyssesDegree) : numRanks;
+      int64_t headsDegree = hybrid ? degree : numRanks;
       WalkResult heads = main.walk([&](graph::AttentionOp op) {
         int64_t rank = op.getQuery().getType().getRank();
         int64_t count = op.getQuery().getType().getDimSize(rank - 3);
-        if (count % degree == 0)
+        if (count % headsDegree == 0)
           return WalkResult::advance();
         if (hybrid)
-          op.emitError() << "the hybrid splits attention heads across groups of " << degree
+          op.emitError() << "the hybrid splits attention heads across groups of " << headsDegree
                          << " ranks (--sp-ulysses-degree), and " << count
-                         << " query heads do not split across " << degree
+                         << " query heads do not split across " << headsDegree
                          << "; use a degree that divides " << count;
         else
           op.emitError() << "ulysses splits attention heads across ranks, and " << count
@@ -407,7 +425,7 @@ struct SequenceParallelPass
 
     ShardingRewriter rewriter(main, numRanks, zigzag, sequence, unpadded, chosen,
                               strategy != "auto" || ulyssesDegree != 0,
-                              chosen == AttentionStrategy::Hybrid ? int64_t(ulyssesDegree) : 1);
+                              chosen == AttentionStrategy::Hybrid ? degree : 1);
     if (failed(rewriter.shardArguments(shardedArguments)) || failed(rewriter.run()))
       return failure();
     Builder builder(module.getContext());

@@ -42,6 +42,11 @@ struct TrainingPipelineOptions : mlir::PassPipelineOptions<TrainingPipelineOptio
       llvm::cl::desc("The hybrid: Ulysses inside groups of this many ranks, ring across them "
                      "(0: none)"),
       llvm::cl::init(0)};
+  Option<int64_t> ranksPerNode{
+      *this, "ranks-per-node",
+      llvm::cl::desc("Ranks per node of the machine auto places the hybrid on (0: the cost "
+                     "profile's)"),
+      llvm::cl::init(0)};
   Option<bool> overlap{*this, "overlap",
                        llvm::cl::desc("Schedule collectives to overlap compute"),
                        llvm::cl::init(true)};

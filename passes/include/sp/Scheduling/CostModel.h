@@ -48,6 +48,17 @@ struct CostModel {
   llvm::StringMap<double> measuredComputeSeconds, measuredCollectiveSeconds;
   /// The ranks a measured profile was taken on (0: not measured).
   int64_t measuredWorldSize = 0;
+  /// The machine's topology: nodes of this many consecutive ranks on the
+  /// link above, joined by a slower one (0: every rank on one node).
+  int64_t ranksPerNode = 0;
+  double interNodeLinkBytesPerSecond = 0;
+  double interNodeLinkLatencySeconds = 0;
+
+  /// Whether a collective among `firstRanks` consecutive ranks (a group of
+  /// them, the groups aligned) reaches beyond a node.
+  bool spansNodes(int64_t firstRanks) const;
+  /// This model with the link between nodes in place of the one inside.
+  CostModel acrossNodes() const;
 
   /// FLOPs of `op`: 2MNK for matrix products, 4 Sq Sk D per head for
   /// attention (half when causal, 2.5 times for its gradient), one per result
@@ -78,6 +89,8 @@ llvm::ArrayRef<llvm::StringRef> getBuiltinCostProfileNames();
 ///    "flops_per_second": F, "memory_bytes_per_second": M,
 ///    "link_bytes_per_second": L, "link_latency_us": T,
 ///    "gradient_bucket_bytes": B}
+/// with, for a machine of several nodes, "ranks_per_node": R,
+/// "inter_node_link_bytes_per_second": L2, "inter_node_link_latency_us": T2
 /// or a measured one, as `sp-run --profile` writes it
 ///   {"format": "sp-profile", "version": 1, "device": "cpu"|"cuda", ...,
 ///    "instructions": [{"id": ..., "kernel": ..., "us": ...}, ...],
@@ -92,6 +105,7 @@ struct CostModelOverrides {
   double flopsPerSecond = 0, memoryBytesPerSecond = 0, linkBytesPerSecond = 0;
   double linkLatencySeconds = -1;
   int64_t gradientBucketBytes = -1;
+  int64_t ranksPerNode = 0;
 };
 void overrideRates(CostModel &model, const CostModelOverrides &overrides);
 

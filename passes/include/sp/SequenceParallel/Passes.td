@@ -46,6 +46,15 @@ def SequenceParallel : Pass<"sp-sequence-parallel", "mlir::ModuleOp"> {
     the keys computes) or whose query, key and value are not split alike.
     Keys and values every rank holds whole stay local under any strategy.
 
+    Under `auto` the candidates are allgather and, for every divisor U of N,
+    Ulysses inside groups of U ranks and the ring across them (U = N:
+    ulysses, U = 1: ring, else the hybrid). With a topology (a profile's
+    `ranks_per_node`, or `ranks-per-node`), a collective whose ranks reach
+    beyond a node runs at the profile's inter-node rates: groups of U
+    consecutive ranks stay inside a node when U divides the ranks per node,
+    and a ring or an all-gather over more ranks than a node holds crosses
+    nodes.
+
     `ulysses-degree` U (1 < U < N, dividing N) is the hybrid of Ulysses and
     the ring (USP, Megatron's hierarchical context parallelism): all_to_all
     over heads inside each group of U consecutive ranks (`num_groups` N/U),
@@ -76,6 +85,10 @@ def SequenceParallel : Pass<"sp-sequence-parallel", "mlir::ModuleOp"> {
     Option<"ulyssesDegree", "ulysses-degree", "int64_t", /*default=*/"0",
            "The hybrid: Ulysses inside groups of this many consecutive ranks, the ring "
            "across the groups (0: none; with strategy auto only)">,
+    Option<"ranksPerNode", "ranks-per-node", "int64_t", /*default=*/"0",
+           "Override the profile's ranks per node (0: keep it): auto keeps Ulysses' "
+           "all-to-all inside a node where it can and prices links across nodes at the "
+           "profile's inter-node rates">,
     Option<"costProfile", "cost-profile", "std::string", /*default=*/"\"cpu\"",
            "Cost profile auto predicts by: a built-in name (cpu, h100-nvlink, h100-ib) or a "
            "JSON file">,
