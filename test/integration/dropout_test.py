@@ -7,8 +7,10 @@ Usage: dropout_test.py TOOLS_DIR [--no-mpi]
 - GPT-2 style models with Dropout nodes in training mode (models/gpt2.py --dropout-training):
   one with dropout after the embeddings, attention output and MLP, one with dropout on the
   attention probabilities too, which the fused attention kernels draw. One SGD step under
-  `--sp 2` and `--sp 4` with each strategy (allgather, ulysses, ring: zigzag) gives the one-rank
-  plan's loss, every gradient and every updated parameter within 1e-5 relative, as
+  `--sp 2` and `--sp 4` with each strategy (allgather, ulysses, ring: zigzag; at `--sp 4` also
+  the hybrid, `--sp-ulysses-degree 2`, whose ranks draw their group's rows for their heads)
+  gives the one-rank plan's loss, every gradient and every updated parameter within 1e-5
+  relative, as
   sp_equivalence_test.py checks without dropout: a mask drawn from a rank's local positions
   would change the loss by far more. The same at a sequence length of 29, which sp-compile
   pads: the step still equals the one rank's on the 29 real positions.
@@ -47,7 +49,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.join(HERE, "..", "..", "models")
 sys.path.insert(0, HERE)
 from sp_equivalence_test import (compare_dumps, load_dump, losses, on_ranks,  # noqa: E402
-                                 rank_environment, run)
+                                 rank_environment, run, strategy_flags)
 
 SHAPE = "input_ids=2x32"
 # 29 positions: 4 ranks pad them to 32, and ring's zigzag (2N chunks) to 32 on 2 ranks and
@@ -59,7 +61,7 @@ MODEL_ARGS = {
     "fused": GPT2 + ["--attention-dropout", "0"],
     "attention-dropout": GPT2 + ["--layers", "1"],
 }
-STRATEGIES = ["allgather", "ulysses", "ring"]
+STRATEGIES = ["allgather", "ulysses", "ring", "hybrid2"]
 ELEMENTS = 1 << 20
 
 
@@ -103,8 +105,11 @@ def check_sequence_parallel(tools, onnx_path, model, ranks_list, shape=SHAPE,
     reference = step(f"{model}-1", 1, [])
     for ranks in ranks_list:
         for strategy in strategies:
+            flags = strategy_flags(strategy, ranks)
+            if flags is None:
+                continue
             name = f"{model}-{strategy}-{ranks}"
-            candidate = step(name, ranks, ["--sp", str(ranks), f"--sp-strategy={strategy}"])
+            candidate = step(name, ranks, flags)
             problems, worst = compare_dumps(reference, candidate, name)
             failures += problems
             print(f"{name}: loss {float(candidate['loss.npy']):.6f} "

@@ -63,6 +63,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "utils"))
+sys.path.insert(0, HERE)
+from sp_equivalence_test import strategy_flags  # noqa: E402
 
 BATCH, SEQ = 2, 128
 LEARNING_RATE = 0.1
@@ -300,9 +302,9 @@ def run_one(tools, family, variant, workdir, parallel=(), seq=SEQ, mask_tail=0):
     # (label, sp-compile flags, launcher prefix): one rank, or each --sp setting.
     runs = [("", [], [])]
     if parallel:
-        runs = [(f"-sp{ranks}-{strategy}", strategy_flags(ranks, strategy),
+        runs = [(f"-sp{ranks}-{strategy}", strategy_flags(strategy, ranks),
                  ["mpirun", "--oversubscribe", "-np", str(ranks)])
-                for ranks, strategy in parallel if strategy_flags(ranks, strategy)]
+                for ranks, strategy in parallel if strategy_flags(strategy, ranks)]
     results = []
     for label, flags, launcher in runs:
         plan = os.path.join(workdir, name + label + ".spplan")
@@ -332,19 +334,6 @@ def run_one(tools, family, variant, workdir, parallel=(), seq=SEQ, mask_tail=0):
         if reason:
             return f"{label or 'one rank'}: {reason}"
     return None
-
-
-def strategy_flags(ranks, strategy):
-    """sp-compile's flags for `strategy` on `ranks` ranks: `--sp-strategy=S`, or
-    for hybridU (Ulysses inside groups of U ranks, the ring across them)
-    `--sp-ulysses-degree U`; None where U is 1 or every rank, or does not
-    divide them."""
-    if strategy.startswith("hybrid"):
-        degree = int(strategy[len("hybrid"):])
-        if not 1 < degree < ranks or ranks % degree:
-            return None
-        return ["--sp", str(ranks), "--sp-ulysses-degree", str(degree)]
-    return ["--sp", str(ranks), f"--sp-strategy={strategy}"]
 
 
 def count_ring_attentions(compile_cmd, layers):
