@@ -82,17 +82,19 @@ static cl::OptionCategory parallelCategory("Sequence parallelism");
 static cl::opt<int64_t> sequenceParallel(
     "sp",
     cl::desc("Split the sequence across N ranks (run the plan with mpirun -np N); default 1. "
-             "A sequence length N (2N for --sp-strategy=ring) does not divide is padded at "
+             "A sequence length N (2N for --sp-strategy=ring and --sp-ulysses-degree) does not "
+             "divide is padded at "
              "its end with positions that attend to nothing real and count in no loss "
              "(models exported with a symbolic sequence length)"),
     cl::value_desc("N"), cl::init(1), cl::cat(parallelCategory));
 static cl::opt<std::string> sequenceParallelStrategy(
     "sp-strategy",
     cl::desc("Attention across ranks: allgather (gather K/V), ulysses (all-to-all over "
-             "heads), ring (K/V blocks around a ring), auto (least predicted attention time on "
-             "the --cost-profile: compute plus the communication it does not hide, which for "
-             "the ring is what each block's transfer takes beyond its step; --report gives "
-             "every strategy's prediction)"),
+             "heads), ring (K/V blocks around a ring), auto (of allgather and, for every divisor U "
+             "of N, Ulysses in groups of U ranks with the ring across them, the least predicted "
+             "attention time on the --cost-profile: compute plus the communication it does not "
+             "hide, which for the ring is what each block's transfer takes beyond its step; "
+             "--report gives every layout's prediction)"),
     cl::init("auto"), cl::value_desc("allgather|ulysses|ring|auto"),
     cl::cat(parallelCategory));
 static cl::opt<int64_t> ulyssesDegree(
