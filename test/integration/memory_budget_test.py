@@ -5,8 +5,9 @@ Usage: memory_budget_test.py TOOLS_DIR [--no-mpi]
 
 For each setting below (the project's GPT-2 generator, models/gpt2.py; with training-mode
 dropout on the residual stream and the attention probabilities, whose masks a recomputed
-dropout must draw again; with --micro-batches 2; sequence-parallel over 2 ranks under
-mpirun --oversubscribe with the ring and all-gather strategies):
+dropout must draw again; that model with attention left unfused (--fuse=false), whose scores
+and probabilities can be recomputed; with --micro-batches 2; sequence-parallel over 2 ranks
+under mpirun --oversubscribe with the ring and all-gather strategies):
 
 - `sp-compile --report` without a budget gives the step's total T per rank;
 - `--memory-budget 1` cannot be met: exit code 1 and one error line, which names the smallest
@@ -19,9 +20,10 @@ mpirun --oversubscribe with the ring and all-gather strategies):
   same kernels on the same inputs.
 
 Bad values (0, negative, garbage, a fraction, an unknown unit) and a budget without --train are
-one error line and exit code 1. The dropout settings must recompute a dropout, and on one rank at M the attention's scores
-product and softmax too (the cpu profile predicts that product, with its inner dim of 16, to be
-bound by memory traffic). Ranks run with OMP_NUM_THREADS=1.
+one error line and exit code 1. The one-rank dropout settings must recompute a dropout at M,
+and the unfused one the attention's scores product and softmax too (the cpu profile predicts that product,
+with its inner dim of 16, to be bound by memory traffic; fused attention draws its probabilities'
+dropout inside the kernels). Ranks run with OMP_NUM_THREADS=1.
 """
 
 import argparse
@@ -48,6 +50,7 @@ SHAPE = "input_ids=2x64"
 SETTINGS = {
     "gpt2": ("gpt2", [], 1, SHAPE),
     "gpt2-dropout": ("gpt2-dropout", [], 1, SHAPE),
+    "gpt2-dropout-unfused": ("gpt2-dropout", ["--fuse=false"], 1, SHAPE),
     "gpt2-dropout-micro-batches-2": ("gpt2-dropout", ["--micro-batches", "2"], 1,
                                      "input_ids=4x64"),
     "gpt2-sp2-ring": ("gpt2", ["--sp", "2", "--sp-strategy=ring"], 2, SHAPE),
@@ -127,9 +130,9 @@ def check_setting(tools, work, env, label, model, flags, ranks, shape):
         # (a product the cpu profile finds memory-bound) must be the same:
         # make sure the test sees those clones.
         wanted = set()
-        if "dropout" in label:
+        if "dropout" in label and kind == "smallest" and ranks == 1:
             wanted.add("graph.dropout")
-            if kind == "smallest" and ranks == 1:
+            if "unfused" in label:
                 wanted |= {"graph.matmul", "graph.softmax"}
         if not wanted <= kinds:
             problems.append(f"{label}: at budget {budget} no {sorted(wanted - kinds)} is "
