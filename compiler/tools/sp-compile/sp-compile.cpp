@@ -453,6 +453,32 @@ static void printPrecisionReport(llvm::raw_ostream &os, const sp::planning::Step
 /// mask and-ed with a padding mask), or a bias tensor, which is quadratic in
 /// the sequence when it has an [Sq, Sk] matrix; then a soft-cap and the
 /// dropout on the probabilities, which the kernels also compute.
+/// The --report lines of --sp-strategy=auto's choice: every layout it could
+/// run, with the step's predicted time under it: this plan's predicted step
+/// with the chosen layout's attention time replaced by that layout's (the
+/// rest of the step is the same under every layout).
+static void printLayoutReport(llvm::raw_ostream &os, ModuleOp module, double stepSeconds) {
+  auto layouts = module->getAttrOfType<DictionaryAttr>(sp::graph::kAttentionLayoutsAttr);
+  if (!layouts)
+    return;
+  llvm::StringRef chosen = layouts.getAs<StringAttr>("chosen").getValue();
+  auto chosenSeconds = layouts.getAs<FloatAttr>(chosen);
+  if (!chosenSeconds)
+    return;
+  llvm::SmallVector<std::pair<double, llvm::StringRef>> steps;
+  for (NamedAttribute entry : layouts)
+    if (auto seconds = llvm::dyn_cast<FloatAttr>(entry.getValue()))
+      steps.push_back({stepSeconds - chosenSeconds.getValueAsDouble() +
+                           seconds.getValueAsDouble(),
+                       entry.getName().getValue()});
+  llvm::sort(steps);
+  os << "attention layouts --sp-strategy=auto compared (predicted step time: this step with "
+        "each layout's attention in place of the chosen one's):\n";
+  for (const auto &[seconds, name] : steps)
+    os << llvm::formatv("  {0,-34} {1,12:F1} us{2}\n", name, seconds * 1e6,
+                        name == chosen ? "  (chosen)" : "");
+}
+
 static void printAttentionReport(llvm::raw_ostream &os, ModuleOp module) {
   // (kernel, mask) in the order the step first meets them, and a count.
   llvm::SmallVector<std::pair<std::pair<llvm::StringRef, std::string>, int64_t>> kinds;
@@ -843,9 +869,11 @@ int main(int argc, char **argv) {
       printBudgetReport(os, **module, *memory, *unbudgeted, *costModel);
     printAttentionReport(os, **module);
     printParallelReport(os, **module, remarks);
-    if (func::FuncOp main = (**module).lookupSymbol<func::FuncOp>("main"))
-      sp::scheduling::printTimeline(os, sp::scheduling::predictTimeline(main, *costModel),
-                                    *costModel);
+    if (func::FuncOp main = (**module).lookupSymbol<func::FuncOp>("main")) {
+      sp::scheduling::Timeline timeline = sp::scheduling::predictTimeline(main, *costModel);
+      sp::scheduling::printTimeline(os, timeline, *costModel);
+      printLayoutReport(os, **module, timeline.stepSeconds);
+    }
   }
 
   if (emit == EmitKind::Plan) {

@@ -283,6 +283,15 @@ struct SequenceParallelPass
     if (model.ranksPerNode > 0)
       remark << ", " << model.ranksPerNode << " ranks per node";
     remark << "): ";
+    // For --report's predicted step time of each layout.
+    Builder builder(module.getContext());
+    SmallVector<NamedAttribute> layoutSeconds = {
+        builder.getNamedAttr("chosen", builder.getStringAttr(layout.describe(numRanks)))};
+    for (const StrategyPrediction &prediction : predictions)
+      if (prediction.impossible.empty())
+        layoutSeconds.push_back(builder.getNamedAttr(prediction.layout.describe(numRanks),
+                                                     builder.getF64FloatAttr(prediction.seconds())));
+    module->setAttr(graph::kAttentionLayoutsAttr, builder.getDictionaryAttr(layoutSeconds));
     for (auto [index, prediction] : llvm::enumerate(predictions)) {
       remark << (index ? "; " : "") << prediction.layout.describe(numRanks);
       if (!prediction.impossible.empty()) {

@@ -188,3 +188,13 @@ module {
     return %w : tensor<4xf32>
   }
 }
+
+// -----
+
+// expected-error @below {{attribute graph.attention_layouts = {ring = 1.000000e-03 : f64} is not a dictionary of layouts' seconds with a chosen one}}
+module attributes {graph.attention_layouts = {ring = 1.0e-3 : f64}} {}
+
+// -----
+
+// expected-error @below {{is not a dictionary of layouts' seconds with a chosen one}}
+module attributes {graph.attention_layouts = {chosen = "ring", ring = "fast"}} {}

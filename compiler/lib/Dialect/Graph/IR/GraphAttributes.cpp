@@ -38,7 +38,7 @@ std::optional<llvm::StringRef> getPlacement(llvm::StringRef name) {
   if (name == kNumRanksAttr || name == kZigzagAttr || name == kTokenInputAttr ||
       name == kVocabSizeAttr || name == kOptimizerAttr || name == kClipGradNormAttr ||
       name == kMicroBatchesAttr || name == kUnpaddedSequenceLengthAttr ||
-      name == kMemoryBudgetAttr || name == kPrecisionAttr)
+      name == kMemoryBudgetAttr || name == kPrecisionAttr || name == kAttentionLayoutsAttr)
     return llvm::StringRef("on the module");
   if (name == kRecomputedAttr)
     return llvm::StringRef("on a graph op");
@@ -111,6 +111,18 @@ LogicalResult GraphDialect::verifyOperationAttribute(Operation *op, NamedAttribu
       if (!precision || precision.getValue() != "bf16")
         return op->emitOpError() << "attribute " << name << " = " << value
                                  << " is not a precision policy (\"bf16\")";
+      return success();
+    }
+    if (name == kAttentionLayoutsAttr) {
+      auto layouts = llvm::dyn_cast<DictionaryAttr>(value);
+      bool wellFormed = layouts && llvm::isa_and_nonnull<StringAttr>(layouts.get("chosen")) &&
+                        llvm::all_of(layouts, [](NamedAttribute entry) {
+                          return entry.getName() == "chosen" ||
+                                 llvm::isa<FloatAttr>(entry.getValue());
+                        });
+      if (!wellFormed)
+        return op->emitOpError() << "attribute " << name << " = " << value
+                                 << " is not a dictionary of layouts' seconds with a chosen one";
       return success();
     }
     if (name == kMemoryBudgetAttr) {

@@ -80,6 +80,12 @@ constexpr llvm::StringLiteral kPrecisionAttr = GraphDialect::PrecisionAttrHelper
 constexpr llvm::StringLiteral kNumRanksAttr = GraphDialect::NumRanksAttrHelper::getNameStr();
 /// Module: the sequence is laid out zigzag.
 constexpr llvm::StringLiteral kZigzagAttr = GraphDialect::ZigzagAttrHelper::getNameStr();
+/// Module: --sp-strategy=auto's prediction of each attention layout it could
+/// run, `{chosen = "<layout>", "<layout>" = <f64 seconds>, ...}`: seconds of
+/// attention per rank and step, forward and backward; --report turns them
+/// into predicted step times.
+constexpr llvm::StringLiteral kAttentionLayoutsAttr =
+    GraphDialect::AttentionLayoutsAttrHelper::getNameStr();
 /// Argument or result of @main: the dim split along the
 /// sequence.
 constexpr llvm::StringLiteral kShardAxisAttr = GraphDialect::ShardAxisAttrHelper::getNameStr();

@@ -76,6 +76,10 @@ def Graph_Dialect : Dialect {
     "::mlir::IntegerAttr":$num_ranks,
     // Module: the sequence is laid out zigzag.
     "::mlir::UnitAttr":$zigzag,
+    // Module: what --sp-strategy=auto predicted for each attention layout it
+    // could run (layout name -> f64 seconds of attention per rank and step)
+    // and the one it chose (`chosen`, a string).
+    "::mlir::DictionaryAttr":$attention_layouts,
     // Argument or result of @main (i64): the dim split along the sequence.
     "::mlir::IntegerAttr":$shard_axis
   );
