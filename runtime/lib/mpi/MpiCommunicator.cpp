@@ -2,8 +2,10 @@
 //
 // Each collective is one nonblocking MPI call (MPI_Iallgather,
 // MPI_Ireduce_scatter_block, MPI_Iallreduce, MPI_Ialltoall, or an
-// MPI_Isend/MPI_Irecv pair) on a duplicate of MPI_COMM_WORLD, so that the
-// runtime's traffic never matches a host's own messages. Errors return
+// MPI_Isend/MPI_Irecv pair) on a copy of MPI_COMM_WORLD whose ranks are
+// ordered node by node (nodeOrderedWorld), so that the runtime's traffic
+// never matches a host's own messages and groups of consecutive ranks stay
+// inside a node. Errors return
 // (MPI_ERRORS_RETURN) and become one line instead of MPI's default abort.
 //
 //===----------------------------------------------------------------------===//
@@ -12,10 +14,12 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <array>
 #include <climits>
 #include <cstdlib>
 #include <unordered_map>
+#include <vector>
 
 namespace sp::runtime::mpi {
 
@@ -252,6 +256,50 @@ private:
   std::unordered_map<int64_t, std::string> failures_;
 };
 
+/// A communicator of MPI_COMM_WORLD's ranks with the ranks of each node
+/// (MPI_COMM_TYPE_SHARED) next to each other, nodes in the order of their
+/// first world rank and ranks within a node in world order. Plans group
+/// consecutive ranks (the hybrid's Ulysses groups, --ranks-per-node), so
+/// this keeps a group inside a node however mpirun placed the ranks
+/// (--map-by node included); under the default placement, by slot, it is
+/// the world's order. MPI_SUCCESS, or the failing call's code with `error`.
+int nodeOrderedWorld(MPI_Comm &ordered, std::string &error) {
+  int worldRank = 0, worldSize = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &worldRank);
+  MPI_Comm_size(MPI_COMM_WORLD, &worldSize);
+  MPI_Comm node;
+  int code = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, worldRank,
+                                 MPI_INFO_NULL, &node);
+  if (code != MPI_SUCCESS) {
+    error = mpiError("MPI_Comm_split_type", code);
+    return code;
+  }
+  // The node's first world rank: its local rank 0, which the split keyed by
+  // world rank makes the lowest.
+  int first = worldRank;
+  code = MPI_Bcast(&first, 1, MPI_INT, 0, node);
+  MPI_Comm_free(&node);
+  if (code != MPI_SUCCESS) {
+    error = mpiError("MPI_Bcast", code);
+    return code;
+  }
+  long long key = (long long)first * worldSize + worldRank;
+  // Keys are ints: rank the keys instead where the product does not fit.
+  if (key > INT_MAX) {
+    std::vector<long long> keys(static_cast<size_t>(worldSize));
+    code = MPI_Allgather(&key, 1, MPI_LONG_LONG, keys.data(), 1, MPI_LONG_LONG, MPI_COMM_WORLD);
+    if (code != MPI_SUCCESS) {
+      error = mpiError("MPI_Allgather", code);
+      return code;
+    }
+    key = std::count_if(keys.begin(), keys.end(), [&](long long other) { return other < key; });
+  }
+  code = MPI_Comm_split(MPI_COMM_WORLD, 0, int(key), &ordered);
+  if (code != MPI_SUCCESS)
+    error = mpiError("MPI_Comm_split", code);
+  return code;
+}
+
 } // namespace
 
 bool launchedByMpi() {
@@ -278,11 +326,8 @@ std::shared_ptr<Communicator> createWorldCommunicator(std::string &error) {
     std::atexit(finalizeAtExit);
   }
   MPI_Comm comm;
-  int code = MPI_Comm_dup(MPI_COMM_WORLD, &comm);
-  if (code != MPI_SUCCESS) {
-    error = mpiError("MPI_Comm_dup", code);
+  if (int code = nodeOrderedWorld(comm, error); code != MPI_SUCCESS)
     return nullptr;
-  }
   MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
   int rank = 0, size = 1;
   MPI_Comm_rank(comm, &rank);

@@ -20,7 +20,8 @@ namespace sp::runtime::mpi {
 /// singleton start-up costs most of a second.
 bool launchedByMpi();
 
-/// The ranks of MPI_COMM_WORLD, through a duplicate of it whose errors return
+/// The ranks of MPI_COMM_WORLD, node by node (the ranks of each node next to
+/// each other, as plans group consecutive ranks), through a copy whose errors return
 /// (MPI_ERRORS_RETURN) and become one line. Initializes MPI
 /// (MPI_Init_thread, MPI_THREAD_SERIALIZED) unless the host has; MPI is then
 /// finalized at exit. Null with `error` set on failure.
