@@ -193,15 +193,6 @@ template <typename T> struct AttentionProblem {
   AttentionDropout<T> dropout;
   SoftCap<T> softcap;
 
-  /// Multiplies row r of a tile's `cols` probabilities by their dropout
-  /// factors (`factors` holds `cols`).
-  void dropRow(int64_t bh, int64_t i, int64_t j0, int64_t cols, T *row, T *factors) const {
-    dropout.factors(dropout.rowStart(bh, i), j0, cols, factors);
-#pragma omp simd
-    for (int64_t c = 0; c < cols; ++c)
-      row[c] *= factors[c];
-  }
-
   const T *queryRows(int64_t bh, int64_t i) const {
     return query + (bh * dims.sq + i) * dims.d;
   }
@@ -418,7 +409,7 @@ void forwardBlock(const AttentionProblem<T> &p, int64_t bh, int64_t i0, int64_t 
       sums[r] += sum;
       // The denominator is the undropped one; the output sums the kept.
       if (p.dropout.present)
-        p.dropRow(bh, i0 + r, j0, cols, row, scratch.factors.data());
+        p.dropout.drop(row, p.dropout.rowStart(bh, i0 + r), j0, cols, scratch.factors.data());
     }
     tileGemm(false, false, rows, dims.dv, cols, T(1), s, cols, p.valueRows(bh, j0), dims.dv,
              T(1), out, dims.dv);
@@ -543,23 +534,11 @@ void backwardTile(const AttentionProblem<T> &p, const BackwardState<T> &g, int64
   // the output reads P * Z: dP = Z * (dO V_j^T), and P becomes P * Z for dV.
   tileGemm(false, true, rows, cols, dims.dv, T(1), outputGrad, dims.dv, p.valueRows(bh, j0),
            dims.dv, T(0), grad, cols);
+  T *factors = p.dropout.present ? scratch.factors.data() : nullptr;
   for (int64_t r = 0; r < rows; ++r) {
-    T *gradRow = grad + r * cols;
-    T *probRow = prob + r * cols;
-    T dot = dots[r];
-    if (p.dropout.present) {
-      T *factors = scratch.factors.data();
+    if (factors)
       p.dropout.factors(p.dropout.rowStart(bh, i0 + r), j0, cols, factors);
-#pragma omp simd
-      for (int64_t c = 0; c < cols; ++c) {
-        gradRow[c] = probRow[c] * (factors[c] * gradRow[c] - dot);
-        probRow[c] *= factors[c];
-      }
-      continue;
-    }
-#pragma omp simd
-    for (int64_t c = 0; c < cols; ++c)
-      gradRow[c] = probRow[c] * (gradRow[c] - dot);
+    probabilityGradientRow(prob + r * cols, grad + r * cols, factors, dots[r], cols);
   }
   // Through the soft-cap: d(cap tanh(s / cap)) / ds = 1 - tanh^2.
   if (capDerivatives) {

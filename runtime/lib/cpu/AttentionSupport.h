@@ -225,6 +225,16 @@ public:
   void factors(uint64_t start, int64_t firstKey, int64_t count, T *out) const {
     dropoutFactors(key, keepThreshold, scale, start + uint64_t(firstKey), count, out);
   }
+  /// Multiplies `row`'s probabilities of the keys at `keys` (a first
+  /// position, or each key's position) by their factors, drawn into
+  /// `factors` (`count` of them).
+  template <typename Keys>
+  void drop(T *row, uint64_t start, Keys keys, int64_t count, T *scratch) const {
+    factors(start, keys, count, scratch);
+#pragma omp simd
+    for (int64_t c = 0; c < count; ++c)
+      row[c] *= scratch[c];
+  }
   /// factors[c] for the keys at positions keyPositions[c], drawn by runs of
   /// consecutive positions.
   void factors(uint64_t start, const int64_t *keyPositions, int64_t count, T *out) const {
@@ -262,6 +272,26 @@ void addBandedBias(T *scores, int64_t count, const T *biasRow, int64_t columnStr
   }
   for (int64_t c = end; c < count; ++c)
     scores[c] += band.fill;
+}
+
+/// One row of the softmax's backward pass, in place: dS = P * (Z * dP - D)
+/// over `gradients` (dP, from dO V^T), with D the row's `dot`, and P * Z
+/// over `probabilities`, which dV reads: the output read the probabilities
+/// times their dropout factors Z (`factors`; null: no dropout, Z = 1).
+template <typename T>
+void probabilityGradientRow(T *probabilities, T *gradients, const T *factors, T dot,
+                            int64_t count) {
+  if (!factors) {
+#pragma omp simd
+    for (int64_t c = 0; c < count; ++c)
+      gradients[c] = probabilities[c] * (gradients[c] - dot);
+    return;
+  }
+#pragma omp simd
+  for (int64_t c = 0; c < count; ++c) {
+    gradients[c] = probabilities[c] * (factors[c] * gradients[c] - dot);
+    probabilities[c] *= factors[c];
+  }
 }
 
 /// Checks that query, key and value share one float type and fit the shapes

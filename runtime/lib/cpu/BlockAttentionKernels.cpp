@@ -271,10 +271,8 @@ std::string runBlockAttention(const KernelArgs &args) {
           // The logsumexp is the undropped one; the output sums the kept.
           if (p.dropout.present) {
             factors.resize(size_t(keys));
-            p.dropoutFactors(bh, i0 + r, keys, factors.data());
-#pragma omp simd
-            for (int64_t j = 0; j < keys; ++j)
-              row[j] *= factors[j];
+            p.dropout.drop(row, p.dropout.rowStart(bh, p.queryPositions[i0 + r]),
+                           p.keyPositions, keys, factors.data());
           }
         }
         blasGemm(false, false, rows, dims.dv, keys, T(1), scores.data(), keys,
@@ -365,23 +363,14 @@ std::string runBlockAttentionGrad(const KernelArgs &args) {
             // becomes P * Z for dV.
             blasGemm(false, true, rows, keys, dims.dv, T(1), dO, dims.dv, p.valueRow(pair, 0),
                      dims.dv, T(0), gradients.data(), keys);
+            if (p.dropout.present)
+              factors.resize(size_t(keys));
             for (int64_t r = 0; r < rows; ++r) {
-              T *gradientRow = gradients.data() + r * keys;
-              T *probabilityRow = probabilities.data() + r * keys;
-              T dot = rowDots[r];
-              if (p.dropout.present) {
-                factors.resize(size_t(keys));
+              if (p.dropout.present)
                 p.dropoutFactors(bh, i0 + r, keys, factors.data());
-#pragma omp simd
-                for (int64_t j = 0; j < keys; ++j) {
-                  gradientRow[j] = probabilityRow[j] * (factors[j] * gradientRow[j] - dot);
-                  probabilityRow[j] *= factors[j];
-                }
-                continue;
-              }
-#pragma omp simd
-              for (int64_t j = 0; j < keys; ++j)
-                gradientRow[j] = probabilityRow[j] * (gradientRow[j] - dot);
+              probabilityGradientRow(probabilities.data() + r * keys, gradients.data() + r * keys,
+                                     p.dropout.present ? factors.data() : nullptr, rowDots[r],
+                                     keys);
             }
             // Through the soft-cap: d(cap tanh(s / cap)) / ds = 1 - tanh^2.
             if (p.softcap.present())
