@@ -49,7 +49,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.join(HERE, "..", "..", "models")
 sys.path.insert(0, HERE)
 from sp_equivalence_test import (compare_dumps, load_dump, losses, on_ranks,  # noqa: E402
-                                 rank_environment, run, strategy_flags)
+                                 rank_environment, report_bytes, run, strategy_flags)
 
 SHAPE = "input_ids=2x32"
 # 29 positions: 4 ranks pad them to 32, and ring's zigzag (2N chunks) to 32 on 2 ranks and
@@ -147,10 +147,10 @@ def peak_activations(tools, onnx_path, flags):
     command = [tools.compile_path, onnx_path, "-o", os.path.join(tools.work, "report.spplan"),
                "--train", "--input-shape", "input_ids=2x128", "--report"] + flags
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
-    for line in result.stdout.splitlines():
-        if line.strip().startswith("peak activations"):
-            return int(line.split()[2])
-    raise RuntimeError(f"no peak activations in --report: {result.stdout}")
+    peak = report_bytes(result.stdout, "peak activations")
+    if peak is None:
+        raise RuntimeError(f"no peak activations in --report: {result.stdout}")
+    return peak
 
 
 def check_no_square_tensor(tools, onnx_path, model):

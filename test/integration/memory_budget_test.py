@@ -37,7 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.join(HERE, "..", "..", "models")
 sys.path.insert(0, HERE)
 from sp_equivalence_test import (compare_dumps, load_dump, on_ranks,  # noqa: E402
-                                 rank_environment, run)
+                                 rank_environment, report_bytes, run)
 
 GPT2 = ["--layers", "2", "--hidden", "64", "--heads", "4", "--vocab", "64",
         "--max-positions", "64"]
@@ -68,11 +68,6 @@ def compile_step(tools, model, flags, shape, plan, budget=None):
         command += ["--memory-budget", str(budget)]
     ran = subprocess.run(command, capture_output=True, text=True, timeout=600)
     return ran.returncode, ran.stdout, ran.stderr
-
-
-def report_bytes(report, what):
-    found = re.search(rf"^  {what} +(\d+) ", report, re.M)
-    return int(found.group(1)) if found else None
 
 
 def errors_only(stderr):

@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "utils"))
 sys.path.insert(0, HERE)
 
 from hf_train_test import first_line, onnx_parameter_names  # noqa: E402
+from sp_equivalence_test import report_bytes  # noqa: E402
 
 SKIP = 77
 FAMILIES = ("gpt2", "llama", "qwen2", "gptneox", "falcon", "bloom", "mistral", "gemma2")
@@ -57,13 +58,13 @@ def compile_report(tools, model, sequence, flags=(), emit_mlir=False):
     if ran.returncode != 0:
         raise RuntimeError(f"sp-compile {' '.join(flags)} exited {ran.returncode}: "
                            f"{first_line(ran.stderr)}")
-    peak = re.search(r"^  peak activations +(\d+) ", ran.stdout, re.M)
-    if not peak:
+    peak = report_bytes(ran.stdout, "peak activations")
+    if peak is None:
         raise RuntimeError("--report printed no peak activations")
     if not emit_mlir:
-        return int(peak.group(1)), ""
+        return peak, ""
     with open(module) as f:
-        return int(peak.group(1)), f.read(), ran.stdout
+        return peak, f.read(), ran.stdout
 
 
 def square_biases(module, sequence):

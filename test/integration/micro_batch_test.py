@@ -43,6 +43,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "utils"))
 sys.path.insert(0, HERE)
 
 from hf_train_test import first_line, worst_excess  # noqa: E402
+from sp_equivalence_test import report_bytes  # noqa: E402
 from schedule_clip_test import (SEQ, STEPS, export_llama, load_step, run_sp,  # noqa: E402
                                 worst_difference)
 
@@ -84,9 +85,11 @@ def activation_peaks(tools, model_path, shape, flags):
     if ran.returncode != 0:
         raise RuntimeError(f"sp-compile --report exited {ran.returncode}: "
                            f"{first_line(ran.stderr)}")
-    peaks = [int(re.search(rf"^  {what} +(\d+) ", ran.stdout, re.M).group(1))
-             for what in ("peak activations", "full-batch activations")]
-    return tuple(peaks)
+    peaks = tuple(report_bytes(ran.stdout, what)
+                  for what in ("peak activations", "full-batch activations"))
+    if None in peaks:
+        raise RuntimeError(f"--report printed no activation peaks: {ran.stdout}")
+    return peaks
 
 
 def check_reports(tools, model_path):

@@ -49,7 +49,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.join(HERE, "..", "..", "models")
 sys.path.insert(0, HERE)
-from sp_equivalence_test import on_ranks, rank_environment, run  # noqa: E402
+from sp_equivalence_test import on_ranks, rank_environment, report_bytes, run  # noqa: E402
 
 STEPS = 30
 CURVE_TOLERANCE = 1e-2
@@ -94,11 +94,6 @@ def train(tools, env, plan, data, ranks, steps=STEPS, extra=()):
     with open(log) as f:
         return [float("nan") if record["loss"] is None else record["loss"]
                 for record in map(json.loads, f)]
-
-
-def report_bytes(report, what):
-    found = re.search(rf"^  {what} +(\d+) ", report, re.M)
-    return int(found.group(1)) if found else None
 
 
 def compare_curve(label, losses, reference):

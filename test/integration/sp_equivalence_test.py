@@ -78,6 +78,13 @@ def strategy_flags(strategy, ranks):
     return ["--sp", str(ranks), f"--sp-strategy={strategy}"]
 
 
+def report_bytes(report, what):
+    """The byte count of `sp-compile --report`'s line `what` ("peak activations", "total",
+    ...), or None when the report has no such line."""
+    found = re.search(rf"^  {what} +(\d+) ", report, re.M)
+    return int(found.group(1)) if found else None
+
+
 def make_mask_an_input(path):
     """Replaces the generated all-ones attention mask by a graph input."""
     import onnx
