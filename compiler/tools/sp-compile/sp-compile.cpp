@@ -106,8 +106,8 @@ static cl::opt<int64_t> ulyssesDegree(
     cl::value_desc("U"), cl::init(0), cl::cat(parallelCategory));
 static cl::opt<int64_t> ranksPerNode(
     "ranks-per-node",
-    cl::desc("Ranks per node of the machine the plan will run on (mpirun places consecutive "
-             "ranks on a node): --sp-strategy=auto prices collectives that reach beyond a node "
+    cl::desc("Ranks per node of the machine the plan will run on (sp-run numbers the ranks "
+             "node by node): --sp-strategy=auto prices collectives that reach beyond a node "
              "at the --cost-profile's inter-node rates, keeping Ulysses' all-to-all inside a "
              "node and running the ring across nodes where that is faster (default: the "
              "profile's; h100-cluster has 8)"),
