@@ -170,31 +170,23 @@ TEST(CpuKernelBlockAttentionTest, DropoutDrawsByPositions) {
   rows.queryPositions = {2, 3, 7, 8};
   rows.sq = 4;
   BlockInputs shard(rows, 6);
-  // The shard's queries and output gradients are the whole inputs' rows.
-  std::vector<double> query = in.query.values<double>(), outputGrad = in.outputGrad.values<double>();
-  std::vector<double> shardQuery, shardOutputGrad;
-  for (int64_t bh = 0; bh < c.batch * c.queryHeads; ++bh)
-    for (int64_t position : rows.queryPositions)
-      for (int64_t e = 0; e < c.d; ++e) {
-        shardQuery.push_back(query[size_t((bh * c.sq + position) * c.d + e)]);
-        shardOutputGrad.push_back(outputGrad[size_t((bh * c.sq + position) * c.d + e)]);
-      }
-  shard.query = doubles(rows.queryShape(), shardQuery);
-  shard.outputGrad = doubles(rows.queryShape(), shardOutputGrad);
+  // The rows at the shard's positions of a whole [B, Hq, S, D] tensor.
+  auto rowsOf = [&](const Tensor &whole) {
+    std::vector<double> values = whole.values<double>(), taken;
+    for (int64_t bh = 0; bh < c.batch * c.queryHeads; ++bh)
+      for (int64_t position : rows.queryPositions)
+        for (int64_t e = 0; e < c.d; ++e)
+          taken.push_back(values[size_t((bh * c.sq + position) * c.d + e)]);
+    return taken;
+  };
+  shard.query = doubles(rows.queryShape(), rowsOf(in.query));
+  shard.outputGrad = doubles(rows.queryShape(), rowsOf(in.outputGrad));
   shard.key = in.key;
   shard.value = in.value;
   BlockResults part = runBlock(rows, shard, nullptr);
-  std::vector<double> output = attention.output.values<double>(),
-                      queryGrad = attention.queryGrad.values<double>();
-  std::vector<double> expectedOutput, expectedQueryGrad;
-  for (int64_t bh = 0; bh < c.batch * c.queryHeads; ++bh)
-    for (int64_t position : rows.queryPositions)
-      for (int64_t e = 0; e < c.d; ++e) {
-        expectedOutput.push_back(output[size_t((bh * c.sq + position) * c.d + e)]);
-        expectedQueryGrad.push_back(queryGrad[size_t((bh * c.sq + position) * c.d + e)]);
-      }
-  expectNear(part.output.values<double>(), expectedOutput, 1e-12, "the rows' output");
-  expectNear(part.queryGrad.values<double>(), expectedQueryGrad, 1e-12, "the rows' query_grad");
+  expectNear(part.output.values<double>(), rowsOf(attention.output), 1e-12, "the rows' output");
+  expectNear(part.queryGrad.values<double>(), rowsOf(attention.queryGrad), 1e-12,
+             "the rows' query_grad");
 }
 
 TEST(CpuKernelBlockAttentionTest, SoftCapIsAttentions) {
